@@ -1,0 +1,757 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target names, as they appear in reports.
+const (
+	TargetDirect  = "direct"
+	TargetGateway = "wasmgate"
+	TargetNginx   = "nginx"
+)
+
+// proxyTargets is the order of targets inside a round.
+var proxyTargets = []string{TargetDirect, TargetGateway, TargetNginx}
+
+const (
+	defaultProxyDuration    = 5 * time.Second
+	defaultProxyRuns        = 3
+	defaultProxyConnections = 64
+	defaultOutDir           = "bench/results"
+
+	benchAdminToken = "bench-token"
+	wrkThreads      = 2
+	// warmup runs once per target before the first round: it opens the
+	// proxies' upstream keep-alive pools and faults in their memory so
+	// that round 1 is not an outlier.
+	warmup       = time.Second
+	readyTimeout = 20 * time.Second
+	// maxBadShare is the share of non-2xx/3xx answers above which a
+	// measurement is rejected: a proxy answering errors fast is not fast.
+	maxBadShare = 0.001
+)
+
+// ProxyOptions configures RunProxy. Zero fields take the defaults below.
+type ProxyOptions struct {
+	// Gateway is the path of the wasmgate binary; the caller passes
+	// os.Executable(). It runs the gateway (`serve`) and the upstream
+	// (`bench upstream`).
+	Gateway string
+	// Duration of one measurement (default 5s). wrk counts whole seconds,
+	// so it is rounded up to one.
+	Duration time.Duration
+	// Runs is the number of rounds (default 3); medians are reported. Rounds
+	// interleave the targets (direct, gateway, nginx, direct, ...) so that
+	// slow drifts in machine noise spread over all of them.
+	Runs int
+	// Connections is wrk's -c (default 64); wrk runs 2 threads.
+	Connections int
+	// OutDir receives the JSON, markdown and SVG reports (default
+	// "bench/results").
+	OutDir string
+	// Progress receives one line per step; nil discards them.
+	Progress io.Writer
+}
+
+// RegisterFlags binds o's tunables to flags on fs, with the defaults as flag
+// defaults, so a command line and Command agree on names.
+func (o *ProxyOptions) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.Duration, "duration", defaultProxyDuration, "length of one measurement (whole seconds)")
+	fs.IntVar(&o.Runs, "runs", defaultProxyRuns, "rounds over all targets; medians are reported")
+	fs.IntVar(&o.Connections, "connections", defaultProxyConnections, "wrk connections (-c)")
+	fs.StringVar(&o.OutDir, "out", defaultOutDir, "directory for the JSON, markdown and SVG reports")
+}
+
+// Command returns the command line that reproduces a run with o (after
+// defaults), using the flags RegisterFlags defines.
+func (o ProxyOptions) Command() string {
+	o = o.withDefaults()
+	return fmt.Sprintf("wasmgate bench proxy -duration %s -runs %d -connections %d -out %s",
+		o.Duration, o.Runs, o.Connections, o.OutDir)
+}
+
+func (o ProxyOptions) withDefaults() ProxyOptions {
+	if o.Duration <= 0 {
+		o.Duration = defaultProxyDuration
+	}
+	// wrk's -d takes whole seconds.
+	o.Duration = max(time.Second, (o.Duration+time.Second-1)/time.Second*time.Second)
+	if o.Runs <= 0 {
+		o.Runs = defaultProxyRuns
+	}
+	if o.Connections <= 0 {
+		o.Connections = defaultProxyConnections
+	}
+	if o.OutDir == "" {
+		o.OutDir = defaultOutDir
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return o
+}
+
+// ProxyReport is the outcome of RunProxy: every raw measurement, the medians
+// and the ratios, and where and how it ran. It is also the JSON written to
+// OutDir.
+type ProxyReport struct {
+	Started     time.Time   `json:"started"`
+	Command     string      `json:"command"`
+	Duration    string      `json:"duration"`
+	Runs        int         `json:"runs"`
+	Connections int         `json:"connections"`
+	Threads     int         `json:"threads"`
+	Machine     MachineInfo `json:"machine"`
+	Pinning     Pinning     `json:"pinning"`
+	// Measurements are the raw runs in the order they ran.
+	Measurements []ProxyRun `json:"measurements"`
+	// Medians has one entry per target, in the order direct, wasmgate, nginx.
+	Medians []ProxySummary `json:"medians"`
+	// VsDirect and VsNginx compare the gateway's medians with the direct
+	// and the nginx ones (gateway divided by other).
+	VsDirect ProxyRatio `json:"wasmgate_vs_direct"`
+	VsNginx  ProxyRatio `json:"wasmgate_vs_nginx"`
+	// Files are the reports written: the timestamped JSON, then
+	// proxy-latest.md, .svg and .json.
+	Files []string `json:"files,omitempty"`
+}
+
+// ProxyRun is one wrk measurement of one target.
+type ProxyRun struct {
+	Round  int       `json:"round"`
+	Target string    `json:"target"`
+	URL    string    `json:"url"`
+	Wrk    WrkResult `json:"wrk"`
+	// CPUOf names the process tree CPUSeconds was measured on: "proxy"
+	// (gateway or nginx master+worker), or "upstream" for the direct run.
+	CPUOf               string  `json:"cpu_of"`
+	CPUSeconds          float64 `json:"cpu_seconds"`
+	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
+	// UpstreamCPUMicrosPerRequest is the upstream's cost in every run, a
+	// check that it did the same work behind each proxy.
+	UpstreamCPUMicrosPerRequest float64 `json:"upstream_cpu_us_per_request"`
+}
+
+// ProxySummary is the per-target median over rounds.
+type ProxySummary struct {
+	Target                      string  `json:"target"`
+	Runs                        int     `json:"runs"`
+	RequestsPerSec              float64 `json:"requests_per_sec"`
+	P50Micros                   float64 `json:"p50_us"`
+	P99Micros                   float64 `json:"p99_us"`
+	CPUOf                       string  `json:"cpu_of"`
+	CPUMicrosPerRequest         float64 `json:"cpu_us_per_request"`
+	UpstreamCPUMicrosPerRequest float64 `json:"upstream_cpu_us_per_request"`
+}
+
+// ProxyRatio is the gateway's median divided by another target's.
+type ProxyRatio struct {
+	RequestsPerSec      float64 `json:"requests_per_sec"`
+	P99                 float64 `json:"p99"`
+	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
+}
+
+// MarshalJSON writes undefined ratios (NaN, ±Inf) as null, which
+// encoding/json would otherwise refuse.
+func (r ProxyRatio) MarshalJSON() ([]byte, error) {
+	num := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return json.Marshal(map[string]any{
+		"requests_per_sec":   num(r.RequestsPerSec),
+		"p99":                num(r.P99),
+		"cpu_us_per_request": num(r.CPUMicrosPerRequest),
+	})
+}
+
+// Summary returns the median of target, or false if it has none.
+func (r *ProxyReport) Summary(target string) (ProxySummary, bool) {
+	for _, s := range r.Medians {
+		if s.Target == target {
+			return s, true
+		}
+	}
+	return ProxySummary{}, false
+}
+
+// proxyEnv is what RunProxy started: the children and where they listen.
+type proxyEnv struct {
+	o        ProxyOptions
+	tools    tools
+	pin      Pinning
+	clk      float64
+	upstream *proc
+	proxies  map[string]*proc // gateway and nginx, by target
+	urls     map[string]string
+	procs    []*proc // everything started, in start order
+}
+
+// RunProxy measures, in one run on loopback, the upstream reached directly,
+// the wasmgate gateway proxying to it and nginx proxying to it, prints the
+// median table to out, and writes proxy-<UTC time>.json (with a copy as
+// proxy-latest.json), proxy-latest.md and proxy-latest.svg to o.OutDir.
+// Every child process is stopped before it returns, also when ctx is
+// cancelled.
+func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport, error) {
+	o = o.withDefaults()
+	if out == nil {
+		out = io.Discard
+	}
+	if o.Gateway == "" {
+		return nil, errors.New("bench proxy: no gateway binary given")
+	}
+	if _, err := os.Stat(o.Gateway); err != nil {
+		return nil, fmt.Errorf("bench proxy: gateway binary: %w", err)
+	}
+	t, err := findTools(ctx, o.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("bench proxy: %w", err)
+	}
+	clk := clockTicks()
+	rep := &ProxyReport{
+		Started:     time.Now().UTC(),
+		Command:     o.Command(),
+		Duration:    o.Duration.String(),
+		Runs:        o.Runs,
+		Connections: o.Connections,
+		Threads:     min(wrkThreads, o.Connections),
+		Machine:     machineInfo(ctx, t, clk),
+		Pinning:     choosePinning(t.taskset),
+	}
+	fmt.Fprintf(o.Progress, "bench: %s; %s; pinning: %s; load average %s\n",
+		rep.Machine.WrkVersion, rep.Machine.NginxVersion, rep.Pinning, rep.Machine.LoadAvg)
+
+	tmp, err := os.MkdirTemp("", "wasmgate-bench-proxy-")
+	if err != nil {
+		return nil, fmt.Errorf("bench proxy: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	env := &proxyEnv{o: o, tools: t, pin: rep.Pinning, clk: float64(clk),
+		proxies: map[string]*proc{}, urls: map[string]string{}}
+	defer env.stopAll()
+	if err := env.start(ctx, tmp); err != nil {
+		return nil, fmt.Errorf("bench proxy: %w", err)
+	}
+
+	for _, target := range proxyTargets {
+		fmt.Fprintf(o.Progress, "bench: warmup %s (%s)\n", target, warmup)
+		if _, err := env.wrk(ctx, env.urls[target], warmup); err != nil {
+			return nil, fmt.Errorf("bench proxy: warmup %s: %w", target, err)
+		}
+	}
+	for round := 1; round <= o.Runs; round++ {
+		for _, target := range proxyTargets {
+			run, err := env.measure(ctx, round, target)
+			if err != nil {
+				return nil, fmt.Errorf("bench proxy: round %d, %s: %w", round, target, err)
+			}
+			rep.Measurements = append(rep.Measurements, run)
+			fmt.Fprintf(o.Progress, "bench: round %d/%d %-8s %s req/s, p50 %s, p99 %s, %s CPU-µs/req (%s)\n",
+				round, o.Runs, target, FormatNumber(run.Wrk.RequestsPerSec), FormatMicros(run.Wrk.P50Micros),
+				FormatMicros(run.Wrk.P99Micros), FormatNumber(run.CPUMicrosPerRequest), run.CPUOf)
+		}
+	}
+	env.stopAll() // free the CPUs before writing reports
+
+	rep.summarize()
+	if err := rep.proxyTable().WriteText(out); err != nil {
+		return rep, fmt.Errorf("bench proxy: %w", err)
+	}
+	if err := rep.ratioTable().WriteText(out); err != nil {
+		return rep, fmt.Errorf("bench proxy: %w", err)
+	}
+	if err := rep.write(o.OutDir); err != nil {
+		return rep, fmt.Errorf("bench proxy: %w", err)
+	}
+	fmt.Fprintf(out, "reports: %s\n", strings.Join(rep.Files, ", "))
+	return rep, nil
+}
+
+// start launches the upstream, the gateway and nginx, and waits until each
+// answers a request correctly.
+func (e *proxyEnv) start(ctx context.Context, tmp string) error {
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	upAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	gwAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
+	adminAddr := "127.0.0.1:" + strconv.Itoa(ports[2])
+	ngxAddr := "127.0.0.1:" + strconv.Itoa(ports[3])
+	e.urls[TargetDirect] = "http://" + upAddr + "/"
+	e.urls[TargetGateway] = "http://" + gwAddr + "/"
+	e.urls[TargetNginx] = "http://" + ngxAddr + "/"
+
+	// The upstream.
+	up, err := e.launch("upstream", e.pin.LoadCPU,
+		[]string{e.o.Gateway, "bench", "upstream", "-addr", upAddr}, nil)
+	if err != nil {
+		return err
+	}
+	e.upstream = up
+	if err := waitHTTP(ctx, up, e.urls[TargetDirect], nil, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.o.Progress, "bench: upstream ready on %s\n", upAddr)
+
+	// The gateway.
+	gwConf := filepath.Join(tmp, "gateway.yaml")
+	if err := os.WriteFile(gwConf, gatewayConfig(gwAddr, adminAddr, upAddr), 0o600); err != nil {
+		return fmt.Errorf("gateway config: %w", err)
+	}
+	gwEnv := append(os.Environ(), "WASMGATE_ADMIN_TOKEN="+benchAdminToken, "GOMAXPROCS=1")
+	gw, err := e.launch("gateway", e.pin.ProxyCPU,
+		[]string{e.o.Gateway, "serve", "--config", gwConf}, gwEnv)
+	if err != nil {
+		return err
+	}
+	e.proxies[TargetGateway] = gw
+	auth := http.Header{"Authorization": {"Bearer " + benchAdminToken}}
+	if err := waitHTTP(ctx, gw, "http://"+adminAddr+"/readyz", auth, false); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, gw, e.urls[TargetGateway], nil, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.o.Progress, "bench: gateway ready on %s\n", gwAddr)
+
+	// nginx.
+	ngxConf := filepath.Join(tmp, "nginx.conf")
+	if err := os.WriteFile(ngxConf, nginxConfig(tmp, ngxAddr, upAddr, e.o.Connections, e.pin), 0o600); err != nil {
+		return fmt.Errorf("nginx config: %w", err)
+	}
+	ngx, err := e.launch("nginx", e.pin.ProxyCPU, []string{e.tools.nginx,
+		"-p", tmp + "/", "-c", ngxConf, "-e", filepath.Join(tmp, "error.log"), "-g", "daemon off;"}, nil)
+	if err != nil {
+		return err
+	}
+	e.proxies[TargetNginx] = ngx
+	if err := waitHTTP(ctx, ngx, e.urls[TargetNginx], nil, true); err != nil {
+		if b, rerr := os.ReadFile(filepath.Join(tmp, "error.log")); rerr == nil && len(b) > 0 {
+			err = fmt.Errorf("%w\nnginx error.log:\n%s", err, lastBytes(b, 4<<10))
+		}
+		return err
+	}
+	fmt.Fprintf(e.o.Progress, "bench: nginx ready on %s\n", ngxAddr)
+	return nil
+}
+
+func (e *proxyEnv) launch(name string, cpu int, argv, env []string) (*proc, error) {
+	p, err := startProc(name, e.pin.wrap(e.tools.taskset, cpu, argv), env)
+	if err != nil {
+		return nil, err
+	}
+	e.procs = append(e.procs, p)
+	return p, nil
+}
+
+// stopAll stops the children, proxies first, and is safe to call twice.
+func (e *proxyEnv) stopAll() {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		e.procs[i].stop()
+	}
+	e.procs = nil
+}
+
+// measure runs wrk once against target and reads the CPU its proxy (or, for
+// the direct run, the upstream) spent meanwhile.
+func (e *proxyEnv) measure(ctx context.Context, round int, target string) (ProxyRun, error) {
+	run := ProxyRun{Round: round, Target: target, URL: e.urls[target], CPUOf: "proxy"}
+	cpuProc := e.proxies[target]
+	if target == TargetDirect {
+		cpuProc, run.CPUOf = e.upstream, "upstream"
+	}
+	cpu0, err := treeCPUTicks(cpuProc.pid())
+	if err != nil {
+		return run, err
+	}
+	up0, err := treeCPUTicks(e.upstream.pid())
+	if err != nil {
+		return run, err
+	}
+	res, err := e.wrk(ctx, run.URL, e.o.Duration)
+	if err != nil {
+		return run, err
+	}
+	for _, p := range []*proc{cpuProc, e.upstream} {
+		if p.exited() {
+			return run, p.exitError()
+		}
+	}
+	cpu1, err := treeCPUTicks(cpuProc.pid())
+	if err != nil {
+		return run, err
+	}
+	up1, err := treeCPUTicks(e.upstream.pid())
+	if err != nil {
+		return run, err
+	}
+	run.Wrk = res
+	if res.Requests == 0 {
+		return run, errors.New("wrk completed no requests")
+	}
+	if bad := res.Non2xx3xx; float64(bad) > maxBadShare*float64(res.Requests) {
+		return run, fmt.Errorf("%d of %d responses were not 2xx/3xx", bad, res.Requests)
+	}
+	run.CPUSeconds = float64(cpu1-cpu0) / e.clk
+	run.CPUMicrosPerRequest = run.CPUSeconds * 1e6 / float64(res.Requests)
+	run.UpstreamCPUMicrosPerRequest = float64(up1-up0) / e.clk * 1e6 / float64(res.Requests)
+	return run, nil
+}
+
+// wrk runs one `wrk --latency` against url for d (whole seconds), pinned with
+// the load, and parses its output. Cancelling ctx kills wrk's process group.
+func (e *proxyEnv) wrk(ctx context.Context, url string, d time.Duration) (WrkResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	secs := strconv.Itoa(int(d / time.Second))
+	argv := e.pin.wrap(e.tools.taskset, e.pin.LoadCPU, []string{e.tools.wrk, "--latency",
+		"-t" + strconv.Itoa(min(wrkThreads, e.o.Connections)), "-c" + strconv.Itoa(e.o.Connections),
+		"-d" + secs + "s", url})
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var stdout bytes.Buffer
+	stderr := newTailBuffer(4 << 10)
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return WrkResult{}, fmt.Errorf("wrk %s: %w", url, context.Cause(ctx))
+		}
+		return WrkResult{}, fmt.Errorf("wrk %s: %w: %s%s", url, err, stderr.String(), lastBytes(stdout.Bytes(), 2<<10))
+	}
+	res, err := ParseWrk(stdout.Bytes())
+	if err != nil {
+		return res, fmt.Errorf("wrk %s: %w\n%s", url, err, lastBytes(stdout.Bytes(), 2<<10))
+	}
+	return res, nil
+}
+
+// waitHTTP polls url until it answers 200 (and, with wantBody, UpstreamBody),
+// giving up after readyTimeout, when p exits, or when ctx is done.
+func waitHTTP(ctx context.Context, p *proc, url string, hdr http.Header, wantBody bool) error {
+	client := &http.Client{
+		Timeout:   time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true}, // no proxy from the environment either
+	}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(readyTimeout)
+	var last error
+	for attempt := 0; ; attempt++ {
+		if p.exited() {
+			return p.exitError()
+		}
+		last = getOnce(ctx, client, url, hdr, wantBody)
+		if last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s: %w; its output:\n%s", p.name, readyTimeout, last, p.out.String())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", p.name, context.Cause(ctx))
+		case <-time.After(min(50*time.Millisecond<<min(attempt, 3), 250*time.Millisecond)):
+		}
+	}
+}
+
+func getOnce(ctx context.Context, client *http.Client, url string, hdr http.Header, wantBody bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, lastBytes(body, 512))
+	}
+	if wantBody && string(body) != UpstreamBody {
+		return fmt.Errorf("GET %s: body %q is not the upstream's", url, lastBytes(body, 512))
+	}
+	return nil
+}
+
+// freePorts reserves n distinct loopback ports by listening on port 0, then
+// releases them for the children to bind. Holding all n listeners until the
+// end keeps the kernel from handing out the same port twice.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("reserving a port: %w", err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// gatewayConfig is the gateway's YAML: one prefix route to the upstream, no
+// access log, no config watching.
+func gatewayConfig(listen, admin, upstream string) []byte {
+	return fmt.Appendf(nil, `# generated by wasmgate bench proxy
+listen: {address: %q}
+admin: {address: %q, watch_config: false}
+log: {level: warn, access_log: "off"}
+upstreams:
+  - name: bench
+    targets: [{address: %q}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: bench
+`, listen, admin, upstream)
+}
+
+// nginxConfig is nginx's configuration as a keep-alive reverse proxy, tuned
+// like the gateway: one worker (on the proxy CPU when pinned), no access log,
+// a keep-alive upstream pool and no per-connection request cap on either side.
+func nginxConfig(prefix, listen, upstream string, conns int, pin Pinning) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# generated by wasmgate bench proxy\nworker_processes 1;\n")
+	if pin.Tool == "taskset" && pin.ProxyCPU >= 0 && pin.ProxyCPU < 64 {
+		// The mask's rightmost digit is CPU 0.
+		fmt.Fprintf(&b, "worker_cpu_affinity 1%s;\n", strings.Repeat("0", pin.ProxyCPU))
+	}
+	fmt.Fprintf(&b, `pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events {
+    worker_connections %[4]d;
+}
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    upstream bench {
+        server %[3]s;
+        keepalive %[5]d;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen %[2]s;
+        location / {
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+`, filepath.Clean(prefix), listen, upstream, max(1024, 4*conns), max(16, conns))
+	return b.Bytes()
+}
+
+// summarize fills Medians and the ratios from Measurements.
+func (r *ProxyReport) summarize() {
+	r.Medians = r.Medians[:0]
+	for _, target := range proxyTargets {
+		var rps, p50, p99, cpu, upcpu []float64
+		s := ProxySummary{Target: target}
+		for _, m := range r.Measurements {
+			if m.Target != target {
+				continue
+			}
+			s.CPUOf = m.CPUOf
+			rps = append(rps, m.Wrk.RequestsPerSec)
+			p50 = append(p50, m.Wrk.P50Micros)
+			p99 = append(p99, m.Wrk.P99Micros)
+			cpu = append(cpu, m.CPUMicrosPerRequest)
+			upcpu = append(upcpu, m.UpstreamCPUMicrosPerRequest)
+		}
+		s.Runs = len(rps)
+		if s.Runs == 0 {
+			continue
+		}
+		s.RequestsPerSec, s.P50Micros, s.P99Micros = median(rps), median(p50), median(p99)
+		s.CPUMicrosPerRequest, s.UpstreamCPUMicrosPerRequest = median(cpu), median(upcpu)
+		r.Medians = append(r.Medians, s)
+	}
+	gw, _ := r.Summary(TargetGateway)
+	direct, _ := r.Summary(TargetDirect)
+	nginx, _ := r.Summary(TargetNginx)
+	r.VsDirect = ratioOf(gw, direct)
+	r.VsNginx = ratioOf(gw, nginx)
+}
+
+func ratioOf(a, b ProxySummary) ProxyRatio {
+	return ProxyRatio{
+		RequestsPerSec:      div(a.RequestsPerSec, b.RequestsPerSec),
+		P99:                 div(a.P99Micros, b.P99Micros),
+		CPUMicrosPerRequest: div(a.CPUMicrosPerRequest, b.CPUMicrosPerRequest),
+	}
+}
+
+// div is a/b, NaN when b is zero (a ratio to nothing is undefined, not infinite).
+func div(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// median of xs (not modified); NaN for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// proxyTable is the median table printed and written to markdown.
+func (r *ProxyReport) proxyTable() *Table {
+	t := &Table{
+		Columns: []string{"target", "req/s", "p50", "p99", "proxy CPU-µs/req", "req/s vs direct", "CPU vs nginx"},
+		Align:   []Align{AlignLeft, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight},
+	}
+	direct, _ := r.Summary(TargetDirect)
+	nginx, _ := r.Summary(TargetNginx)
+	for _, s := range r.Medians {
+		cpu := FormatNumber(s.CPUMicrosPerRequest)
+		cpuVs := FormatRatio(div(s.CPUMicrosPerRequest, nginx.CPUMicrosPerRequest))
+		if s.CPUOf == "upstream" {
+			// No proxy in the path: the figure is the upstream's own cost.
+			cpu += " (upstream)"
+			cpuVs = "-"
+		}
+		t.Rows = append(t.Rows, []string{
+			s.Target,
+			FormatNumber(s.RequestsPerSec),
+			FormatMicros(s.P50Micros),
+			FormatMicros(s.P99Micros),
+			cpu,
+			FormatRatio(div(s.RequestsPerSec, direct.RequestsPerSec)),
+			cpuVs,
+		})
+	}
+	return t
+}
+
+// ratioTable states the gateway's ratios explicitly.
+func (r *ProxyReport) ratioTable() *Table {
+	return &Table{
+		Columns: []string{"wasmgate ÷", "req/s", "p99", "CPU-µs/req"},
+		Align:   []Align{AlignLeft, AlignRight, AlignRight, AlignRight},
+		Rows: [][]string{
+			{"direct", FormatRatio(r.VsDirect.RequestsPerSec), FormatRatio(r.VsDirect.P99), FormatRatio(r.VsDirect.CPUMicrosPerRequest)},
+			{"nginx", FormatRatio(r.VsNginx.RequestsPerSec), FormatRatio(r.VsNginx.P99), FormatRatio(r.VsNginx.CPUMicrosPerRequest)},
+		},
+	}
+}
+
+// chart is the SVG: req/s and CPU-µs/req per target.
+func (r *ProxyReport) chart() *BarChart {
+	c := &BarChart{Title: fmt.Sprintf("Proxy benchmark: medians of %d runs, wrk -t%d -c%d -d%s on loopback",
+		r.Runs, r.Threads, r.Connections, r.Duration)}
+	rps := Series{Name: "requests/s (higher is better)"}
+	cpu := Series{Name: "CPU-µs per request (lower is better; direct: the upstream's)"}
+	for _, s := range r.Medians {
+		c.Groups = append(c.Groups, s.Target)
+		rps.Values = append(rps.Values, s.RequestsPerSec)
+		cpu.Values = append(cpu.Values, s.CPUMicrosPerRequest)
+	}
+	c.Series = []Series{rps, cpu}
+	return c
+}
+
+// markdown renders proxy-latest.md.
+func (r *ProxyReport) markdown(jsonName string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Proxy benchmark\n\n")
+	fmt.Fprintf(&b, "%s. Medians of %d runs of `wrk --latency -t%d -c%d -d%s` per target on loopback; rounds interleave the targets.\n\n",
+		r.Started.Format("2006-01-02 15:04:05 UTC"), r.Runs, r.Threads, r.Connections, r.Duration)
+	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, Linux %s, %s; load average at start %s\n",
+		r.Machine.CPUModel, r.Machine.NProc, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.LoadAvg)
+	fmt.Fprintf(&b, "- Tools: %s; %s\n", r.Machine.NginxVersion, r.Machine.WrkVersion)
+	fmt.Fprintf(&b, "- Pinning: %s\n", r.Pinning)
+	fmt.Fprintf(&b, "- CPU-µs/req: user+system CPU of the proxy's process tree (nginx: master and worker) over the run, per completed request; the direct row shows the upstream's own.\n\n")
+	_ = r.proxyTable().WriteMarkdown(&b)
+	fmt.Fprintf(&b, "\nwasmgate divided by the other target's median:\n\n")
+	_ = r.ratioTable().WriteMarkdown(&b)
+	fmt.Fprintf(&b, "\n![requests/s and CPU-µs per request](proxy-latest.svg)\n\n")
+	fmt.Fprintf(&b, "Raw runs and machine details: [proxy-latest.json](proxy-latest.json) (also kept as %s).\n\nReproduce:\n\n```sh\n%s\n```\n", jsonName, r.Command)
+	return b.Bytes()
+}
+
+// write stores the JSON, markdown and SVG reports in dir.
+func (r *ProxyReport) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	jsonName := "proxy-" + r.Started.UTC().Format("20060102T150405Z") + ".json"
+	// proxy-latest.json repeats the timestamped file so that the committed
+	// markdown (the repository keeps only *-latest.*) links to data it has.
+	r.Files = []string{
+		filepath.Join(dir, jsonName),
+		filepath.Join(dir, "proxy-latest.md"),
+		filepath.Join(dir, "proxy-latest.svg"),
+		filepath.Join(dir, "proxy-latest.json"),
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	var svg bytes.Buffer
+	if err := r.chart().WriteSVG(&svg); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	js = append(js, '\n')
+	for i, content := range [][]byte{js, r.markdown(jsonName), svg.Bytes(), js} {
+		if err := os.WriteFile(r.Files[i], content, 0o644); err != nil {
+			return fmt.Errorf("reports: %w", err)
+		}
+	}
+	return nil
+}
+
+// lastBytes returns at most the last n bytes of b as a string.
+func lastBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

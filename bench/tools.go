@@ -1,0 +1,242 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// tools are the external programs a proxy benchmark runs.
+type tools struct {
+	wrk, nginx string
+	taskset    string // "" when not available: no pinning
+}
+
+// lookTool finds name on PATH or in the sbin directories a non-root PATH
+// usually lacks (Debian installs nginx in /usr/sbin).
+func lookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin"} {
+		p := dir + "/" + name
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found on PATH or in /usr/sbin", name)
+}
+
+// findTools locates wrk, nginx and taskset, installing wrk and nginx with
+// apt-get when either is missing.
+func findTools(ctx context.Context, progress io.Writer) (tools, error) {
+	var t tools
+	wrk, werr := lookTool("wrk")
+	nginx, nerr := lookTool("nginx")
+	if werr != nil || nerr != nil {
+		fmt.Fprintf(progress, "bench: wrk or nginx missing; installing them with apt-get\n")
+		if err := installTools(ctx, progress); err != nil {
+			return t, err
+		}
+		if wrk, werr = lookTool("wrk"); werr != nil {
+			return t, fmt.Errorf("after installing: %w", werr)
+		}
+		if nginx, nerr = lookTool("nginx"); nerr != nil {
+			return t, fmt.Errorf("after installing: %w", nerr)
+		}
+	}
+	t.wrk, t.nginx = wrk, nginx
+	t.taskset, _ = lookTool("taskset")
+	return t, nil
+}
+
+// installTools runs `apt-get install -y wrk nginx-light`, with `apt-get
+// update` first when the plain install fails (a fresh image has no package
+// lists), and plain nginx when nginx-light is not in the archive (Debian 13
+// dropped the flavours).
+func installTools(ctx context.Context, progress io.Writer) error {
+	const hint = "install wrk and nginx yourself (Debian/Ubuntu: apt-get install wrk nginx-light)"
+	apt, err := exec.LookPath("apt-get")
+	if err != nil {
+		return fmt.Errorf("wrk and nginx are required and apt-get is not available: %s", hint)
+	}
+	var prefix []string
+	if os.Geteuid() != 0 {
+		sudo, err := exec.LookPath("sudo")
+		if err != nil {
+			return fmt.Errorf("wrk and nginx are required, and installing them needs root (no sudo found): %s", hint)
+		}
+		prefix = []string{sudo, "-n"}
+	}
+	run := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		defer cancel()
+		argv := append(append(append([]string(nil), prefix...), apt), args...)
+		fmt.Fprintf(progress, "bench: %s\n", strings.Join(argv, " "))
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		out := newTailBuffer(4 << 10)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out.String())
+		}
+		return nil
+	}
+	if err := run("install", "-y", "wrk", "nginx-light"); err == nil {
+		return nil
+	}
+	if err := run("update"); err != nil {
+		return fmt.Errorf("installing wrk and nginx: %w (%s)", err, hint)
+	}
+	err = run("install", "-y", "wrk", "nginx-light")
+	if err == nil {
+		return nil
+	}
+	if err2 := run("install", "-y", "wrk", "nginx"); err2 != nil {
+		return fmt.Errorf("installing wrk and nginx: %w (%s)", errors.Join(err, err2), hint)
+	}
+	return nil
+}
+
+// Pinning records how the benchmark placed its processes on CPUs.
+type Pinning struct {
+	// Tool is "taskset", or "none" when processes were not pinned.
+	Tool string `json:"tool"`
+	// ProxyCPU runs the proxy under test (gateway or nginx); -1 when unpinned.
+	ProxyCPU int `json:"proxy_cpu"`
+	// LoadCPU runs the upstream and wrk; -1 when unpinned.
+	LoadCPU int `json:"load_cpu"`
+	// Note says why there is no pinning, when there is none.
+	Note string `json:"note,omitempty"`
+}
+
+// String describes the pinning in one line for reports.
+func (p Pinning) String() string {
+	if p.Tool != "taskset" {
+		return "none (" + p.Note + ")"
+	}
+	return fmt.Sprintf("taskset: proxy on CPU %d, upstream and wrk on CPU %d", p.ProxyCPU, p.LoadCPU)
+}
+
+// choosePinning puts the proxy on the first CPU the harness may use and the
+// load (upstream and wrk) on the second, so the proxy never competes with the
+// load generator for its core.
+func choosePinning(taskset string) Pinning {
+	none := Pinning{Tool: "none", ProxyCPU: -1, LoadCPU: -1}
+	if taskset == "" {
+		none.Note = "taskset not found"
+		return none
+	}
+	cpus, err := allowedCPUs()
+	if err != nil {
+		none.Note = "cannot read CPU affinity: " + err.Error()
+		return none
+	}
+	if len(cpus) < 2 {
+		none.Note = "only one CPU available"
+		return none
+	}
+	return Pinning{Tool: "taskset", ProxyCPU: cpus[0], LoadCPU: cpus[1]}
+}
+
+// wrap prefixes argv with `taskset -c cpu` when pinning is on. taskset execs
+// the command, so the pid stays that of the pinned program.
+func (p Pinning) wrap(taskset string, cpu int, argv []string) []string {
+	if p.Tool != "taskset" || cpu < 0 {
+		return argv
+	}
+	return append([]string{taskset, "-c", strconv.Itoa(cpu)}, argv...)
+}
+
+// MachineInfo describes where a benchmark ran, so that numbers are never
+// quoted without their context.
+type MachineInfo struct {
+	NProc        int    `json:"nproc"`
+	CPUModel     string `json:"cpu_model"`
+	Kernel       string `json:"kernel"`
+	OS           string `json:"os"`
+	Arch         string `json:"arch"`
+	GoVersion    string `json:"go_version"`
+	NginxVersion string `json:"nginx_version,omitempty"`
+	WrkVersion   string `json:"wrk_version,omitempty"`
+	ClockTicks   int    `json:"clock_ticks"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages when the run
+	// started: on a shared machine, a high value explains noisy numbers.
+	LoadAvg string `json:"load_avg,omitempty"`
+}
+
+// machineInfo collects MachineInfo; tool versions only for the non-empty paths.
+func machineInfo(ctx context.Context, t tools, clk int) MachineInfo {
+	m := MachineInfo{
+		NProc:      runtime.NumCPU(),
+		CPUModel:   cpuModel(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+		GoVersion:  runtime.Version(),
+		ClockTicks: clk,
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	if t.nginx != "" {
+		m.NginxVersion = firstLine(ctx, t.nginx, "-v")
+	}
+	if t.wrk != "" {
+		m.WrkVersion = firstLine(ctx, t.wrk, "-v")
+	}
+	return m
+}
+
+// firstLine runs a version command and returns the first line it printed on
+// either stream (nginx -v writes to stderr; wrk -v exits 1).
+func firstLine(ctx context.Context, name string, args ...string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(line)
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo (x86), falling back
+// to the fields other architectures use.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	fallback := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "model name":
+			return v
+		case "Hardware", "Processor", "cpu", "uarch":
+			if fallback == "" {
+				fallback = v
+			}
+		}
+	}
+	if fallback == "" {
+		return "unknown"
+	}
+	return fallback
+}

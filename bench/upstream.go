@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// UpstreamBody is the fixed 64-byte text body the benchmark upstream answers
+// every request with. It is small so that the benchmark measures per-request
+// proxy overhead, not copying.
+const UpstreamBody = "wasmgate bench upstream: fixed 64-byte body for proxy benchmark\n"
+
+var (
+	upstreamBody      = []byte(UpstreamBody)
+	upstreamTextPlain = []byte("text/plain; charset=utf-8")
+)
+
+// upstreamHandler answers 200 with UpstreamBody. SetBodyRaw hands fasthttp the
+// shared immutable slice, so a request costs no allocation and no copy.
+func upstreamHandler(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentTypeBytes(upstreamTextPlain)
+	ctx.Response.SetBodyRaw(upstreamBody)
+}
+
+// ServeUpstream runs the benchmark upstream on addr until ctx is done: a
+// minimal fasthttp server answering every request 200 with UpstreamBody. It
+// returns nil after a clean shutdown on ctx, and an error if it cannot listen
+// or stops serving for another reason.
+func ServeUpstream(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("bench upstream: %w", err)
+	}
+	return serveUpstream(ctx, ln)
+}
+
+// serveUpstream serves on ln and closes it when done.
+func serveUpstream(ctx context.Context, ln net.Listener) error {
+	s := &fasthttp.Server{
+		Handler:               upstreamHandler,
+		Name:                  "wasmgate-bench-upstream",
+		NoDefaultServerHeader: true,
+		// Clients of a benchmark keep their connections for the whole run:
+		// no per-connection request cap, no idle churn.
+		MaxRequestsPerConn: 0,
+		CloseOnShutdown:    true,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("stopped serving")
+		}
+		return fmt.Errorf("bench upstream on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	serr := s.ShutdownWithContext(sctx)
+	<-errc
+	if serr != nil {
+		return fmt.Errorf("bench upstream on %s: shutdown: %w", ln.Addr(), serr)
+	}
+	return nil
+}

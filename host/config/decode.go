@@ -1,0 +1,487 @@
+// Package config loads the wasmgate configuration: one YAML file decoded
+// strictly (unknown keys are errors) into the types of types.go, completed
+// from the default struct tags, and validated with every problem reported
+// at FILE:LINE:COL.
+//
+// The YAML text is parsed into a yaml.Node tree and a reflective walker of
+// our own decodes the tree. yaml.v3's struct decoding reports type errors by
+// line only and records no positions; the walker knows where every value is,
+// which the validator and the router's compiler need to point an operator at
+// the exact place to fix.
+//
+// Top-level keys starting with "x-" are ignored: they give YAML anchors a
+// home ("x-timeouts: &t {...}", then "timeouts: *t"). "<<" merge keys work.
+//
+// Scalar values may use ${VAR} and ${VAR:-default}; "$${" writes a literal
+// "${". Expansion happens per scalar after parsing, so substituted text can
+// never change the YAML structure and positions stay those of the file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads and parses the config file at path.
+// The error, when not nil, is an ErrorList.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes, completes with defaults and validates a config; file names
+// it in errors and in Config.File. The error, when not nil, is an ErrorList
+// with every problem found, and the config is nil.
+func Parse(file string, data []byte) (c *Config, err error) {
+	defer func() {
+		// No panic may cross the package boundary: a reload must reject a
+		// config, never take down the gateway serving the old one.
+		if r := recover(); r != nil {
+			c, err = nil, ErrorList{{File: file, Msg: fmt.Sprintf("internal error decoding config: %v", r)}}
+		}
+	}()
+	d := &decoder{file: file, bad: map[Pos]bool{}, elems: map[*string]Pos{}, budget: maxNodes}
+	root := d.parse(data)
+	if root == nil {
+		return nil, d.errs.Err()
+	}
+	c = &Config{File: file}
+	d.decode(root, reflect.ValueOf(c).Elem(), "config", "config")
+	applyDefaults(reflect.ValueOf(c).Elem())
+	if d.budget >= 0 { // a truncated decode would only validate into noise
+		v := &validator{file: file, errs: &d.errs, bad: d.bad, elems: d.elems}
+		v.config(c)
+	}
+	if err := d.errs.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// maxNodes bounds the values decoded from one file, so that aliases of
+// aliases cannot make a small file expand into a huge config.
+const maxNodes = 1 << 20
+
+type decoder struct {
+	file   string
+	errs   ErrorList
+	bad    map[Pos]bool    // positions of decoding errors: validation stays quiet there
+	elems  map[*string]Pos // position of each decoded string list element
+	budget int
+}
+
+// errorf reports a bad value at n; validation stays quiet at n, where it
+// would only see the zero value left behind.
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.bad[posOf(n)] = true
+	d.keyErrorf(n, format, args...)
+}
+
+// keyErrorf reports a bad key: validation may still speak at that position
+// (a block mapping starts where its first key does).
+func (d *decoder) keyErrorf(n *yaml.Node, format string, args ...any) {
+	d.errs.Add(posOf(n), d.file, format, args...)
+}
+
+func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
+
+var (
+	yamlLine      = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+	unknownAnchor = regexp.MustCompile(`unknown anchor '(.+)' referenced`)
+)
+
+// parse returns the root node of the single YAML document in data, or nil
+// after recording why there is none.
+func (d *decoder) parse(data []byte) *yaml.Node {
+	syntax := func(err error) *yaml.Node {
+		e := Error{File: d.file, Msg: "YAML syntax error: " + err.Error()}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Msg = "YAML syntax error: " + m[2]
+		}
+		// yaml.v3 gives no line for an unknown alias: find its first use.
+		if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
+			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+				e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+				e.Col = 1 + i - (bytes.LastIndexByte(data[:i], '\n') + 1)
+			}
+		}
+		d.errs = append(d.errs, e)
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, extra yaml.Node
+	err := dec.Decode(&doc)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return syntax(err)
+	}
+	if err == nil {
+		switch err := dec.Decode(&extra); {
+		case err == nil:
+			d.errs.Add(posOf(&extra), d.file, "a config file holds one YAML document; found a second one")
+			return nil
+		case !errors.Is(err, io.EOF):
+			return syntax(err)
+		}
+	}
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		// An empty file is most likely a half-written one picked up by the
+		// watcher: accepting it would drop every route.
+		d.errs.Add(Pos{Line: 1, Col: 1}, d.file, "config is empty (want a mapping with keys %s)", knownKeys(reflect.TypeOf(Config{})))
+		return nil
+	}
+	return doc.Content[0]
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; i < 8 && n.Kind == yaml.AliasNode && n.Alias != nil; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+var (
+	durationType = reflect.TypeOf(Duration(0))
+	byteSizeType = reflect.TypeOf(ByteSize(0))
+	posType      = reflect.TypeOf(Pos{})
+	configType   = reflect.TypeOf(Config{})
+	positionsTyp = reflect.TypeOf(Positions(nil))
+)
+
+// decode stores node n into v. key names the value in messages; noun names
+// the struct v is (or the elements of the list v is) in messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, key, noun string) {
+	if d.budget--; d.budget < 0 {
+		if d.budget == -1 {
+			d.errorf(n, "config too large: more than %d values after expanding aliases", maxNodes)
+		}
+		return
+	}
+	n = resolve(n)
+	if isNull(n) {
+		// null is the same as leaving the key out; a struct still learns where it is.
+		if v.Kind() == reflect.Struct {
+			setBook(v, posOf(n), nil)
+		}
+		return
+	}
+	switch t := v.Type(); {
+	case t == durationType:
+		if s, ok := d.scalar(n, "a duration", key); ok {
+			dur, err := time.ParseDuration(s)
+			if err != nil {
+				d.errorf(n, "bad duration %q for %s: want a number with a unit (ns, us, ms, s, m, h), e.g. \"250ms\" or \"1m30s\"", s, key)
+				return
+			}
+			v.SetInt(int64(dur))
+		}
+		return
+	case t == byteSizeType:
+		if s, ok := d.scalar(n, "a byte size", key); ok {
+			b, err := parseByteSize(s)
+			if err != nil {
+				d.errorf(n, "bad byte size %q for %s: %v", s, key, err)
+				return
+			}
+			v.SetInt(b)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		d.decode(n, p.Elem(), key, noun)
+		v.Set(p)
+	case reflect.Struct:
+		d.decodeStruct(n, v, noun)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, "expected a list for %s, got %s", key, describe(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			e := s.Index(i)
+			d.decode(c, e, key, strings.TrimSuffix(key, "s"))
+			if e.Kind() == reflect.String {
+				d.elems[e.Addr().Interface().(*string)] = posOf(resolve(c))
+			}
+		}
+		v.Set(s)
+	case reflect.String:
+		if s, ok := d.scalar(n, "a string", key); ok {
+			v.SetString(s)
+		}
+	case reflect.Int, reflect.Int64:
+		if s, ok := d.scalar(n, "an integer", key); ok {
+			i, err := strconv.ParseInt(s, 0, 64)
+			if err != nil || n.Tag == "!!float" || v.OverflowInt(i) {
+				d.errorf(n, "expected an integer for %s, got %q", key, s)
+				return
+			}
+			v.SetInt(i)
+		}
+	case reflect.Bool:
+		if s, ok := d.scalar(n, "true or false", key); ok {
+			switch s {
+			case "true", "True", "TRUE":
+				v.SetBool(true)
+			case "false", "False", "FALSE":
+			default:
+				d.errorf(n, "expected true or false for %s, got %q", key, s)
+			}
+		}
+	default:
+		d.errorf(n, "cannot decode %s into %s", key, v.Type()) // unreachable with types.go
+	}
+}
+
+// scalar returns the env-expanded text of a scalar node.
+func (d *decoder) scalar(n *yaml.Node, want, key string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "expected %s for %s, got %s", want, key, describe(n))
+		return "", false
+	}
+	s, err := expand(n.Value)
+	if err != nil {
+		d.errorf(n, "%s: %v", key, err)
+		return "", false
+	}
+	return s, true
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, noun string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "expected a mapping for %s, got %s", noun, describe(n))
+		return
+	}
+	at := Positions{}
+	setBook(v, posOf(n), at)
+	fields := fieldsOf(v.Type())
+	for _, kv := range d.pairs(n, noun, 0) {
+		k, val := kv[0], kv[1]
+		f, ok := fieldByKey(fields, k.Value)
+		if !ok && v.Type() == configType && strings.HasPrefix(k.Value, "x-") {
+			continue // extension keys: a place to define anchors, as in Compose files
+		}
+		if !ok {
+			d.keyErrorf(k, "unknown key %q in %s (known: %s)", k.Value, noun, knownKeys(v.Type()))
+			continue
+		}
+		if !isNull(resolve(val)) {
+			at[k.Value] = posOf(val)
+		}
+		d.decode(val, v.Field(f.index), k.Value, k.Value)
+	}
+}
+
+// pairs returns the key/value pairs of mapping n with "<<" merge keys applied
+// (keys written in n win over merged ones) and duplicate keys reported.
+func (d *decoder) pairs(n *yaml.Node, noun string, depth int) [][2]*yaml.Node {
+	var out, merged [][2]*yaml.Node
+	first := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merged = append(merged, d.merge(val, noun, depth)...)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.keyErrorf(k, "keys in %s must be plain strings, got %s", noun, describe(k))
+			continue
+		}
+		if f, dup := first[k.Value]; dup {
+			d.keyErrorf(k, "duplicate key %q in %s (first at %d:%d)", k.Value, noun, f.Line, f.Column)
+			continue
+		}
+		first[k.Value] = k
+		out = append(out, [2]*yaml.Node{k, val})
+	}
+	for _, kv := range merged {
+		if _, ok := first[kv[0].Value]; !ok {
+			first[kv[0].Value] = kv[0]
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// merge returns the pairs a "<<" value contributes: one mapping, or a list of
+// mappings where earlier ones win.
+func (d *decoder) merge(val *yaml.Node, noun string, depth int) [][2]*yaml.Node {
+	r := resolve(val)
+	if depth > 8 {
+		d.errorf(val, "merge keys (<<) nested too deeply in %s", noun)
+		return nil
+	}
+	switch r.Kind {
+	case yaml.MappingNode:
+		return d.pairs(r, noun, depth+1)
+	case yaml.SequenceNode:
+		var out [][2]*yaml.Node
+		seen := map[string]bool{}
+		for _, c := range r.Content {
+			if resolve(c).Kind != yaml.MappingNode {
+				d.errorf(c, "merge key (<<) in %s needs mappings, got %s", noun, describe(resolve(c)))
+				continue
+			}
+			for _, kv := range d.merge(c, noun, depth+1) {
+				if !seen[kv[0].Value] {
+					seen[kv[0].Value] = true
+					out = append(out, kv)
+				}
+			}
+		}
+		return out
+	}
+	d.errorf(val, "merge key (<<) in %s needs a mapping or a list of mappings, got %s", noun, describe(r))
+	return nil
+}
+
+type field struct {
+	index int
+	key   string
+	sf    reflect.StructField
+}
+
+// fieldsOf lists the YAML fields of struct type t (those with a yaml tag other than "-").
+func fieldsOf(t reflect.Type) []field {
+	var fs []field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if key := sf.Tag.Get("yaml"); key != "" && key != "-" {
+			fs = append(fs, field{index: i, key: key, sf: sf})
+		}
+	}
+	return fs
+}
+
+func fieldByKey(fs []field, key string) (field, bool) {
+	for _, f := range fs {
+		if f.key == key {
+			return f, true
+		}
+	}
+	return field{}, false
+}
+
+func knownKeys(t reflect.Type) string {
+	var keys []string
+	for _, f := range fieldsOf(t) {
+		keys = append(keys, f.key)
+	}
+	return strings.Join(keys, ", ")
+}
+
+// setBook fills the Pos and At bookkeeping fields of struct v, when it has them.
+func setBook(v reflect.Value, p Pos, at Positions) {
+	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
+		f.Set(reflect.ValueOf(p))
+	}
+	if f := v.FieldByName("At"); f.IsValid() && f.Type() == positionsTyp && at != nil {
+		f.Set(reflect.ValueOf(at))
+	}
+}
+
+// book returns the bookkeeping fields of struct v (zero when it has none).
+func book(v reflect.Value) (p Pos, at Positions) {
+	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
+		p = f.Interface().(Pos)
+	}
+	if f := v.FieldByName("At"); f.IsValid() && f.Type() == positionsTyp {
+		at = f.Interface().(Positions)
+	}
+	return p, at
+}
+
+// expand substitutes ${VAR} and ${VAR:-default} (default also when VAR is
+// empty, as in the shell); "$${" is a literal "${" and any other "$" is kept.
+func expand(s string) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "$${"):
+			b.WriteString("${")
+			i += 3
+		case strings.HasPrefix(s[i:], "${"):
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				return "", fmt.Errorf("unterminated ${ in %q", s)
+			}
+			name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
+			if !isIdent(name) {
+				return "", fmt.Errorf("bad variable name %q in %q (want ${NAME} or ${NAME:-default})", name, s)
+			}
+			val, ok := os.LookupEnv(name)
+			switch {
+			case hasDef && val == "":
+				val = def
+			case !ok:
+				return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
+			}
+			b.WriteString(val)
+			i += end + 1
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String(), nil
+}
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || i > 0 && '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+var byteUnits = map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+// parseByteSize reads an integer with an optional unit: "1024", "16KiB", "10 MB".
+func parseByteSize(s string) (int64, error) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	unit := strings.TrimSpace(s[i:])
+	mult, ok := byteUnits[unit]
+	if i == 0 || !ok {
+		return 0, errors.New(`want a non-negative integer with an optional unit B, KB, MB, GB, KiB, MiB or GiB, e.g. "16KiB"`)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n > (1<<63-1)/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,248 @@
+package config
+
+import "time"
+
+// Config is the whole gateway configuration: one YAML file.
+//
+// Every struct in this file may carry two bookkeeping fields that the
+// decoder fills and that never appear in YAML:
+//
+//	Pos Pos       // where the struct's mapping starts in the file
+//	At  Positions // where each key's value is, by YAML key
+//
+// Validation uses them so that every error names FILE:LINE:COL.
+type Config struct {
+	Listen    Listen     `yaml:"listen" json:"listen,omitempty" doc:"the proxy listener and its client-facing limits"`
+	Admin     Admin      `yaml:"admin" json:"admin,omitempty" doc:"the admin API listener"`
+	Log       Log        `yaml:"log" json:"log,omitempty" doc:"logging"`
+	Upstreams []Upstream `yaml:"upstreams" json:"upstreams,omitempty" doc:"named pools of backend targets"`
+	Routes    []Route    `yaml:"routes" json:"routes,omitempty" doc:"named routes, matched by the precedence documented in the README"`
+
+	// File is the path the config was read from ("" when read from bytes).
+	File string    `yaml:"-" json:"-"`
+	Pos  Pos       `yaml:"-" json:"-"`
+	At   Positions `yaml:"-" json:"-"`
+}
+
+// Listen configures the client-facing proxy listener.
+type Listen struct {
+	Address               string   `yaml:"address" json:"address,omitempty" doc:"host:port to accept client HTTP on" default:"127.0.0.1:8080"`
+	ReadTimeout           Duration `yaml:"read_timeout" json:"read_timeout,omitempty" doc:"max time to read a whole request, headers and body (slowloris guard)" default:"10s"`
+	WriteTimeout          Duration `yaml:"write_timeout" json:"write_timeout,omitempty" doc:"max time to write a response" default:"30s"`
+	IdleTimeout           Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty" doc:"max time a keep-alive connection waits for its next request" default:"60s"`
+	MaxHeaderBytes        ByteSize `yaml:"max_header_bytes" json:"max_header_bytes,omitempty" doc:"max size of the request line and headers; larger gets 431" default:"16KiB"`
+	MaxBodyBytes          ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"max request body; larger gets 413 (per-route override)" default:"10MiB"`
+	MaxConcurrentRequests int      `yaml:"max_concurrent_requests" json:"max_concurrent_requests,omitempty" doc:"requests served at once; above it the gateway answers 503 with Retry-After" default:"10000"`
+	MaxConnections        int      `yaml:"max_connections" json:"max_connections,omitempty" doc:"open client connections at once" default:"65536"`
+	RetryAfter            Duration `yaml:"retry_after" json:"retry_after,omitempty" doc:"Retry-After sent with 503 when over max_concurrent_requests" default:"1s"`
+	ShutdownTimeout       Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"how long SIGTERM waits for in-flight requests before exiting" default:"15s"`
+	TrustedProxies        []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs whose X-Forwarded-For is trusted when finding the client IP"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Admin configures the admin API listener.
+type Admin struct {
+	Address string `yaml:"address" json:"address,omitempty" doc:"host:port of the admin API; loopback unless a token is set" default:"127.0.0.1:9901"`
+	Token   string `yaml:"token" json:"token,omitempty" secret:"true" doc:"bearer token for every admin endpoint; WASMGATE_ADMIN_TOKEN wins over it"`
+	// WatchConfig reloads the config when its file changes.
+	WatchConfig *bool `yaml:"watch_config" json:"watch_config,omitempty" doc:"reload when the config file changes" default:"true"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Log configures the process log and the access log.
+type Log struct {
+	Level     string `yaml:"level" json:"level,omitempty" doc:"debug, info, warn or error" default:"info" enum:"debug,info,warn,error"`
+	AccessLog string `yaml:"access_log" json:"access_log,omitempty" doc:"where access log lines go: stdout, stderr, off, or a file path" default:"stdout"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Upstream is a named pool of targets with a load-balancing policy.
+type Upstream struct {
+	Name           string          `yaml:"name" json:"name,omitempty" doc:"unique name routes refer to" required:"true"`
+	Balance        string          `yaml:"balance" json:"balance,omitempty" doc:"load-balancing algorithm" default:"round_robin" enum:"round_robin,weighted_round_robin,least_inflight,consistent_hash"`
+	Hash           *HashOn         `yaml:"hash" json:"hash,omitempty" doc:"what consistent_hash hashes on"`
+	Targets        []Target        `yaml:"targets" json:"targets,omitempty" doc:"static targets"`
+	Discovery      *Discovery      `yaml:"discovery" json:"discovery,omitempty" doc:"DNS discovery of targets, re-resolved on an interval"`
+	Timeouts       Timeouts        `yaml:"timeouts" json:"timeouts,omitempty" doc:"defaults for routes to this upstream"`
+	MaxConns       int             `yaml:"max_conns_per_target" json:"max_conns_per_target,omitempty" doc:"max open connections to one target" default:"1024"`
+	MaxIdleTime    Duration        `yaml:"max_idle_conn_time" json:"max_idle_conn_time,omitempty" doc:"idle keep-alive connections to a target are closed after this" default:"60s"`
+	HealthCheck    *HealthCheck    `yaml:"health_check" json:"health_check,omitempty" doc:"active health checking of targets"`
+	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker" json:"circuit_breaker,omitempty" doc:"per-target circuit breaker (passive health)"`
+	Retries        *Retries        `yaml:"retries" json:"retries,omitempty" doc:"retry policy for requests to this upstream"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// HashOn says which request property consistent_hash hashes.
+type HashOn struct {
+	Source string `yaml:"source" json:"source,omitempty" doc:"header, cookie or client_ip" enum:"header,cookie,client_ip" required:"true"`
+	Name   string `yaml:"name" json:"name,omitempty" doc:"header or cookie name (not for client_ip)"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Target is one backend address.
+type Target struct {
+	Address string `yaml:"address" json:"address,omitempty" doc:"host:port" required:"true"`
+	Weight  int    `yaml:"weight" json:"weight,omitempty" doc:"relative weight for weighted_round_robin and consistent_hash" default:"1"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Discovery resolves targets from DNS on an interval.
+type Discovery struct {
+	DNS DNSDiscovery `yaml:"dns" json:"dns,omitempty" doc:"DNS discovery" required:"true"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// DNSDiscovery resolves A/AAAA or SRV records.
+type DNSDiscovery struct {
+	Name     string   `yaml:"name" json:"name,omitempty" doc:"DNS name to resolve" required:"true"`
+	Type     string   `yaml:"type" json:"type,omitempty" doc:"record type: A (A and AAAA), AAAA, or SRV (weights and ports from the records)" default:"A" enum:"A,AAAA,SRV"`
+	Port     int      `yaml:"port" json:"port,omitempty" doc:"target port for A/AAAA records"`
+	Interval Duration `yaml:"interval" json:"interval,omitempty" doc:"re-resolve interval" default:"10s"`
+	Resolver string   `yaml:"resolver" json:"resolver,omitempty" doc:"DNS server host:port; default: the first nameserver of /etc/resolv.conf"`
+	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty" doc:"timeout of one DNS query" default:"2s"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Timeouts bound one proxied request. Zero means "inherit".
+type Timeouts struct {
+	Connect Duration `yaml:"connect" json:"connect,omitempty" doc:"TCP connect to a target" default:"2s"`
+	Read    Duration `yaml:"read" json:"read,omitempty" doc:"waiting for and reading the upstream response" default:"30s"`
+	Write   Duration `yaml:"write" json:"write,omitempty" doc:"writing the request to the upstream" default:"30s"`
+	Total   Duration `yaml:"total" json:"total,omitempty" doc:"the whole upstream exchange, retries included" default:"60s"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// HealthCheck probes every target on an interval.
+type HealthCheck struct {
+	Path               string   `yaml:"path" json:"path,omitempty" doc:"HTTP path probed with GET" default:"/healthz"`
+	Interval           Duration `yaml:"interval" json:"interval,omitempty" doc:"time between probes" default:"5s"`
+	Timeout            Duration `yaml:"timeout" json:"timeout,omitempty" doc:"timeout of one probe" default:"1s"`
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold" json:"unhealthy_threshold,omitempty" doc:"consecutive failures that mark a target down" default:"3"`
+	HealthyThreshold   int      `yaml:"healthy_threshold" json:"healthy_threshold,omitempty" doc:"consecutive successes that mark it up again" default:"2"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// CircuitBreaker opens a target after consecutive failures.
+type CircuitBreaker struct {
+	ConsecutiveFailures int      `yaml:"consecutive_failures" json:"consecutive_failures,omitempty" doc:"failures (connect errors, timeouts, 5xx) that open the circuit" default:"5"`
+	OpenFor             Duration `yaml:"open_for" json:"open_for,omitempty" doc:"how long the circuit stays open before a trial request" default:"10s"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Retries says when a failed upstream exchange is tried again on another target.
+type Retries struct {
+	Attempts int `yaml:"attempts" json:"attempts,omitempty" doc:"extra attempts after the first" default:"1"`
+	// On lists the conditions that are retried: connect_error, timeout, reset, or a status code.
+	On []string `yaml:"on" json:"on,omitempty" doc:"conditions retried: connect_error, timeout, reset, or a 5xx status code" default:"[connect_error]"`
+	// IdempotentOnly (default true) retries only GET, HEAD, OPTIONS, PUT, DELETE,
+	// TRACE, and other methods that carry an Idempotency-Key header.
+	IdempotentOnly *bool    `yaml:"idempotent_only" json:"idempotent_only,omitempty" doc:"retry only idempotent methods or requests with an Idempotency-Key header" default:"true"`
+	Backoff        Duration `yaml:"backoff" json:"backoff,omitempty" doc:"wait before a retry" default:"0s"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Route matches requests and sends them to an upstream (or a weighted split).
+type Route struct {
+	Name     string   `yaml:"name" json:"name,omitempty" doc:"unique route name (used in metrics and logs)" required:"true"`
+	Match    Match    `yaml:"match" json:"match,omitempty" doc:"what requests this route takes" required:"true"`
+	Upstream string   `yaml:"upstream" json:"upstream,omitempty" doc:"name of the upstream (or use split)"`
+	Split    []Split  `yaml:"split" json:"split,omitempty" doc:"weighted split across upstreams (canary, blue-green)"`
+	Rewrite  *Rewrite `yaml:"rewrite" json:"rewrite,omitempty" doc:"path and host rewriting before proxying"`
+	Timeouts Timeouts `yaml:"timeouts" json:"timeouts,omitempty" doc:"overrides the upstream's timeouts"`
+	Retries  *Retries `yaml:"retries" json:"retries,omitempty" doc:"overrides the upstream's retry policy"`
+	// MaxBodyBytes overrides listen.max_body_bytes for this route (only lower is effective
+	// for the listener's read limit, higher needs the listener raised too).
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"max request body for this route; larger gets 413"`
+	// Priority breaks ties between routes of equal specificity: higher first.
+	Priority int `yaml:"priority" json:"priority,omitempty" doc:"tie-breaker between equally specific routes: higher wins"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Match is the set of conditions a request must meet. Exactly one path form is allowed.
+type Match struct {
+	Hosts      []string  `yaml:"hosts" json:"hosts,omitempty" doc:"exact hosts or wildcards like *.example.com; empty matches any host"`
+	Path       string    `yaml:"path" json:"path,omitempty" doc:"exact path, may contain {param} segments and a trailing {name...} catch-all"`
+	PathPrefix string    `yaml:"path_prefix" json:"path_prefix,omitempty" doc:"path prefix on a segment boundary"`
+	PathRegex  string    `yaml:"path_regex" json:"path_regex,omitempty" doc:"RE2 regular expression on the path; named groups become params"`
+	Methods    []string  `yaml:"methods" json:"methods,omitempty" doc:"HTTP methods; empty matches any"`
+	Headers    []KeyCond `yaml:"headers" json:"headers,omitempty" doc:"request header conditions"`
+	Query      []KeyCond `yaml:"query" json:"query,omitempty" doc:"query parameter conditions"`
+	Cookies    []KeyCond `yaml:"cookies" json:"cookies,omitempty" doc:"cookie conditions"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// KeyCond is a condition on a named header, query parameter or cookie.
+// With neither value nor regex it requires presence; with absent: true it requires absence.
+type KeyCond struct {
+	Name   string `yaml:"name" json:"name,omitempty" doc:"header, query parameter or cookie name" required:"true"`
+	Value  string `yaml:"value" json:"value,omitempty" doc:"exact value"`
+	Regex  string `yaml:"regex" json:"regex,omitempty" doc:"RE2 regular expression the value must match"`
+	Absent bool   `yaml:"absent" json:"absent,omitempty" doc:"the key must not be present"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Split sends a share of a route's traffic to an upstream.
+type Split struct {
+	Upstream string `yaml:"upstream" json:"upstream,omitempty" doc:"upstream name" required:"true"`
+	Weight   int    `yaml:"weight" json:"weight,omitempty" doc:"relative weight" required:"true"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Rewrite changes the request before it is proxied.
+type Rewrite struct {
+	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix,omitempty" doc:"remove this prefix from the path"`
+	Path        string `yaml:"path" json:"path,omitempty" doc:"template for the new path: {param} from the match, e.g. /v2/users/{id}"`
+	Host        string `yaml:"host" json:"host,omitempty" doc:"Host header sent upstream (default: the client's)"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Pos is a position in the config file (1-based; zero when unknown).
+type Pos struct {
+	Line, Col int
+}
+
+// Positions maps a YAML key of a mapping to the position of its value.
+type Positions map[string]Pos
+
+// Duration is a time.Duration written as a Go duration string ("250ms", "10s").
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a size in bytes, written as an integer or with a unit (KiB, MiB, GiB, KB, MB, GB).
+type ByteSize int64

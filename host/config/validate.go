@@ -1,0 +1,430 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// validator checks a decoded config and records every problem it finds. It
+// also normalizes what it checks: methods are upper-cased, hosts lower-cased.
+type validator struct {
+	file  string
+	errs  *ErrorList
+	bad   map[Pos]bool    // decoding already reported a problem here
+	elems map[*string]Pos // positions of string list elements
+}
+
+func (v *validator) errorf(p Pos, format string, args ...any) {
+	if !v.bad[p] {
+		v.errs.Add(p, v.file, format, args...)
+	}
+}
+
+// elem returns the position of one element of a string list.
+func (v *validator) elem(s *string, fallback Pos) Pos {
+	if p, ok := v.elems[s]; ok {
+		return p
+	}
+	return fallback
+}
+
+func (v *validator) config(c *Config) {
+	v.tags(reflect.ValueOf(c).Elem(), "config")
+	l := &c.Listen
+	v.address(l.Address, l.At.Of("address", l.Pos), "listen.address", 0)
+	for i := range l.TrustedProxies {
+		s := &l.TrustedProxies[i]
+		if _, err := netip.ParsePrefix(*s); err != nil {
+			if _, err := netip.ParseAddr(*s); err != nil {
+				v.errorf(v.elem(s, l.At.Of("trusted_proxies", l.Pos)), "bad CIDR %q in trusted_proxies (want e.g. 10.0.0.0/8 or 192.0.2.1)", *s)
+			}
+		}
+	}
+	v.address(c.Admin.Address, c.Admin.At.Of("address", c.Admin.Pos), "admin.address", 0)
+	if a := c.Log.AccessLog; a == "" || strings.ContainsAny(a, "\x00\n\r") || strings.HasSuffix(a, "/") {
+		v.errorf(c.Log.At.Of("access_log", c.Log.Pos), "bad access_log %q (want stdout, stderr, off, or a file path)", a)
+	}
+
+	upstreams := map[string]Pos{}
+	var names []string
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		p := u.At.Of("name", u.Pos)
+		if first, dup := upstreams[u.Name]; dup && u.Name != "" {
+			v.errorf(p, "duplicate upstream name %q (first at %d:%d)", u.Name, first.Line, first.Col)
+		} else if !dup {
+			upstreams[u.Name] = p
+			names = append(names, u.Name)
+		}
+		v.upstream(u, label("upstream", u.Name, i))
+	}
+	routes := map[string]Pos{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := r.At.Of("name", r.Pos)
+		if first, dup := routes[r.Name]; dup && r.Name != "" {
+			v.errorf(p, "duplicate route name %q (first at %d:%d)", r.Name, first.Line, first.Col)
+		} else if !dup {
+			routes[r.Name] = p
+		}
+		v.route(r, label("route", r.Name, i), upstreams, names)
+	}
+}
+
+// tags checks what the struct tags declare, everywhere below rv: required
+// keys, enum values, non-negative durations and max_* limits.
+func (v *validator) tags(rv reflect.Value, noun string) {
+	switch rv.Kind() {
+	case reflect.Pointer:
+		if !rv.IsNil() {
+			v.tags(rv.Elem(), noun)
+		}
+	case reflect.Slice:
+		for i := range rv.Len() {
+			v.tags(rv.Index(i), strings.TrimSuffix(noun, "s"))
+		}
+	case reflect.Struct:
+		pos, at := book(rv)
+		for _, f := range fieldsOf(rv.Type()) {
+			fv, p := rv.Field(f.index), at.Of(f.key, pos)
+			if f.sf.Tag.Get("required") == "true" {
+				// Decoded structs know what was written (defaults may have
+				// filled an absent struct); built ones only what is zero.
+				_, written := at[f.key]
+				switch {
+				case !written && (at != nil || fv.IsZero()):
+					v.errorf(pos, "missing required key %q in %s", f.key, noun)
+					continue // its own contents would only repeat the problem
+				case fv.Kind() == reflect.String && fv.Len() == 0:
+					v.errorf(p, "%s must not be empty", f.key)
+				}
+			}
+			if enum := f.sf.Tag.Get("enum"); enum != "" && !slices.Contains(strings.Split(enum, ","), fv.String()) {
+				v.errorf(p, "bad %s %q (want one of: %s)", f.key, fv.String(), strings.ReplaceAll(enum, ",", ", "))
+			}
+			switch {
+			case fv.Type() == durationType && fv.Int() < 0:
+				v.errorf(p, "%s must not be negative, got %v", f.key, Duration(fv.Int()).D())
+			case strings.HasPrefix(f.key, "max_") && fv.CanInt() && fv.Int() < 0:
+				v.errorf(p, "%s must be >= 0, got %d", f.key, fv.Int())
+			}
+			v.tags(fv, f.key)
+		}
+	}
+}
+
+// label names a route or upstream in messages, by position when it has no name.
+func label(kind, name string, i int) string {
+	if name == "" {
+		return fmt.Sprintf("%s #%d: ", kind, i+1)
+	}
+	return fmt.Sprintf("%s %q: ", kind, name)
+}
+
+func (v *validator) upstream(u *Upstream, pfx string) {
+	if len(u.Targets) == 0 && u.Discovery == nil {
+		v.errorf(u.Pos, "%sneeds targets or discovery", pfx)
+	}
+	for i := range u.Targets {
+		t := &u.Targets[i]
+		v.address(t.Address, t.At.Of("address", t.Pos), pfx+"target address", 1)
+		if t.Weight < 1 {
+			v.errorf(t.At.Of("weight", t.Pos), "%starget weight must be >= 1, got %d", pfx, t.Weight)
+		}
+	}
+	if u.Balance == "consistent_hash" && u.Hash == nil {
+		v.errorf(u.At.Of("balance", u.Pos), "%sbalance consistent_hash needs hash (source: header, cookie or client_ip)", pfx)
+	}
+	if h := u.Hash; h != nil && (h.Source == "header" || h.Source == "cookie") && h.Name == "" {
+		v.errorf(h.Pos, "%shash source %s needs a name", pfx, h.Source)
+	}
+	if d := u.Discovery; d != nil && d.DNS.Name != "" {
+		dn := &d.DNS
+		if !isHostname(dn.Name) {
+			v.errorf(dn.At.Of("name", dn.Pos), "%sbad DNS name %q", pfx, dn.Name)
+		}
+		if dn.Type == "SRV" && dn.Port != 0 {
+			v.errorf(dn.At.Of("port", dn.Pos), "%sSRV discovery takes ports from the records; remove port", pfx)
+		} else if (dn.Type == "A" || dn.Type == "AAAA") && (dn.Port < 1 || dn.Port > 65535) {
+			v.errorf(dn.At.Of("port", dn.Pos), "%s%s discovery needs a port between 1 and 65535, got %d", pfx, dn.Type, dn.Port)
+		}
+		if dn.Resolver != "" {
+			v.address(dn.Resolver, dn.At.Of("resolver", dn.Pos), pfx+"resolver", 1)
+		}
+		if dn.Interval == 0 {
+			v.errorf(dn.At.Of("interval", dn.Pos), "%sdiscovery interval must be > 0", pfx)
+		}
+	}
+	if h := u.HealthCheck; h != nil {
+		if !strings.HasPrefix(h.Path, "/") {
+			v.errorf(h.At.Of("path", h.Pos), "%shealth_check path %q must start with \"/\"", pfx, h.Path)
+		}
+		if h.Interval == 0 {
+			v.errorf(h.At.Of("interval", h.Pos), "%shealth_check interval must be > 0", pfx)
+		}
+		if h.UnhealthyThreshold < 1 {
+			v.errorf(h.At.Of("unhealthy_threshold", h.Pos), "%sunhealthy_threshold must be >= 1, got %d", pfx, h.UnhealthyThreshold)
+		}
+		if h.HealthyThreshold < 1 {
+			v.errorf(h.At.Of("healthy_threshold", h.Pos), "%shealthy_threshold must be >= 1, got %d", pfx, h.HealthyThreshold)
+		}
+	}
+	if cb := u.CircuitBreaker; cb != nil && cb.ConsecutiveFailures < 1 {
+		v.errorf(cb.At.Of("consecutive_failures", cb.Pos), "%sconsecutive_failures must be >= 1, got %d", pfx, cb.ConsecutiveFailures)
+	}
+	v.retries(u.Retries, pfx)
+}
+
+func (v *validator) retries(r *Retries, pfx string) {
+	if r == nil {
+		return
+	}
+	if r.Attempts < 0 {
+		v.errorf(r.At.Of("attempts", r.Pos), "%sretries attempts must be >= 0, got %d", pfx, r.Attempts)
+	}
+	for i := range r.On {
+		s := &r.On[i]
+		switch *s {
+		case "connect_error", "timeout", "reset":
+		default:
+			if len(*s) != 3 || (*s)[0] != '5' || strings.Trim(*s, "0123456789") != "" {
+				v.errorf(v.elem(s, r.At.Of("on", r.Pos)), "%sunknown retry condition %q (want connect_error, timeout, reset, or a 5xx status such as 503)", pfx, *s)
+			}
+		}
+	}
+}
+
+func (v *validator) route(r *Route, pfx string, upstreams map[string]Pos, names []string) {
+	known := func(p Pos, name string) {
+		if _, ok := upstreams[name]; !ok && name != "" {
+			defined := "none are defined"
+			if len(names) > 0 {
+				defined = "defined: " + strings.Join(names, ", ")
+			}
+			v.errorf(p, "%sunknown upstream %q (%s)", pfx, name, defined)
+		}
+	}
+	switch {
+	case r.Upstream == "" && len(r.Split) == 0:
+		v.errorf(r.Pos, "%sneeds upstream or split", pfx)
+	case r.Upstream != "" && len(r.Split) > 0:
+		v.errorf(r.At.Of("split", r.Pos), "%suse either upstream or split, not both", pfx)
+	}
+	known(r.At.Of("upstream", r.Pos), r.Upstream)
+	for i := range r.Split {
+		s := &r.Split[i]
+		known(s.At.Of("upstream", s.Pos), s.Upstream)
+		if _, written := s.At["weight"]; s.Weight < 0 || s.Weight == 0 && written {
+			v.errorf(s.At.Of("weight", s.Pos), "%ssplit weight must be > 0, got %d", pfx, s.Weight)
+		}
+	}
+	params := v.match(&r.Match, pfx)
+	if rw := r.Rewrite; rw != nil {
+		v.rewrite(rw, &r.Match, params, pfx)
+	}
+	v.retries(r.Retries, pfx)
+}
+
+// match checks a route's match and returns the params it defines.
+func (v *validator) match(m *Match, pfx string) []string {
+	var forms []string
+	for _, f := range []struct{ key, val string }{{"path", m.Path}, {"path_prefix", m.PathPrefix}, {"path_regex", m.PathRegex}} {
+		if f.val != "" {
+			forms = append(forms, f.key)
+		}
+	}
+	if len(forms) > 1 {
+		v.errorf(m.At.Of(forms[1], m.Pos), "%smatch may use only one of path, path_prefix, path_regex (got %s)", pfx, strings.Join(forms, " and "))
+	}
+	var params []string
+	if m.Path != "" {
+		p := m.At.Of("path", m.Pos)
+		if !strings.HasPrefix(m.Path, "/") {
+			v.errorf(p, "%spath %q must start with \"/\"", pfx, m.Path)
+		} else if names, err := templateParams(m.Path, false); err != nil {
+			v.errorf(p, "%sbad path %q: %v", pfx, m.Path, err)
+		} else {
+			params = names
+		}
+	}
+	if m.PathPrefix != "" {
+		p := m.At.Of("path_prefix", m.Pos)
+		if !strings.HasPrefix(m.PathPrefix, "/") {
+			v.errorf(p, "%spath_prefix %q must start with \"/\"", pfx, m.PathPrefix)
+		} else if strings.ContainsAny(m.PathPrefix, "{}") {
+			v.errorf(p, "%spath_prefix %q is literal; {params} are only allowed in path", pfx, m.PathPrefix)
+		}
+	}
+	if m.PathRegex != "" {
+		if re, err := regexp.Compile(m.PathRegex); err != nil {
+			v.errorf(m.At.Of("path_regex", m.Pos), "%sbad path_regex: %v", pfx, err)
+		} else {
+			for _, n := range re.SubexpNames() {
+				if n != "" {
+					params = append(params, n)
+				}
+			}
+		}
+	}
+	for i := range m.Methods {
+		s := &m.Methods[i]
+		if !isToken(*s) {
+			v.errorf(v.elem(s, m.At.Of("methods", m.Pos)), "%sbad method %q", pfx, *s)
+		}
+		*s = strings.ToUpper(*s)
+	}
+	for i := range m.Hosts {
+		s := &m.Hosts[i]
+		*s = strings.ToLower(*s)
+		if h, _ := strings.CutPrefix(*s, "*."); !isHostname(h) || strings.HasSuffix(h, ".") {
+			v.errorf(v.elem(s, m.At.Of("hosts", m.Pos)), "%sbad host %q (want a hostname like api.example.com or a wildcard like *.example.com)", pfx, *s)
+		}
+	}
+	for _, group := range []struct {
+		kind  string
+		conds []KeyCond
+	}{{"header", m.Headers}, {"query", m.Query}, {"cookie", m.Cookies}} {
+		for i := range group.conds {
+			k := &group.conds[i]
+			if k.Name != "" && group.kind != "query" && !isToken(k.Name) {
+				v.errorf(k.At.Of("name", k.Pos), "%sbad %s name %q", pfx, group.kind, k.Name)
+			}
+			switch {
+			case k.Value != "" && k.Regex != "":
+				v.errorf(k.Pos, "%s%s %q: use either value or regex, not both", pfx, group.kind, k.Name)
+			case k.Absent && (k.Value != "" || k.Regex != ""):
+				v.errorf(k.At.Of("absent", k.Pos), "%s%s %q: absent cannot be combined with value or regex", pfx, group.kind, k.Name)
+			}
+			if k.Regex != "" {
+				if _, err := regexp.Compile(k.Regex); err != nil {
+					v.errorf(k.At.Of("regex", k.Pos), "%s%s %q: bad regex: %v", pfx, group.kind, k.Name, err)
+				}
+			}
+		}
+	}
+	return params
+}
+
+func (v *validator) rewrite(rw *Rewrite, m *Match, params []string, pfx string) {
+	if rw.StripPrefix != "" {
+		p := rw.At.Of("strip_prefix", rw.Pos)
+		switch {
+		case rw.Path != "":
+			v.errorf(p, "%srewrite: use either strip_prefix or path, not both", pfx)
+		case m.PathPrefix != "" && strings.HasPrefix(m.PathPrefix, rw.StripPrefix), m.Path != "" && strings.HasPrefix(m.Path, rw.StripPrefix):
+		case m.PathPrefix == "" && m.Path == "":
+			v.errorf(p, "%sstrip_prefix needs match.path_prefix or match.path", pfx)
+		default:
+			v.errorf(p, "%sstrip_prefix %q is not a prefix of the matched path %q", pfx, rw.StripPrefix, m.PathPrefix+m.Path)
+		}
+	}
+	if rw.Path == "" {
+		return
+	}
+	p := rw.At.Of("path", rw.Pos)
+	if !strings.HasPrefix(rw.Path, "/") {
+		v.errorf(p, "%srewrite path %q must start with \"/\"", pfx, rw.Path)
+		return
+	}
+	used, err := templateParams(rw.Path, true)
+	if err != nil {
+		v.errorf(p, "%sbad rewrite path %q: %v", pfx, rw.Path, err)
+		return
+	}
+	for _, name := range used {
+		if !slices.Contains(params, name) {
+			defined := "the match defines no params"
+			if len(params) > 0 {
+				defined = "defined: " + strings.Join(params, ", ")
+			}
+			v.errorf(p, "%srewrite path uses {%s}, which the match does not define (%s)", pfx, name, defined)
+		}
+	}
+}
+
+// templateParams parses a path template: literal segments and whole-segment
+// {name} params, with an optional {name...} catch-all as the last segment.
+// It returns the param names in order.
+func templateParams(path string, allowDup bool) ([]string, error) {
+	segs := strings.Split(path, "/")
+	var names []string
+	for i, s := range segs {
+		if !strings.ContainsAny(s, "{}") {
+			continue
+		}
+		if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.Count(s, "{") != 1 || strings.Count(s, "}") != 1 {
+			return nil, fmt.Errorf("segment %q: a {param} must be a whole segment", s)
+		}
+		name := s[1 : len(s)-1]
+		if n, ok := strings.CutSuffix(name, "..."); ok {
+			if i != len(segs)-1 {
+				return nil, fmt.Errorf("catch-all {%s} must be the last segment", name)
+			}
+			name = n
+		}
+		if !isIdent(name) {
+			return nil, fmt.Errorf("bad param name %q (want letters, digits and _, not starting with a digit)", name)
+		}
+		if !allowDup && slices.Contains(names, name) {
+			return nil, fmt.Errorf("duplicate param {%s}", name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// address checks a host:port. Port 0 is allowed when minPort is 0 (a
+// listener on a port the kernel picks, as tests do); the host may then be
+// empty (all interfaces).
+func (v *validator) address(addr string, p Pos, what string, minPort int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.errorf(p, "bad %s %q: want host:port", what, addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < minPort || n > 65535 {
+		v.errorf(p, "bad %s %q: port must be a number between %d and 65535", what, addr, minPort)
+	}
+	if host == "" && minPort > 0 || host != "" && !isHostname(host) {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.errorf(p, "bad %s %q: bad host %q", what, addr, host)
+		}
+	}
+}
+
+// isHostname accepts DNS names: dot-separated labels of letters, digits, '-'
+// and '_' (SRV names), at most 63 bytes each and 253 in all, with an optional
+// trailing dot.
+func isHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an RFC 9110 token (method and header names).
+func isToken(s string) bool {
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}

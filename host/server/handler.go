@@ -1,0 +1,233 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/wasmgate/wasmgate/host/router"
+)
+
+const (
+	headerRequestID   = "X-Request-Id"
+	headerTraceparent = "Traceparent"
+)
+
+// requestState is the per-request scratch space, pooled so that a proxied
+// request allocates nothing in steady state.
+type requestState struct {
+	match      router.Result
+	exchange   proxy.Exchange
+	requestID  []byte
+	traceparnt []byte
+	path       []byte
+	clientIP   []byte
+}
+
+var statePool = sync.Pool{New: func() any {
+	return &requestState{
+		requestID:  make([]byte, 0, 128),
+		traceparnt: make([]byte, 0, 64),
+		path:       make([]byte, 0, 256),
+		clientIP:   make([]byte, 0, 48),
+	}
+}}
+
+// handle serves one client request: admission, route match, upstream
+// exchange, access log and metrics, in one pass.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	snap := s.snap.Load()
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	gauge := s.metrics.InFlight()
+	gauge.Inc()
+	defer gauge.Dec()
+
+	st := statePool.Get().(*requestState)
+	defer statePool.Put(st)
+
+	// Request id: keep a sane client-sent one, otherwise make one. It is
+	// forwarded, echoed and logged.
+	st.requestID = st.requestID[:0]
+	if id := ctx.Request.Header.Peek(headerRequestID); validRequestID(id) {
+		st.requestID = append(st.requestID, id...)
+	} else {
+		st.requestID = appendRandomID(st.requestID)
+		ctx.Request.Header.SetBytesV(headerRequestID, st.requestID)
+	}
+
+	if max := int64(snap.cfg.Listen.MaxConcurrentRequests); max > 0 && n > max {
+		s.metrics.Rejected("overload")
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfterSeconds(snap.cfg.Listen.RetryAfter.D())))
+		s.fail(ctx, st, snap, nil, fasthttp.StatusServiceUnavailable, "overloaded", "the gateway is at its concurrency limit; retry later")
+		return
+	}
+
+	if !snap.table.Match(&ctx.Request, &st.match) {
+		s.metrics.Rejected("no_route")
+		s.fail(ctx, st, snap, nil, fasthttp.StatusNotFound, "no_route", "no route matches this request")
+		return
+	}
+	rt := snap.routes[st.match.Route]
+
+	limit := snap.maxBody
+	if rt.maxBody > 0 {
+		limit = rt.maxBody
+	}
+	if int64(len(ctx.Request.Body())) > limit {
+		s.metrics.Rejected("body_too_large")
+		s.fail(ctx, st, snap, rt, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the route's limit")
+		return
+	}
+
+	up := rt.pick()
+	st.clientIP = s.clientIP(ctx, snap, st.clientIP[:0])
+	s.prepareUpstreamRequest(ctx, st, snap, rt)
+
+	x := &st.exchange
+	*x = proxy.Exchange{
+		Req:      &ctx.Request,
+		Resp:     &ctx.Response,
+		ClientIP: st.clientIP,
+		Timeouts: rt.timeouts,
+		Retries:  rt.retries,
+	}
+	clientClose := ctx.Request.Header.ConnectionClose()
+	err := up.Do(x)
+	s.metrics.Retries(up.Name(), x.Attempts-1)
+	if err != nil {
+		kind, status := "other", fasthttp.StatusBadGateway
+		var perr *proxy.Error
+		if errors.As(err, &perr) {
+			kind, status = perr.Kind.String(), perr.Status()
+		}
+		s.metrics.UpstreamError(up.Name(), kind)
+		ctx.Response.Reset()
+		s.fail(ctx, st, snap, rt, status, "upstream_"+kind, "the upstream did not answer: "+kind)
+		return
+	}
+	proxy.StripHopByHopResponse(&ctx.Response.Header)
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+	ctx.Response.Header.SetBytesV(headerRequestID, st.requestID)
+	s.finish(ctx, st, snap, rt, up.Name(), x.Target)
+}
+
+// prepareUpstreamRequest turns the client request into the upstream request
+// in place: path rewrite, host rewrite, hop-by-hop headers out, forwarding
+// and tracing headers in.
+func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) {
+	req := &ctx.Request
+	host := ctx.Host()
+	if rt.rewrite {
+		st.path = snap.table.Rewrite(st.path[:0], req.URI().Path(), &st.match)
+		req.URI().SetPathBytes(st.path)
+	}
+	proxy.StripHopByHop(&req.Header)
+	proxy.SetForwarded(req, st.clientIP, protoHTTP, host)
+	if rt.rewriteHst != nil {
+		req.Header.SetHostBytes(rt.rewriteHst)
+		req.URI().SetHostBytes(rt.rewriteHst)
+	}
+	st.traceparnt = appendTraceparent(st.traceparnt[:0], req.Header.Peek(headerTraceparent))
+	req.Header.SetBytesV(headerTraceparent, st.traceparnt)
+}
+
+var protoHTTP = []byte("http")
+
+// clientIP appends the client's address as text.
+func (s *Server) clientIP(ctx *fasthttp.RequestCtx, snap *snapshot, dst []byte) []byte {
+	var peer netip.Addr
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		peer, _ = netip.AddrFromSlice(tcp.IP)
+		peer = peer.Unmap()
+	}
+	if len(snap.trusted) > 0 {
+		peer = clientAddr(peer, ctx.Request.Header.Peek("X-Forwarded-For"), snap.trusted)
+	}
+	if !peer.IsValid() {
+		return dst
+	}
+	return peer.AppendTo(dst)
+}
+
+// fail answers with a JSON error naming the request id, then logs and counts it.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, status int, code, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.SetBytesV(headerRequestID, st.requestID)
+	body := make([]byte, 0, 128)
+	body = append(body, `{"error":"`...)
+	body = append(body, code...)
+	body = append(body, `","message":`...)
+	body = strconv.AppendQuote(body, msg)
+	body = append(body, `,"request_id":`...)
+	body = strconv.AppendQuote(body, string(st.requestID))
+	body = append(body, "}\n"...)
+	ctx.Response.SetBodyRaw(body)
+	s.finish(ctx, st, snap, rt, "", "")
+}
+
+// finish records metrics and the access log line of a request.
+func (s *Server) finish(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, upstream, target string) {
+	elapsed := time.Since(ctx.Time())
+	status := ctx.Response.StatusCode()
+	bytesIn, bytesOut := len(ctx.Request.Body()), len(ctx.Response.Body())
+	routeName := ""
+	m := snap.noRoute
+	if rt != nil {
+		m, routeName = rt.metrics, rt.name
+	}
+	m.Observe(status, elapsed.Seconds(), bytesIn, bytesOut)
+	if snap.accessLog == nil {
+		return
+	}
+	snap.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("request_id", string(st.requestID)),
+		slog.String("route", routeName),
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", string(ctx.Request.Header.RequestURI())),
+		slog.Int("status", status),
+		slog.String("upstream", upstream),
+		slog.String("target", target),
+		slog.Int("bytes_in", bytesIn),
+		slog.Int("bytes_out", bytesOut),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.String("client_ip", string(st.clientIP)),
+	)
+}
+
+// handleReadError answers requests fasthttp could not read: too large,
+// too slow or malformed.
+func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
+	status, reason := fasthttp.StatusBadRequest, "bad_request"
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small):
+		status, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, reason = fasthttp.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		status, reason = fasthttp.StatusRequestTimeout, "read_timeout"
+	}
+	s.metrics.Rejected(reason)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetConnectionClose()
+	ctx.SetBodyString(`{"error":"` + reason + `"}` + "\n")
+}
+
+func retryAfterSeconds(d time.Duration) int {
+	secs := int((d + time.Second - 1) / time.Second)
+	return max(secs, 1)
+}

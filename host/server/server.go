@@ -1,0 +1,354 @@
+// Package server wires the gateway together: it loads the config, builds
+// immutable snapshots (routes, upstreams, limits), serves client traffic on
+// fasthttp, serves the admin API, reloads on request, signal or file change,
+// and shuts down gracefully.
+//
+// It is the only package that knows every other one; nothing imports it but
+// cmd/wasmgate and tests.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/admin"
+	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/metrics"
+	"github.com/wasmgate/wasmgate/host/router"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ConfigPath is the YAML config file; reloads read it again.
+	ConfigPath string
+	// Log is the process log (JSON to stderr by default).
+	Log *slog.Logger
+	// Stdout and Stderr are the access log's "stdout" and "stderr"
+	// destinations (tests capture them). Default: the process's own.
+	Stdout, Stderr io.Writer
+	// AdminToken, when set (from WASMGATE_ADMIN_TOKEN), wins over the config's token.
+	AdminToken string
+}
+
+// Server is a running gateway.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	admin   *admin.API
+
+	snap     atomic.Pointer[snapshot]
+	version  atomic.Uint64
+	inFlight atomic.Int64
+	draining atomic.Bool
+
+	reloadMu sync.Mutex // serializes reloads
+	stdout   *bufferedWriter
+	stderr   *bufferedWriter
+	logFiles map[string]*bufferedWriter // access log files by path, kept across reloads
+
+	proxySrv, adminSrv *fasthttp.Server
+	proxyLn, adminLn   net.Listener
+	serveErr           chan error
+	stopWatch          context.CancelFunc
+	tokenGenerated     bool
+	token              string
+	closeLogsOnce      sync.Once
+}
+
+// New loads and validates the config and builds the first snapshot. It binds
+// nothing; Start does.
+func New(opts Options) (*Server, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Log,
+		metrics:  metrics.New(),
+		stdout:   newBufferedWriter(opts.Stdout),
+		stderr:   newBufferedWriter(opts.Stderr),
+		logFiles: make(map[string]*bufferedWriter),
+		serveErr: make(chan error, 2),
+	}
+	cfg, table, err := Check(opts.ConfigPath, opts.AdminToken)
+	if err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	snap, err := s.buildSnapshot(cfg, table, nil)
+	if err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	snap.version = s.version.Add(1)
+	s.snap.Store(snap)
+	s.metrics.Reload(true, float64(snap.loadedAt.Unix()))
+
+	s.token = opts.AdminToken
+	if s.token == "" {
+		s.token = cfg.Admin.Token
+	}
+	if s.token == "" {
+		// Loopback admin without a configured token: generate one rather than
+		// leave the admin API open. Check refuses non-loopback addresses.
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("generate admin token: %w", err)
+		}
+		s.token = hex.EncodeToString(b[:])
+		s.tokenGenerated = true
+	}
+	s.admin = admin.New(s, s.metrics.Handler(), s.token, s.log)
+	return s, nil
+}
+
+// Check loads a config file and runs every validation the gateway would run
+// before serving it: schema and references (config), route conflicts
+// (router), and the admin-token rule. envToken is WASMGATE_ADMIN_TOKEN.
+func Check(path, envToken string) (*config.Config, *router.Table, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs config.ErrorList
+	table, err := router.Compile(cfg.File, cfg.Routes)
+	if err != nil {
+		var list config.ErrorList
+		if !errors.As(err, &list) {
+			return nil, nil, err
+		}
+		errs = append(errs, list...)
+	}
+	if envToken == "" && cfg.Admin.Token == "" && !isLoopback(cfg.Admin.Address) {
+		p := cfg.Admin.At.Of("address", cfg.Admin.Pos)
+		errs = append(errs, config.Error{File: cfg.File, Line: p.Line, Col: p.Col,
+			Msg: fmt.Sprintf("admin.address %q is not loopback: set admin.token or WASMGATE_ADMIN_TOKEN", cfg.Admin.Address)})
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool {
+			if errs[i].Line != errs[j].Line {
+				return errs[i].Line < errs[j].Line
+			}
+			return errs[i].Col < errs[j].Col
+		})
+		return nil, nil, errs
+	}
+	return cfg, table, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// AdminToken returns the token the admin API expects, and whether the server
+// generated it because none was configured.
+func (s *Server) AdminToken() (token string, generated bool) { return s.token, s.tokenGenerated }
+
+// Start binds the proxy and admin listeners and serves them in the background.
+func (s *Server) Start() error {
+	cfg := s.snap.Load().cfg
+	var err error
+	if s.proxyLn, err = net.Listen("tcp", cfg.Listen.Address); err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Address); err != nil {
+		s.proxyLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	s.proxySrv = s.newProxyServer(cfg)
+	s.adminSrv = &fasthttp.Server{
+		Handler:               s.admin.Handle,
+		Name:                  "wasmgate-admin",
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           time.Minute,
+		MaxRequestBodySize:    64 << 20, // plugin uploads come here later
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{s.log},
+	}
+	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
+	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
+	if cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch = cancel
+		if err := s.watchConfig(ctx); err != nil {
+			s.log.Warn("config file watch unavailable; reload with SIGHUP or the admin API", "err", err)
+		}
+	}
+	s.log.Info("wasmgate serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),
+		"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	return nil
+}
+
+func (s *Server) newProxyServer(cfg *config.Config) *fasthttp.Server {
+	maxBody := int64(cfg.Listen.MaxBodyBytes)
+	for _, r := range cfg.Routes {
+		maxBody = max(maxBody, int64(r.MaxBodyBytes))
+	}
+	return &fasthttp.Server{
+		Handler:               s.handle,
+		ErrorHandler:          s.handleReadError,
+		Name:                  "wasmgate",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		ReadTimeout:           cfg.Listen.ReadTimeout.D(),
+		WriteTimeout:          cfg.Listen.WriteTimeout.D(),
+		IdleTimeout:           cfg.Listen.IdleTimeout.D(),
+		// fasthttp bounds the request line plus headers by its read buffer.
+		ReadBufferSize:     int(cfg.Listen.MaxHeaderBytes),
+		MaxRequestBodySize: int(maxBody),
+		Concurrency:        cfg.Listen.MaxConnections,
+		CloseOnShutdown:    true,
+		// Bodies are proxied byte for byte; no transparent decompression.
+		DisablePreParseMultipartForm: true,
+		Logger:                       fasthttpLogger{s.log},
+	}
+}
+
+// ProxyAddr is the bound proxy address (useful with port 0).
+func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
+
+// AdminAddr is the bound admin address.
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Reload reads and validates the config file again. An invalid config is
+// rejected with all its errors and the running one keeps serving; a valid one
+// becomes a new snapshot, swapped in atomically.
+func (s *Server) Reload(source string) (any, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.snap.Load()
+	cfg, table, err := Check(s.opts.ConfigPath, s.opts.AdminToken)
+	var next *snapshot
+	if err == nil {
+		next, err = s.buildSnapshot(cfg, table, old)
+	}
+	if err != nil {
+		s.metrics.Reload(false, 0)
+		s.log.Error("config reload rejected; the running config stays", "source", source, "err", err.Error())
+		return nil, err
+	}
+	s.warnRestartOnly(old.cfg, cfg)
+	next.version = s.version.Add(1)
+	s.snap.Store(next)
+	retireUpstreams(old, next)
+	s.metrics.RetainRoutes(routeNames(cfg))
+	if s.opts.AdminToken == "" && cfg.Admin.Token != "" && cfg.Admin.Token != s.token {
+		s.token, s.tokenGenerated = cfg.Admin.Token, false
+		s.admin.SetToken(s.token)
+	}
+	s.metrics.Reload(true, float64(next.loadedAt.Unix()))
+	s.log.Info("config reloaded", "source", source, "version", next.version,
+		"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	return map[string]any{"status": "ok", "version": next.version, "routes": len(cfg.Routes), "upstreams": len(cfg.Upstreams)}, nil
+}
+
+func routeNames(cfg *config.Config) map[string]bool {
+	names := make(map[string]bool, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		names[r.Name] = true
+	}
+	return names
+}
+
+// warnRestartOnly logs settings a reload cannot apply to bound listeners.
+func (s *Server) warnRestartOnly(old, next *config.Config) {
+	o, n := old.Listen, next.Listen
+	if o.Address != n.Address || o.ReadTimeout != n.ReadTimeout || o.WriteTimeout != n.WriteTimeout ||
+		o.IdleTimeout != n.IdleTimeout || o.MaxHeaderBytes != n.MaxHeaderBytes || o.MaxConnections != n.MaxConnections ||
+		old.Admin.Address != next.Admin.Address {
+		s.log.Warn("listener settings changed; they take effect on restart (address, timeouts, max_header_bytes, max_connections, admin.address)")
+	}
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish until
+// ctx is done, then releases everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	var errs []error
+	if s.proxySrv != nil {
+		if err := s.proxySrv.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain proxy: %w", err))
+		}
+	}
+	if s.adminSrv != nil {
+		if err := s.adminSrv.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop admin: %w", err))
+		}
+	}
+	retireUpstreams(s.snap.Load(), nil)
+	s.closeLogs()
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeLogs() {
+	s.closeLogsOnce.Do(func() {
+		s.stdout.Close()
+		s.stderr.Close()
+		for _, f := range s.logFiles {
+			f.Close()
+		}
+	})
+}
+
+func (s *Server) openAccessLog(path string) (io.Writer, error) {
+	if w, ok := s.logFiles[path]; ok {
+		return w, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	w := newBufferedWriter(f)
+	s.logFiles[path] = w
+	return w, nil
+}
+
+// Ready reports whether the gateway takes traffic: a config is loaded and it
+// is not draining.
+func (s *Server) Ready() bool { return s.snap.Load() != nil && !s.draining.Load() }
+
+// Config returns the running config as JSON, secrets redacted.
+func (s *Server) Config() ([]byte, error) { return config.Redacted(s.snap.Load().cfg) }
+
+// fasthttpLogger routes fasthttp's own messages into the process log.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// LogLevel is the process log level the running config asks for.
+func (s *Server) LogLevel() string { return s.snap.Load().cfg.Log.Level }

@@ -219,8 +219,8 @@ func FuzzStripHopByHop(f *testing.F) {
 			req.Header.DisableNormalizing()
 		}
 		msg := "GET / HTTP/1.1\r\nHost: h\r\nConnection: " + conn + "\r\n" + name + ": v\r\nContent-Type: text/plain\r\nX-Keep: 1\r\n\r\n"
-		if req.Read(bufio.NewReader(strings.NewReader(msg))) != nil {
-			t.Skip()
+		if req.Read(bufio.NewReader(strings.NewReader(msg))) != nil || len(req.Header.Peek("X-Keep")) == 0 {
+			t.Skip("not a header block this test can reason about")
 		}
 		listed := map[string]bool{}
 		for _, tok := range strings.Split(conn, ",") {

@@ -626,3 +626,25 @@ func TestClassify(t *testing.T) {
 		t.Error("an unknown kind must map into the bounded set")
 	}
 }
+
+func TestDoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	for _, algo := range balanceNames {
+		cfg := upstreamConfig(algo, a.addr, b.addr)
+		cfg.Hash = &config.HashOn{Source: "client_ip"}
+		u := newUpstream(t, cfg)
+		x := &Exchange{Req: new(fasthttp.Request), Resp: new(fasthttp.Response), ClientIP: []byte("192.0.2.1")}
+		x.Req.SetRequestURI("/x")
+		x.Req.Header.SetHost("gw.test")
+		if n := testing.AllocsPerRun(100, func() {
+			if err := u.Do(x); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per exchange", algo, n)
+		}
+	}
+}

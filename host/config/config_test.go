@@ -31,10 +31,10 @@ func TestParseErrors(t *testing.T) {
 		want       []string
 	}{
 		// Decoding.
-		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes)`}},
+		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime)`}},
 		{"unknown route key", route("upstrem: u, match: {path: /}"), []string{
-			`5:5: route "r": needs upstream or split`,
-			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, rewrite, timeouts, retries, max_body_bytes, priority)`}},
+			`5:5: route "r": needs upstream or split (or plugins that answer)`,
+			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, rewrite, timeouts, retries, max_body_bytes, priority, plugins)`}},
 		{"mapping for list", "routes: {name: r}\n", []string{`1:9: expected a list for routes, got a mapping`}},
 		{"string for int", "listen: {max_connections: abc}\n", []string{`1:27: expected an integer for max_connections, got "abc"`}},
 		{"float for int", "listen: {max_connections: 1.5}\n", []string{`1:27: expected an integer for max_connections, got "1.5"`}},
@@ -48,8 +48,8 @@ func TestParseErrors(t *testing.T) {
 		{"huge byte size", "listen: {max_body_bytes: 9999999999GiB}\n", []string{`1:26: bad byte size "9999999999GiB" for max_body_bytes: too large`}},
 		{"duplicate key", "log:\n  level: info\n  level: warn\n", []string{`3:3: duplicate key "level" in log (first at 2:3)`}},
 		{"non-string key", "log: {[a]: b}\n", []string{`1:7: keys in log must be plain strings, got a list`}},
-		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes)`}},
-		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes)`}},
+		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime)`}},
+		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime)`}},
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`2:1: a config file holds one YAML document; found a second one`}},
 		{"syntax", "log: {level: info\n", []string{`1: YAML syntax error: did not find expected ',' or '}'`}},
 		{"unknown anchor", "log: *nope\n", []string{`1:6: YAML syntax error: unknown anchor 'nope' referenced`}},
@@ -61,7 +61,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Tags: required, enum, durations, max_*.
 		{"required", "upstreams:\n  - targets: [{address: \"h:1\"}]\n", []string{`2:5: missing required key "name" in upstream`}},
-		{"null route", "routes: [~]\n", []string{`1:10: missing required key "name" in route`, `1:10: missing required key "match" in route`, `1:10: route #1: needs upstream or split`}},
+		{"null route", "routes: [~]\n", []string{`1:10: missing required key "name" in route`, `1:10: missing required key "match" in route`, `1:10: route #1: needs upstream or split (or plugins that answer)`}},
 		{"required empty", "upstreams:\n  - name: \"\"\n    targets: [{address: \"h:1\"}]\n", []string{`2:11: name must not be empty`}},
 		{"enum", "log: {level: loud}\n", []string{`1:14: bad level "loud" (want one of: debug, info, warn, error)`}},
 		{"negative duration", "listen: {idle_timeout: -1s}\n", []string{`1:24: idle_timeout must not be negative, got -1s`}},
@@ -100,7 +100,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Routes.
 		{"dup route", ups + "routes:\n  - {name: r, upstream: u, match: {}}\n  - {name: r, upstream: u, match: {}}\n", []string{`6:12: duplicate route name "r" (first at 5:12)`}},
-		{"neither", route("match: {path: /}"), []string{`5:5: route "r": needs upstream or split`}},
+		{"neither", route("match: {path: /}"), []string{`5:5: route "r": needs upstream or split (or plugins that answer)`}},
 		{"both", route("upstream: u, split: [{upstream: u, weight: 1}]"), []string{`5:35: route "r": use either upstream or split, not both`}},
 		{"unknown upstream", route("upstream: user"), []string{`5:25: route "r": unknown upstream "user" (defined: u)`}},
 		{"unknown split upstream", route("split: [{upstream: u, weight: 0}, {upstream: v, weight: -1}]"), []string{

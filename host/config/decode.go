@@ -19,9 +19,11 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -171,6 +173,7 @@ var (
 	posType      = reflect.TypeOf(Pos{})
 	configType   = reflect.TypeOf(Config{})
 	positionsTyp = reflect.TypeOf(Positions(nil))
+	jsonType     = reflect.TypeOf(JSON(nil))
 )
 
 // decode stores node n into v. key names the value in messages; noun names
@@ -199,6 +202,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key, noun string) {
 				return
 			}
 			v.SetInt(int64(dur))
+		}
+		return
+	case t == jsonType:
+		var b []byte
+		if b = d.appendJSON(b, n, key); b != nil {
+			v.SetBytes(b)
 		}
 		return
 	case t == byteSizeType:
@@ -484,4 +493,70 @@ func parseByteSize(s string) (int64, error) {
 		return 0, errors.New("too large")
 	}
 	return n * mult, nil
+}
+
+// appendJSON converts a free-form YAML value to JSON: mappings (string keys
+// only) to objects, lists to arrays, scalars by their resolved YAML tag, with
+// ${ENV} expansion in strings. It returns nil after reporting an error.
+func (d *decoder) appendJSON(dst []byte, n *yaml.Node, key string) []byte {
+	if d.budget--; d.budget < 0 {
+		return nil
+	}
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		dst = append(dst, '{')
+		for i, kv := range d.pairs(n, key, 0) {
+			if resolve(kv[0]).Kind != yaml.ScalarNode {
+				d.errorf(kv[0], "%s: mapping keys must be strings", key)
+				return nil
+			}
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			k, _ := json.Marshal(resolve(kv[0]).Value)
+			dst = append(dst, k...)
+			dst = append(dst, ':')
+			if dst = d.appendJSON(dst, kv[1], key); dst == nil {
+				return nil
+			}
+		}
+		return append(dst, '}')
+	case yaml.SequenceNode:
+		dst = append(dst, '[')
+		for i, c := range n.Content {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst = d.appendJSON(dst, c, key); dst == nil {
+				return nil
+			}
+		}
+		return append(dst, ']')
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return append(dst, "null"...)
+		case "!!bool":
+			if v, err := strconv.ParseBool(strings.ToLower(n.Value)); err == nil {
+				return strconv.AppendBool(dst, v)
+			}
+		case "!!int":
+			if v, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+				return strconv.AppendInt(dst, v, 10)
+			}
+		case "!!float":
+			if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+				return strconv.AppendFloat(dst, v, 'g', -1, 64)
+			}
+		}
+		s, ok := d.scalar(n, "a value", key)
+		if !ok {
+			return nil
+		}
+		b, _ := json.Marshal(s) // a string always encodes; unlike AppendQuote it escapes for JSON
+		return append(dst, b...)
+	}
+	d.errorf(n, "%s: unsupported YAML value", key)
+	return nil
 }

@@ -7,8 +7,10 @@ import (
 )
 
 var (
-	routeType    = reflect.TypeOf(Route{})
-	timeoutsType = reflect.TypeOf(Timeouts{})
+	routeType       = reflect.TypeOf(Route{})
+	timeoutsType    = reflect.TypeOf(Timeouts{})
+	routePluginType = reflect.TypeOf(RoutePlugin{})
+	limitsType      = reflect.TypeOf(PluginLimits{})
 )
 
 // applyDefaults fills, from their `default` tags, the zero fields of v that
@@ -19,9 +21,9 @@ var (
 // reported by validation instead of silently becoming 1. A key written as
 // null counts as absent.
 //
-// Exception: Route.Timeouts gets no defaults. Its zero fields mean "inherit
-// from the upstream", whose Timeouts do get defaults; defaulting the route's
-// would hide the upstream's values.
+// Exceptions: Route.Timeouts and RoutePlugin.Limits get no defaults. Their
+// zero fields mean "inherit" (from the upstream, from the plugin), whose
+// values do get defaults; defaulting the overrides would hide them.
 func applyDefaults(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -36,8 +38,9 @@ func applyDefaults(v reflect.Value) {
 		_, at := book(v)
 		for _, f := range fieldsOf(v.Type()) {
 			fv := v.Field(f.index)
-			if v.Type() == routeType && f.sf.Type == timeoutsType {
-				continue // the exception above
+			if v.Type() == routeType && f.sf.Type == timeoutsType ||
+				v.Type() == routePluginType && f.sf.Type == limitsType {
+				continue // the exceptions above
 			}
 			if tag, ok := f.sf.Tag.Lookup("default"); ok && fv.IsZero() {
 				if _, written := at[f.key]; !written {

@@ -81,6 +81,8 @@ func typeName(t reflect.Type) string {
 		return "duration"
 	case reflect.TypeOf(ByteSize(0)):
 		return "size"
+	case reflect.TypeOf(JSON(nil)):
+		return "any"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -26,6 +26,11 @@ func jsonValue(v reflect.Value) any {
 		return Duration(v.Int()).D().String()
 	case v.Type() == byteSizeType:
 		return v.Int()
+	case v.Type() == jsonType:
+		if v.Len() == 0 {
+			return nil
+		}
+		return json.RawMessage(v.Bytes())
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -145,6 +150,8 @@ func typeSchema(t reflect.Type, defs map[string]object) object {
 	switch {
 	case t == durationType:
 		return object{{"type", "string"}, {"pattern", durationPattern}}
+	case t == jsonType:
+		return object{} // any value: plugins validate their own config
 	case t == byteSizeType:
 		return object{{"anyOf", []object{{{"type", "integer"}, {"minimum", 0}}, {{"type", "string"}, {"pattern", byteSizePattern}}}}}
 	}

@@ -17,6 +17,8 @@ type Config struct {
 	Log       Log        `yaml:"log" json:"log,omitempty" doc:"logging"`
 	Upstreams []Upstream `yaml:"upstreams" json:"upstreams,omitempty" doc:"named pools of backend targets"`
 	Routes    []Route    `yaml:"routes" json:"routes,omitempty" doc:"named routes, matched by the precedence documented in the README"`
+	Plugins   []Plugin   `yaml:"plugins" json:"plugins,omitempty" doc:"named WASM plugins that routes reference"`
+	Runtime   Runtime    `yaml:"plugin_runtime" json:"plugin_runtime,omitempty" doc:"the WASM runtime shared by all plugins"`
 
 	// File is the path the config was read from ("" when read from bytes).
 	File string    `yaml:"-" json:"-"`
@@ -179,6 +181,8 @@ type Route struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"max request body for this route; larger gets 413"`
 	// Priority breaks ties between routes of equal specificity: higher first.
 	Priority int `yaml:"priority" json:"priority,omitempty" doc:"tie-breaker between equally specific routes: higher wins"`
+	// Plugins is the route's chain: on_request in this order, on_response in reverse.
+	Plugins []RoutePlugin `yaml:"plugins" json:"plugins,omitempty" doc:"the plugin chain: on_request in order, on_response in reverse"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -228,6 +232,96 @@ type Rewrite struct {
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
+}
+
+// Runtime configures the WASM runtime.
+type Runtime struct {
+	Engine   string `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
+	CacheDir string `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Plugin is a named WASM module with its runtime settings. Routes reference
+// it by name; every route gets its own instances and config.
+type Plugin struct {
+	Name          string       `yaml:"name" json:"name,omitempty" doc:"unique plugin name routes refer to (metric label, log tag)" required:"true"`
+	Module        string       `yaml:"module" json:"module,omitempty" doc:"path of the .wasm file, relative to the config file" required:"true"`
+	Mode          string       `yaml:"mode" json:"mode,omitempty" doc:"instance mode: pooled reuses instances, fresh makes one per request" default:"pooled" enum:"pooled,fresh"`
+	Pool          PluginPool   `yaml:"pool" json:"pool,omitempty" doc:"instance pool bounds (mode pooled)"`
+	Limits        PluginLimits `yaml:"limits" json:"limits,omitempty" doc:"sandbox limits (routes may override)"`
+	FailurePolicy string       `yaml:"failure_policy" json:"failure_policy,omitempty" doc:"what a failing plugin does to the request: fail_closed answers 502/503, fail_open skips the plugin" default:"fail_closed" enum:"fail_closed,fail_open"`
+	Quarantine    Quarantine   `yaml:"quarantine" json:"quarantine,omitempty" doc:"backing off a plugin that keeps failing"`
+	Config        JSON         `yaml:"config" json:"config,omitempty" secret:"true" doc:"default plugin config (any YAML, handed to the plugin as JSON); a route's config replaces it"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// PluginPool bounds a plugin's instances per route.
+type PluginPool struct {
+	MaxInstances    int      `yaml:"max_instances" json:"max_instances,omitempty" doc:"most instances alive at once per route; a full pool is backpressure" default:"16"`
+	MinInstances    int      `yaml:"min_instances" json:"min_instances,omitempty" doc:"instances created and initialized before the route takes traffic" default:"1"`
+	AcquireTimeout  Duration `yaml:"acquire_timeout" json:"acquire_timeout,omitempty" doc:"how long a request waits for a free instance before a 503" default:"100ms"`
+	MaxRequests     int      `yaml:"max_requests" json:"max_requests,omitempty" doc:"recycle an instance after this many requests (0: never)"`
+	MemoryHighWater ByteSize `yaml:"memory_high_water" json:"memory_high_water,omitempty" doc:"recycle an instance whose memory grew past this (0: never)"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// PluginLimits are the sandbox limits of one plugin call. In a route's
+// plugin entry, zero fields inherit the plugin's.
+type PluginLimits struct {
+	MemoryPages int      `yaml:"memory_pages" json:"memory_pages,omitempty" doc:"memory cap in 64 KiB pages" default:"512"`
+	CallTimeout Duration `yaml:"call_timeout" json:"call_timeout,omitempty" doc:"deadline of one hook call; a guest still running is interrupted" default:"100ms"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Quarantine backs off a plugin that keeps failing, instead of
+// re-instantiating it in a tight loop.
+type Quarantine struct {
+	After      int      `yaml:"after" json:"after,omitempty" doc:"consecutive failures that quarantine the plugin on a route" default:"5"`
+	Backoff    Duration `yaml:"backoff" json:"backoff,omitempty" doc:"first quarantine period; doubles each time" default:"1s"`
+	MaxBackoff Duration `yaml:"max_backoff" json:"max_backoff,omitempty" doc:"longest quarantine period" default:"1m"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// RoutePlugin puts a plugin in a route's chain.
+type RoutePlugin struct {
+	Name          string       `yaml:"name" json:"name,omitempty" doc:"plugin name (from plugins)" required:"true"`
+	Config        JSON         `yaml:"config" json:"config,omitempty" secret:"true" doc:"plugin config for this route (any YAML, handed to the plugin as JSON)"`
+	Limits        PluginLimits `yaml:"limits" json:"limits,omitempty" doc:"overrides the plugin's limits"`
+	FailurePolicy string       `yaml:"failure_policy" json:"failure_policy,omitempty" doc:"overrides the plugin's failure policy" enum:"fail_closed,fail_open"`
+	Outbound      *Outbound    `yaml:"outbound" json:"outbound,omitempty" doc:"destinations the plugin may call (outbound HTTP); none by default"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Outbound lists the destinations a plugin may call on a route.
+type Outbound struct {
+	Upstreams []string `yaml:"upstreams" json:"upstreams,omitempty" doc:"upstream names, called as upstream://NAME/path"`
+	Hosts     []string `yaml:"hosts" json:"hosts,omitempty" doc:"host:port destinations, called as http://host:port/path"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// JSON is a free-form YAML value kept as JSON bytes (plugin configs).
+type JSON []byte
+
+// MarshalJSON emits the bytes as they are.
+func (j JSON) MarshalJSON() ([]byte, error) {
+	if len(j) == 0 {
+		return []byte("null"), nil
+	}
+	return j, nil
 }
 
 // Pos is a position in the config file (1-based; zero when unknown).

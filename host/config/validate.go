@@ -64,6 +64,32 @@ func (v *validator) config(c *Config) {
 		}
 		v.upstream(u, label("upstream", u.Name, i))
 	}
+	plugins := map[string]Pos{}
+	var pluginNames []string
+	for i := range c.Plugins {
+		pl := &c.Plugins[i]
+		p := pl.At.Of("name", pl.Pos)
+		if first, dup := plugins[pl.Name]; dup && pl.Name != "" {
+			v.errorf(p, "duplicate plugin name %q (first at %d:%d)", pl.Name, first.Line, first.Col)
+		} else if !dup {
+			plugins[pl.Name] = p
+			pluginNames = append(pluginNames, pl.Name)
+		}
+		pfx := label("plugin", pl.Name, i)
+		v.limits(&pl.Limits, pfx)
+		if pl.Limits.CallTimeout <= 0 {
+			v.errorf(pl.Limits.At.Of("call_timeout", pl.Limits.Pos), "%scall_timeout must be > 0", pfx)
+		}
+		if pl.Pool.MaxInstances < 1 {
+			v.errorf(pl.Pool.At.Of("max_instances", pl.Pool.Pos), "%spool.max_instances must be >= 1", pfx)
+		}
+		if pl.Pool.MinInstances > pl.Pool.MaxInstances {
+			v.errorf(pl.Pool.At.Of("min_instances", pl.Pool.Pos), "%spool.min_instances %d exceeds max_instances %d", pfx, pl.Pool.MinInstances, pl.Pool.MaxInstances)
+		}
+		if pl.Quarantine.After < 1 {
+			v.errorf(pl.Quarantine.At.Of("after", pl.Quarantine.Pos), "%squarantine.after must be >= 1", pfx)
+		}
+	}
 	routes := map[string]Pos{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -74,6 +100,41 @@ func (v *validator) config(c *Config) {
 			routes[r.Name] = p
 		}
 		v.route(r, label("route", r.Name, i), upstreams, names)
+		v.routePlugins(r, label("route", r.Name, i), plugins, pluginNames, upstreams, names)
+	}
+}
+
+// routePlugins checks a route's chain: known plugins, sane overrides, and
+// outbound destinations that exist.
+func (v *validator) routePlugins(r *Route, pfx string, plugins map[string]Pos, pluginNames []string, upstreams map[string]Pos, upstreamNames []string) {
+	for i := range r.Plugins {
+		rp := &r.Plugins[i]
+		if _, ok := plugins[rp.Name]; !ok && rp.Name != "" {
+			defined := "none are defined"
+			if len(pluginNames) > 0 {
+				defined = "defined: " + strings.Join(pluginNames, ", ")
+			}
+			v.errorf(rp.At.Of("name", rp.Pos), "%sunknown plugin %q (%s)", pfx, rp.Name, defined)
+		}
+		v.limits(&rp.Limits, pfx)
+		if o := rp.Outbound; o != nil {
+			for j := range o.Upstreams {
+				name := &o.Upstreams[j]
+				if _, ok := upstreams[*name]; !ok {
+					v.errorf(v.elem(name, o.At.Of("upstreams", o.Pos)), "%soutbound: unknown upstream %q (defined: %s)", pfx, *name, strings.Join(upstreamNames, ", "))
+				}
+			}
+			for j := range o.Hosts {
+				v.address(o.Hosts[j], v.elem(&o.Hosts[j], o.At.Of("hosts", o.Pos)), "outbound host", 1)
+			}
+		}
+	}
+}
+
+// limits checks plugin sandbox limits (a zero field is "inherit" in a route).
+func (v *validator) limits(l *PluginLimits, pfx string) {
+	if l.MemoryPages < 0 || l.MemoryPages > 65536 {
+		v.errorf(l.At.Of("memory_pages", l.Pos), "%smemory_pages must be between 1 and 65536 (64 KiB each), got %d", pfx, l.MemoryPages)
 	}
 }
 
@@ -105,7 +166,9 @@ func (v *validator) tags(rv reflect.Value, noun string) {
 					v.errorf(p, "%s must not be empty", f.key)
 				}
 			}
-			if enum := f.sf.Tag.Get("enum"); enum != "" && !slices.Contains(strings.Split(enum, ","), fv.String()) {
+			// An enum without a default is optional: empty means "inherit".
+			_, hasDefault := f.sf.Tag.Lookup("default")
+			if enum := f.sf.Tag.Get("enum"); enum != "" && !(fv.String() == "" && !hasDefault) && !slices.Contains(strings.Split(enum, ","), fv.String()) {
 				v.errorf(p, "bad %s %q (want one of: %s)", f.key, fv.String(), strings.ReplaceAll(enum, ",", ", "))
 			}
 			switch {
@@ -211,8 +274,8 @@ func (v *validator) route(r *Route, pfx string, upstreams map[string]Pos, names 
 		}
 	}
 	switch {
-	case r.Upstream == "" && len(r.Split) == 0:
-		v.errorf(r.Pos, "%sneeds upstream or split", pfx)
+	case r.Upstream == "" && len(r.Split) == 0 && len(r.Plugins) == 0:
+		v.errorf(r.Pos, "%sneeds upstream or split (or plugins that answer)", pfx)
 	case r.Upstream != "" && len(r.Split) > 0:
 		v.errorf(r.At.Of("split", r.Pos), "%suse either upstream or split, not both", pfx)
 	}

@@ -34,8 +34,8 @@ cat <<MSG
     curl -i http://127.0.0.1:8080/api/users/1
     curl -s -H 'X-Api-Version: 2' http://127.0.0.1:8080/api/users
     curl -s -H 'X-User-Id: 7' 'http://127.0.0.1:8080/api/feed?user=7'
-    curl -s -X POST -H 'Idempotency-Key: k1' -d '{"item":"book"}' http://127.0.0.1:8080/api/orders
-    curl -s -b beta=1 http://127.0.0.1:8080/api/feed
+    curl -s -X POST -H 'Idempotency-Key: k1' -H 'Content-Type: application/json' -d '{"user_id":7,"items":[{"sku":"book-gopl","qty":1}]}' http://127.0.0.1:8080/api/orders
+    curl -s -b beta=1 'http://127.0.0.1:8080/api/feed?user=7'
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/upstreams
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/routes
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/metrics | grep wasmgate_requests_total

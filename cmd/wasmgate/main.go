@@ -99,9 +99,8 @@ func serve(args []string, stderr io.Writer) int {
 	if token, generated := s.AdminToken(); generated {
 		log.Warn("no admin token configured: generated one for this run", "admin_token", token)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := s.Run(ctx); err != nil {
+	// Run handles SIGTERM, SIGINT and SIGHUP itself.
+	if err := s.Run(context.Background()); err != nil {
 		log.Error("wasmgate stopped", "err", err)
 		return 1
 	}

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
@@ -45,11 +47,20 @@ type API struct {
 	log      *slog.Logger
 	tokenSum atomic.Pointer[[sha256.Size]byte]
 	extra    []Endpoint
+	pprof    fasthttp.RequestHandler
 }
 
 // New returns the admin API. metrics serves GET /metrics.
 func New(b Backend, metrics http.Handler, token string, log *slog.Logger, extra ...Endpoint) *API {
 	a := &API{backend: b, metrics: fasthttpadaptor.NewFastHTTPHandler(metrics), log: log, extra: extra}
+	// Go profiles, behind the same token: CPU-µs per request is a product
+	// figure here, and operators need to see where it goes.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.pprof = fasthttpadaptor.NewFastHTTPHandler(mux)
 	a.SetToken(token)
 	return a
 }
@@ -105,6 +116,10 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 			e.Handler(ctx)
 			return
 		}
+	}
+	if strings.HasPrefix(path, "/debug/pprof/") {
+		a.pprof(ctx)
+		return
 	}
 	switch path {
 	case "/healthz":

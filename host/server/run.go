@@ -17,13 +17,17 @@ import (
 // Run starts the server and blocks: SIGHUP reloads the config, SIGTERM or
 // SIGINT (or ctx) drains in-flight requests up to listen.shutdown_timeout and
 // returns nil on a clean drain.
+//
+// A second SIGTERM or SIGINT during the drain stops waiting.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.Start(); err != nil {
-		return err
-	}
+	// Signals first: a SIGHUP that arrives while starting must not take the
+	// default action, which would end the process.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	if err := s.Start(); err != nil {
+		return err
+	}
 	for {
 		select {
 		case sig := <-sigs:
@@ -32,12 +36,30 @@ func (s *Server) Run(ctx context.Context) error {
 				continue
 			}
 			s.log.Info("shutting down: draining in-flight requests", "signal", sig.String())
-			return s.drain()
+			return s.drainUnlessSignalled(sigs)
 		case <-ctx.Done():
-			return s.drain()
+			s.log.Info("shutting down: draining in-flight requests", "reason", context.Cause(ctx).Error())
+			return s.drainUnlessSignalled(sigs)
 		case err := <-s.serveErr:
 			_ = s.drain()
 			return fmt.Errorf("listener stopped: %w", err)
+		}
+	}
+}
+
+// drainUnlessSignalled drains, unless a second SIGTERM or SIGINT asks to stop now.
+func (s *Server) drainUnlessSignalled(sigs <-chan os.Signal) error {
+	done := make(chan error, 1)
+	go func() { done <- s.drain() }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				s.log.Warn("second signal: exiting without waiting for in-flight requests", "signal", sig.String())
+				return fmt.Errorf("shutdown interrupted by %s", sig)
+			}
 		}
 	}
 }
@@ -73,12 +95,17 @@ func (s *Server) watchConfig(ctx context.Context) error {
 		w.Close()
 		return err
 	}
-	lastSum := fileSum(path)
+	// Compare with what was loaded, not with the file now: an edit made
+	// between the load and this watch must still be picked up.
+	lastSum := s.loadedSum
 	go func() {
 		defer w.Close()
 		const debounce = 150 * time.Millisecond
 		timer := time.NewTimer(time.Hour)
 		timer.Stop()
+		if !bytes.Equal(fileSum(path), lastSum) {
+			timer.Reset(0)
+		}
 		for {
 			select {
 			case <-ctx.Done():

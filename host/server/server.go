@@ -67,6 +67,7 @@ type Server struct {
 	tokenGenerated     bool
 	token              string
 	closeLogsOnce      sync.Once
+	loadedSum          []byte // sha256 of the config file content last loaded
 }
 
 // New loads and validates the config and builds the first snapshot. It binds
@@ -90,6 +91,7 @@ func New(opts Options) (*Server, error) {
 		logFiles: make(map[string]*bufferedWriter),
 		serveErr: make(chan error, 2),
 	}
+	s.loadedSum = fileSum(opts.ConfigPath)
 	cfg, table, err := Check(opts.ConfigPath, opts.AdminToken)
 	if err != nil {
 		s.closeLogs()

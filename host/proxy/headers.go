@@ -82,6 +82,23 @@ func foldEq(b []byte, s string) bool {
 	return true
 }
 
+// hasAnyRequest reports whether a request header name satisfies match, in
+// one pass over the headers, whatever their spelling.
+func hasAnyRequest(h *fasthttp.RequestHeader, match func([]byte) bool) bool {
+	for k := range h.All() {
+		if match(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// isForwarding reports whether name is one of the headers SetForwarded writes.
+func isForwarding(name []byte) bool {
+	return foldEq(name, "X-Forwarded-For") || foldEq(name, "X-Forwarded-Proto") ||
+		foldEq(name, "X-Forwarded-Host") || foldEq(name, fasthttp.HeaderForwarded)
+}
+
 func isHop(name []byte) bool {
 	for _, h := range hopByHop {
 		if foldEq(name, h) {
@@ -149,6 +166,12 @@ func canonical(buf *[64]byte, name []byte) []byte {
 // connection to the target stays reusable; the fasthttp server has read the
 // client's wish before calling the handler. It does not allocate.
 func StripHopByHop(h *fasthttp.RequestHeader) {
+	if !hasAnyRequest(h, isHop) {
+		// The common case: one pass over the headers instead of a Del per
+		// hop-by-hop name, each of which would scan them all again.
+		h.ResetConnectionClose()
+		return
+	}
 	var listed nameList
 	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
 		listed.addList(v)
@@ -259,6 +282,21 @@ func appendElem(b, v []byte) []byte {
 // arguments are left out. It does not allocate unless the values are long.
 func SetForwarded(req *fasthttp.Request, clientIP, proto, host []byte) {
 	h := &req.Header
+	if !hasAnyRequest(h, isForwarding) {
+		// Nothing to append to or replace: set the headers directly.
+		if len(clientIP) > 0 {
+			h.SetBytesV("X-Forwarded-For", clientIP)
+		}
+		if len(proto) > 0 {
+			h.SetBytesV("X-Forwarded-Proto", proto)
+		}
+		if len(host) > 0 {
+			h.SetBytesV("X-Forwarded-Host", host)
+		}
+		var out [512]byte
+		h.SetBytesV(fasthttp.HeaderForwarded, appendForwarded(out[:0], clientIP, proto, host))
+		return
+	}
 	// The arguments may point into the very headers rewritten below (a
 	// client IP taken from X-Forwarded-For, say): copy them out first.
 	var in [256]byte

@@ -7,13 +7,17 @@ BIN   := bin
 PKGS  := ./...
 
 # Debian packages the tests and benchmarks use (load generator, reference proxies, ...).
-APT_PACKAGES := wrk nginx-light haproxy
+APT_PACKAGES := wrk nginx-light haproxy wabt
 
-.PHONY: all build run test test-short deps vet fmt bench-proxy clean
+.PHONY: all build plugins run test test-short deps vet fmt bench-proxy clean
 
 all: build
 
-build: $(BIN)/wasmgate $(BIN)/demo-upstreams
+build: $(BIN)/wasmgate $(BIN)/demo-upstreams plugins
+
+# Every example plugin, from source: Go plugins (GOOS=wasip1) and the raw WAT one (wat2wasm).
+plugins: deps
+	bash plugins/build.sh
 
 $(BIN)/wasmgate: FORCE
 	$(GO) build -o $@ ./cmd/wasmgate
@@ -25,7 +29,7 @@ FORCE:
 
 # The demo: four upstream services (two instances of users) and the gateway
 # with cmd/demo/wasmgate.yaml. Ctrl-C stops everything it started.
-run: build
+run: deps build
 	@bash cmd/demo/run.sh
 
 # deps installs the system packages tests need (idempotent; skips what is there).
@@ -43,10 +47,10 @@ vet:
 	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-test: deps vet
+test: deps vet plugins
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-test-short: vet
+test-short: vet plugins
 	$(GO) test -count=1 -short $(PKGS)
 
 fmt:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"regexp"
@@ -517,4 +518,29 @@ routes: [{name: all, match: {path_prefix: /}, upstream: a}]
 		t.Fatalf("env token should satisfy the rule: %v", err)
 	}
 	_ = os.Remove(path)
+}
+
+func TestClientConnectionCloseIsHonoured(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 100, fmt.Sprintf(`
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes: [{name: all, match: {path_prefix: /}, upstream: a}]
+`, a.addr))
+	conn, err := net.Dial("tcp", g.ProxyAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	all, err := io.ReadAll(conn) // returns only when the gateway closes the connection
+	if err != nil {
+		t.Fatalf("the gateway kept a Connection: close connection open: %v", err)
+	}
+	if !strings.HasPrefix(string(all), "HTTP/1.1 200") || !strings.Contains(string(all), "Connection: close") {
+		t.Fatalf("got %q", all)
+	}
+	if e := a.hits.Load(); e != 1 {
+		t.Fatalf("upstream hits %d", e)
+	}
 }

@@ -90,6 +90,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 	up := rt.pick()
 	st.clientIP = s.clientIP(ctx, snap, st.clientIP[:0])
+	// Read before the hop-by-hop headers go: the client's "Connection: close"
+	// still decides what happens to its connection.
+	clientClose := ctx.Request.Header.ConnectionClose()
 	s.prepareUpstreamRequest(ctx, st, snap, rt)
 
 	x := &st.exchange
@@ -100,7 +103,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		Timeouts: rt.timeouts,
 		Retries:  rt.retries,
 	}
-	clientClose := ctx.Request.Header.ConnectionClose()
 	err := up.Do(x)
 	s.metrics.Retries(up.Name(), x.Attempts-1)
 	if err != nil {

@@ -1,0 +1,199 @@
+// Package abi is the host side of the wasmgate plugin ABI v1 (sdk/ABI.md):
+// the table of host functions of the "wasmgate" import module and the
+// per-call state they act on.
+//
+// It is engine-neutral: a runtime (host/wasm) turns each Func into a host
+// function of its engine and hands it the Call of the instance being run.
+package abi
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Names fixed by the ABI.
+const (
+	ModuleName    = "wasmgate"        // the import module of host functions
+	VersionMarker = "wasmgate_abi_v1" // export that marks an ABI v1 module
+	VersionPrefix = "wasmgate_abi_v"  // any version marker starts with this
+
+	HookInit     = "on_init"
+	HookRequest  = "on_request"
+	HookResponse = "on_response"
+)
+
+// Return codes of host functions (sdk/ABI.md section 3).
+const (
+	ErrNotFound    = -1
+	ErrBadArgument = -2
+	ErrNotAllowed  = -3
+	ErrTooLarge    = -4
+	ErrUnavailable = -5
+)
+
+// Hook results.
+const (
+	Continue = 0 // on_request / on_response: go on
+	Stop     = 1 // on_request: a local response was set
+)
+
+// Kinds: what a header or body function acts on.
+const (
+	KindRequest  = 0
+	KindResponse = 1
+)
+
+// Log levels of the log function.
+const (
+	LogDebug = 0
+	LogInfo  = 1
+	LogWarn  = 2
+	LogError = 3
+)
+
+// Metric kinds of metric_define.
+const (
+	MetricCounter   = 0
+	MetricGauge     = 1
+	MetricHistogram = 2
+)
+
+// Statuses of an outbound result that are not HTTP statuses.
+const (
+	StatusTimeout    = -1 // the request's timeout or the hook's deadline passed
+	StatusNetwork    = -2 // connect or network error
+	StatusNotAllowed = -3 // the destination is not allowed for this route
+	StatusOther      = -4 // any other failure (e.g. a response over its size limit)
+)
+
+// Limits of the ABI (sdk/ABI.md) and of this host.
+const (
+	MaxErrMsg       = 1 << 10  // bytes of set_error kept
+	MaxKVKey        = 256      // bytes in a KV key
+	MaxMetrics      = 32       // metrics per plugin
+	MaxBatch        = 64       // requests in one http_batch
+	MaxBatchBytes   = 16 << 20 // bytes of one encoded batch
+	MaxBatchHeaders = 256      // headers of one outbound request: bounds the decoding work
+	MaxLogMessage   = 4 << 10  // bytes of one log line kept; the rest is cut
+	DefaultKVKeys   = 10000    // keys per plugin store by default
+	DefaultKVBytes  = 16 << 20 // bytes per plugin store by default
+)
+
+// ValueType is a WebAssembly value type of a host function signature.
+type ValueType byte
+
+// The value types used by the ABI.
+const (
+	I32 ValueType = iota
+	I64
+	F64
+)
+
+// Func is one host function. Fn reads its parameters from stack and writes
+// its results back to stack[0..len(Results)), the calling convention of
+// wazero's api.GoFunction and easy to adapt for other engines.
+type Func struct {
+	Name    string
+	Params  []ValueType
+	Results []ValueType
+	Fn      func(c *Call, stack []uint64)
+}
+
+// Memory is the calling instance's linear memory.
+type Memory interface {
+	// Read returns a view of length bytes at offset (not a copy), false when
+	// the range is out of bounds. Writes through the view are writes to the
+	// guest's memory (wazero's api.Memory.Read has this contract): host
+	// functions copy their results straight into it, with no second copy.
+	// The view is valid until the guest runs again.
+	Read(offset, length uint32) ([]byte, bool)
+	// Write copies b to offset, false when the range is out of bounds.
+	Write(offset uint32, b []byte) bool
+}
+
+// OutOfBounds is the panic value of a host function given a guest buffer
+// outside the guest's memory. The runtime recovers it as a failure of the
+// hook (sdk/ABI.md section 8); it never crosses the runtime's boundary.
+type OutOfBounds struct {
+	Func     string
+	Ptr, Len uint64
+}
+
+func (e OutOfBounds) Error() string {
+	return "out of bounds: " + ModuleName + "." + e.Func + "(ptr=" + itoa(e.Ptr) + ", len=" + itoa(e.Len) + ")"
+}
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// Phase is the hook being run, which decides what a host function may do.
+type Phase uint8
+
+// Phases.
+const (
+	PhaseInit Phase = iota
+	PhaseRequest
+	PhaseResponse
+)
+
+// Call is the state one hook invocation acts on. The runtime owns one per
+// instance, fills it before each hook and clears it after; host functions
+// read and write through it. It is never shared by two running hooks.
+type Call struct {
+	Ctx    context.Context // the hook's deadline; outbound calls honour it
+	Mem    Memory
+	Phase  Phase
+	Env    *Env // the plugin binding: name, config, KV, metrics, outbound rules
+	Req    *fasthttp.Request
+	Resp   *fasthttp.Response
+	Client []byte // client IP as text
+
+	// LocalResponse is set by send_response during on_request.
+	LocalResponse bool
+	// ErrMsg is what the guest said through set_error (at most 1 KiB).
+	ErrMsg []byte
+
+	batchResult []byte     // encoded results of the last http_batch
+	scratch     []byte     // header name copies for case-insensitive removal
+	batch       batchState // decoded batch and per-request slots, reused
+}
+
+// Reset clears the per-request fields, keeping buffers for reuse.
+func (c *Call) Reset() {
+	c.Ctx, c.Req, c.Resp, c.Client = nil, nil, nil, nil
+	c.LocalResponse = false
+	c.ErrMsg = c.ErrMsg[:0]
+	c.batchResult = c.batchResult[:0]
+}
+
+// BatchResult returns the encoded results of the last http_batch of the
+// hook (what http_batch_result copies), valid until the next call.
+func (c *Call) BatchResult() []byte { return c.batchResult }
+
+// Env is what one plugin binding (a plugin on a route, with its config)
+// gives every instance of it. A nil KV or Metrics makes the functions that
+// need them answer UNAVAILABLE; a nil Log logs to slog.Default; a nil
+// LogRate does not limit.
+type Env struct {
+	Plugin  string // plugin name: log tag and metric label
+	Route   string
+	Config  []byte // JSON config bytes (sdk/ABI.md section 5); empty reads as "{}"
+	MaxBody int64  // body_set and send_response limit in bytes; 0: none
+	Log     *slog.Logger
+	KV      *KV              // shared by every binding of the plugin
+	Metrics *PluginMetrics   // shared by every binding of the plugin
+	Out     *Outbound        // nil: no outbound calls allowed
+	LogRate *RateLimitedLogs // shared by every binding of the plugin
+}

@@ -1,0 +1,390 @@
+package abi
+
+import (
+	"slices"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Signatures shared by several functions.
+var (
+	sigNone = []ValueType{}
+	sigI32  = []ValueType{I32}
+	sigI64  = []ValueType{I64}
+	sig2    = []ValueType{I32, I32}
+	sig3    = []ValueType{I32, I32, I32}
+	sig4    = []ValueType{I32, I32, I32, I32}
+	sig5    = []ValueType{I32, I32, I32, I32, I32}
+)
+
+// table is every host function of the wasmgate module, in sdk/ABI.md order.
+var table = []Func{
+	// Request and response.
+	{"request_method", sig2, sigI32, requestMethod},
+	{"request_path", sig2, sigI32, requestPath},
+	{"request_set_path", sig2, sigI32, requestSetPath},
+	{"request_query", sig2, sigI32, requestQuery},
+	{"request_client_ip", sig2, sigI32, requestClientIP},
+	{"header_get", sig5, sigI32, headerGet},
+	{"header_values", sig5, sigI32, headerValues},
+	{"header_names", sig3, sigI32, headerNames},
+	{"header_set", sig5, sigI32, headerSet},
+	{"header_add", sig5, sigI32, headerAdd},
+	{"header_remove", sig3, sigI32, headerRemove},
+	{"body_get", []ValueType{I32, I64, I32, I32}, sigI64, bodyGet},
+	{"body_set", sig3, sigI32, bodySet},
+	{"response_status", sigNone, sigI32, responseStatus},
+	{"response_set_status", sigI32, sigI32, responseSetStatus},
+	{"send_response", sig3, sigI32, sendResponse},
+	// Config, logging, errors, time, randomness.
+	{"config_get", sig2, sigI32, configGet},
+	{"log", sig3, sigI32, logFn},
+	{"set_error", sig2, sigI32, setError},
+	{"time_now", sigNone, sigI64, timeNow},
+	{"random_get", sig2, sigI32, randomGet},
+	// Key-value store.
+	{"kv_get", sig4, sigI32, kvGet},
+	{"kv_set", []ValueType{I32, I32, I32, I32, I64}, sigI32, kvSet},
+	{"kv_delete", sig2, sigI32, kvDelete},
+	{"kv_incr", []ValueType{I32, I32, I64, I64, I32}, sigI32, kvIncr},
+	// Metrics.
+	{"metric_define", sig3, sigI32, metricDefine},
+	{"metric_record", []ValueType{I32, F64}, sigI32, metricRecord},
+	// Outbound HTTP.
+	{"http_batch", sig2, sigI32, httpBatch},
+	{"http_batch_result", sig2, sigI32, httpBatchResult},
+}
+
+// Functions returns every host function of the "wasmgate" import module
+// with its exact signature (sdk/ABI.md section 4). The slice is a copy the
+// caller may keep; the Params and Results slices are shared and must not be
+// modified.
+func Functions() []Func { return slices.Clone(table) }
+
+// hooked reports whether c runs on_request or on_response: where the KV,
+// metric recording and outbound functions work.
+func (c *Call) hooked() bool { return c.Phase == PhaseRequest || c.Phase == PhaseResponse }
+
+// inHook reports whether c runs on_request or on_response with a request:
+// where the request getters work.
+func (c *Call) inHook() bool { return c.hooked() && c.Req != nil }
+
+// access checks that a kind may be read (write false) or written in the
+// current hook (sdk/ABI.md section 4, "Where header and body functions
+// work"). It returns 0 or an error code.
+func (c *Call) access(kind int32, write bool) int32 {
+	switch kind {
+	case KindRequest:
+		if c.Req == nil {
+			return ErrNotAllowed
+		}
+		switch c.Phase {
+		case PhaseRequest:
+			return 0
+		case PhaseResponse:
+			if !write {
+				return 0
+			}
+		}
+		return ErrNotAllowed
+	case KindResponse:
+		if c.Resp == nil {
+			return ErrNotAllowed
+		}
+		switch c.Phase {
+		case PhaseResponse:
+			return 0
+		case PhaseRequest:
+			if c.LocalResponse {
+				return 0
+			}
+		}
+		return ErrNotAllowed
+	}
+	return ErrBadArgument
+}
+
+// getter is the shape of the (buf, len) -> size functions over request data.
+func getter(c *Call, stack []uint64, fn string, data func(*Call) []byte) {
+	dst := c.guest(fn, stack[0], stack[1])
+	if !c.inHook() {
+		ret32(stack, ErrNotAllowed)
+		return
+	}
+	ret32(stack, writeOut(dst, data(c)))
+}
+
+func requestMethod(c *Call, stack []uint64) {
+	getter(c, stack, "request_method", func(c *Call) []byte { return c.Req.Header.Method() })
+}
+
+// requestPath answers the path as the client sent it, percent-encoding
+// intact: the URI's original path, without the query.
+func requestPath(c *Call, stack []uint64) {
+	getter(c, stack, "request_path", func(c *Call) []byte { return c.Req.URI().PathOriginal() })
+}
+
+func requestQuery(c *Call, stack []uint64) {
+	getter(c, stack, "request_query", func(c *Call) []byte { return c.Req.URI().QueryString() })
+}
+
+func requestClientIP(c *Call, stack []uint64) {
+	getter(c, stack, "request_client_ip", func(c *Call) []byte { return c.Client })
+}
+
+// requestSetPath replaces the path sent upstream and, after a '?', the
+// query. Control bytes, spaces and '#' are refused: the upstream client
+// writes the original path as is, so they would corrupt the request line.
+func requestSetPath(c *Call, stack []uint64) {
+	b := c.guest("request_set_path", stack[0], stack[1])
+	if c.Phase != PhaseRequest || c.Req == nil {
+		ret32(stack, ErrNotAllowed)
+		return
+	}
+	if len(b) == 0 || b[0] != '/' {
+		ret32(stack, ErrBadArgument)
+		return
+	}
+	q := -1
+	for i, ch := range b {
+		if ch <= ' ' || ch == 0x7f || ch == '#' {
+			ret32(stack, ErrBadArgument)
+			return
+		}
+		if ch == '?' && q < 0 {
+			q = i
+		}
+	}
+	u := c.Req.URI()
+	if q < 0 {
+		u.SetPathBytes(b)
+	} else {
+		u.SetPathBytes(b[:q])
+		u.SetQueryStringBytes(b[q+1:])
+	}
+	ret32(stack, 0)
+}
+
+// headerArgs reads (kind, name_ptr, name_len) and checks the name and the
+// access; code is 0 or the error to return.
+func headerArgs(c *Call, stack []uint64, fn string, write bool) (kind int32, name []byte, code int32) {
+	kind = i32(stack[0])
+	name = c.guest(fn, stack[1], stack[2])
+	if code = c.access(kind, write); code != 0 {
+		return kind, name, code
+	}
+	if !isToken(name) {
+		return kind, name, ErrBadArgument
+	}
+	return kind, name, 0
+}
+
+func headerGet(c *Call, stack []uint64) {
+	kind, name, code := headerArgs(c, stack, "header_get", false)
+	dst := c.guest("header_get", stack[3], stack[4])
+	if code != 0 {
+		ret32(stack, code)
+		return
+	}
+	var v []byte
+	var ok bool
+	if kind == KindRequest {
+		v, ok = firstValue(c.Req.Header.All(), name)
+	} else {
+		v, ok = firstValue(c.Resp.Header.All(), name)
+	}
+	if !ok {
+		ret32(stack, ErrNotFound)
+		return
+	}
+	ret32(stack, writeOut(dst, v))
+}
+
+func headerValues(c *Call, stack []uint64) {
+	kind, name, code := headerArgs(c, stack, "header_values", false)
+	dst := c.guest("header_values", stack[3], stack[4])
+	if code != 0 {
+		ret32(stack, code)
+		return
+	}
+	var n int
+	var ok bool
+	if kind == KindRequest {
+		n, ok = listValues(c.Req.Header.All(), name, dst)
+	} else {
+		n, ok = listValues(c.Resp.Header.All(), name, dst)
+	}
+	if !ok {
+		ret32(stack, ErrNotFound)
+		return
+	}
+	ret32(stack, size(n))
+}
+
+func headerNames(c *Call, stack []uint64) {
+	kind := i32(stack[0])
+	dst := c.guest("header_names", stack[1], stack[2])
+	if code := c.access(kind, false); code != 0 {
+		ret32(stack, code)
+		return
+	}
+	var n int
+	if kind == KindRequest {
+		n = listNames(c.Req.Header.All(), dst)
+	} else {
+		n = listNames(c.Resp.Header.All(), dst)
+	}
+	ret32(stack, size(n))
+}
+
+// headerWrite is header_set (replace) and header_add.
+func headerWrite(c *Call, stack []uint64, fn string, replace bool) {
+	kind, name, code := headerArgs(c, stack, fn, true)
+	value := c.guest(fn, stack[3], stack[4])
+	switch {
+	case code != 0:
+	case !validValue(value):
+		code = ErrBadArgument
+	case isFraming(name):
+		code = ErrNotAllowed
+	case kind == KindRequest:
+		if replace {
+			delRequestHeader(&c.Req.Header, name, &c.scratch)
+		}
+		c.Req.Header.AddBytesKV(name, value)
+		if foldEq(name, strHost) {
+			// fasthttp writes the URI's host as Host when it sends the
+			// request on: keep both in step, as the route's host rewrite does.
+			c.Req.URI().SetHostBytes(value)
+		}
+	default:
+		if replace {
+			delResponseHeader(&c.Resp.Header, name, &c.scratch)
+		}
+		c.Resp.Header.AddBytesKV(name, value)
+	}
+	ret32(stack, code)
+}
+
+func headerSet(c *Call, stack []uint64) { headerWrite(c, stack, "header_set", true) }
+func headerAdd(c *Call, stack []uint64) { headerWrite(c, stack, "header_add", false) }
+
+func headerRemove(c *Call, stack []uint64) {
+	kind, name, code := headerArgs(c, stack, "header_remove", true)
+	switch {
+	case code != 0:
+	case isFraming(name):
+		code = ErrNotAllowed
+	case kind == KindRequest:
+		delRequestHeader(&c.Req.Header, name, &c.scratch)
+	default:
+		delResponseHeader(&c.Resp.Header, name, &c.scratch)
+	}
+	ret32(stack, code)
+}
+
+// body returns the body of kind; the caller has checked access.
+func (c *Call) body(kind int32) []byte {
+	if kind == KindRequest {
+		return c.Req.Body()
+	}
+	return c.Resp.Body()
+}
+
+// bodyGet copies only the bytes asked for: [offset, offset+min(len,
+// size-offset)). An offset at or past the end copies nothing; both answer
+// the full size, so a guest can stream a large body through a small buffer.
+func bodyGet(c *Call, stack []uint64) {
+	kind, off := i32(stack[0]), int64(stack[1])
+	dst := c.guest("body_get", stack[2], stack[3])
+	if code := c.access(kind, false); code != 0 {
+		ret64(stack, int64(code))
+		return
+	}
+	if off < 0 {
+		ret64(stack, ErrBadArgument)
+		return
+	}
+	b := c.body(kind)
+	if off < int64(len(b)) {
+		copy(dst, b[off:])
+	}
+	ret64(stack, int64(len(b)))
+}
+
+// overBody reports whether n bytes exceed the binding's body limit.
+func (c *Call) overBody(n int) bool {
+	return c.Env != nil && c.Env.MaxBody > 0 && int64(n) > c.Env.MaxBody
+}
+
+func bodySet(c *Call, stack []uint64) {
+	kind := i32(stack[0])
+	b := c.guest("body_set", stack[1], stack[2])
+	if code := c.access(kind, true); code != 0 {
+		ret32(stack, code)
+		return
+	}
+	if c.overBody(len(b)) {
+		ret32(stack, ErrTooLarge)
+		return
+	}
+	if kind == KindRequest {
+		c.Req.SetBody(b)
+		c.Req.Header.SetContentLength(len(b))
+	} else {
+		setResponseBody(c.Resp, b)
+	}
+	ret32(stack, 0)
+}
+
+// setResponseBody replaces a response body and its Content-Length.
+func setResponseBody(r *fasthttp.Response, b []byte) {
+	r.SetBody(b)
+	r.Header.SetContentLength(len(b))
+}
+
+// validStatus reports whether s is a status a response may carry.
+func validStatus(s int32) bool { return s >= 100 && s <= 599 }
+
+func responseStatus(c *Call, stack []uint64) {
+	if code := c.access(KindResponse, false); code != 0 {
+		ret32(stack, code)
+		return
+	}
+	ret32(stack, int32(c.Resp.StatusCode()))
+}
+
+func responseSetStatus(c *Call, stack []uint64) {
+	s := i32(stack[0])
+	if code := c.access(KindResponse, true); code != 0 {
+		ret32(stack, code)
+		return
+	}
+	if !validStatus(s) {
+		ret32(stack, ErrBadArgument)
+		return
+	}
+	c.Resp.SetStatusCode(int(s))
+	ret32(stack, 0)
+}
+
+// sendResponse builds a local response in on_request. The body counts
+// against the binding's body limit like body_set. Headers the guest sets on
+// the response afterwards (allowed from now on) go out with it.
+func sendResponse(c *Call, stack []uint64) {
+	s := i32(stack[0])
+	b := c.guest("send_response", stack[1], stack[2])
+	switch {
+	case c.Phase != PhaseRequest || c.Req == nil || c.Resp == nil:
+		ret32(stack, ErrNotAllowed)
+	case !validStatus(s):
+		ret32(stack, ErrBadArgument)
+	case c.overBody(len(b)):
+		ret32(stack, ErrTooLarge)
+	default:
+		c.Resp.SetStatusCode(int(s))
+		setResponseBody(c.Resp, b)
+		c.LocalResponse = true
+		ret32(stack, 0)
+	}
+}

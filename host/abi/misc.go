@@ -1,0 +1,81 @@
+package abi
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"time"
+)
+
+var emptyConfig = []byte("{}")
+
+// configGet copies the binding's config; a binding without one reads "{}"
+// (sdk/ABI.md section 5).
+func configGet(c *Call, stack []uint64) {
+	dst := c.guest("config_get", stack[0], stack[1])
+	cfg := emptyConfig
+	if c.Env != nil && len(c.Env.Config) > 0 {
+		cfg = c.Env.Config
+	}
+	ret32(stack, writeOut(dst, cfg))
+}
+
+// slogLevel maps the ABI's log levels to slog's.
+var slogLevel = [...]slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError}
+
+// logFn writes a guest message to the gateway log, tagged with plugin and
+// route. A level the logger drops costs no rate budget; over the budget the
+// line is counted and dropped (RateLimitedLogs). A message is cut at
+// MaxLogMessage bytes so that one call cannot flood the log either.
+func logFn(c *Call, stack []uint64) {
+	level := i32(stack[0])
+	msg := c.guest("log", stack[1], stack[2])
+	if level < LogDebug || level > LogError {
+		ret32(stack, ErrBadArgument)
+		return
+	}
+	var plugin, route string
+	var lg *slog.Logger
+	var rl *RateLimitedLogs
+	if e := c.Env; e != nil {
+		plugin, route, lg, rl = e.Plugin, e.Route, e.Log, e.LogRate
+	}
+	if lg == nil {
+		lg = slog.Default()
+	}
+	ctx := c.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	lvl := slogLevel[level]
+	if !lg.Enabled(ctx, lvl) || !rl.Allow() {
+		ret32(stack, 0)
+		return
+	}
+	if len(msg) > MaxLogMessage {
+		msg = msg[:MaxLogMessage]
+	}
+	lg.LogAttrs(ctx, lvl, string(msg), slog.String("plugin", plugin), slog.String("route", route))
+	ret32(stack, 0)
+}
+
+// setError keeps the first MaxErrMsg bytes of why the hook fails; a later
+// call replaces an earlier one.
+func setError(c *Call, stack []uint64) {
+	msg := c.guest("set_error", stack[0], stack[1])
+	if len(msg) > MaxErrMsg {
+		msg = msg[:MaxErrMsg]
+	}
+	c.ErrMsg = append(c.ErrMsg[:0], msg...)
+	ret32(stack, 0)
+}
+
+func timeNow(_ *Call, stack []uint64) { ret64(stack, time.Now().UnixNano()) }
+
+// randomGet fills the guest buffer straight from crypto/rand, which never
+// fails on supported platforms (it aborts the process instead).
+func randomGet(c *Call, stack []uint64) {
+	dst := c.guest("random_get", stack[0], stack[1])
+	_, _ = rand.Read(dst)
+	ret32(stack, size(len(dst)))
+}

@@ -899,8 +899,8 @@ func TestRunProxyEndToEnd(t *testing.T) {
 		t.Fatalf("RunProxy: %v\nprogress:\n%s", err, progress.String())
 	}
 	t.Logf("\n%s", table.String())
-	if len(rep.Measurements) != 3 || len(rep.Medians) != 3 {
-		t.Fatalf("report has %d runs and %d medians, want 3 and 3", len(rep.Measurements), len(rep.Medians))
+	if n := len(proxyTargets); len(rep.Measurements) != n || len(rep.Medians) != n {
+		t.Fatalf("report has %d runs and %d medians, want %d and %d", len(rep.Measurements), len(rep.Medians), n, n)
 	}
 	for _, m := range rep.Measurements {
 		if m.Wrk.Requests <= 0 || m.Wrk.RequestsPerSec <= 0 || m.Wrk.P99Micros < m.Wrk.P50Micros || m.CPUSeconds < 0 {

@@ -26,10 +26,11 @@ const (
 	TargetDirect  = "direct"
 	TargetGateway = "wasmgate"
 	TargetNginx   = "nginx"
+	TargetBare    = "fasthttp-bare" // the floor: a bare fasthttp reverse proxy
 )
 
 // proxyTargets is the order of targets inside a round.
-var proxyTargets = []string{TargetDirect, TargetGateway, TargetNginx}
+var proxyTargets = []string{TargetDirect, TargetGateway, TargetNginx, TargetBare}
 
 const (
 	defaultProxyDuration    = 5 * time.Second
@@ -129,6 +130,8 @@ type ProxyReport struct {
 	// and the nginx ones (gateway divided by other).
 	VsDirect ProxyRatio `json:"wasmgate_vs_direct"`
 	VsNginx  ProxyRatio `json:"wasmgate_vs_nginx"`
+	// VsBare compares it with a bare fasthttp proxy: the gateway's own cost.
+	VsBare ProxyRatio `json:"wasmgate_vs_fasthttp_bare"`
 	// Files are the reports written: the timestamped JSON, then
 	// proxy-latest.md, .svg and .json.
 	Files []string `json:"files,omitempty"`
@@ -292,7 +295,7 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 // start launches the upstream, the gateway and nginx, and waits until each
 // answers a request correctly.
 func (e *proxyEnv) start(ctx context.Context, tmp string) error {
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return err
 	}
@@ -303,6 +306,8 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 	e.urls[TargetDirect] = "http://" + upAddr + "/"
 	e.urls[TargetGateway] = "http://" + gwAddr + "/"
 	e.urls[TargetNginx] = "http://" + ngxAddr + "/"
+	bareAddr := "127.0.0.1:" + strconv.Itoa(ports[4])
+	e.urls[TargetBare] = "http://" + bareAddr + "/"
 
 	// The upstream.
 	up, err := e.launch("upstream", e.pin.LoadCPU,
@@ -355,6 +360,18 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 		return err
 	}
 	fmt.Fprintf(e.o.Progress, "bench: nginx ready on %s\n", ngxAddr)
+
+	// The bare fasthttp proxy: same process settings as the gateway.
+	bare, err := e.launch("bare proxy", e.pin.ProxyCPU,
+		[]string{e.o.Gateway, "bench", "bare-proxy", "-addr", bareAddr, "-upstream", upAddr}, gwEnv)
+	if err != nil {
+		return err
+	}
+	e.proxies[TargetBare] = bare
+	if err := waitHTTP(ctx, bare, e.urls[TargetBare], nil, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.o.Progress, "bench: bare fasthttp proxy ready on %s\n", bareAddr)
 	return nil
 }
 
@@ -610,6 +627,8 @@ func (r *ProxyReport) summarize() {
 	nginx, _ := r.Summary(TargetNginx)
 	r.VsDirect = ratioOf(gw, direct)
 	r.VsNginx = ratioOf(gw, nginx)
+	bare, _ := r.Summary(TargetBare)
+	r.VsBare = ratioOf(gw, bare)
 }
 
 func ratioOf(a, b ProxySummary) ProxyRatio {
@@ -679,6 +698,7 @@ func (r *ProxyReport) ratioTable() *Table {
 		Rows: [][]string{
 			{"direct", FormatRatio(r.VsDirect.RequestsPerSec), FormatRatio(r.VsDirect.P99), FormatRatio(r.VsDirect.CPUMicrosPerRequest)},
 			{"nginx", FormatRatio(r.VsNginx.RequestsPerSec), FormatRatio(r.VsNginx.P99), FormatRatio(r.VsNginx.CPUMicrosPerRequest)},
+			{"fasthttp-bare", FormatRatio(r.VsBare.RequestsPerSec), FormatRatio(r.VsBare.P99), FormatRatio(r.VsBare.CPUMicrosPerRequest)},
 		},
 	}
 }

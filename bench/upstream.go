@@ -27,6 +27,23 @@ func upstreamHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyRaw(upstreamBody)
 }
 
+// ServeBareProxy runs the floor of the benchmark: a reverse proxy of a few
+// lines on plain fasthttp (a HostClient with default settings), with no
+// routing, headers, limits, metrics or logs. What wasmgate costs above it is
+// the gateway's own work; what it costs below nginx is fasthttp and Go.
+func ServeBareProxy(ctx context.Context, addr, upstream string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("bench bare proxy: %w", err)
+	}
+	hc := &fasthttp.HostClient{Addr: upstream, MaxConns: 4096}
+	return serve(ctx, ln, func(ctx *fasthttp.RequestCtx) {
+		if err := hc.Do(&ctx.Request, &ctx.Response); err != nil {
+			ctx.Error("bad gateway", fasthttp.StatusBadGateway)
+		}
+	})
+}
+
 // ServeUpstream runs the benchmark upstream on addr until ctx is done: a
 // minimal fasthttp server answering every request 200 with UpstreamBody. It
 // returns nil after a clean shutdown on ctx, and an error if it cannot listen
@@ -36,13 +53,18 @@ func ServeUpstream(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("bench upstream: %w", err)
 	}
-	return serveUpstream(ctx, ln)
+	return serve(ctx, ln, upstreamHandler)
 }
 
-// serveUpstream serves on ln and closes it when done.
+// serveUpstream serves the benchmark upstream on ln and closes it when done.
 func serveUpstream(ctx context.Context, ln net.Listener) error {
+	return serve(ctx, ln, upstreamHandler)
+}
+
+// serve runs h on ln until ctx is done.
+func serve(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler) error {
 	s := &fasthttp.Server{
-		Handler:               upstreamHandler,
+		Handler:               h,
 		Name:                  "wasmgate-bench-upstream",
 		NoDefaultServerHeader: true,
 		// Clients of a benchmark keep their connections for the whole run:

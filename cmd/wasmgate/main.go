@@ -197,6 +197,21 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "bare-proxy": // internal: the benchmark's floor, a bare fasthttp proxy
+		fs := flag.NewFlagSet("bench bare-proxy", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		upstream := fs.String("upstream", "", "upstream host:port")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := bench.ServeBareProxy(ctx, *addr, *upstream); err != nil {
+			fmt.Fprintf(stderr, "wasmgate bench bare-proxy: %v\n", err)
+			return 1
+		}
+		return 0
 	default:
 		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: %s)\n", args[0], strings.Join([]string{"proxy"}, ", "))
 		return 2

@@ -286,6 +286,12 @@ func (o *Outbound) run(c *Call, b *batchState) int32 {
 	}
 	now := time.Now()
 	hookDL, hasDL := ctx.Deadline()
+	if hasDL {
+		// Leave the guest time to use what came back (a partial answer):
+		// the batch ends a tenth of the time left before the hook's
+		// deadline, at least 1ms and at most 50ms before it.
+		hookDL = hookDL.Add(-min(max(hookDL.Sub(now)/10, time.Millisecond), 50*time.Millisecond))
+	}
 	def := o.DefaultTimeout
 	if def <= 0 {
 		def = DefaultOutboundTimeout

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/wasmgate/wasmgate/sdk/go/jsonpath"
+)
+
+// request is what the plugin needs of a request; *wasmgate.Request has it.
+type request interface {
+	Header(name string) (string, bool)
+	QueryParam(name string) (string, bool)
+	SetHeader(name, value string) error
+	RemoveHeader(name string) error
+}
+
+// rejection is the 401 to answer instead of passing the request on.
+type rejection struct {
+	status          int
+	wwwAuthenticate string
+	body            []byte
+}
+
+// authenticate checks the request's token at time now. On success it
+// forwards the configured claims as request headers (after removing any the
+// client sent) and returns nil; otherwise the 401 to send.
+func (v *verifier) authenticate(r request, now time.Time) (*rejection, error) {
+	// Remove client-supplied copies first, whatever the outcome: a
+	// request must never reach the upstream with an identity header that
+	// did not come from a verified token.
+	for _, f := range v.forwards {
+		if err := r.RemoveHeader(f.header); err != nil {
+			return nil, err
+		}
+	}
+	token, found := v.token(r)
+	if !found {
+		return v.reject("", "missing bearer token"), nil
+	}
+	c, aerr := v.verify(token, now)
+	if aerr != nil {
+		return v.reject(aerr.desc, aerr.desc), nil
+	}
+	for _, f := range v.forwards {
+		val, ok := claimValue(c, f.claim)
+		if !ok {
+			continue
+		}
+		if !validHeaderValue(val) {
+			return v.reject(errClaimHeader.desc, errClaimHeader.desc), nil
+		}
+		if err := r.SetHeader(f.header, val); err != nil {
+			return nil, err
+		}
+	}
+	if v.strip && v.header != "" {
+		if err := r.RemoveHeader(v.header); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// token finds the token: the configured header (after "Bearer " for
+// Authorization), else the query parameter.
+func (v *verifier) token(r request) (string, bool) {
+	if v.header != "" {
+		if h, ok := r.Header(v.header); ok {
+			h = strings.TrimSpace(h)
+			if !v.bearer {
+				return h, h != ""
+			}
+			scheme, tok, ok := strings.Cut(h, " ")
+			if ok && strings.EqualFold(scheme, "Bearer") {
+				tok = strings.TrimSpace(tok)
+				return tok, tok != ""
+			}
+		}
+	}
+	if v.query != "" {
+		if q, ok := r.QueryParam(v.query); ok && q != "" {
+			return q, true
+		}
+	}
+	return "", false
+}
+
+// reject builds the 401. With errCode "" (no token) the challenge names only
+// the realm, as RFC 6750 section 3.1 asks for a request without credentials.
+func (v *verifier) reject(errCode, desc string) *rejection {
+	var ch strings.Builder
+	ch.WriteString(`Bearer realm="`)
+	ch.WriteString(v.realm)
+	ch.WriteByte('"')
+	body := map[string]string{"error": "unauthorized", "error_description": desc}
+	if errCode != "" {
+		ch.WriteString(`, error="invalid_token", error_description="`)
+		ch.WriteString(desc)
+		ch.WriteByte('"')
+		body["error"] = "invalid_token"
+	}
+	b, _ := json.Marshal(body)
+	return &rejection{status: 401, wwwAuthenticate: ch.String(), body: append(b, '\n')}
+}
+
+// claimValue finds a claim by path and formats it for a header: strings as
+// they are, numbers and booleans as JSON, lists comma-joined, objects as
+// compact JSON. A null or absent claim is not forwarded.
+func claimValue(c claims, path jsonpath.Path) (string, bool) {
+	v := path.First(c)
+	if v == nil || v.Kind == jsonpath.Null {
+		return "", false
+	}
+	return headerText(v), true
+}
+
+func headerText(v *jsonpath.Value) string {
+	switch v.Kind {
+	case jsonpath.String:
+		s, _ := v.Str()
+		return s
+	case jsonpath.Array:
+		parts := make([]string, len(v.Items))
+		for i, it := range v.Items {
+			if it.Kind == jsonpath.Array {
+				parts[i] = string(it.AppendJSON(nil))
+			} else {
+				parts[i] = headerText(it)
+			}
+		}
+		return strings.Join(parts, ",")
+	case jsonpath.Object:
+		return string(v.AppendJSON(nil))
+	}
+	return v.Text()
+}
+
+// validHeaderValue: no CR, LF or NUL (the host would refuse them).
+func validHeaderValue(s string) bool { return !strings.ContainsAny(s, "\r\n\x00") }

@@ -1,0 +1,39 @@
+//go:build wasip1
+
+package main
+
+import wasmgate "github.com/wasmgate/wasmgate/sdk/go"
+
+var (
+	v        *verifier
+	rejected = wasmgate.NewCounter("rejected")
+)
+
+func init() {
+	wasmgate.Register(wasmgate.Plugin{
+		Init: func(b []byte) (err error) {
+			v, err = newVerifier(b)
+			return err
+		},
+		OnRequest: func(req *wasmgate.Request) wasmgate.Action {
+			rej, err := v.authenticate(req, wasmgate.Now())
+			if err != nil {
+				return wasmgate.Fail(err)
+			}
+			if rej == nil {
+				return wasmgate.Continue
+			}
+			rejected.Inc()
+			resp, err := req.SendResponse(rej.status, rej.body)
+			if err != nil {
+				return wasmgate.Fail(err)
+			}
+			resp.SetHeader("Content-Type", "application/json")
+			resp.SetHeader("WWW-Authenticate", rej.wwwAuthenticate)
+			resp.SetHeader("Cache-Control", "no-store")
+			return wasmgate.Stop
+		},
+	})
+}
+
+func main() {}

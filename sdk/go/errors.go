@@ -1,0 +1,85 @@
+package wasmgate
+
+import "strconv"
+
+// ABI return codes (sdk/ABI.md section 3). Host functions return a negative
+// code instead of a size, status or id when they fail.
+const (
+	codeNotFound    = -1
+	codeBadArgument = -2
+	codeNotAllowed  = -3
+	codeTooLarge    = -4
+	codeUnavailable = -5
+)
+
+// Error is the error of a host function that answered with a negative ABI
+// code. Compare with errors.Is against ErrNotFound, ErrBadArgument,
+// ErrNotAllowed, ErrTooLarge and ErrUnavailable: the sentinels match any
+// Error with the same code, whichever function returned it.
+type Error struct {
+	// Func is the host function, e.g. "header_set"; empty in the sentinels.
+	Func string
+	// Code is the ABI return code, e.g. -2.
+	Code int32
+}
+
+// The ABI's error codes as errors.
+var (
+	// ErrNotFound: no such header, key or metric (code -1).
+	ErrNotFound error = &Error{Code: codeNotFound}
+	// ErrBadArgument: an argument is invalid, e.g. a header value with a
+	// line break, a status outside 100–599 or a malformed batch (code -2).
+	ErrBadArgument error = &Error{Code: codeBadArgument}
+	// ErrNotAllowed: the function is not allowed in this hook, or an
+	// outbound destination is not allowed for the route (code -3). Outside a
+	// wasm host (a native build) every host function fails with it.
+	ErrNotAllowed error = &Error{Code: codeNotAllowed}
+	// ErrTooLarge: over a limit, e.g. a body over the route's limit or a KV
+	// value over the store's budget (code -4).
+	ErrTooLarge error = &Error{Code: codeTooLarge}
+	// ErrUnavailable: temporarily unavailable, e.g. outbound concurrency
+	// exhausted (code -5); also returned when data kept changing size while
+	// the SDK tried to read it.
+	ErrUnavailable error = &Error{Code: codeUnavailable}
+)
+
+// Error implements error: "wasmgate.header_set: bad argument".
+func (e *Error) Error() string {
+	msg := codeText(e.Code)
+	if e.Func == "" {
+		return "wasmgate: " + msg
+	}
+	return "wasmgate." + e.Func + ": " + msg
+}
+
+// Is makes errors.Is(err, ErrNotFound) true for every Error with code -1
+// (and likewise for the other sentinels).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Func == "" && t.Code == e.Code
+}
+
+func codeText(code int32) string {
+	switch code {
+	case codeNotFound:
+		return "not found"
+	case codeBadArgument:
+		return "bad argument"
+	case codeNotAllowed:
+		return "not allowed"
+	case codeTooLarge:
+		return "too large"
+	case codeUnavailable:
+		return "unavailable"
+	}
+	return "error code " + strconv.Itoa(int(code))
+}
+
+// codeErr turns the result of host function fn into an error: nil for a
+// non-negative result.
+func codeErr(fn string, code int32) error {
+	if code >= 0 {
+		return nil
+	}
+	return &Error{Func: fn, Code: code}
+}

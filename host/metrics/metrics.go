@@ -39,6 +39,7 @@ type Metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	rejected       *prometheus.CounterVec
 	retries        *prometheus.CounterVec
+	pluginSkips    *prometheus.CounterVec
 	inFlight       prometheus.Gauge
 	reloads        *prometheus.CounterVec
 	lastReloadOK   prometheus.Gauge
@@ -85,6 +86,9 @@ func New() *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmgate_upstream_retries_total", Help: "Upstream attempts beyond the first, by upstream.",
 		}, []string{"upstream"}),
+		pluginSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmgate_plugin_skipped_total", Help: "Failed plugin calls skipped under fail_open, by plugin, route and failure kind.",
+		}, []string{"plugin", "route", "kind"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wasmgate_in_flight_requests", Help: "Requests being served now.",
 		}),
@@ -100,7 +104,7 @@ func New() *Metrics {
 		routes: make(map[string]*Route),
 	}
 	reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.upstreamErrors, m.rejected,
-		m.retries, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
+		m.retries, m.pluginSkips, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -217,6 +221,11 @@ func (m *Metrics) Retries(upstream string, n int) {
 // Rejected counts a request refused before proxying; reason is from a fixed set
 // (overload, no_route, body_too_large, header_too_large, read_timeout, bad_request).
 func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
+
+// PluginSkipped counts a failed plugin call that fail_open skipped.
+func (m *Metrics) PluginSkipped(plugin, route, kind string) {
+	m.pluginSkips.WithLabelValues(plugin, route, kind).Inc()
+}
 
 // InFlight is the gauge of requests being served.
 func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -26,6 +27,7 @@ const (
 type requestState struct {
 	match      router.Result
 	exchange   proxy.Exchange
+	chain      chainState
 	requestID  []byte
 	traceparnt []byte
 	path       []byte
@@ -88,12 +90,45 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	up := rt.pick()
 	st.clientIP = s.clientIP(ctx, snap, st.clientIP[:0])
 	// Read before the hop-by-hop headers go: the client's "Connection: close"
 	// still decides what happens to its connection.
 	clientClose := ctx.Request.Header.ConnectionClose()
-	s.prepareUpstreamRequest(ctx, st, snap, rt)
+	if len(rt.chain) > 0 {
+		s.handleWithPlugins(ctx, st, snap, rt, clientClose)
+		return
+	}
+	s.proxyToUpstream(ctx, st, snap, rt, clientClose, rt.rewrite)
+}
+
+// handleWithPlugins runs the route's chain around the upstream exchange:
+// on_request in order (a plugin may answer), the upstream, on_response in
+// reverse over the plugins the request passed.
+func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose bool) {
+	// A route rewrite applies to the path the client sent, unless a plugin
+	// changed it: the plugin then decides the upstream path.
+	path := append(st.path[:0], ctx.Request.URI().PathOriginal()...)
+	if s.runRequestChain(ctx, st, snap, rt) {
+		s.runResponseChain(ctx, st, snap, rt)
+		ctx.Response.Header.SetBytesV(headerRequestID, st.requestID)
+		s.finish(ctx, st, snap, rt, "", "")
+		return
+	}
+	rewrite := rt.rewrite && bytes.Equal(path, ctx.Request.URI().PathOriginal())
+	st.path = path[:0]
+	if len(rt.targets) == 0 {
+		s.releaseChain(st, rt)
+		s.fail(ctx, st, snap, rt, fasthttp.StatusBadGateway, "no_upstream", "the route has no upstream and its plugins did not answer")
+		return
+	}
+	s.proxyToUpstream(ctx, st, snap, rt, clientClose, rewrite)
+}
+
+// proxyToUpstream sends the request upstream and answers with the result,
+// after the response chain when the route has one.
+func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose, rewrite bool) {
+	up := rt.pick()
+	s.prepareUpstreamRequest(ctx, st, snap, rt, rewrite)
 
 	x := &st.exchange
 	*x = proxy.Exchange{
@@ -113,10 +148,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		s.metrics.UpstreamError(up.Name(), kind)
 		ctx.Response.Reset()
+		if len(rt.chain) > 0 {
+			s.releaseChain(st, rt)
+		}
 		s.fail(ctx, st, snap, rt, status, "upstream_"+kind, "the upstream did not answer: "+kind)
 		return
 	}
 	proxy.StripHopByHopResponse(&ctx.Response.Header)
+	if len(rt.chain) > 0 {
+		s.runResponseChain(ctx, st, snap, rt)
+	}
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
@@ -127,10 +168,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // prepareUpstreamRequest turns the client request into the upstream request
 // in place: path rewrite, host rewrite, hop-by-hop headers out, forwarding
 // and tracing headers in.
-func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) {
+func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, rewrite bool) {
 	req := &ctx.Request
 	host := ctx.Host()
-	if rt.rewrite {
+	if rewrite {
 		st.path = snap.table.Rewrite(st.path[:0], req.URI().Path(), &st.match)
 		req.URI().SetPathBytes(st.path)
 	}

@@ -49,6 +49,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	admin   *admin.API
+	plugins *plugins
 
 	snap     atomic.Pointer[snapshot]
 	version  atomic.Uint64
@@ -97,8 +98,15 @@ func New(opts Options) (*Server, error) {
 		s.closeLogs()
 		return nil, err
 	}
+	// The plugin runtime (engine, compilation cache) is fixed for the life
+	// of the process; plugins themselves reload.
+	if s.plugins, err = s.newPlugins(cfg.Runtime); err != nil {
+		s.closeLogs()
+		return nil, err
+	}
 	snap, err := s.buildSnapshot(cfg, table, nil)
 	if err != nil {
+		s.plugins.runtime.Close(context.Background())
 		s.closeLogs()
 		return nil, err
 	}
@@ -263,6 +271,7 @@ func (s *Server) Reload(source string) (any, error) {
 	next.version = s.version.Add(1)
 	s.snap.Store(next)
 	retireUpstreams(old, next)
+	s.retirePlugins(old, next)
 	s.metrics.RetainRoutes(routeNames(cfg))
 	if s.opts.AdminToken == "" && cfg.Admin.Token != "" && cfg.Admin.Token != s.token {
 		s.token, s.tokenGenerated = cfg.Admin.Token, false
@@ -311,6 +320,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	retireUpstreams(s.snap.Load(), nil)
+	s.retirePlugins(s.snap.Load(), nil)
+	if err := s.plugins.runtime.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close plugin runtime: %w", err))
+	}
 	s.closeLogs()
 	return errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/router"
+	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
 // snapshot is one immutable generation of the running config: everything a
@@ -31,6 +32,8 @@ type snapshot struct {
 	maxBody   int64
 	accessLog *slog.Logger // nil when the access log is off
 	noRoute   *metrics.Route
+	modules   []*wasm.Module           // this snapshot's loads of plugin modules
+	bindings  map[string]*wasm.Binding // plugin bindings by link key
 }
 
 // route is a config route compiled for the hot path.
@@ -45,6 +48,7 @@ type route struct {
 	rewrite    bool
 	rewriteHst []byte
 	metrics    *metrics.Route
+	chain      []*link // the plugin chain
 }
 
 type weightedUpstream struct {
@@ -91,6 +95,7 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		upstreams: make(map[string]*managedUpstream, len(cfg.Upstreams)),
 		maxBody:   int64(cfg.Listen.MaxBodyBytes),
 		noRoute:   s.metrics.Route(metrics.NoRoute),
+		bindings:  map[string]*wasm.Binding{},
 	}
 	for _, cidr := range cfg.Listen.TrustedProxies {
 		p, err := netip.ParsePrefix(cidr)
@@ -110,6 +115,8 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		for _, m := range created {
 			m.close()
 		}
+		// Bindings made for this attempt go; those carried over from prev stay.
+		s.retirePlugins(snap, prev)
 		return nil, err
 	}
 	for i := range cfg.Upstreams {
@@ -158,6 +165,9 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 			}
 		}
 		snap.routes = append(snap.routes, r)
+	}
+	if err := s.loadPlugins(context.Background(), cfg, snap, prev); err != nil {
+		return fail(err)
 	}
 	return snap, nil
 }

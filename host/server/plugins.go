@@ -1,0 +1,432 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/wasmgate/wasmgate/host/wasm"
+)
+
+// maxChain bounds a route's plugin chain, so that per-request chain state
+// fits in fixed storage.
+const maxChain = 16
+
+// link is one plugin of a route's chain, resolved for the hot path.
+type link struct {
+	plugin     string
+	binding    *wasm.Binding
+	failOpen   bool
+	fresh      bool // one instance serves the whole request
+	onRequest  bool
+	onResponse bool
+	key        string // identity for reuse across reloads
+}
+
+// plugins is what the server keeps across snapshots for plugins: the
+// runtime and the per-plugin state that outlives versions (KV store, metric
+// definitions, log rate).
+type plugins struct {
+	runtime *wasm.Runtime
+	vecs    *abi.MetricVecs
+	kv      map[string]*abi.KV
+	metrics map[string]*abi.PluginMetrics
+	logRate map[string]*abi.RateLimitedLogs
+	client  *fasthttp.Client // outbound calls to http://host:port destinations
+}
+
+// defaultCacheDir is where compiled modules are cached across restarts.
+func defaultCacheDir() string {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "wasmgate")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "wasmgate")
+	}
+	return filepath.Join(os.TempDir(), "wasmgate-cache")
+}
+
+func (s *Server) newPlugins(rc config.Runtime) (*plugins, error) {
+	dir := rc.CacheDir
+	switch dir {
+	case "off":
+		dir = ""
+	case "":
+		dir = defaultCacheDir()
+	}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			s.log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", dir, "err", err)
+			dir = ""
+		}
+	}
+	rt, err := wasm.NewRuntime(wasm.Options{
+		CacheDir:    dir,
+		Interpreter: rc.Engine == "interpreter",
+		Log:         s.log,
+		Registerer:  s.metrics.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plugin runtime: %w", err)
+	}
+	vecs, err := abi.NewMetricVecs(s.metrics.Registry)
+	if err != nil {
+		rt.Close(context.Background())
+		return nil, fmt.Errorf("plugin metrics: %w", err)
+	}
+	return &plugins{
+		runtime: rt, vecs: vecs,
+		kv:      map[string]*abi.KV{},
+		metrics: map[string]*abi.PluginMetrics{},
+		logRate: map[string]*abi.RateLimitedLogs{},
+		client: &fasthttp.Client{
+			Name: "wasmgate-plugin", NoDefaultUserAgentHeader: true,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+			MaxIdleConnDuration: time.Minute,
+		},
+	}, nil
+}
+
+// pluginState returns the state of a plugin that survives reloads.
+func (p *plugins) pluginState(name string, log *slog.Logger) (*abi.KV, *abi.PluginMetrics, *abi.RateLimitedLogs) {
+	if _, ok := p.kv[name]; !ok {
+		p.kv[name] = abi.NewKV(abi.DefaultKVKeys, abi.DefaultKVBytes)
+		p.metrics[name] = abi.NewPluginMetrics(name, p.vecs)
+		p.logRate[name] = abi.NewRateLimitedLogs(log, name, 20, 50)
+	}
+	return p.kv[name], p.metrics[name], p.logRate[name]
+}
+
+// loadPlugins compiles (or finds compiled) every plugin module of cfg and
+// binds every route's chain. Bindings of prev whose plugin version, route,
+// config and limits are unchanged are carried over. Errors carry the
+// position of what caused them.
+func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot) error {
+	var errs config.ErrorList
+	at := func(p config.Pos, format string, args ...any) {
+		errs = append(errs, config.Error{File: cfg.File, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
+	}
+	modules := map[string]*wasm.Module{}
+	defs := map[string]*config.Plugin{}
+	for i := range cfg.Plugins {
+		pc := &cfg.Plugins[i]
+		defs[pc.Name] = pc
+		path := pc.Module
+		if !filepath.IsAbs(path) && cfg.File != "" {
+			path = filepath.Join(filepath.Dir(cfg.File), path)
+		}
+		pos := pc.At.Of("module", pc.Pos)
+		bytes, err := os.ReadFile(path)
+		if err != nil {
+			at(pos, "plugin %q: cannot read module: %v", pc.Name, err)
+			continue
+		}
+		m, err := s.plugins.runtime.Load(ctx, pc.Name, bytes)
+		if err != nil {
+			at(pos, "plugin %q: module %s rejected: %v", pc.Name, pc.Module, unwrapPluginName(err))
+			continue
+		}
+		modules[pc.Name] = m
+		snap.modules = append(snap.modules, m)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	for ri, r := range snap.routes {
+		rc := r.cfg
+		if len(rc.Plugins) > maxChain {
+			at(rc.At.Of("plugins", rc.Pos), "route %q: at most %d plugins in a chain, got %d", rc.Name, maxChain, len(rc.Plugins))
+			continue
+		}
+		for i := range rc.Plugins {
+			rp := &rc.Plugins[i]
+			def, m := defs[rp.Name], modules[rp.Name]
+			l, err := s.bind(ctx, cfg, snap, prev, r, ri, i, rp, def, m)
+			if err != nil {
+				at(rp.Pos, "route %q: plugin %q: %v", rc.Name, rp.Name, err)
+				continue
+			}
+			r.chain = append(r.chain, l)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// unwrapPluginName drops the runtime's `plugin "x": ` prefix, which the
+// config error already says.
+func unwrapPluginName(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "plugin \"") {
+		if i := strings.Index(msg, "\": "); i > 0 {
+			return msg[i+3:]
+		}
+	}
+	return msg
+}
+
+// bind makes (or carries over) the binding of one plugin entry of a route.
+func (s *Server) bind(ctx context.Context, cfg *config.Config, snap, prev *snapshot, r *route, ri, i int,
+	rp *config.RoutePlugin, def *config.Plugin, m *wasm.Module) (*link, error) {
+	conf := []byte(rp.Config)
+	if len(conf) == 0 {
+		conf = def.Config
+	}
+	bc := wasm.BindingConfig{
+		Mode:                   wasm.ModePooled,
+		MemoryPages:            uint32(def.Limits.MemoryPages),
+		CallTimeout:            def.Limits.CallTimeout.D(),
+		PoolMax:                def.Pool.MaxInstances,
+		PoolMin:                max(def.Pool.MinInstances, 1),
+		MaxRequestsPerInstance: def.Pool.MaxRequests,
+		MemoryHighWaterPages:   uint32((int64(def.Pool.MemoryHighWater) + 65535) / 65536),
+		AcquireTimeout:         def.Pool.AcquireTimeout.D(),
+		QuarantineAfter:        def.Quarantine.After,
+		QuarantineBackoff:      def.Quarantine.Backoff.D(),
+		QuarantineMaxBackoff:   def.Quarantine.MaxBackoff.D(),
+	}
+	if def.Mode == "fresh" {
+		bc.Mode = wasm.ModeFresh
+	}
+	if rp.Limits.MemoryPages > 0 {
+		bc.MemoryPages = uint32(rp.Limits.MemoryPages)
+	}
+	if rp.Limits.CallTimeout > 0 {
+		bc.CallTimeout = rp.Limits.CallTimeout.D()
+	}
+	policy := def.FailurePolicy
+	if rp.FailurePolicy != "" {
+		policy = rp.FailurePolicy
+	}
+	l := &link{
+		plugin:     rp.Name,
+		failOpen:   policy == "fail_open",
+		fresh:      bc.Mode == wasm.ModeFresh,
+		onRequest:  m.Info().Hooks.Has(wasm.HookRequest),
+		onResponse: m.Info().Hooks.Has(wasm.HookResponse),
+	}
+	l.key = fmt.Sprintf("%s|%s|%d|%s|%s|%+v|%v", r.name, rp.Name, i, m.Version(), conf, bc, outboundKey(rp.Outbound))
+	if prev != nil {
+		if old, ok := prev.bindings[l.key]; ok {
+			l.binding = old
+			snap.bindings[l.key] = old
+			return l, nil
+		}
+	}
+	log := s.log.With(slog.String("plugin", rp.Name), slog.String("route", r.name))
+	kv, pm, rate := s.plugins.pluginState(rp.Name, s.log)
+	env := &abi.Env{
+		Plugin: rp.Name, Route: r.name, Config: conf, MaxBody: r.maxBody,
+		Log: log, KV: kv, Metrics: pm, LogRate: rate,
+		Out: s.outbound(rp.Outbound),
+	}
+	if env.MaxBody == 0 {
+		env.MaxBody = int64(cfg.Listen.MaxBodyBytes)
+	}
+	b, err := m.Bind(ctx, env, bc)
+	if err != nil {
+		if reason, ok := wasm.ConfigRejected(err); ok {
+			return nil, fmt.Errorf("rejected its config: %s", reason)
+		}
+		return nil, errors.New(unwrapPluginName(err))
+	}
+	l.binding = b
+	snap.bindings[l.key] = b
+	return l, nil
+}
+
+func outboundKey(o *config.Outbound) string {
+	if o == nil {
+		return ""
+	}
+	return strings.Join(o.Upstreams, ",") + "|" + strings.Join(o.Hosts, ",")
+}
+
+// outbound builds the destinations a plugin may call on a route. Upstreams
+// are resolved at call time in the current snapshot, so a binding carried
+// over a reload calls the upstreams of the config in force.
+func (s *Server) outbound(o *config.Outbound) *abi.Outbound {
+	if o == nil {
+		return nil
+	}
+	out := &abi.Outbound{
+		Upstreams: map[string]bool{}, Hosts: map[string]bool{},
+		Client: s.plugins.client,
+		Upstream: func(ctx context.Context, name string, req *fasthttp.Request, resp *fasthttp.Response) error {
+			m := s.snap.Load().upstreams[name]
+			if m == nil {
+				return fmt.Errorf("upstream %q is not configured", name)
+			}
+			x := proxy.Exchange{Req: req, Resp: resp}
+			if d, ok := ctx.Deadline(); ok {
+				x.Timeouts.Total = config.Duration(time.Until(d))
+			}
+			return m.Do(&x)
+		},
+	}
+	for _, u := range o.Upstreams {
+		out.Upstreams[u] = true
+	}
+	for _, h := range o.Hosts {
+		out.Hosts[strings.ToLower(h)] = true
+	}
+	return out
+}
+
+// retirePlugins closes the bindings of old that next does not use and drops
+// old's module loads. In-flight hooks on closed bindings finish first.
+func (s *Server) retirePlugins(old, next *snapshot) {
+	if old == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for key, b := range old.bindings {
+		if next == nil || next.bindings[key] != b {
+			if err := b.Close(ctx); err != nil {
+				s.log.Warn("closing plugin binding", "err", err)
+			}
+		}
+	}
+	for _, m := range old.modules {
+		_ = m.Release(ctx)
+	}
+}
+
+// chainState is a request's progress through its route's chain.
+type chainState struct {
+	held    [maxChain]*wasm.Instance // fresh-mode instances, kept for on_response
+	reached int                      // links whose on_request phase was passed
+}
+
+var background = context.Background()
+
+// runRequestChain runs on_request of the route's plugins in order. It
+// reports true when the request is answered: by a plugin's local response,
+// or by the gateway because a fail_closed plugin failed.
+func (s *Server) runRequestChain(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) bool {
+	cs := &st.chain
+	for i, l := range rt.chain {
+		cs.reached = i
+		if !l.onRequest && !l.fresh {
+			continue
+		}
+		inst, err := l.binding.Acquire(background)
+		if err != nil {
+			if s.pluginFailed(ctx, st, snap, rt, l, err) {
+				return true
+			}
+			continue
+		}
+		action := int32(abi.Continue)
+		if l.onRequest {
+			action, err = inst.OnRequest(&ctx.Request, &ctx.Response, st.clientIP)
+		}
+		if l.fresh && err == nil {
+			cs.held[i] = inst
+		} else {
+			l.binding.Release(inst, err != nil)
+		}
+		if err != nil {
+			if s.pluginFailed(ctx, st, snap, rt, l, err) {
+				return true
+			}
+			continue
+		}
+		if action == abi.Stop {
+			// A local response: the plugins before this one see it.
+			return true
+		}
+	}
+	cs.reached = len(rt.chain)
+	return false
+}
+
+// runResponseChain runs on_response in reverse order over the plugins the
+// request passed, then releases what the request held.
+func (s *Server) runResponseChain(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) {
+	cs := &st.chain
+	for i := cs.reached - 1; i >= 0; i-- {
+		l := rt.chain[i]
+		if !l.onResponse {
+			continue
+		}
+		inst := cs.held[i]
+		if inst == nil {
+			var err error
+			if inst, err = l.binding.Acquire(background); err != nil {
+				if s.pluginFailed(ctx, st, snap, rt, l, err) {
+					break
+				}
+				continue
+			}
+		}
+		cs.held[i] = nil
+		err := inst.OnResponse(&ctx.Request, &ctx.Response, st.clientIP)
+		l.binding.Release(inst, err != nil)
+		if err != nil && s.pluginFailed(ctx, st, snap, rt, l, err) {
+			break
+		}
+	}
+	s.releaseChain(st, rt)
+}
+
+// releaseChain returns instances still held (fresh mode) to their bindings.
+func (s *Server) releaseChain(st *requestState, rt *route) {
+	cs := &st.chain
+	for i, inst := range cs.held[:len(rt.chain)] {
+		if inst != nil {
+			rt.chain[i].binding.Release(inst, false)
+			cs.held[i] = nil
+		}
+	}
+	cs.reached = 0
+}
+
+// pluginFailed applies the plugin's failure policy: fail_open skips it
+// (counted) and reports false; fail_closed answers the request with a JSON
+// error naming the plugin and reports true.
+func (s *Server) pluginFailed(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, l *link, err error) bool {
+	var pe *wasm.PluginError
+	kind := "other"
+	if errors.As(err, &pe) {
+		kind = pe.Kind.String()
+	}
+	if l.failOpen {
+		s.metrics.PluginSkipped(l.plugin, rt.name, kind)
+		return false
+	}
+	status, code := fasthttp.StatusBadGateway, "plugin_failed"
+	ctx.Response.Reset()
+	if errors.Is(err, wasm.ErrPoolExhausted) || errors.Is(err, wasm.ErrQuarantined) {
+		status, code = fasthttp.StatusServiceUnavailable, "plugin_unavailable"
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	body := make([]byte, 0, 160)
+	body = append(body, `{"error":"`...)
+	body = append(body, code...)
+	body = append(body, `","plugin":`...)
+	body = strconv.AppendQuote(body, l.plugin)
+	body = append(body, `,"kind":`...)
+	body = strconv.AppendQuote(body, kind)
+	body = append(body, `,"request_id":`...)
+	body = strconv.AppendQuote(body, string(st.requestID))
+	body = append(body, "}\n"...)
+	ctx.Response.SetBodyRaw(body)
+	return true
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	buildPluginsOnce sync.Once
+	buildPluginsErr  error
+)
+
+// pluginPath returns the .wasm of an example plugin, building the plugins
+// from source (plugins/build.sh) when they are missing or out of date.
+func pluginPath(t *testing.T, name string) string {
+	t.Helper()
+	buildPluginsOnce.Do(func() {
+		cmd := exec.Command("bash", "plugins/build.sh")
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildPluginsErr = fmt.Errorf("plugins/build.sh: %v\n%s", err, out)
+		}
+	})
+	if buildPluginsErr != nil {
+		t.Fatal(buildPluginsErr)
+	}
+	file := name + ".wasm"
+	if name == "raw-wat" {
+		file = "plugin.wasm"
+	}
+	p, err := filepath.Abs(filepath.Join("../../plugins", name, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("plugin %s not built: %v", name, err)
+	}
+	return p
+}
+
+func TestRawWatPluginChain(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 100, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+plugins:
+  - {name: raw, module: %q}
+  - {name: noop, module: %q}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - name: wat
+    match: {path_prefix: /raw-wat}
+    upstream: a
+    plugins: [{name: raw}, {name: noop}]
+  - name: plain
+    match: {path_prefix: /}
+    upstream: a
+`, t.TempDir(), pluginPath(t, "raw-wat"), pluginPath(t, "noop"), a.addr))
+
+	r := do(t, "GET", g.url("/raw-wat/hello"), nil, nil)
+	if r.status != 200 || r.echo(t).Headers["X-Raw-Wat"] != "1" || r.headers["X-Raw-Wat-Response"] != "1" {
+		t.Fatalf("chain did not run both hooks: %d %v %s", r.status, r.headers, r.body)
+	}
+	hits := a.hits.Load()
+	r = do(t, "GET", g.url("/raw-wat/deny"), nil, nil)
+	if r.status != 403 || strings.TrimSpace(string(r.body)) != "denied by raw-wat" {
+		t.Fatalf("local response: %d %q", r.status, r.body)
+	}
+	if a.hits.Load() != hits {
+		t.Fatal("a local response still reached the upstream")
+	}
+	if r.headers["X-Request-Id"] == "" {
+		t.Fatal("local response lacks X-Request-Id")
+	}
+	if r := do(t, "GET", g.url("/other"), nil, nil); r.status != 200 || r.echo(t).Headers["X-Raw-Wat"] != "" {
+		t.Fatalf("plugin ran on a route without it: %v", r.echo(t).Headers)
+	}
+}
+
+// TestFaultyPluginsAnswerPerPolicy runs every fault mode under both
+// failure policies while other routes take concurrent traffic that must all
+// succeed: one bad plugin never affects another route.
+func TestFaultyPluginsAnswerPerPolicy(t *testing.T) {
+	a := startUpstream(t, "a")
+	modes := []string{"loop", "alloc", "trap", "panic", "exit", "garbage", "bad_pointer"}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "plugin_runtime: {cache_dir: %q}\nplugins:\n", t.TempDir())
+	fmt.Fprintf(&cfg, "  - {name: noop, module: %q}\n", pluginPath(t, "noop"))
+	for _, m := range modes {
+		fmt.Fprintf(&cfg, "  - {name: fault-%s, module: %q, limits: {call_timeout: %s, memory_pages: 512}, config: {mode: %s}}\n",
+			m, pluginPath(t, "fault"), map[bool]string{true: "2s", false: "100ms"}[m == "alloc"], m)
+	}
+	fmt.Fprintf(&cfg, "upstreams: [{name: a, targets: [{address: %s}]}]\nroutes:\n", a.addr)
+	fmt.Fprintf(&cfg, "  - {name: healthy, match: {path_prefix: /healthy}, upstream: a, plugins: [{name: noop}]}\n")
+	fmt.Fprintf(&cfg, "  - {name: plain, match: {path_prefix: /plain}, upstream: a}\n")
+	for _, m := range modes {
+		for _, p := range []string{"fail_closed", "fail_open"} {
+			fmt.Fprintf(&cfg, "  - {name: %s-%s, match: {path: /fault/%s/%s}, upstream: a, plugins: [{name: fault-%s, failure_policy: %s}]}\n", m, p, m, p, m, p)
+		}
+	}
+	g := startGateway(t, 1000, cfg.String())
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomicCounter
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			path := []string{"/healthy/x", "/plain/x"}[w%2]
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r, err := tryDo("GET", g.url(path), nil, nil); err != nil || r.status != 200 {
+					bad.add(fmt.Sprintf("%s: err=%v status=%d body=%s", path, err, r.status, r.body))
+				}
+			}
+		}(w)
+	}
+	for _, m := range modes {
+		for _, p := range []string{"fail_closed", "fail_open"} {
+			for i := 0; i < 2; i++ {
+				r := do(t, "GET", g.url("/fault/"+m+"/"+p), nil, nil)
+				switch p {
+				case "fail_closed":
+					if r.status != 502 || !strings.Contains(string(r.body), `"plugin":"fault-`+m+`"`) {
+						t.Errorf("%s %s: got %d %s, want 502 naming the plugin", m, p, r.status, r.body)
+					}
+				case "fail_open":
+					if r.status != 200 || r.echo(t).ID != "a" {
+						t.Errorf("%s %s: got %d %s, want the upstream's answer", m, p, r.status, r.body)
+					}
+				}
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n, first := bad.get(); n > 0 {
+		t.Fatalf("%d requests on healthy routes failed while plugins misbehaved; first: %s", n, first)
+	}
+	metrics := string(g.admin(t, "GET", "/metrics").body)
+	for _, want := range []string{
+		`wasmgate_plugin_failures_total{kind="timeout",plugin="fault-loop"`,
+		`wasmgate_plugin_failures_total{kind="trap",plugin="fault-trap"`,
+		`wasmgate_plugin_skipped_total{kind="timeout",plugin="fault-loop",route="loop-fail_open"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+type atomicCounter struct {
+	mu    sync.Mutex
+	n     int
+	first string
+}
+
+func (c *atomicCounter) add(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		c.first = msg
+	}
+	c.n++
+}
+
+func (c *atomicCounter) get() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.first
+}

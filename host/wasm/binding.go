@@ -1,0 +1,515 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wasmgate/wasmgate/host/abi"
+)
+
+// Mode is how a binding hands out instances.
+type Mode uint8
+
+// Instance modes (sdk/ABI.md, README "instance modes").
+const (
+	// ModePooled reuses instances across requests (never two at once).
+	ModePooled Mode = iota
+	// ModeFresh makes a new instance for every request and closes it
+	// after: the strongest isolation, at the cost of a cold start each time.
+	ModeFresh
+)
+
+// String returns the config name of the mode.
+func (m Mode) String() string {
+	if m == ModeFresh {
+		return "fresh"
+	}
+	return "pooled"
+}
+
+// Defaults of BindingConfig's zero fields (those of host/config).
+const (
+	DefaultMemoryPages       = 512
+	DefaultCallTimeout       = 100 * time.Millisecond
+	DefaultPoolMax           = 16
+	DefaultAcquireTimeout    = 100 * time.Millisecond
+	DefaultQuarantineAfter   = 5
+	DefaultQuarantineBackoff = time.Second
+	DefaultQuarantineMax     = time.Minute
+	minInitTimeout           = time.Second
+)
+
+// BindingConfig are the sandbox limits and pool bounds of one binding.
+// Zero fields take the defaults above.
+type BindingConfig struct {
+	Mode Mode
+	// MemoryPages caps each instance's linear memory (64 KiB pages).
+	MemoryPages uint32
+	// CallTimeout is the deadline of one hook call.
+	CallTimeout time.Duration
+	// InitTimeout bounds an instance's cold start (start section,
+	// _initialize, on_init); default 10×CallTimeout, at least 1s.
+	InitTimeout time.Duration
+	// PoolMax bounds the instances alive at once, in either mode: more
+	// concurrent requests wait up to AcquireTimeout, then fail with
+	// ErrPoolExhausted.
+	PoolMax int
+	// PoolMin instances are made at Bind (pooled mode; at least one).
+	PoolMin int
+	// MaxRequestsPerInstance recycles an instance after that many
+	// requests; 0 never.
+	MaxRequestsPerInstance int
+	// MemoryHighWaterPages recycles an instance whose memory grew past it;
+	// 0 never.
+	MemoryHighWaterPages uint32
+	// AcquireTimeout is how long Acquire waits for a free instance.
+	AcquireTimeout time.Duration
+	// QuarantineAfter consecutive failures quarantine the binding; a
+	// negative value never does.
+	QuarantineAfter int
+	// QuarantineBackoff is the first quarantine period; it doubles after
+	// each failed trial, up to QuarantineMaxBackoff.
+	QuarantineBackoff    time.Duration
+	QuarantineMaxBackoff time.Duration
+}
+
+func (c *BindingConfig) defaults() {
+	if c.MemoryPages == 0 {
+		c.MemoryPages = DefaultMemoryPages
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = max(10*c.CallTimeout, minInitTimeout)
+	}
+	if c.PoolMax <= 0 {
+		c.PoolMax = DefaultPoolMax
+	}
+	c.PoolMin = min(max(c.PoolMin, 1), c.PoolMax)
+	if c.AcquireTimeout <= 0 {
+		c.AcquireTimeout = DefaultAcquireTimeout
+	}
+	if c.QuarantineAfter == 0 {
+		c.QuarantineAfter = DefaultQuarantineAfter
+	}
+	if c.QuarantineBackoff <= 0 {
+		c.QuarantineBackoff = DefaultQuarantineBackoff
+	}
+	if c.QuarantineMaxBackoff < c.QuarantineBackoff {
+		c.QuarantineMaxBackoff = max(DefaultQuarantineMax, c.QuarantineBackoff)
+	}
+}
+
+// Binding is a module bound to one plugin entry of one route: its config
+// (abi.Env), its limits, and its instances. It is safe for concurrent use.
+type Binding struct {
+	m       *Module
+	env     *abi.Env
+	cfg     BindingConfig
+	cm      CompiledModule
+	hooks   Hooks
+	cfgLen  uint32
+	capSize uint64 // memory cap in bytes
+	series  *series
+	sink    *logSink
+	now     func() time.Time
+
+	// slots holds one token per instance checked out or being made: its
+	// capacity is the pool bound, and a full channel is backpressure.
+	slots chan struct{}
+
+	// Pre-built rejections, so an overloaded, quarantined or closed
+	// binding answers without allocating. Callers must not modify them.
+	errQuarantined *PluginError
+	errExhausted   *PluginError
+	errClosed      *PluginError
+
+	mu      sync.Mutex
+	idle    []*Instance // LIFO: the warmest instance first
+	live    int
+	inUse   int
+	closed  bool
+	drained chan struct{}
+	// Quarantine.
+	fails       int
+	quarantined bool
+	until       time.Time
+	backoff     time.Duration
+	trial       bool
+}
+
+// Bind makes a binding of the module with env and cfg: it instantiates
+// PoolMin instances (at least one; in fresh mode exactly one, closed right
+// after) and runs on_init on each, so that a config the plugin rejects
+// fails here, with the guest's set_error message (see ConfigRejected),
+// before any request.
+func (m *Module) Bind(ctx context.Context, env *abi.Env, cfg BindingConfig) (*Binding, error) {
+	if env == nil {
+		env = &abi.Env{}
+	}
+	cfg.defaults()
+	if !m.retain() {
+		return nil, ErrClosed
+	}
+	b := &Binding{m: m, env: env, cfg: cfg, hooks: m.info.Hooks, now: m.r.now,
+		slots: make(chan struct{}, cfg.PoolMax)}
+	b.cfgLen = uint32(len(env.Config))
+	if b.cfgLen == 0 {
+		b.cfgLen = 2 // "{}", what config_get answers for no config
+	}
+	b.errQuarantined = &PluginError{Plugin: env.Plugin, Kind: KindQuarantined, Msg: "failing repeatedly; backing off", Err: ErrQuarantined}
+	b.errExhausted = &PluginError{Plugin: env.Plugin, Kind: KindExhausted, Err: ErrPoolExhausted,
+		Msg: "all " + strconv.Itoa(cfg.PoolMax) + " instances busy for " + cfg.AcquireTimeout.String()}
+	b.errClosed = &PluginError{Plugin: env.Plugin, Kind: KindInit, Msg: "binding closed", Err: ErrClosed}
+	log := env.Log
+	if log == nil {
+		log = m.r.log.With(slog.String("plugin", env.Plugin), slog.String("route", env.Route))
+	}
+	b.sink = newLogSink(log, env)
+
+	var err error
+	if cfg.MemoryPages >= 1<<16 {
+		// No cap below wazero's own 4 GiB limit: use the base runtime.
+		b.cm = m.cm
+	} else if b.cm, err = m.withCap(ctx, cfg.MemoryPages); err != nil {
+		m.release(ctx)
+		return nil, fmt.Errorf("plugin %q: %w", env.Plugin, err)
+	}
+	b.capSize = uint64(min(cfg.MemoryPages, 1<<16)) << 16
+	b.series = m.r.metrics.acquire(env.Plugin, m.version)
+
+	n := cfg.PoolMin
+	if cfg.Mode == ModeFresh {
+		n = 1
+	}
+	warm := make([]*Instance, 0, n)
+	for range n {
+		inst, err := b.newInstance()
+		if err != nil {
+			for _, i := range warm {
+				b.closeInstance(i)
+			}
+			b.teardown(ctx)
+			return nil, err
+		}
+		warm = append(warm, inst)
+	}
+	if cfg.Mode == ModeFresh {
+		// The instances proved the config; fresh requests get their own.
+		for _, i := range warm {
+			b.closeInstance(i)
+		}
+		warm = nil
+	}
+	b.idle = warm
+	return b, nil
+}
+
+// teardown releases what Bind took from the module.
+func (b *Binding) teardown(ctx context.Context) error {
+	var err error
+	if b.cm != b.m.cm {
+		err = b.m.releaseCap(ctx, b.cfg.MemoryPages)
+	}
+	b.m.r.metrics.release(b.series)
+	b.sink.close()
+	return errors.Join(err, b.m.release(ctx))
+}
+
+// Module returns the bound module.
+func (b *Binding) Module() *Module { return b.m }
+
+// Hooks are the hooks the module exports: a chain skips the others.
+func (b *Binding) Hooks() Hooks { return b.hooks }
+
+// Config returns the binding's effective config.
+func (b *Binding) Config() BindingConfig { return b.cfg }
+
+// newInstance makes an instance ready for requests: instantiated,
+// _initialize and on_init run. Its duration is the cold start metric.
+func (b *Binding) newInstance() (*Instance, error) {
+	start := time.Now()
+	inst := &Instance{b: b}
+	// Host functions may run from the start function or _initialize
+	// already: they see the init phase and the binding's env.
+	inst.call.Phase, inst.call.Env = abi.PhaseInit, b.env
+	inst.stdout = guestLog{sink: b.sink, stream: "stdout", level: slog.LevelInfo}
+	inst.stderr = guestLog{sink: b.sink, stream: "stderr", level: slog.LevelWarn}
+	mi, err := b.cm.Instantiate(context.Background(), InstanceOptions{
+		Call: &inst.call, Stdout: &inst.stdout, Stderr: &inst.stderr, InitTimeout: b.cfg.InitTimeout,
+	})
+	if err != nil {
+		return nil, b.initError(err.Error(), err)
+	}
+	inst.mi = mi
+	if b.hooks.Has(HookInit) {
+		c := &inst.call
+		c.Phase, c.Env = abi.PhaseInit, b.env
+		rc, err := mi.CallHook(HookInit, b.cfgLen, b.cfg.InitTimeout)
+		said := string(c.ErrMsg)
+		c.Reset()
+		switch {
+		case err != nil:
+			_ = mi.Close(context.Background())
+			msg := "on_init: " + err.Error()
+			if said != "" {
+				msg += " (plugin said: " + said + ")"
+			}
+			return nil, b.initError(msg, err)
+		case rc != 0:
+			_ = mi.Close(context.Background())
+			if said == "" {
+				said = "on_init returned " + strconv.Itoa(int(rc))
+			}
+			return nil, b.initError(said, errRejected)
+		}
+	}
+	b.series.instantiate.Observe(time.Since(start).Seconds())
+	b.series.instances.Inc()
+	b.series.memory(mi.MemorySize())
+	b.mu.Lock()
+	b.live++
+	b.mu.Unlock()
+	return inst, nil
+}
+
+func (b *Binding) initError(msg string, err error) error {
+	b.series.failures[KindInit].Inc()
+	pe := &PluginError{Plugin: b.env.Plugin, Kind: KindInit, Msg: msg, Err: err}
+	b.sink.emit(slog.LevelError, "plugin instance failed to start", slog.String("error", pe.Error()))
+	return pe
+}
+
+// closeInstance closes an instance that is no longer in the pool.
+func (b *Binding) closeInstance(i *Instance) {
+	i.stdout.flush()
+	i.stderr.flush()
+	_ = i.mi.Close(context.Background())
+	b.series.instances.Dec()
+	b.mu.Lock()
+	b.live--
+	b.mu.Unlock()
+}
+
+// Acquire checks out an instance for one request: an idle one, or a new
+// one while the pool is below PoolMax (always new in fresh mode). When the
+// pool is full it waits up to AcquireTimeout (or ctx), then fails with
+// ErrPoolExhausted; a quarantined binding fails at once with
+// ErrQuarantined. The instance must be given back with Release.
+func (b *Binding) Acquire(ctx context.Context) (*Instance, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, b.errClosed
+	}
+	trial := false
+	if b.quarantined {
+		if b.trial || b.now().Before(b.until) {
+			b.mu.Unlock()
+			b.series.failures[KindQuarantined].Inc()
+			return nil, b.errQuarantined
+		}
+		b.trial, trial = true, true
+	}
+	b.mu.Unlock()
+
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		if err := b.waitSlot(ctx); err != nil {
+			if trial {
+				b.mu.Lock()
+				b.trial = false
+				b.mu.Unlock()
+			}
+			return nil, err
+		}
+	}
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		<-b.slots
+		return nil, b.errClosed
+	}
+	b.inUse++
+	var inst *Instance
+	if n := len(b.idle); n > 0 {
+		inst = b.idle[n-1]
+		b.idle[n-1] = nil
+		b.idle = b.idle[:n-1]
+	}
+	b.mu.Unlock()
+
+	if inst == nil {
+		var err error
+		if inst, err = b.newInstance(); err != nil {
+			b.settle(trial, true)
+			return nil, err
+		}
+	}
+	inst.trial = trial
+	inst.held = true
+	return inst, nil
+}
+
+// waitSlot is the slow path of Acquire: the pool is full.
+func (b *Binding) waitSlot(ctx context.Context) error {
+	t := time.NewTimer(b.cfg.AcquireTimeout)
+	defer t.Stop()
+	select {
+	case b.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		b.series.failures[KindExhausted].Inc()
+		return b.errExhausted
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Release gives back an instance checked out by Acquire. An instance whose
+// hook failed (failed, or any error its hooks returned) is closed, never
+// reused; so is one past MaxRequestsPerInstance or MemoryHighWaterPages,
+// every fresh-mode instance, and any instance of a closed binding. The
+// pool replaces it lazily, on a later Acquire.
+func (b *Binding) Release(inst *Instance, failed bool) {
+	if inst == nil || inst.b != b || !inst.held {
+		return
+	}
+	inst.held = false
+	failed = failed || inst.broken
+	inst.requests++
+	recycle := failed || b.cfg.Mode == ModeFresh ||
+		b.cfg.MaxRequestsPerInstance > 0 && inst.requests >= b.cfg.MaxRequestsPerInstance ||
+		b.cfg.MemoryHighWaterPages > 0 && uint64(inst.mi.MemorySize()) > uint64(b.cfg.MemoryHighWaterPages)<<16
+
+	b.mu.Lock()
+	b.settleLocked(inst.trial, failed)
+	if b.closed {
+		recycle = true
+	}
+	if !recycle {
+		b.idle = append(b.idle, inst)
+	}
+	b.mu.Unlock()
+	if recycle {
+		b.closeInstance(inst)
+	}
+	b.mu.Lock()
+	b.inUse--
+	if b.closed && b.inUse == 0 && b.drained != nil {
+		close(b.drained)
+		b.drained = nil
+	}
+	b.mu.Unlock()
+	<-b.slots
+}
+
+// settle records the outcome of a request (or of a failed cold start,
+// which also gives back its slot).
+func (b *Binding) settle(trial, failed bool) {
+	b.mu.Lock()
+	b.settleLocked(trial, failed)
+	b.inUse--
+	if b.closed && b.inUse == 0 && b.drained != nil {
+		close(b.drained)
+		b.drained = nil
+	}
+	b.mu.Unlock()
+	<-b.slots
+}
+
+// settleLocked runs the quarantine state machine: QuarantineAfter
+// consecutive failures start a backoff; when it ends one trial request is
+// let through: success lifts the quarantine, failure doubles the backoff
+// (up to the maximum). Any success resets the failure count.
+func (b *Binding) settleLocked(trial, failed bool) {
+	if !failed {
+		b.fails = 0
+		if trial {
+			b.quarantined, b.trial, b.backoff = false, false, 0
+		}
+		return
+	}
+	b.fails++
+	switch {
+	case trial:
+		b.trial = false
+		b.backoff = min(2*b.backoff, b.cfg.QuarantineMaxBackoff)
+		b.until = b.now().Add(b.backoff)
+	case !b.quarantined && b.cfg.QuarantineAfter > 0 && b.fails >= b.cfg.QuarantineAfter:
+		b.quarantined = true
+		b.backoff = b.cfg.QuarantineBackoff
+		b.until = b.now().Add(b.backoff)
+		b.sink.emit(slog.LevelError, "plugin quarantined",
+			slog.Int("consecutive_failures", b.fails), slog.Duration("backoff", b.backoff))
+	}
+}
+
+// Close stops the binding: Acquire fails from now on, idle instances are
+// closed, and Close waits (bounded by ctx) for instances in use to be
+// released before closing the module's runtime for this cap. Instances
+// still in use when ctx ends fail their current call.
+func (b *Binding) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	idle := b.idle
+	b.idle = nil
+	var wait chan struct{}
+	if b.inUse > 0 {
+		b.drained = make(chan struct{})
+		wait = b.drained
+	}
+	b.mu.Unlock()
+	for _, i := range idle {
+		b.closeInstance(i)
+	}
+	var err error
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			err = fmt.Errorf("plugin %q: closing with instances in use: %w", b.env.Plugin, ctx.Err())
+		}
+	}
+	return errors.Join(err, b.teardown(context.Background()))
+}
+
+// BindingStats is a snapshot of a binding, for the admin API.
+type BindingStats struct {
+	Live, Idle, InUse   int
+	Quarantined         bool
+	QuarantineUntil     time.Time
+	ConsecutiveFailures int
+	// Instantiate summarizes the cold starts of the plugin version (all
+	// bindings of the same plugin name and module).
+	Instantiate Quantiles
+	// MemoryHighWater is the largest memory seen in an instance of the
+	// plugin version, in bytes.
+	MemoryHighWater uint32
+}
+
+// Stats returns a snapshot of the binding.
+func (b *Binding) Stats() BindingStats {
+	b.mu.Lock()
+	s := BindingStats{Live: b.live, Idle: len(b.idle), InUse: b.inUse,
+		Quarantined: b.quarantined, ConsecutiveFailures: b.fails}
+	if b.quarantined {
+		s.QuarantineUntil = b.until
+	}
+	b.mu.Unlock()
+	s.Instantiate = b.series.quantiles()
+	s.MemoryHighWater = b.series.maxMem.Load()
+	return s
+}

@@ -1,0 +1,670 @@
+package wasm
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wasmgate/wasmgate/host/abi"
+)
+
+// ValueType is a WebAssembly value type, in its binary encoding (0x7f is
+// i32), the encoding wazero's api.ValueType uses too.
+type ValueType byte
+
+// Value types a plugin signature can use.
+const (
+	I32       ValueType = 0x7f
+	I64       ValueType = 0x7e
+	F32       ValueType = 0x7d
+	F64       ValueType = 0x7c
+	V128      ValueType = 0x7b
+	FuncRef   ValueType = 0x70
+	ExternRef ValueType = 0x6f
+)
+
+// String returns the WAT name of the type.
+func (t ValueType) String() string {
+	switch t {
+	case I32:
+		return "i32"
+	case I64:
+		return "i64"
+	case F32:
+		return "f32"
+	case F64:
+		return "f64"
+	case V128:
+		return "v128"
+	case FuncRef:
+		return "funcref"
+	case ExternRef:
+		return "externref"
+	}
+	return "0x" + strconv.FormatUint(uint64(t), 16)
+}
+
+// Signature is a function type.
+type Signature struct {
+	Params  []ValueType
+	Results []ValueType
+}
+
+// String formats the signature as in error messages: "(i32,i32)->i32",
+// "()->()", "(i32)->(i32,i64)".
+func (s Signature) String() string {
+	var b strings.Builder
+	writeTypes(&b, s.Params, true)
+	b.WriteString("->")
+	writeTypes(&b, s.Results, len(s.Results) != 1)
+	return b.String()
+}
+
+func writeTypes(b *strings.Builder, ts []ValueType, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(t.String())
+	}
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+// Equal reports whether both signatures are the same function type.
+func (s Signature) Equal(o Signature) bool {
+	return equalTypes(s.Params, o.Params) && equalTypes(s.Results, o.Results)
+}
+
+func equalTypes(a, b []ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ExternKind is what an import or export is.
+type ExternKind byte
+
+// Extern kinds, in their binary encoding.
+const (
+	ExternFunc   ExternKind = 0
+	ExternTable  ExternKind = 1
+	ExternMemory ExternKind = 2
+	ExternGlobal ExternKind = 3
+	ExternTag    ExternKind = 4
+)
+
+// String names the kind for messages ("a function").
+func (k ExternKind) String() string {
+	switch k {
+	case ExternFunc:
+		return "function"
+	case ExternTable:
+		return "table"
+	case ExternMemory:
+		return "memory"
+	case ExternGlobal:
+		return "global"
+	case ExternTag:
+		return "tag"
+	}
+	return "kind 0x" + strconv.FormatUint(uint64(k), 16)
+}
+
+// Import is one import of a module. Type is set for functions.
+type Import struct {
+	Module string
+	Name   string
+	Kind   ExternKind
+	Type   Signature
+}
+
+// Export is one export of a module. Type is set for functions.
+type Export struct {
+	Name string
+	Kind ExternKind
+	Type Signature
+}
+
+// MemoryLimits are the declared limits of the module's memory, in 64 KiB
+// pages.
+type MemoryLimits struct {
+	Min    uint32
+	Max    uint32 // meaningful when HasMax
+	HasMax bool
+	Is64   bool // memory64 proposal: not supported
+	Shared bool // threads proposal: not supported
+}
+
+// Hook is a guest export the host calls (sdk/ABI.md section 2).
+type Hook uint8
+
+// The hooks of ABI v1.
+const (
+	HookInit Hook = iota
+	HookRequest
+	HookResponse
+	numHooks
+)
+
+// String returns the export name of the hook.
+func (h Hook) String() string {
+	switch h {
+	case HookInit:
+		return abi.HookInit
+	case HookRequest:
+		return abi.HookRequest
+	case HookResponse:
+		return abi.HookResponse
+	}
+	return "hook" + strconv.Itoa(int(h))
+}
+
+// hookSignatures are the exact types sdk/ABI.md section 2 requires.
+var hookSignatures = [numHooks]Signature{
+	HookInit:     {Params: []ValueType{I32}, Results: []ValueType{I32}},
+	HookRequest:  {Results: []ValueType{I32}},
+	HookResponse: {Results: []ValueType{I32}},
+}
+
+// Hooks is a set of hooks.
+type Hooks uint8
+
+// Has reports whether h is in the set.
+func (hs Hooks) Has(h Hook) bool { return hs&(1<<h) != 0 }
+
+// List returns the hooks' export names in call order.
+func (hs Hooks) List() []string {
+	var out []string
+	for h := Hook(0); h < numHooks; h++ {
+		if hs.Has(h) {
+			out = append(out, h.String())
+		}
+	}
+	return out
+}
+
+// String lists the hooks, comma-separated.
+func (hs Hooks) String() string { return strings.Join(hs.List(), ",") }
+
+// ModuleInfo describes a plugin module, read from its binary without
+// instantiating it.
+type ModuleInfo struct {
+	SHA256     string // hex
+	Size       int    // bytes
+	ABIVersion int    // N of the wasmgate_abi_vN marker; 0 when absent
+	Imports    []Import
+	Exports    []Export
+	Memory     MemoryLimits // of the exported "memory" (or the first memory)
+	Hooks      Hooks
+	Reactor    bool // exports _initialize
+	Command    bool // exports _start
+	// Set by the engine and Runtime.Load.
+	CompileTime time.Duration
+	Engine      string
+	// Interruption says how deadlines stop this module: "instrumented"
+	// (cheap checks added at load, see instrument) or "context" (wazero's
+	// context watch), with the reason when instrumentation was not possible.
+	Interruption string
+}
+
+// ValidationError lists why a module does not meet sdk/ABI.md.
+type ValidationError struct {
+	Problems []string
+}
+
+// Error implements error: the problems, separated by "; ".
+func (e *ValidationError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// FormatError is a binary that is not a WebAssembly core module, or a
+// malformed one.
+type FormatError struct {
+	Offset int
+	Msg    string
+}
+
+// Error implements error.
+func (e *FormatError) Error() string {
+	if e.Offset < 0 {
+		return "not a WebAssembly module: " + e.Msg
+	}
+	return "malformed WebAssembly module at offset " + strconv.Itoa(e.Offset) + ": " + e.Msg
+}
+
+// Inspect reads a module's imports, exports, memory limits, ABI version and
+// hooks, and checks them against sdk/ABI.md. The info is filled as far as
+// the binary could be read, also when err is not nil: a *FormatError when
+// the bytes are not a well-formed module, a *ValidationError listing every
+// ABI violation otherwise. It does not compile the code: a module that
+// passes may still fail to compile.
+func Inspect(wasm []byte) (ModuleInfo, error) {
+	info, err := parse(wasm)
+	if err != nil {
+		return info, err
+	}
+	return info, validate(&info)
+}
+
+// hostFuncs indexes abi.Functions() by name.
+var hostFuncs = sync.OnceValue(func() map[string]Signature { return funcTable(abi.Functions()) })
+
+func funcTable(fs []abi.Func) map[string]Signature {
+	m := make(map[string]Signature, len(fs))
+	for _, f := range fs {
+		m[f.Name] = Signature{Params: fromABI(f.Params), Results: fromABI(f.Results)}
+	}
+	return m
+}
+
+func fromABI(ts []abi.ValueType) []ValueType {
+	out := make([]ValueType, len(ts))
+	for i, t := range ts {
+		switch t {
+		case abi.I32:
+			out[i] = I32
+		case abi.I64:
+			out[i] = I64
+		case abi.F64:
+			out[i] = F64
+		default:
+			out[i] = ValueType(0)
+		}
+	}
+	return out
+}
+
+const (
+	wasiModule    = "wasi_snapshot_preview1"
+	exportMemory  = "memory"
+	exportInit    = "_initialize"
+	exportStart   = "_start"
+	markerVersion = 1
+)
+
+// validate checks info against sdk/ABI.md section 1 and sets Hooks,
+// ABIVersion, Reactor and Command.
+func validate(info *ModuleInfo) error {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+
+	var other []string
+	var marker, memory bool
+	for _, e := range info.Exports {
+		switch {
+		case e.Name == abi.VersionMarker:
+			marker = true
+			info.ABIVersion = markerVersion
+			if e.Kind != ExternFunc {
+				add("export %q is a %s, want a function", e.Name, e.Kind)
+			} else if want := (Signature{}); !e.Type.Equal(want) {
+				add("export %q has signature %s, want %s", e.Name, e.Type, want)
+			}
+		case strings.HasPrefix(e.Name, abi.VersionPrefix):
+			other = append(other, e.Name)
+		case e.Name == exportMemory:
+			memory = e.Kind == ExternMemory
+			if !memory {
+				add("export %q is a %s, want the linear memory", e.Name, e.Kind)
+			}
+		case e.Name == exportInit:
+			info.Reactor = true
+			if e.Kind != ExternFunc || !e.Type.Equal(Signature{}) {
+				add("export %q must be a function ()->()", e.Name)
+			}
+		case e.Name == exportStart:
+			info.Command = true
+		}
+		for h := Hook(0); h < numHooks; h++ {
+			if e.Name != h.String() {
+				continue
+			}
+			if e.Kind != ExternFunc {
+				add("export %q is a %s, want a function", e.Name, e.Kind)
+			} else if want := hookSignatures[h]; !e.Type.Equal(want) {
+				add("export %q has signature %s, want %s", e.Name, e.Type, want)
+			} else {
+				info.Hooks |= 1 << h
+			}
+		}
+	}
+	if !marker {
+		if len(other) > 0 {
+			v := strings.TrimPrefix(other[0], abi.VersionPrefix)
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				info.ABIVersion = n
+			}
+			add("module targets wasmgate ABI v%s (exports %q); this gateway implements v1 (%q)", v, other[0], abi.VersionMarker)
+		} else {
+			add("missing export %q", abi.VersionMarker)
+		}
+	}
+	if info.Hooks == 0 && marker {
+		add("exports none of the hooks %q, %q, %q", abi.HookInit, abi.HookRequest, abi.HookResponse)
+	}
+	if !memory {
+		add("missing export %q (the linear memory)", exportMemory)
+	} else if info.Memory.Is64 || info.Memory.Shared {
+		add("export %q must be a 32-bit unshared memory", exportMemory)
+	}
+	if info.Command {
+		add("exports %q (a WASI command, whose runtime exits after main); build a reactor (Go: -buildmode=c-shared, clang: -mexec-model=reactor)", exportStart)
+	}
+
+	host := hostFuncs()
+	for _, im := range info.Imports {
+		switch im.Module {
+		case abi.ModuleName:
+			want, ok := host[im.Name]
+			switch {
+			case !ok:
+				add("unknown import %q.%q", im.Module, im.Name)
+			case im.Kind != ExternFunc:
+				add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
+			case !im.Type.Equal(want):
+				add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
+			}
+		case wasiModule:
+			want, ok := wasiFuncs()[im.Name]
+			switch {
+			case !ok:
+				add("unknown import %q.%q", im.Module, im.Name)
+			case im.Kind != ExternFunc:
+				add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
+			case !im.Type.Equal(want):
+				add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
+			}
+		default:
+			add("unknown import %q.%q", im.Module, im.Name)
+		}
+	}
+	if len(probs) > 0 {
+		return &ValidationError{Problems: probs}
+	}
+	return nil
+}
+
+// parse reads the sections of a core module that describe its interface.
+// The code section is skipped: it is the compiler's business.
+func parse(wasm []byte) (ModuleInfo, error) {
+	sum := sha256.Sum256(wasm)
+	info := ModuleInfo{SHA256: hex.EncodeToString(sum[:]), Size: len(wasm)}
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return info, &FormatError{Offset: -1, Msg: "no \\0asm magic number"}
+	}
+	switch v := binary.LittleEndian.Uint32(wasm[4:8]); {
+	case v == 1:
+	case v&0xffff == 0x0d: // layer 1, version 0x0d: the component model
+		return info, &FormatError{Offset: -1, Msg: "a WebAssembly component, not a core module"}
+	default:
+		return info, &FormatError{Offset: -1, Msg: "unsupported binary version " + strconv.FormatUint(uint64(v), 10)}
+	}
+
+	var (
+		types     []Signature
+		funcTypes []uint32 // type index of every function, imports first
+		mems      []MemoryLimits
+		rawExp    []struct {
+			name string
+			kind ExternKind
+			idx  uint32
+		}
+	)
+	r := reader{b: wasm, off: 8}
+	for !r.done() {
+		id := r.byte()
+		size := r.u32()
+		if r.err != nil {
+			return info, r.err
+		}
+		start := r.off
+		if uint64(size) > uint64(len(wasm)-start) {
+			return info, &FormatError{Offset: start, Msg: "section " + strconv.Itoa(int(id)) + " runs past the end"}
+		}
+		s := reader{b: wasm[:start+int(size)], off: start}
+		switch id {
+		case 1: // type
+			n := s.count()
+			for i := uint32(0); i < n && s.err == nil; i++ {
+				if form := s.byte(); form != 0x60 && s.err == nil {
+					s.fail("unsupported type form 0x" + strconv.FormatUint(uint64(form), 16))
+					break
+				}
+				var sig Signature
+				sig.Params = s.valtypes()
+				sig.Results = s.valtypes()
+				types = append(types, sig)
+			}
+		case 2: // import
+			n := s.count()
+			for i := uint32(0); i < n && s.err == nil; i++ {
+				im := Import{Module: s.name(), Name: s.name(), Kind: ExternKind(s.byte())}
+				switch im.Kind {
+				case ExternFunc:
+					ti := s.u32()
+					funcTypes = append(funcTypes, ti)
+					im.Type = s.sig(types, ti)
+				case ExternTable:
+					s.byte() // reftype
+					s.limits()
+				case ExternMemory:
+					mems = append(mems, s.limits())
+				case ExternGlobal:
+					s.byte() // valtype
+					s.byte() // mutability
+				case ExternTag:
+					s.byte() // attribute
+					s.u32()  // type index
+				default:
+					s.fail("unknown import kind 0x" + strconv.FormatUint(uint64(im.Kind), 16))
+				}
+				info.Imports = append(info.Imports, im)
+			}
+		case 3: // function
+			n := s.count()
+			for i := uint32(0); i < n && s.err == nil; i++ {
+				funcTypes = append(funcTypes, s.u32())
+			}
+		case 5: // memory
+			n := s.count()
+			for i := uint32(0); i < n && s.err == nil; i++ {
+				mems = append(mems, s.limits())
+			}
+		case 7: // export
+			n := s.count()
+			for i := uint32(0); i < n && s.err == nil; i++ {
+				name := s.name()
+				kind := ExternKind(s.byte())
+				idx := s.u32()
+				rawExp = append(rawExp, struct {
+					name string
+					kind ExternKind
+					idx  uint32
+				}{name, kind, idx})
+			}
+		}
+		// Other sections (code, data, custom...) are skipped whole.
+		if s.err != nil {
+			return info, s.err
+		}
+		if parsed := id == 1 || id == 2 || id == 3 || id == 5 || id == 7; parsed && s.off != start+int(size) {
+			return info, &FormatError{Offset: s.off, Msg: "section " + strconv.Itoa(int(id)) + " has trailing bytes"}
+		}
+		r.off = start + int(size)
+	}
+
+	memIdx := -1
+	for _, e := range rawExp {
+		ex := Export{Name: e.name, Kind: e.kind}
+		switch e.kind {
+		case ExternFunc:
+			if uint64(e.idx) >= uint64(len(funcTypes)) {
+				return info, &FormatError{Offset: -1, Msg: fmt.Sprintf("export %q names function %d of %d", e.name, e.idx, len(funcTypes))}
+			}
+			ti := funcTypes[e.idx]
+			if uint64(ti) >= uint64(len(types)) {
+				return info, &FormatError{Offset: -1, Msg: fmt.Sprintf("function %d has type %d of %d", e.idx, ti, len(types))}
+			}
+			ex.Type = types[ti]
+		case ExternMemory:
+			if e.name == exportMemory {
+				memIdx = int(e.idx)
+			}
+		}
+		info.Exports = append(info.Exports, ex)
+	}
+	switch {
+	case memIdx >= 0 && memIdx < len(mems):
+		info.Memory = mems[memIdx]
+	case len(mems) > 0:
+		info.Memory = mems[0]
+	}
+	return info, nil
+}
+
+// reader decodes the binary format; the first error sticks and every
+// later read returns zero, so callers check once per section.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) done() bool { return r.err != nil || r.off >= len(r.b) }
+
+func (r *reader) fail(msg string) {
+	if r.err == nil {
+		r.err = &FormatError{Offset: r.off, Msg: msg}
+	}
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.b) {
+		r.fail("unexpected end")
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+// uleb reads an unsigned LEB128 of at most bits bits.
+func (r *reader) uleb(bits uint) uint64 {
+	var v uint64
+	for shift := uint(0); ; shift += 7 {
+		if shift >= bits+7 || shift >= 64 {
+			r.fail("integer too long")
+			return 0
+		}
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if bits < 64 && v>>bits != 0 {
+				r.fail("integer overflows " + strconv.Itoa(int(bits)) + " bits")
+				return 0
+			}
+			return v
+		}
+	}
+}
+
+func (r *reader) u32() uint32 { return uint32(r.uleb(32)) }
+
+// count reads a vector length, bounded by the bytes left (every element
+// takes at least one byte) so a forged count cannot make us loop or
+// allocate for long.
+func (r *reader) count() uint32 {
+	n := r.u32()
+	if r.err == nil && uint64(n) > uint64(len(r.b)-r.off) {
+		r.fail("vector length " + strconv.FormatUint(uint64(n), 10) + " exceeds the section")
+		return 0
+	}
+	return n
+}
+
+func (r *reader) name() string {
+	n := r.count()
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s
+}
+
+func (r *reader) valtypes() []ValueType {
+	n := r.count()
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]ValueType, n)
+	for i := range out {
+		t := ValueType(r.byte())
+		switch t {
+		case I32, I64, F32, F64, V128, FuncRef, ExternRef:
+		default:
+			if r.err == nil {
+				r.fail("unsupported value type " + t.String())
+			}
+			return nil
+		}
+		out[i] = t
+	}
+	return out
+}
+
+func (r *reader) sig(types []Signature, ti uint32) Signature {
+	if r.err != nil {
+		return Signature{}
+	}
+	if uint64(ti) >= uint64(len(types)) {
+		r.fail("type index " + strconv.FormatUint(uint64(ti), 10) + " out of range")
+		return Signature{}
+	}
+	return types[ti]
+}
+
+// limits reads a limits pair. A memory64 or shared memory is read and
+// flagged; validate rejects it.
+func (r *reader) limits() MemoryLimits {
+	flags := r.byte()
+	if flags > 7 {
+		r.fail("bad limits flags 0x" + strconv.FormatUint(uint64(flags), 16))
+		return MemoryLimits{}
+	}
+	bits := uint(32)
+	if flags&4 != 0 {
+		bits = 64
+	}
+	clamp := func(v uint64) uint32 {
+		if v > 1<<32-1 {
+			return 1<<32 - 1
+		}
+		return uint32(v)
+	}
+	l := MemoryLimits{Min: clamp(r.uleb(bits)), Is64: flags&4 != 0, Shared: flags&2 != 0}
+	if flags&1 != 0 {
+		l.Max, l.HasMax = clamp(r.uleb(bits)), true
+	}
+	return l
+}

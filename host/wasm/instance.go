@@ -1,0 +1,122 @@
+package wasm
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/abi"
+)
+
+// Instance is a plugin instance checked out of a Binding for one request:
+// on_request, then on_response, on the same instance (sdk/ABI.md section
+// 2). It is never used by two requests at once.
+type Instance struct {
+	b        *Binding
+	mi       ModuleInstance
+	call     abi.Call
+	stdout   guestLog
+	stderr   guestLog
+	requests int
+	broken   bool // a hook failed: the instance is never reused
+	trial    bool // the quarantine trial request
+	held     bool // checked out
+}
+
+// OnRequest runs on_request under the call deadline. It returns
+// abi.Continue, or abi.Stop when the guest built a local response in resp
+// with send_response (whether it then returned 0 or 1, sdk/ABI.md section
+// 2); a module without on_request continues at no cost. Returning 1
+// without send_response, or any other value, is a failure. An error is a
+// *PluginError and leaves the instance broken (Release closes it).
+func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, clientIP []byte) (int32, error) {
+	if !i.b.hooks.Has(HookRequest) {
+		return abi.Continue, nil
+	}
+	c := &i.call
+	c.Phase, c.Env, c.Req, c.Resp, c.Client = abi.PhaseRequest, i.b.env, req, resp, clientIP
+	rc, err := i.run(HookRequest)
+	switch {
+	case err != nil:
+	case c.LocalResponse && (rc == abi.Continue || rc == abi.Stop):
+		rc = abi.Stop // after send_response the request ends, whatever was returned
+	case rc == abi.Continue:
+	case rc == abi.Stop:
+		err = i.fail(HookRequest, nil, "on_request returned 1 (stop) without calling send_response")
+	default:
+		err = i.fail(HookRequest, nil, "on_request returned "+strconv.Itoa(int(rc)))
+	}
+	c.Reset()
+	return rc, err
+}
+
+// OnResponse runs on_response under the call deadline; a module without it
+// costs nothing. An error is a *PluginError and leaves the instance broken.
+func (i *Instance) OnResponse(req *fasthttp.Request, resp *fasthttp.Response, clientIP []byte) error {
+	if !i.b.hooks.Has(HookResponse) {
+		return nil
+	}
+	c := &i.call
+	c.Phase, c.Env, c.Req, c.Resp, c.Client = abi.PhaseResponse, i.b.env, req, resp, clientIP
+	rc, err := i.run(HookResponse)
+	if err == nil && rc != abi.Continue {
+		err = i.fail(HookResponse, nil, "on_response returned "+strconv.Itoa(int(rc)))
+	}
+	c.Reset()
+	return err
+}
+
+// MemorySize is the instance's current linear memory size in bytes.
+func (i *Instance) MemorySize() uint32 { return i.mi.MemorySize() }
+
+// Requests is the number of requests the instance has served.
+func (i *Instance) Requests() int { return i.requests }
+
+// run calls a hook and records its duration and memory.
+func (i *Instance) run(h Hook) (int32, error) {
+	if i.broken {
+		return 0, i.fail(h, nil, "instance already failed")
+	}
+	b := i.b
+	start := mono()
+	rc, err := i.mi.CallHook(h, 0, b.cfg.CallTimeout)
+	b.series.call[h].Observe(float64(mono()-start) / 1e9)
+	b.series.memory(i.mi.MemorySize())
+	if err != nil {
+		return rc, i.fail(h, err, "")
+	}
+	return rc, nil
+}
+
+// fail classifies a failed hook, marks the instance broken, counts and
+// logs the failure, and returns it as a *PluginError.
+func (i *Instance) fail(h Hook, err error, msg string) error {
+	i.broken = true
+	b := i.b
+	kind := KindBadReturn
+	if err != nil {
+		size := uint64(i.mi.MemorySize())
+		switch {
+		case errors.Is(err, ErrDeadline):
+			kind = KindTimeout
+			msg = h.String() + " ran past its deadline of " + b.cfg.CallTimeout.String() + " and was interrupted"
+		case size+1<<16 > b.capSize:
+			// The guest failed with no room left to grow: memory.grow
+			// returned -1 and the guest gave up (trap or exit).
+			kind = KindMemory
+			msg = h.String() + " failed with its memory at the cap of " + strconv.FormatUint(b.capSize>>16, 10) + " pages: " + err.Error()
+		default:
+			kind = KindTrap
+			msg = h.String() + ": " + err.Error()
+		}
+	}
+	if len(i.call.ErrMsg) > 0 {
+		msg += " (plugin said: " + string(i.call.ErrMsg) + ")"
+	}
+	b.series.failures[kind].Inc()
+	pe := &PluginError{Plugin: b.env.Plugin, Kind: kind, Msg: msg, Err: err}
+	b.sink.emit(slog.LevelError, "plugin failed", slog.String("kind", kind.String()), slog.String("error", msg))
+	return pe
+}

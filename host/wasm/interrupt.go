@@ -1,0 +1,540 @@
+package wasm
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Deadlines without wazero's context watch.
+//
+// wazero interrupts a guest at its deadline when the runtime is configured
+// WithCloseOnContextDone: its compiler then emits, at every loop header, a
+// call out of native code into Go to check whether the module was closed,
+// and every call starts a goroutine that watches the context. Measured here
+// (BenchmarkDeadlineOverhead), that makes a tight loop ~16 times slower and
+// adds ~0.8µs to every hook call.
+//
+// instrument gets the same guarantees for a fraction of the cost. It adds
+// to the module two mutable i32 globals, $fuel and $stop (exported as
+// interruptExport), and a function $yield; at every function entry and
+// loop header it inserts
+//
+//	$fuel -= 1; if $fuel == 0 { call $yield }
+//
+// a decrement and a branch that stay in native code. Every yieldEvery
+// steps, $yield refills the fuel, leaves native code for a moment
+// (memory.grow 0 is served by Go, so the Go scheduler and garbage collector
+// can preempt the goroutine there: native code alone would stall them) and
+// traps if $stop is set. At the deadline the runtime sets $stop from the
+// timer goroutine; the guest traps within yieldEvery steps and the runtime
+// reports a timeout.
+//
+// Existing function, global and type indices are unchanged (everything is
+// appended), so names, exports, tables and element segments stay valid.
+// DWARF and other custom sections that hold code offsets are dropped, since
+// the offsets move; function names still come from the name section.
+//
+// A module the rewriter does not fully understand (an unknown opcode, GC
+// types, no memory) is left alone and runs with wazero's context watch.
+
+// Exports added by instrument: the interruption flag, and the start
+// function if the module has one (the runtime calls it under the deadline,
+// since during instantiation the flag cannot be set yet).
+const (
+	interruptExport = "__wasmgate_interrupt"
+	startExport     = "__wasmgate_start"
+)
+
+// yieldEvery is the number of loop iterations and calls between two exits
+// to Go: a yield costs ~25ns, so ~0.03ns per step, and bounds how long a
+// guest can hold off a deadline or a garbage collection to a few µs.
+const yieldEvery = 1000
+
+// sectionRank orders section ids as the binary format requires.
+var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+// instrument returns wasm with interruption checks, or an error saying why
+// the module cannot be instrumented.
+func instrument(wasm []byte) ([]byte, error) { return rewrite(wasm, true) }
+
+// rewrite is instrument; tests pass needMemory false to exercise the
+// rewriter on modules without memory, whose $yield then cannot leave
+// native code.
+func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || wasm[4] != 1 {
+		return nil, &FormatError{Offset: -1, Msg: "not a core module"}
+	}
+	type section struct {
+		id         byte
+		start, end int // content
+		name       string
+	}
+	var (
+		secs                           []section
+		types, importedFuncs, funcs    uint32
+		importedGlobals, globals, mems uint32
+		startFunc                      uint32
+		hasStart, hasFuncs, hasCode    bool
+	)
+	r := reader{b: wasm, off: 8}
+	for !r.done() {
+		id := r.byte()
+		size := r.u32()
+		if r.err != nil {
+			return nil, r.err
+		}
+		if uint64(size) > uint64(len(wasm)-r.off) {
+			return nil, &FormatError{Offset: r.off, Msg: "section runs past the end"}
+		}
+		s := section{id: id, start: r.off, end: r.off + int(size)}
+		sr := reader{b: wasm[:s.end], off: s.start}
+		switch id {
+		case 0:
+			s.name = sr.name()
+		case 1:
+			types = sr.u32()
+		case 2:
+			n := sr.count()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				sr.name()
+				sr.name()
+				switch ExternKind(sr.byte()) {
+				case ExternFunc:
+					importedFuncs++
+					sr.u32()
+				case ExternTable:
+					sr.reftype()
+					sr.limits()
+				case ExternMemory:
+					mems++
+					sr.limits()
+				case ExternGlobal:
+					importedGlobals++
+					sr.valtype()
+					sr.byte()
+				case ExternTag:
+					sr.byte()
+					sr.u32()
+				default:
+					sr.fail("unknown import kind")
+				}
+			}
+		case 3:
+			funcs, hasFuncs = sr.u32(), true
+		case 5:
+			mems += sr.u32()
+		case 6:
+			globals = sr.u32()
+		case 7:
+			n := sr.count()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				if name := sr.name(); name == interruptExport || name == startExport {
+					return nil, fmt.Errorf("the module already exports %q", name)
+				}
+				sr.byte()
+				sr.u32()
+			}
+		case 8:
+			startFunc, hasStart = sr.u32(), true
+		case 10:
+			hasCode = true
+		default:
+			if _, ok := sectionRank[id]; !ok {
+				return nil, fmt.Errorf("unknown section %d", id)
+			}
+		}
+		if sr.err != nil {
+			return nil, sr.err
+		}
+		secs = append(secs, s)
+		r.off = s.end
+	}
+	switch {
+	case mems == 0 && needMemory:
+		return nil, fmt.Errorf("no memory to yield with")
+	case !hasFuncs || !hasCode || funcs == 0:
+		return nil, fmt.Errorf("no functions")
+	}
+
+	// What is added, all at the end of its index space.
+	var (
+		yieldType = types
+		yieldFunc = importedFuncs + funcs
+		fuel      = importedGlobals + globals
+		stop      = fuel + 1
+	)
+	check := []byte{0x23} // global.get $fuel
+	check = appendULEB(check, uint64(fuel))
+	check = append(check, 0x41, 0x01, 0x6b, 0x24) // i32.const 1, i32.sub, global.set
+	check = appendULEB(check, uint64(fuel))
+	check = append(check, 0x23) // global.get $fuel
+	check = appendULEB(check, uint64(fuel))
+	check = append(check, 0x45, 0x04, 0x40, 0x10) // i32.eqz, if, call
+	check = appendULEB(check, uint64(yieldFunc))
+	check = append(check, 0x0b) // end
+
+	var yield []byte                  // the body of $yield
+	yield = append(yield, 0x00, 0x41) // no locals; i32.const yieldEvery
+	yield = appendSLEB(yield, yieldEvery)
+	yield = append(yield, 0x24) // global.set $fuel
+	yield = appendULEB(yield, uint64(fuel))
+	if mems > 0 {
+		yield = append(yield, 0x41, 0x00, 0x40, 0x00, 0x1a) // memory.grow 0: a trip through Go; drop
+	}
+	yield = append(yield, 0x23) // global.get $stop
+	yield = appendULEB(yield, uint64(stop))
+	yield = append(yield, 0x04, 0x40, 0x00, 0x0b, 0x0b) // if unreachable end; end
+
+	newType := []byte{0x60, 0x00, 0x00} // () -> ()
+	newFunc := appendULEB(nil, uint64(yieldType))
+	newGlobals := []byte{0x7f, 0x01, 0x41}
+	newGlobals = appendSLEB(newGlobals, yieldEvery)
+	newGlobals = append(newGlobals, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
+	newExport := appendName(nil, interruptExport)
+	newExport = append(newExport, byte(ExternGlobal))
+	newExport = appendULEB(newExport, uint64(stop))
+	newExports := uint64(1)
+	if hasStart {
+		newExport = appendName(newExport, startExport)
+		newExport = append(newExport, byte(ExternFunc))
+		newExport = appendULEB(newExport, uint64(startFunc))
+		newExports++
+	}
+
+	out := make([]byte, 0, len(wasm)+len(wasm)/4+64)
+	out = append(out, wasm[:8]...)
+	// Sections the module lacks are created in their place.
+	pending := map[byte]func(){
+		1: func() { out = appendSection(out, 1, appendULEB(nil, 1), newType) },
+		6: func() { out = appendSection(out, 6, appendULEB(nil, 2), newGlobals) },
+		7: func() { out = appendSection(out, 7, appendULEB(nil, newExports), newExport) },
+	}
+	emitPending := func(rank int) {
+		for _, id := range []byte{1, 6, 7} {
+			if f := pending[id]; f != nil && rank > sectionRank[id] {
+				f()
+				delete(pending, id)
+			}
+		}
+	}
+	// vec appends a vector section with more entries after the old ones.
+	vec := func(s section, more uint64, extra ...[]byte) {
+		sr := reader{b: wasm[:s.end], off: s.start}
+		n := uint64(sr.u32())
+		parts := append([][]byte{appendULEB(nil, n+more), wasm[sr.off:s.end]}, extra...)
+		out = appendSection(out, s.id, parts...)
+	}
+	for _, s := range secs {
+		if s.id == 0 {
+			if strings.HasPrefix(s.name, ".debug_") || strings.HasPrefix(s.name, "metadata.code.") ||
+				s.name == "sourceMappingURL" || s.name == "external_debug_info" {
+				continue
+			}
+			out = appendSection(out, 0, wasm[s.start:s.end])
+			continue
+		}
+		emitPending(sectionRank[s.id])
+		switch s.id {
+		case 1:
+			vec(s, 1, newType)
+			delete(pending, 1)
+		case 3:
+			vec(s, 1, newFunc)
+		case 6:
+			vec(s, 2, newGlobals)
+			delete(pending, 6)
+		case 7:
+			vec(s, newExports, newExport)
+			delete(pending, 7)
+		case 8:
+			// Dropped: exported as startExport instead.
+		case 10:
+			code, err := instrumentCode(wasm[:s.end], s.start, check, yield)
+			if err != nil {
+				return nil, err
+			}
+			out = appendSection(out, 10, code)
+		default:
+			out = appendSection(out, s.id, wasm[s.start:s.end])
+		}
+	}
+	emitPending(1 << 30)
+	return out, nil
+}
+
+// instrumentCode rewrites the code section's bodies and appends yield's.
+func instrumentCode(b []byte, start int, check, yield []byte) ([]byte, error) {
+	r := reader{b: b, off: start}
+	n := r.count()
+	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+1)
+	var fn []byte
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		size := r.u32()
+		if r.err != nil {
+			break
+		}
+		if uint64(size) > uint64(len(b)-r.off) {
+			return nil, &FormatError{Offset: r.off, Msg: "function body runs past the section"}
+		}
+		end := r.off + int(size)
+		body := reader{b: b[:end], off: r.off}
+		// Locals, copied as they are; the entry check follows them.
+		groups := body.count()
+		for g := uint32(0); g < groups && body.err == nil; g++ {
+			body.u32()
+			body.valtype()
+		}
+		fn = append(fn[:0], b[r.off:body.off]...)
+		fn = append(fn, check...)
+		last := body.off
+		for !body.done() {
+			if body.instr() {
+				fn = append(fn, b[last:body.off]...)
+				fn = append(fn, check...)
+				last = body.off
+			}
+		}
+		if body.err != nil {
+			return nil, fmt.Errorf("function %d: %w", i, body.err)
+		}
+		fn = append(fn, b[last:end]...)
+		out = appendULEB(out, uint64(len(fn)))
+		out = append(out, fn...)
+		r.off = end
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	out = appendULEB(out, uint64(len(yield)))
+	return append(out, yield...), nil
+}
+
+// instr skips one instruction and its immediates; it reports whether the
+// instruction was a loop (the reader then stands at the loop's first
+// instruction).
+func (r *reader) instr() (loop bool) {
+	op := r.byte()
+	switch {
+	case op == 0x03: // loop
+		r.blocktype()
+		return true
+	case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
+		r.blocktype()
+	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0a || op == 0x0b || op == 0x0f ||
+		op == 0x19 || op == 0x1a || op == 0x1b || op == 0xd1 || op == 0xd3 || op == 0xd4:
+		// unreachable nop else throw_ref end return catch_all drop select
+		// ref.is_null ref.eq ref.as_non_null
+	case op == 0x07 || op == 0x08 || op == 0x09 || op == 0x0c || op == 0x0d || op == 0x10 ||
+		op == 0x12 || op == 0x14 || op == 0x15 || op == 0x18 || op == 0xd2 || op == 0xd5 || op == 0xd6:
+		// catch throw rethrow br br_if call return_call call_ref
+		// return_call_ref delegate ref.func br_on_null br_on_non_null
+		r.u32()
+	case op == 0x0e: // br_table
+		n := r.count()
+		for i := uint32(0); i <= n && r.err == nil; i++ {
+			r.u32()
+		}
+	case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+		r.u32()
+		r.u32()
+	case op == 0x1c: // select t*
+		n := r.count()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.valtype()
+		}
+	case op == 0x1f: // try_table
+		r.blocktype()
+		n := r.count()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			switch r.byte() {
+			case 0x00, 0x01: // catch, catch_ref: tag, label
+				r.u32()
+				r.u32()
+			case 0x02, 0x03: // catch_all, catch_all_ref: label
+				r.u32()
+			default:
+				r.fail("bad catch clause")
+			}
+		}
+	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+		r.u32()
+	case op >= 0x28 && op <= 0x3e: // loads and stores
+		r.memarg()
+	case op == 0x3f || op == 0x40: // memory.size, memory.grow
+		r.u32()
+	case op == 0x41: // i32.const
+		r.sleb(32)
+	case op == 0x42: // i64.const
+		r.sleb(64)
+	case op == 0x43: // f32.const
+		r.skip(4)
+	case op == 0x44: // f64.const
+		r.skip(8)
+	case op >= 0x45 && op <= 0xc4: // numeric, sign extension
+	case op == 0xd0: // ref.null
+		r.sleb(33)
+	case op == 0xfc:
+		r.prefixFC()
+	case op == 0xfd:
+		r.prefixFD()
+	case op == 0xfe:
+		sub := r.u32()
+		if sub == 0x03 { // atomic.fence
+			r.byte()
+		} else if sub <= 0x4e {
+			r.memarg()
+		} else {
+			r.fail("unknown atomic opcode")
+		}
+	default:
+		if r.err == nil {
+			r.fail(fmt.Sprintf("unsupported opcode 0x%02x", op))
+		}
+	}
+	return false
+}
+
+func (r *reader) prefixFC() {
+	switch sub := r.u32(); {
+	case sub <= 7: // saturating truncations
+	case sub == 8: // memory.init data mem
+		r.u32()
+		r.u32()
+	case sub == 9 || sub == 11 || sub == 13 || sub == 15 || sub == 16 || sub == 17:
+		// data.drop, memory.fill, elem.drop, table.grow/size/fill
+		r.u32()
+	case sub == 10 || sub == 12 || sub == 14: // memory.copy, table.init, table.copy
+		r.u32()
+		r.u32()
+	default:
+		r.fail(fmt.Sprintf("unsupported opcode 0xfc %d", sub))
+	}
+}
+
+func (r *reader) prefixFD() {
+	switch sub := r.u32(); {
+	case sub <= 11 || sub == 92 || sub == 93: // v128 loads and store
+		r.memarg()
+	case sub == 12 || sub == 13: // v128.const, i8x16.shuffle
+		r.skip(16)
+	case sub >= 21 && sub <= 34: // extract and replace lane
+		r.byte()
+	case sub >= 84 && sub <= 91: // load and store lane
+		r.memarg()
+		r.byte()
+	case sub <= 0x113: // everything else has no immediate (relaxed SIMD included)
+	default:
+		r.fail(fmt.Sprintf("unsupported opcode 0xfd %d", sub))
+	}
+}
+
+// memarg reads an alignment (with the multi-memory flag) and an offset.
+func (r *reader) memarg() {
+	align := r.u32()
+	if align&0x40 != 0 {
+		r.u32() // memory index
+	}
+	r.uleb(64)
+}
+
+// blocktype reads an empty type, a value type or a type index.
+func (r *reader) blocktype() {
+	if r.off < len(r.b) {
+		switch c := r.b[r.off]; {
+		case c == 0x40 || isShortValType(c):
+			r.off++
+			return
+		case c == 0x63 || c == 0x64:
+			r.valtype()
+			return
+		}
+	}
+	r.sleb(33)
+}
+
+// valtype reads a value type, including (ref null? heaptype).
+func (r *reader) valtype() {
+	switch t := r.byte(); {
+	case isShortValType(t):
+	case t == 0x63 || t == 0x64:
+		r.sleb(33)
+	default:
+		if r.err == nil {
+			r.fail(fmt.Sprintf("unsupported value type 0x%02x", t))
+		}
+	}
+}
+
+func (r *reader) reftype() { r.valtype() }
+
+// isShortValType reports a one-byte value type: numeric, vector, or an
+// abstract reference shorthand (funcref, externref, exnref, anyref...).
+func isShortValType(c byte) bool {
+	return c >= 0x7b && c <= 0x7f || c >= 0x69 && c <= 0x74
+}
+
+func (r *reader) skip(n int) {
+	if r.err == nil && len(r.b)-r.off < n {
+		r.fail("unexpected end")
+		return
+	}
+	r.off += n
+}
+
+// sleb skips a signed LEB128 of at most bits bits.
+func (r *reader) sleb(bits uint) {
+	for i := uint(0); ; i += 7 {
+		if i >= bits+7 {
+			r.fail("integer too long")
+			return
+		}
+		c := r.byte()
+		if r.err != nil || c&0x80 == 0 {
+			return
+		}
+	}
+}
+
+func appendULEB(b []byte, v uint64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			c |= 0x80
+		}
+		b = append(b, c)
+		if v == 0 {
+			return b
+		}
+	}
+}
+
+func appendSLEB(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+func appendName(b []byte, s string) []byte {
+	b = appendULEB(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendSection appends a section made of parts.
+func appendSection(out []byte, id byte, parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out = append(out, id)
+	out = appendULEB(out, uint64(n))
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# A demo JWT (HS256, sub 1, expires in 2100) signed with the demo secret of
+# cmd/demo/wasmgate.yaml (DEMO_JWT_SECRET overrides the secret, not this token).
+DEMO_JWT='eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImRlbW8ifQ.eyJzdWIiOiIxIiwiaXNzIjoid2FzbWdhdGUtZGVtbyIsImF1ZCI6ImRlbW8tYXBpIiwiZXhwIjo0MTAyNDQ0ODAwLCJzY29wZSI6InJlYWQifQ.Lfm3wbUMh1edA2NQCSEsTrBf2U62kqslAtgw4r2FEDo'
 export WASMGATE_ADMIN_TOKEN="${WASMGATE_ADMIN_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 pids=()
 cleanup() {
@@ -19,7 +22,9 @@ pids+=($!)
 bin/wasmgate serve --config cmd/demo/wasmgate.yaml &
 pids+=($!)
 
-for _ in $(seq 1 100); do
+# The first start compiles the Go plugins (seconds); later starts hit the
+# compilation cache.
+for _ in $(seq 1 600); do
   curl -fsS -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/readyz >/dev/null 2>&1 && break
   sleep 0.1
 done
@@ -36,6 +41,18 @@ cat <<MSG
     curl -s -H 'X-User-Id: 7' 'http://127.0.0.1:8080/api/feed?user=7'
     curl -s -X POST -H 'Idempotency-Key: k1' -H 'Content-Type: application/json' -d '{"user_id":7,"items":[{"sku":"book-gopl","qty":1}]}' http://127.0.0.1:8080/api/orders
     curl -s -b beta=1 'http://127.0.0.1:8080/api/feed?user=7'
+
+  Plugins (WASM):
+    curl -s -H "Authorization: Bearer $DEMO_JWT" http://127.0.0.1:8080/secure/me      # jwt-auth + rewrite
+    curl -si http://127.0.0.1:8080/secure/me                                         # 401 + WWW-Authenticate
+    curl -s -H 'X-Api-Key: demo-partner-key' http://127.0.0.1:8080/partner/orders   # api-key
+    curl -s http://127.0.0.1:8080/v2/users/1                                         # json-transform
+    curl -s 'http://127.0.0.1:8080/api/home?user=1'                                  # aggregate: 3 services, 1 request
+    curl -s -H 'Sec-CH-UA-Mobile: ?1' 'http://127.0.0.1:8080/api/feed/shaped?user=1' # client-shape (mobile)
+    curl -s 'http://127.0.0.1:8080/api/feed/shaped?user=1&fields=data.items.id'      # client-shape (fields=)
+    curl -si http://127.0.0.1:8080/raw-wat/deny                                      # raw WAT plugin, local 403
+
+  Admin:
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/upstreams
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/routes
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/metrics | grep wasmgate_requests_total

@@ -270,6 +270,12 @@ func (s *Server) outbound(o *config.Outbound) *abi.Outbound {
 			if m == nil {
 				return fmt.Errorf("upstream %q is not configured", name)
 			}
+			if len(req.Header.Host()) == 0 {
+				// fasthttp needs a host to send a request; the upstream's
+				// name is the honest one (targets may be many).
+				req.Header.SetHost(name)
+				req.URI().SetHost(name)
+			}
 			x := proxy.Exchange{Req: req, Resp: resp}
 			if d, ok := ctx.Deadline(); ok {
 				x.Timeouts.Total = config.Duration(time.Until(d))

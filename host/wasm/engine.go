@@ -82,6 +82,10 @@ type ModuleInstance interface {
 	CallHook(h Hook, arg uint32, timeout time.Duration) (int32, error)
 	// MemorySize is the current size of the linear memory in bytes.
 	MemorySize() uint32
+	// OutOfMemory reports whether the guest ran out of memory: its last
+	// memory.grow failed, or, where the engine cannot tell, its memory is
+	// within an allocator's step of the cap. Used to classify a failure.
+	OutOfMemory() bool
 	// Close releases the instance.
 	Close(ctx context.Context) error
 }

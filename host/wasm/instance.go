@@ -97,16 +97,16 @@ func (i *Instance) fail(h Hook, err error, msg string) error {
 	b := i.b
 	kind := KindBadReturn
 	if err != nil {
-		size := uint64(i.mi.MemorySize())
 		switch {
 		case errors.Is(err, ErrDeadline):
 			kind = KindTimeout
 			msg = h.String() + " ran past its deadline of " + b.cfg.CallTimeout.String() + " and was interrupted"
-		case size+1<<16 > b.capSize:
+		case i.mi.OutOfMemory():
 			// The guest failed with no room left to grow: memory.grow
 			// returned -1 and the guest gave up (trap or exit).
 			kind = KindMemory
-			msg = h.String() + " failed with its memory at the cap of " + strconv.FormatUint(b.capSize>>16, 10) + " pages: " + err.Error()
+			msg = h.String() + " failed out of memory (cap " + strconv.FormatUint(b.capSize>>16, 10) + " pages, memory " +
+				strconv.FormatUint(uint64(i.mi.MemorySize())>>16, 10) + " pages): " + err.Error()
 		default:
 			kind = KindTrap
 			msg = h.String() + ": " + err.Error()

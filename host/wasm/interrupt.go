@@ -15,7 +15,7 @@ import (
 // adds ~0.8µs to every hook call.
 //
 // instrument gets the same guarantees for a fraction of the cost. It adds
-// to the module two mutable i32 globals, $fuel and $stop (exported as
+// to the module mutable i32 globals $fuel and $stop (exported as
 // interruptExport), and a function $yield; at every function entry and
 // loop header it inserts
 //
@@ -28,6 +28,10 @@ import (
 // traps if $stop is set. At the deadline the runtime sets $stop from the
 // timer goroutine; the guest traps within yieldEvery steps and the runtime
 // reports a timeout.
+//
+// It also records the result of every memory.grow in a global $grow
+// (exported as growExport), so that a guest failing after its memory could
+// not grow is reported as a memory failure, not a plain trap.
 //
 // Existing function, global and type indices are unchanged (everything is
 // appended), so names, exports, tables and element segments stay valid.
@@ -42,6 +46,7 @@ import (
 // since during instantiation the flag cannot be set yet).
 const (
 	interruptExport = "__wasmgate_interrupt"
+	growExport      = "__wasmgate_grow" // the result of the last memory.grow
 	startExport     = "__wasmgate_start"
 )
 
@@ -128,7 +133,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 7:
 			n := sr.count()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
-				if name := sr.name(); name == interruptExport || name == startExport {
+				if name := sr.name(); name == interruptExport || name == growExport || name == startExport {
 					return nil, fmt.Errorf("the module already exports %q", name)
 				}
 				sr.byte()
@@ -162,6 +167,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		yieldFunc = importedFuncs + funcs
 		fuel      = importedGlobals + globals
 		stop      = fuel + 1
+		grow      = fuel + 2
 	)
 	check := []byte{0x23} // global.get $fuel
 	check = appendULEB(check, uint64(fuel))
@@ -189,11 +195,21 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	newFunc := appendULEB(nil, uint64(yieldType))
 	newGlobals := []byte{0x7f, 0x01, 0x41}
 	newGlobals = appendSLEB(newGlobals, yieldEvery)
-	newGlobals = append(newGlobals, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
+	newGlobals = append(newGlobals, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // $stop = 0
+	newGlobals = append(newGlobals, 0x7f, 0x01, 0x41, 0x00, 0x0b)       // $grow = 0
 	newExport := appendName(nil, interruptExport)
 	newExport = append(newExport, byte(ExternGlobal))
 	newExport = appendULEB(newExport, uint64(stop))
-	newExports := uint64(1)
+	newExport = appendName(newExport, growExport)
+	newExport = append(newExport, byte(ExternGlobal))
+	newExport = appendULEB(newExport, uint64(grow))
+	newExports := uint64(2)
+	// After every memory.grow of the guest: $grow = the result, kept on
+	// the stack. A trap right after a failed grow (-1) is a memory failure.
+	afterGrow := []byte{0x24}
+	afterGrow = appendULEB(afterGrow, uint64(grow))
+	afterGrow = append(afterGrow, 0x23)
+	afterGrow = appendULEB(afterGrow, uint64(grow))
 	if hasStart {
 		newExport = appendName(newExport, startExport)
 		newExport = append(newExport, byte(ExternFunc))
@@ -206,7 +222,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	// Sections the module lacks are created in their place.
 	pending := map[byte]func(){
 		1: func() { out = appendSection(out, 1, appendULEB(nil, 1), newType) },
-		6: func() { out = appendSection(out, 6, appendULEB(nil, 2), newGlobals) },
+		6: func() { out = appendSection(out, 6, appendULEB(nil, 3), newGlobals) },
 		7: func() { out = appendSection(out, 7, appendULEB(nil, newExports), newExport) },
 	}
 	emitPending := func(rank int) {
@@ -241,7 +257,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 3:
 			vec(s, 1, newFunc)
 		case 6:
-			vec(s, 2, newGlobals)
+			vec(s, 3, newGlobals)
 			delete(pending, 6)
 		case 7:
 			vec(s, newExports, newExport)
@@ -249,7 +265,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 8:
 			// Dropped: exported as startExport instead.
 		case 10:
-			code, err := instrumentCode(wasm[:s.end], s.start, check, yield)
+			code, err := instrumentCode(wasm[:s.end], s.start, check, afterGrow, yield)
 			if err != nil {
 				return nil, err
 			}
@@ -263,7 +279,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 }
 
 // instrumentCode rewrites the code section's bodies and appends yield's.
-func instrumentCode(b []byte, start int, check, yield []byte) ([]byte, error) {
+func instrumentCode(b []byte, start int, check, afterGrow, yield []byte) ([]byte, error) {
 	r := reader{b: b, off: start}
 	n := r.count()
 	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+1)
@@ -288,11 +304,18 @@ func instrumentCode(b []byte, start int, check, yield []byte) ([]byte, error) {
 		fn = append(fn, check...)
 		last := body.off
 		for !body.done() {
-			if body.instr() {
-				fn = append(fn, b[last:body.off]...)
-				fn = append(fn, check...)
-				last = body.off
+			var add []byte
+			switch body.instr() {
+			case instrLoop:
+				add = check
+			case instrGrow:
+				add = afterGrow
+			default:
+				continue
 			}
+			fn = append(fn, b[last:body.off]...)
+			fn = append(fn, add...)
+			last = body.off
 		}
 		if body.err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, body.err)
@@ -309,15 +332,24 @@ func instrumentCode(b []byte, start int, check, yield []byte) ([]byte, error) {
 	return append(out, yield...), nil
 }
 
-// instr skips one instruction and its immediates; it reports whether the
-// instruction was a loop (the reader then stands at the loop's first
-// instruction).
-func (r *reader) instr() (loop bool) {
+// What instr saw, where instrument adds code after it.
+const (
+	instrOther = iota
+	instrLoop  // the reader stands at the loop's first instruction
+	instrGrow  // after a memory.grow
+)
+
+// instr skips one instruction and its immediates and says whether it was a
+// loop or a memory.grow.
+func (r *reader) instr() int {
 	op := r.byte()
 	switch {
 	case op == 0x03: // loop
 		r.blocktype()
-		return true
+		return instrLoop
+	case op == 0x40: // memory.grow
+		r.u32()
+		return instrGrow
 	case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
 		r.blocktype()
 	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0a || op == 0x0b || op == 0x0f ||
@@ -360,7 +392,7 @@ func (r *reader) instr() (loop bool) {
 		r.u32()
 	case op >= 0x28 && op <= 0x3e: // loads and stores
 		r.memarg()
-	case op == 0x3f || op == 0x40: // memory.size, memory.grow
+	case op == 0x3f: // memory.size
 		r.u32()
 	case op == 0x41: // i32.const
 		r.sleb(32)
@@ -391,7 +423,7 @@ func (r *reader) instr() (loop bool) {
 			r.fail(fmt.Sprintf("unsupported opcode 0x%02x", op))
 		}
 	}
-	return false
+	return instrOther
 }
 
 func (r *reader) prefixFC() {

@@ -216,8 +216,9 @@ func TestInstrumentShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The imports and the original exports are unchanged; the flag is added.
-	if len(ni.Imports) != len(oi.Imports) || len(ni.Exports) != len(oi.Exports)+1 {
+	// The imports and the original exports are unchanged; two globals are
+	// exported after them.
+	if len(ni.Imports) != len(oi.Imports) || len(ni.Exports) != len(oi.Exports)+2 {
 		t.Fatalf("imports %d->%d, exports %d->%d", len(oi.Imports), len(ni.Imports), len(oi.Exports), len(ni.Exports))
 	}
 	for i, e := range oi.Exports {
@@ -225,8 +226,10 @@ func TestInstrumentShape(t *testing.T) {
 			t.Errorf("export %d: %+v -> %+v", i, e, ne)
 		}
 	}
-	if last := ni.Exports[len(ni.Exports)-1]; last.Name != interruptExport || last.Kind != ExternGlobal {
-		t.Errorf("added export %+v", last)
+	for i, name := range []string{interruptExport, growExport} {
+		if e := ni.Exports[len(oi.Exports)+i]; e.Name != name || e.Kind != ExternGlobal {
+			t.Errorf("added export %+v, want global %s", e, name)
+		}
 	}
 	// Deterministic, so the disk cache hits across restarts.
 	again, _ := instrument(orig)

@@ -261,7 +261,7 @@ func TestGuestFailures(t *testing.T) {
 		{"trap", BindingConfig{}, KindTrap, []string{"unreachable", "explode", "on_request"}},
 		{"badreturn", BindingConfig{}, KindBadReturn, []string{"on_request returned 7"}},
 		{"badptr", BindingConfig{}, KindTrap, []string{"out of bounds: wasmgate.request_method(ptr=4294967280, len=100)", "poke"}},
-		{"grow", BindingConfig{MemoryPages: 4}, KindMemory, []string{"cap of 4 pages", "hog"}},
+		{"grow", BindingConfig{MemoryPages: 4}, KindMemory, []string{"out of memory (cap 4 pages, memory 4 pages)", "hog"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -298,6 +298,29 @@ func TestLocalResponseEndsRequest(t *testing.T) {
 	_, err = serve(t, b, "/stop")
 	if pe := pluginErr(t, err, KindBadReturn); !strings.Contains(pe.Msg, "without calling send_response") {
 		t.Errorf("1 without send_response: %v", err)
+	}
+}
+
+// TestMemoryFailureKinds: a failure right after a refused memory.grow is a
+// memory failure; with instrumentation that is known exactly, else guessed
+// from how close the memory is to its cap.
+func TestMemoryFailureKinds(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			r := newTestRuntime(t, e.opts)
+			b := bind(t, r, fixture(t, "biggrow"), BindingConfig{MemoryPages: 64})
+			_, err := serve(t, b, "/greedy")
+			want := KindMemory
+			if e.want != "instrumented" {
+				want = KindTrap // 1 page of 64: too far from the cap to guess
+			}
+			pluginErr(t, err, want)
+			_, err = serve(t, b, "/ok") // the last grow succeeded
+			pluginErr(t, err, KindTrap)
+			g := bind(t, r, fixture(t, "grow"), BindingConfig{MemoryPages: 64})
+			_, err = serve(t, g, "/")
+			pluginErr(t, err, KindMemory)
+		})
 	}
 }
 

@@ -310,7 +310,10 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	if opts.Call == nil {
 		opts.Call = new(abi.Call)
 	}
-	i := &wzInstance{call: opts.Call}
+	i := &wzInstance{call: opts.Call, capBytes: uint64(c.pages) << 16}
+	if c.pages == 0 {
+		i.capBytes = 1 << 32
+	}
 	i.cc.init(opts.Call)
 	cfg := c.e.modCfg.WithNanosleep(i.cc.sleep)
 	if opts.Stdout != nil {
@@ -339,6 +342,7 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 			return nil, errors.New("instrumented module lacks its interruption global")
 		}
 		i.cc.onFire = func() { flag.Set(1) }
+		i.grow, _ = mod.ExportedGlobal(growExport).(api.MutableGlobal)
 	}
 	for h := Hook(0); h < numHooks; h++ {
 		if c.info.Hooks.Has(h) {
@@ -392,12 +396,14 @@ func deadlineErr(err error, fired bool) error {
 
 // wzInstance is a wazero module instance.
 type wzInstance struct {
-	mod   api.Module
-	mem   api.Memory
-	call  *abi.Call
-	fns   [numHooks]api.Function
-	stack [1]uint64
-	cc    callCtx
+	mod      api.Module
+	mem      api.Memory
+	grow     api.MutableGlobal // instrumented: the last memory.grow result
+	capBytes uint64
+	call     *abi.Call
+	fns      [numHooks]api.Function
+	stack    [1]uint64
+	cc       callCtx
 }
 
 // CallHook implements ModuleInstance.
@@ -423,6 +429,18 @@ func (i *wzInstance) MemorySize() uint32 {
 		return 0
 	}
 	return i.mem.Size()
+}
+
+// OutOfMemory implements ModuleInstance. Without the instrumented record
+// of the last memory.grow, it guesses from the size: within min(cap/8,
+// 4 MiB) of the cap, the step in which Go's runtime grows its heap, the
+// guest had no room left.
+func (i *wzInstance) OutOfMemory() bool {
+	if i.grow != nil {
+		return uint32(i.grow.Get()) == 0xffffffff
+	}
+	size := uint64(i.MemorySize())
+	return size+min(i.capBytes/8, 4<<20) > i.capBytes
 }
 
 // Close implements ModuleInstance.

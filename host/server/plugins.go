@@ -34,6 +34,13 @@ type link struct {
 	key        string // identity for reuse across reloads
 }
 
+// loadedPlugin is a plugin of a snapshot: its definition and module version.
+type loadedPlugin struct {
+	cfg      *config.Plugin
+	module   *wasm.Module
+	loadedAt time.Time // when this version was first loaded
+}
+
 // plugins is what the server keeps across snapshots for plugins: the
 // runtime and the per-plugin state that outlives versions (KV store, metric
 // definitions, log rate).
@@ -139,6 +146,13 @@ func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev
 		}
 		modules[pc.Name] = m
 		snap.modules = append(snap.modules, m)
+		lp := &loadedPlugin{cfg: pc, module: m, loadedAt: snap.loadedAt}
+		if prev != nil {
+			if old := prev.plugins[pc.Name]; old != nil && old.module == m {
+				lp.loadedAt = old.loadedAt
+			}
+		}
+		snap.plugins[pc.Name] = lp
 	}
 	if len(errs) > 0 {
 		return errs

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,6 +80,18 @@ routes:
 	}
 	if r := do(t, "GET", g.url("/other"), nil, nil); r.status != 200 || r.echo(t).Headers["X-Raw-Wat"] != "" {
 		t.Fatalf("plugin ran on a route without it: %v", r.echo(t).Headers)
+	}
+
+	var list struct {
+		Plugins []PluginView `json:"plugins"`
+	}
+	if err := json.Unmarshal(g.admin(t, "GET", "/plugins").body, &list); err != nil || len(list.Plugins) != 2 {
+		t.Fatalf("GET /plugins: %v %+v", err, list)
+	}
+	raw := list.Plugins[1]
+	if raw.Name != "raw" || len(raw.SHA256) != 64 || raw.Version != raw.SHA256[:12] || raw.Size == 0 ||
+		len(raw.Routes) != 1 || raw.Routes[0].Route != "wat" || raw.Routes[0].Live < 1 || raw.ColdStart.Count == 0 {
+		t.Fatalf("GET /plugins raw entry: %+v", raw)
 	}
 }
 

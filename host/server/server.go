@@ -128,7 +128,10 @@ func New(opts Options) (*Server, error) {
 		s.token = hex.EncodeToString(b[:])
 		s.tokenGenerated = true
 	}
-	s.admin = admin.New(s, s.metrics.Handler(), s.token, s.log)
+	s.admin = admin.New(s, s.metrics.Handler(), s.token, s.log,
+		admin.Endpoint{Method: "GET", Path: "/plugins", Handler: func(ctx *fasthttp.RequestCtx) {
+			admin.WriteJSON(ctx, fasthttp.StatusOK, s.Plugins())
+		}})
 	return s, nil
 }
 

@@ -34,6 +34,7 @@ type snapshot struct {
 	noRoute   *metrics.Route
 	modules   []*wasm.Module           // this snapshot's loads of plugin modules
 	bindings  map[string]*wasm.Binding // plugin bindings by link key
+	plugins   map[string]*loadedPlugin // by plugin name
 }
 
 // route is a config route compiled for the hot path.
@@ -96,6 +97,7 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		maxBody:   int64(cfg.Listen.MaxBodyBytes),
 		noRoute:   s.metrics.Route(metrics.NoRoute),
 		bindings:  map[string]*wasm.Binding{},
+		plugins:   map[string]*loadedPlugin{},
 	}
 	for _, cidr := range cfg.Listen.TrustedProxies {
 		p, err := netip.ParsePrefix(cidr)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sort"
+	"time"
 
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/proxy"
@@ -55,3 +56,82 @@ func (s *Server) Upstreams() any {
 	}
 	return out
 }
+
+// PluginView is one plugin as GET /plugins shows it.
+type PluginView struct {
+	Name         string        `json:"name"`
+	Module       string        `json:"module"`
+	SHA256       string        `json:"sha256"`
+	Version      string        `json:"version"`
+	Size         int           `json:"size"`
+	LoadedAt     time.Time     `json:"loaded_at"`
+	CompileMs    float64       `json:"compile_ms"`
+	Engine       string        `json:"engine"`
+	Interruption string        `json:"interruption"`
+	Mode         string        `json:"mode"`
+	Hooks        []string      `json:"hooks"`
+	ColdStart    ColdStartView `json:"cold_start"`
+	Routes       []PluginRoute `json:"routes"`
+}
+
+// ColdStartView summarizes a plugin version's instantiate times.
+type ColdStartView struct {
+	Count uint64  `json:"count"`
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+}
+
+// PluginRoute is a plugin's binding on one route.
+type PluginRoute struct {
+	Route               string `json:"route"`
+	FailOpen            bool   `json:"fail_open"`
+	Live                int    `json:"live_instances"`
+	Idle                int    `json:"idle_instances"`
+	InUse               int    `json:"in_use_instances"`
+	Quarantined         bool   `json:"quarantined"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	MemoryHighWater     uint32 `json:"memory_high_water_bytes"`
+}
+
+// Plugins lists the running plugins, their module versions and how each
+// route's binding is doing.
+func (s *Server) Plugins() any {
+	snap := s.snap.Load()
+	out := struct {
+		Plugins []PluginView `json:"plugins"`
+	}{Plugins: []PluginView{}}
+	names := make([]string, 0, len(snap.plugins))
+	for name := range snap.plugins {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		lp := snap.plugins[name]
+		info := lp.module.Info()
+		v := PluginView{
+			Name: name, Module: lp.cfg.Module, SHA256: info.SHA256, Version: lp.module.Version(),
+			Size: info.Size, LoadedAt: lp.loadedAt, CompileMs: float64(info.CompileTime.Microseconds()) / 1000,
+			Engine: info.Engine, Interruption: info.Interruption, Mode: lp.cfg.Mode, Hooks: info.Hooks.List(),
+			Routes: []PluginRoute{},
+		}
+		if q, ok := s.plugins.runtime.InstantiateQuantiles(name, lp.module.Version()); ok {
+			v.ColdStart = ColdStartView{Count: q.Count, P50ms: ms(q.P50), P99ms: ms(q.P99)}
+		}
+		for _, r := range snap.routes {
+			for _, l := range r.chain {
+				if l.plugin != name {
+					continue
+				}
+				st := l.binding.Stats()
+				v.Routes = append(v.Routes, PluginRoute{
+					Route: r.name, FailOpen: l.failOpen, Live: st.Live, Idle: st.Idle, InUse: st.InUse,
+					Quarantined: st.Quarantined, ConsecutiveFailures: st.ConsecutiveFailures, MemoryHighWater: st.MemoryHighWater,
+				})
+			}
+		}
+		out.Plugins = append(out.Plugins, v)
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -308,7 +308,9 @@ func TestMemoryFailureKinds(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			r := newTestRuntime(t, e.opts)
-			b := bind(t, r, fixture(t, "biggrow"), BindingConfig{MemoryPages: 64})
+			// A generous deadline: on a loaded machine (CI, -race) growing
+			// memory must hit the cap first, whatever the time it takes.
+			b := bind(t, r, fixture(t, "biggrow"), BindingConfig{MemoryPages: 64, CallTimeout: time.Minute})
 			_, err := serve(t, b, "/greedy")
 			want := KindMemory
 			if e.want != "instrumented" {
@@ -317,7 +319,7 @@ func TestMemoryFailureKinds(t *testing.T) {
 			pluginErr(t, err, want)
 			_, err = serve(t, b, "/ok") // the last grow succeeded
 			pluginErr(t, err, KindTrap)
-			g := bind(t, r, fixture(t, "grow"), BindingConfig{MemoryPages: 64})
+			g := bind(t, r, fixture(t, "grow"), BindingConfig{MemoryPages: 64, CallTimeout: time.Minute})
 			_, err = serve(t, g, "/")
 			pluginErr(t, err, KindMemory)
 		})

@@ -53,6 +53,8 @@ var table = []Func{
 	// Outbound HTTP.
 	{"http_batch", sig2, sigI32, httpBatch},
 	{"http_batch_result", sig2, sigI32, httpBatchResult},
+	// Cryptography.
+	{"crypto_verify", []ValueType{I32, I32, I32, I32, I32, I32, I32}, sigI32, cryptoVerify},
 }
 
 // Functions returns every host function of the "wasmgate" import module

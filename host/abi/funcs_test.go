@@ -40,6 +40,7 @@ var abiTable = map[string][2][]ValueType{
 	"metric_record":       {{I32, F64}, {I32}},
 	"http_batch":          {{I32, I32}, {I32}},
 	"http_batch_result":   {{I32, I32}, {I32}},
+	"crypto_verify":       {{I32, I32, I32, I32, I32, I32, I32}, {I32}},
 }
 
 func TestFunctionsTable(t *testing.T) {
@@ -513,6 +514,7 @@ var pointerArgs = map[string][][2]int{
 	"metric_define":     {{1, 2}},
 	"http_batch":        {{0, 1}},
 	"http_batch_result": {{0, 1}},
+	"crypto_verify":     {{1, 2}, {3, 4}, {5, 6}},
 }
 
 // TestOutOfBounds gives every pointer of every function a range outside

@@ -151,7 +151,7 @@ func FuzzHostFunctions(f *testing.F) {
 		h.c.LocalResponse = local
 		h.c.Env.Out = &Outbound{Hosts: map[string]bool{}, Upstreams: map[string]bool{}} // nothing reachable
 		h.c.Env.MaxBody = 64
-		stack := make([]uint64, 5)
+		stack := make([]uint64, max(len(fn.Params), 5)) // parameters past the fifth are 0
 		copy(stack, []uint64{a0, a1, a2, a3, a4})
 		func() {
 			defer func() {

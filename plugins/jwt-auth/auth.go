@@ -41,6 +41,9 @@ func (v *verifier) authenticate(r request, now time.Time) (*rejection, error) {
 	}
 	c, aerr := v.verify(token, now)
 	if aerr != nil {
+		if aerr.err != nil {
+			return nil, aerr.err // the plugin failed, not the token: the route's policy decides
+		}
 		return v.reject(aerr.desc, aerr.desc), nil
 	}
 	for _, f := range v.forwards {

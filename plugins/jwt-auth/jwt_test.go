@@ -7,11 +7,14 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,9 +84,21 @@ func configWithRSA(t testing.TB, extra string) string {
 	return `{"keys":[{"kid":"hs1","secret":"` + secret + `"},{"kid":"rs1","public_key":` + string(pub) + `}]` + extra + `}`
 }
 
+// verifyModes are the values of "verify": where RS256 signatures are checked.
+var verifyModes = []string{verifyHost, verifyGuest}
+
 func TestVerify(t *testing.T) {
+	for _, mode := range verifyModes {
+		t.Run(mode, func(t *testing.T) { testVerify(t, mode) })
+	}
+}
+
+func testVerify(t *testing.T, mode string) {
 	priv := rsaKey(t)
-	v := mustVerifier(t, configWithRSA(t, `,"issuer":"https://auth","audiences":["api","admin"],"leeway":30`))
+	v := mustVerifier(t, configWithRSA(t, `,"issuer":"https://auth","audiences":["api","admin"],"leeway":30,"verify":"`+mode+`"`))
+	if v.hostVerify != (mode == verifyHost) {
+		t.Fatalf("verify %q: hostVerify %v", mode, v.hostVerify)
+	}
 	exp := now.Unix() + 60
 	base := func() map[string]any {
 		return map[string]any{"sub": "42", "iss": "https://auth", "aud": "api", "exp": exp}
@@ -183,6 +198,8 @@ func TestConfig(t *testing.T) {
 	weak, _ := json.Marshal(readFile(t, "rsa1024.pub.pem"))
 	priv, _ := json.Marshal(readFile(t, "rsa2048.key.pem"))
 	ec, _ := json.Marshal(readFile(t, "ec256.pub.pem"))
+	huge, _ := json.Marshal(hugeRSAPEM())
+	noNull, _ := json.Marshal(spkiWithoutNullPEM(t))
 	for _, tc := range []struct{ name, cfg, err string }{
 		{"hs", `{"keys":[{"secret":"` + secret + `"}]}`, ""},
 		{"hs base64", `{"keys":[{"secret_base64":"` + base64.StdEncoding.EncodeToString([]byte(secret)) + `"}]}`, ""},
@@ -207,6 +224,15 @@ func TestConfig(t *testing.T) {
 		{"bad realm", `{"keys":[{"secret":"` + secret + `"}],"realm":"a\"b"}`, `"realm": "a\"b" may not contain quotes`},
 		{"bad forward header", `{"keys":[{"secret":"` + secret + `"}],"forward_claims":{"sub":"X User"}}`, `"forward_claims": "sub": "X User" is not a valid header name`},
 		{"bad claim path", `{"keys":[{"secret":"` + secret + `"}],"forward_claims":{"a..b":"X-A"}}`, `"forward_claims": bad claim path "a..b": path "a..b": empty segment`},
+		{"verify host", `{"keys":[{"public_key":` + string(pub) + `}],"verify":"host"}`, ""},
+		{"verify guest", `{"keys":[{"public_key":` + string(pub) + `}],"verify":"guest"}`, ""},
+		{"verify unknown", `{"keys":[{"secret":"` + secret + `"}],"verify":"wasm"}`, `"verify": "wasm": want "host" (the gateway checks RS256 signatures, the default) or "guest" (the plugin does)`},
+		{"RSA over 8192 bits", `{"keys":[{"public_key":` + string(huge) + `}]}`, `keys[0]: "public_key": RSA key of 8193 bits: want at most 8192`},
+		// A SubjectPublicKeyInfo without the NULL parameters RFC 3279
+		// requires: the guest's lenient parser takes it, the host does not,
+		// and with verify: host that is a config error, not a 401 per token.
+		{"key the host refuses", `{"keys":[{"public_key":` + string(noNull) + `}]}`, `keys[0]: "public_key": the gateway cannot verify with this key: wasmgate.crypto_verify: bad argument`},
+		{"key the host refuses, verify guest", `{"keys":[{"public_key":` + string(noNull) + `}],"verify":"guest"}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := newVerifier([]byte(tc.cfg))
@@ -340,8 +366,15 @@ func FuzzParseRSAPublicKey(f *testing.F) {
 		f.Add(readFile(f, name))
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if k, err := parseRSAPublicKey(s); err == nil && (k.N.BitLen() < minRSABits || k.E < 3) {
-			t.Fatalf("accepted a weak key: %d bits, e=%d", k.N.BitLen(), k.E)
+		k, der, err := parseRSAPublicKey(s)
+		if err != nil {
+			return
+		}
+		if bits := k.N.BitLen(); bits < minRSABits || bits > maxRSABits || k.E < 3 {
+			t.Fatalf("accepted a weak or oversized key: %d bits, e=%d", bits, k.E)
+		}
+		if len(der) == 0 {
+			t.Fatal("accepted a key without its DER")
 		}
 	})
 }
@@ -362,19 +395,164 @@ func FuzzVerify(f *testing.F) {
 // BenchmarkVerify measures a whole verification (parse, signature, claims)
 // natively; in the guest expect several times more for RS256 (no assembly
 // for big-number arithmetic in wasm).
+//
+// Natively both "verify" modes run the same standard-library code; the
+// figures that tell them apart are the wasm ones of
+// host/wasm/jwt_bench_test.go (BenchmarkJWTAuth).
 func BenchmarkVerify(b *testing.B) {
 	priv := rsaKey(b)
-	v := mustVerifier(b, configWithRSA(b, ""))
 	c := map[string]any{"sub": "42", "exp": now.Unix() + 3600}
 	for _, alg := range []string{"HS256", "RS256"} {
 		tok := sign(b, map[string]any{"alg": alg}, c, priv, secret)
-		b.Run(alg, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := v.verify(tok, now); err != nil {
-					b.Fatal(err)
+		for _, mode := range verifyModes {
+			if alg == "HS256" && mode == verifyHost {
+				continue // HS256 is always verified in the guest
+			}
+			v := mustVerifier(b, configWithRSA(b, `,"verify":"`+mode+`"`))
+			b.Run(alg+"/"+mode, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := v.verify(tok, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// hugeRSAPEM is an RSA PUBLIC KEY of 8193 bits: only its size matters.
+func hugeRSAPEM() string {
+	n := new(big.Int).Lsh(big.NewInt(1), 8192)
+	n.Add(n, big.NewInt(1))
+	der := x509.MarshalPKCS1PublicKey(&rsa.PublicKey{N: n, E: 65537})
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: der}))
+}
+
+// spkiWithoutNullPEM is the test key as a PUBLIC KEY whose algorithm
+// identifier omits the NULL parameters.
+func spkiWithoutNullPEM(t testing.TB) string {
+	t.Helper()
+	var info struct {
+		Algorithm struct{ OID asn1.ObjectIdentifier }
+		PublicKey asn1.BitString
+	}
+	info.Algorithm.OID = oidRSA
+	info.PublicKey.Bytes = x509.MarshalPKCS1PublicKey(&rsaKey(t).PublicKey)
+	info.PublicKey.BitLength = 8 * len(info.PublicKey.Bytes)
+	der, err := asn1.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// TestVerifyPathsAgree runs RS256 tokens, good and bad, through a verifier
+// of each "verify" mode: the host path (natively, the SDK's in-process
+// crypto_verify) and the guest path must give the same answer, the
+// expected one.
+func TestVerifyPathsAgree(t *testing.T) {
+	priv := rsaKey(t)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs1, _ := json.Marshal(readFile(t, "rsa2048.pkcs1.pub.pem"))
+	pub, _ := json.Marshal(readFile(t, "rsa2048.pub.pem"))
+	otherPEM, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustSPKI(t, &other.PublicKey)})))
+	// Three RSA keys: the test key in both encodings, and another key.
+	cfg := `{"keys":[{"kid":"spki","public_key":` + string(pub) + `},{"kid":"pkcs1","public_key":` + string(pkcs1) +
+		`},{"kid":"other","public_key":` + string(otherPEM) + `},{"kid":"hs","secret":"` + secret + `"}],"verify":"`
+	vs := map[string]*verifier{}
+	for _, mode := range verifyModes {
+		vs[mode] = mustVerifier(t, cfg+mode+`"}`)
+	}
+	claims := map[string]any{"sub": "42", "exp": now.Unix() + 60}
+	rs := func(kid string, k *rsa.PrivateKey) string {
+		h := map[string]any{"alg": "RS256"}
+		if kid != "" {
+			h["kid"] = kid
+		}
+		return sign(t, h, claims, k, "")
+	}
+	good := rs("spki", priv)
+	parts := strings.Split(good, ".")
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	withSig := func(b []byte) string {
+		return parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(b)
+	}
+	flipped := slices.Clone(sig)
+	flipped[len(flipped)/2] ^= 0x40
+	d := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	pss, _ := rsa.SignPSS(rand.Reader, priv, crypto.SHA256, d[:], nil)
+
+	for _, tc := range []struct {
+		name  string
+		token string
+		err   *authError
+	}{
+		{"valid, SPKI key", good, nil},
+		{"valid, PKCS#1 key", rs("pkcs1", priv), nil},
+		{"valid, no kid: every RS256 key tried", rs("", priv), nil},
+		{"valid, other key", rs("other", other), nil},
+		{"signed by another key", rs("spki", other), errSignature},
+		{"no kid, signed by an unconfigured key", rs("", mustRSA(t)), errSignature},
+		{"tampered payload", parts[0] + "." + b64(map[string]any{"sub": "1", "exp": now.Unix() + 60}) + "." + parts[2], errSignature},
+		{"tampered signature", withSig(flipped), errSignature},
+		{"truncated signature", withSig(sig[:len(sig)-1]), errSignature},
+		{"signature with a byte more", withSig(append(slices.Clone(sig), 0)), errSignature},
+		{"signature of zeros", withSig(make([]byte, len(sig))), errSignature},
+		{"signature equal to the modulus", withSig(priv.N.Bytes()), errSignature},
+		{"one-byte signature", withSig([]byte{1}), errSignature},
+		{"PSS signature as RS256", withSig(pss), errSignature},
+		{"unknown kid", rs("nope", priv), errUnknownKey},
+		{"HS256 beside RSA keys", sign(t, map[string]any{"alg": "HS256", "kid": "hs"}, claims, nil, secret), nil},
+		{"expired, valid signature", sign(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": now.Unix() - 1}, priv, ""), errExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range verifyModes {
+				if _, err := vs[mode].verify(tc.token, now); err != tc.err {
+					t.Errorf("verify %s: %v, want %v", mode, err, tc.err)
 				}
 			}
 		})
 	}
+}
+
+// TestHostVerifyError: a host error (here a key the host cannot parse,
+// which on_init's check normally rules out) fails the request rather than
+// answering 401: the token is not at fault.
+func TestHostVerifyError(t *testing.T) {
+	v := mustVerifier(t, configWithRSA(t, ""))
+	for i := range v.keys {
+		v.keys[i].der = []byte("not a key")
+	}
+	tok := sign(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": now.Unix() + 60}, rsaKey(t), "")
+	rej, err := v.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now)
+	if rej != nil || err == nil || err.Error() != "wasmgate.crypto_verify: bad argument" {
+		t.Fatalf("rejection %+v, error %v", rej, err)
+	}
+	// The guest path does not use the DER.
+	v.hostVerify = false
+	if rej, err := v.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now); rej != nil || err != nil {
+		t.Fatalf("guest path: %+v %v", rej, err)
+	}
+}
+
+func mustRSA(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustSPKI(t testing.TB, pub any) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }

@@ -90,6 +90,9 @@
 //
 // The wasm imports and exports are in files built only for wasip1. On other
 // platforms the package compiles (so `go vet` and `go test` run on a
-// plugin's own logic) and every host function fails with ErrNotAllowed.
-// Keep plugin logic in pure functions and test those natively.
+// plugin's own logic) and every host function fails with ErrNotAllowed,
+// except VerifySignature and CheckPublicKey, which verify in-process with
+// the host's rules so that a plugin's native tests can exercise both of its
+// verification paths. Keep plugin logic in pure functions and test those
+// natively.
 package wasmgate

@@ -9,6 +9,13 @@
 // driven by wrk; the proxy's CPU time per request is read from /proc, which
 // shows cost even when the load generator, not the proxy, is the bottleneck.
 //
+// The plugin benchmark (RunPlugins, behind `wasmgate bench plugins`) runs
+// one gateway with a route per plugin setup (none, a Go and a WAT no-op
+// plugin pooled and fresh, an auth+transform chain) and quotes each route's
+// CPU time per request and throughput relative to the route without
+// plugins, with the plugins' cold-start times read from the gateway's
+// Prometheus histograms.
+//
 // Reports are a Table (text and markdown) and a BarChart (SVG), written with
 // the standard library only so that later benchmarks reuse them as is.
 package bench

@@ -89,12 +89,17 @@ func (o ProxyOptions) Command() string {
 		o.Duration, o.Runs, o.Connections, o.OutDir)
 }
 
+// wholeSeconds rounds d up to whole seconds, at least one: wrk's -d takes
+// whole seconds.
+func wholeSeconds(d time.Duration) time.Duration {
+	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
+}
+
 func (o ProxyOptions) withDefaults() ProxyOptions {
 	if o.Duration <= 0 {
 		o.Duration = defaultProxyDuration
 	}
-	// wrk's -d takes whole seconds.
-	o.Duration = max(time.Second, (o.Duration+time.Second-1)/time.Second*time.Second)
+	o.Duration = wholeSeconds(o.Duration)
 	if o.Runs <= 0 {
 		o.Runs = defaultProxyRuns
 	}
@@ -200,14 +205,11 @@ func (r *ProxyReport) Summary(target string) (ProxySummary, bool) {
 
 // proxyEnv is what RunProxy started: the children and where they listen.
 type proxyEnv struct {
+	runner
 	o        ProxyOptions
-	tools    tools
-	pin      Pinning
-	clk      float64
 	upstream *proc
 	proxies  map[string]*proc // gateway and nginx, by target
 	urls     map[string]string
-	procs    []*proc // everything started, in start order
 }
 
 // RunProxy measures, in one run on loopback, the upstream reached directly,
@@ -227,7 +229,7 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 	if _, err := os.Stat(o.Gateway); err != nil {
 		return nil, fmt.Errorf("bench proxy: gateway binary: %w", err)
 	}
-	t, err := findTools(ctx, o.Progress)
+	t, err := findTools(ctx, o.Progress, true)
 	if err != nil {
 		return nil, fmt.Errorf("bench proxy: %w", err)
 	}
@@ -251,8 +253,8 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 	}
 	defer os.RemoveAll(tmp)
 
-	env := &proxyEnv{o: o, tools: t, pin: rep.Pinning, clk: float64(clk),
-		proxies: map[string]*proc{}, urls: map[string]string{}}
+	env := &proxyEnv{runner: runner{tools: t, pin: rep.Pinning, clk: float64(clk), conns: o.Connections},
+		o: o, proxies: map[string]*proc{}, urls: map[string]string{}}
 	defer env.stopAll()
 	if err := env.start(ctx, tmp); err != nil {
 		return nil, fmt.Errorf("bench proxy: %w", err)
@@ -375,23 +377,6 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 	return nil
 }
 
-func (e *proxyEnv) launch(name string, cpu int, argv, env []string) (*proc, error) {
-	p, err := startProc(name, e.pin.wrap(e.tools.taskset, cpu, argv), env)
-	if err != nil {
-		return nil, err
-	}
-	e.procs = append(e.procs, p)
-	return p, nil
-}
-
-// stopAll stops the children, proxies first, and is safe to call twice.
-func (e *proxyEnv) stopAll() {
-	for i := len(e.procs) - 1; i >= 0; i-- {
-		e.procs[i].stop()
-	}
-	e.procs = nil
-}
-
 // measure runs wrk once against target and reads the CPU its proxy (or, for
 // the direct run, the upstream) spent meanwhile.
 func (e *proxyEnv) measure(ctx context.Context, round int, target string) (ProxyRun, error) {
@@ -400,53 +385,159 @@ func (e *proxyEnv) measure(ctx context.Context, round int, target string) (Proxy
 	if target == TargetDirect {
 		cpuProc, run.CPUOf = e.upstream, "upstream"
 	}
-	cpu0, err := treeCPUTicks(cpuProc.pid())
+	l, err := e.load(ctx, run.URL, e.o.Duration, cpuProc, e.upstream)
+	run.Wrk = l.wrk
 	if err != nil {
 		return run, err
 	}
-	up0, err := treeCPUTicks(e.upstream.pid())
-	if err != nil {
-		return run, err
-	}
-	res, err := e.wrk(ctx, run.URL, e.o.Duration)
-	if err != nil {
-		return run, err
-	}
-	for _, p := range []*proc{cpuProc, e.upstream} {
-		if p.exited() {
-			return run, p.exitError()
-		}
-	}
-	cpu1, err := treeCPUTicks(cpuProc.pid())
-	if err != nil {
-		return run, err
-	}
-	up1, err := treeCPUTicks(e.upstream.pid())
-	if err != nil {
-		return run, err
-	}
-	run.Wrk = res
-	if res.Requests == 0 {
-		return run, errors.New("wrk completed no requests")
-	}
-	if bad := res.Non2xx3xx; float64(bad) > maxBadShare*float64(res.Requests) {
-		return run, fmt.Errorf("%d of %d responses were not 2xx/3xx", bad, res.Requests)
-	}
-	run.CPUSeconds = float64(cpu1-cpu0) / e.clk
-	run.CPUMicrosPerRequest = run.CPUSeconds * 1e6 / float64(res.Requests)
-	run.UpstreamCPUMicrosPerRequest = float64(up1-up0) / e.clk * 1e6 / float64(res.Requests)
+	run.CPUSeconds = l.cpuSeconds
+	run.CPUMicrosPerRequest = l.cpuMicrosPerRequest()
+	run.UpstreamCPUMicrosPerRequest = l.upstreamSeconds * 1e6 / float64(l.wrk.Requests)
 	return run, nil
 }
 
+// runner is what every wrk-driven benchmark shares: the tools, the pinning,
+// the clock rate of /proc's CPU times, wrk's connection count, and the
+// children started so far, which stopAll ends in reverse order.
+type runner struct {
+	tools tools
+	pin   Pinning
+	clk   float64 // clock ticks per second
+	conns int     // wrk -c
+	procs []*proc // everything started, in start order
+	// wrkTimeout is wrk's --timeout; 0 keeps wrk's default (2s).
+	wrkTimeout time.Duration
+	// settle, when positive, extends a measurement's CPU window past the
+	// end of wrk until the measured process is idle again (for at most
+	// settle), so that work a run leaves behind, such as garbage
+	// collection, is charged to that run rather than to the next.
+	settle time.Duration
+}
+
+// launch starts a child pinned to cpu (when pinning is on) and records it
+// for stopAll.
+func (r *runner) launch(name string, cpu int, argv, env []string) (*proc, error) {
+	p, err := startProc(name, r.pin.wrap(r.tools.taskset, cpu, argv), env)
+	if err != nil {
+		return nil, err
+	}
+	r.procs = append(r.procs, p)
+	return p, nil
+}
+
+// stopAll stops the children, last started first, and is safe to call twice.
+func (r *runner) stopAll() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		r.procs[i].stop()
+	}
+	r.procs = nil
+}
+
+// loadRun is one wrk run and the CPU time two process trees spent during it.
+type loadRun struct {
+	wrk             WrkResult
+	cpuSeconds      float64 // of the measured process tree
+	upstreamSeconds float64 // of the upstream
+}
+
+// cpuMicrosPerRequest is the measured tree's CPU time per completed request.
+func (l loadRun) cpuMicrosPerRequest() float64 {
+	return l.cpuSeconds * 1e6 / float64(l.wrk.Requests)
+}
+
+// load runs wrk against url for d, with the extra request headers hdr
+// ("Name: value"), and reads the CPU time of of's and upstream's process
+// trees before and after. A run that completed nothing, or whose share of
+// non-2xx/3xx answers is above maxBadShare, is an error: a proxy answering
+// errors fast is not fast.
+func (r *runner) load(ctx context.Context, url string, d time.Duration, of, upstream *proc, hdr ...string) (loadRun, error) {
+	var l loadRun
+	cpu0, err := treeCPUTicks(of.pid())
+	if err != nil {
+		return l, err
+	}
+	up0, err := treeCPUTicks(upstream.pid())
+	if err != nil {
+		return l, err
+	}
+	res, err := r.wrk(ctx, url, d, hdr...)
+	if err != nil {
+		return l, err
+	}
+	for _, p := range []*proc{of, upstream} {
+		if p.exited() {
+			return l, p.exitError()
+		}
+	}
+	cpu1, err := waitIdle(ctx, of.pid(), r.settle)
+	if err != nil {
+		return l, err
+	}
+	up1, err := treeCPUTicks(upstream.pid())
+	if err != nil {
+		return l, err
+	}
+	l.wrk = res
+	if res.Requests == 0 {
+		return l, errors.New("wrk completed no requests")
+	}
+	if bad := res.Non2xx3xx; float64(bad) > maxBadShare*float64(res.Requests) {
+		return l, fmt.Errorf("%d of %d responses were not 2xx/3xx", bad, res.Requests)
+	}
+	l.cpuSeconds = float64(cpu1-cpu0) / r.clk
+	l.upstreamSeconds = float64(up1-up0) / r.clk
+	return l, nil
+}
+
+// idleTicks is the most CPU, in clock ticks per idleSample, of a process
+// waitIdle takes for idle: one tick is the resolution of /proc.
+const (
+	idleTicks  = 1
+	idleSample = 100 * time.Millisecond
+)
+
+// waitIdle returns pid's tree CPU time once it has used at most idleTicks in
+// an idleSample, or when within has passed; within <= 0 reads it at once.
+func waitIdle(ctx context.Context, pid int, within time.Duration) (uint64, error) {
+	ticks, err := treeCPUTicks(pid)
+	if err != nil || within <= 0 {
+		return ticks, err
+	}
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		case <-time.After(idleSample):
+		}
+		next, err := treeCPUTicks(pid)
+		if err != nil {
+			return 0, err
+		}
+		if next-ticks <= idleTicks {
+			return next, nil
+		}
+		ticks = next
+	}
+	return ticks, nil
+}
+
 // wrk runs one `wrk --latency` against url for d (whole seconds), pinned with
-// the load, and parses its output. Cancelling ctx kills wrk's process group.
-func (e *proxyEnv) wrk(ctx context.Context, url string, d time.Duration) (WrkResult, error) {
+// the load, sending the extra headers hdr ("Name: value"), and parses its
+// output. Cancelling ctx kills wrk's process group.
+func (r *runner) wrk(ctx context.Context, url string, d time.Duration, hdr ...string) (WrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	secs := strconv.Itoa(int(d / time.Second))
-	argv := e.pin.wrap(e.tools.taskset, e.pin.LoadCPU, []string{e.tools.wrk, "--latency",
-		"-t" + strconv.Itoa(min(wrkThreads, e.o.Connections)), "-c" + strconv.Itoa(e.o.Connections),
-		"-d" + secs + "s", url})
+	args := []string{r.tools.wrk, "--latency",
+		"-t" + strconv.Itoa(min(wrkThreads, r.conns)), "-c" + strconv.Itoa(r.conns),
+		"-d" + secs + "s"}
+	if r.wrkTimeout > 0 {
+		args = append(args, "--timeout", strconv.Itoa(int(wholeSeconds(r.wrkTimeout)/time.Second))+"s")
+	}
+	for _, h := range hdr {
+		args = append(args, "-H", h)
+	}
+	argv := r.pin.wrap(r.tools.taskset, r.pin.LoadCPU, append(args, url))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -470,12 +561,18 @@ func (e *proxyEnv) wrk(ctx context.Context, url string, d time.Duration) (WrkRes
 // waitHTTP polls url until it answers 200 (and, with wantBody, UpstreamBody),
 // giving up after readyTimeout, when p exits, or when ctx is done.
 func waitHTTP(ctx context.Context, p *proc, url string, hdr http.Header, wantBody bool) error {
+	return waitHTTPWithin(ctx, p, url, hdr, wantBody, readyTimeout)
+}
+
+// waitHTTPWithin is waitHTTP giving up after timeout instead: a gateway that
+// compiles plugins at startup needs longer than a bare proxy.
+func waitHTTPWithin(ctx context.Context, p *proc, url string, hdr http.Header, wantBody bool, timeout time.Duration) error {
 	client := &http.Client{
 		Timeout:   time.Second,
 		Transport: &http.Transport{DisableKeepAlives: true}, // no proxy from the environment either
 	}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(timeout)
 	var last error
 	for attempt := 0; ; attempt++ {
 		if p.exited() {
@@ -486,7 +583,7 @@ func waitHTTP(ctx context.Context, p *proc, url string, hdr http.Header, wantBod
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w; its output:\n%s", p.name, readyTimeout, last, p.out.String())
+			return fmt.Errorf("%s not ready after %s: %w; its output:\n%s", p.name, timeout, last, p.out.String())
 		}
 		select {
 		case <-ctx.Done():
@@ -497,19 +594,7 @@ func waitHTTP(ctx context.Context, p *proc, url string, hdr http.Header, wantBod
 }
 
 func getOnce(ctx context.Context, client *http.Client, url string, hdr http.Header, wantBody bool) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp, body, err := fetch(ctx, client, url, hdr, 64<<10)
 	if err != nil {
 		return err
 	}
@@ -520,6 +605,31 @@ func getOnce(ctx context.Context, client *http.Client, url string, hdr http.Head
 		return fmt.Errorf("GET %s: body %q is not the upstream's", url, lastBytes(body, 512))
 	}
 	return nil
+}
+
+// fetch GETs url with the headers hdr and returns the response, its body
+// closed, and the body, which must not exceed limit bytes.
+func fetch(ctx context.Context, client *http.Client, url string, hdr http.Header, limit int64) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: reading the body: %w", url, err)
+	}
+	if int64(len(body)) > limit {
+		return nil, nil, fmt.Errorf("GET %s: body larger than %d bytes", url, limit)
+	}
+	return resp, body, nil
 }
 
 // freePorts reserves n distinct loopback ports by listening on port 0, then
@@ -724,10 +834,7 @@ func (r *ProxyReport) markdown(jsonName string) []byte {
 	fmt.Fprintf(&b, "# Proxy benchmark\n\n")
 	fmt.Fprintf(&b, "%s. Medians of %d runs of `wrk --latency -t%d -c%d -d%s` per target on loopback; rounds interleave the targets.\n\n",
 		r.Started.Format("2006-01-02 15:04:05 UTC"), r.Runs, r.Threads, r.Connections, r.Duration)
-	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, Linux %s, %s; load average at start %s\n",
-		r.Machine.CPUModel, r.Machine.NProc, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.LoadAvg)
-	fmt.Fprintf(&b, "- Tools: %s; %s\n", r.Machine.NginxVersion, r.Machine.WrkVersion)
-	fmt.Fprintf(&b, "- Pinning: %s\n", r.Pinning)
+	writeMachineMarkdown(&b, r.Machine, r.Pinning)
 	fmt.Fprintf(&b, "- CPU-µs/req: user+system CPU of the proxy's process tree (nginx: master and worker) over the run, per completed request; the direct row shows the upstream's own.\n\n")
 	_ = r.proxyTable().WriteMarkdown(&b)
 	fmt.Fprintf(&b, "\nwasmgate divided by the other target's median:\n\n")
@@ -739,33 +846,62 @@ func (r *ProxyReport) markdown(jsonName string) []byte {
 
 // write stores the JSON, markdown and SVG reports in dir.
 func (r *ProxyReport) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	r.Files = reportFiles(dir, "proxy", r.Started)
+	return writeReports(r.Files, r, r.markdown(filepath.Base(r.Files[0])), r.chart())
+}
+
+// reportFiles names the reports of a benchmark run: the timestamped JSON
+// (NAME-<UTC time>.json), then NAME-latest.md, .svg and .json.
+func reportFiles(dir, name string, started time.Time) []string {
+	// NAME-latest.json repeats the timestamped file so that the committed
+	// markdown (the repository keeps only *-latest.*) links to data it has.
+	return []string{
+		filepath.Join(dir, name+"-"+started.UTC().Format("20060102T150405Z")+".json"),
+		filepath.Join(dir, name+"-latest.md"),
+		filepath.Join(dir, name+"-latest.svg"),
+		filepath.Join(dir, name+"-latest.json"),
+	}
+}
+
+// writeReports writes report as JSON, md and chart as SVG to the files
+// reportFiles named, creating their directory.
+func writeReports(files []string, report any, md []byte, chart *BarChart) error {
+	if len(files) != 4 {
+		return fmt.Errorf("reports: %d file names, want 4", len(files))
+	}
+	if err := os.MkdirAll(filepath.Dir(files[0]), 0o755); err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}
-	jsonName := "proxy-" + r.Started.UTC().Format("20060102T150405Z") + ".json"
-	// proxy-latest.json repeats the timestamped file so that the committed
-	// markdown (the repository keeps only *-latest.*) links to data it has.
-	r.Files = []string{
-		filepath.Join(dir, jsonName),
-		filepath.Join(dir, "proxy-latest.md"),
-		filepath.Join(dir, "proxy-latest.svg"),
-		filepath.Join(dir, "proxy-latest.json"),
-	}
-	js, err := json.MarshalIndent(r, "", "  ")
+	js, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}
 	var svg bytes.Buffer
-	if err := r.chart().WriteSVG(&svg); err != nil {
+	if err := chart.WriteSVG(&svg); err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}
 	js = append(js, '\n')
-	for i, content := range [][]byte{js, r.markdown(jsonName), svg.Bytes(), js} {
-		if err := os.WriteFile(r.Files[i], content, 0o644); err != nil {
+	for i, content := range [][]byte{js, md, svg.Bytes(), js} {
+		if err := os.WriteFile(files[i], content, 0o644); err != nil {
 			return fmt.Errorf("reports: %w", err)
 		}
 	}
 	return nil
+}
+
+// writeMachineMarkdown writes the markdown bullets saying where and how a
+// benchmark ran: machine, tool versions, pinning.
+func writeMachineMarkdown(b *bytes.Buffer, m MachineInfo, pin Pinning) {
+	fmt.Fprintf(b, "- Machine: %s, %d CPUs, Linux %s, %s; load average at start %s\n",
+		m.CPUModel, m.NProc, m.Kernel, m.GoVersion, m.LoadAvg)
+	var tools []string
+	for _, v := range []string{m.NginxVersion, m.WrkVersion} {
+		if v != "" {
+			tools = append(tools, v)
+		}
+	}
+	fmt.Fprintf(b, "- Tools: %s\n", strings.Join(tools, "; "))
+	fmt.Fprintf(b, "- Pinning: %s\n", pin)
 }
 
 // lastBytes returns at most the last n bytes of b as a string.

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// tools are the external programs a proxy benchmark runs.
+// tools are the external programs a benchmark runs.
 type tools struct {
-	wrk, nginx string
+	wrk, nginx string // nginx is "" when the benchmark does not use it
 	taskset    string // "" when not available: no pinning
 }
 
@@ -35,22 +35,32 @@ func lookTool(name string) (string, error) {
 	return "", fmt.Errorf("%s: not found on PATH or in /usr/sbin", name)
 }
 
-// findTools locates wrk, nginx and taskset, installing wrk and nginx with
-// apt-get when either is missing.
-func findTools(ctx context.Context, progress io.Writer) (tools, error) {
+// findTools locates wrk, nginx (when withNginx) and taskset, installing wrk
+// and nginx with apt-get when one it needs is missing.
+func findTools(ctx context.Context, progress io.Writer, withNginx bool) (tools, error) {
 	var t tools
 	wrk, werr := lookTool("wrk")
-	nginx, nerr := lookTool("nginx")
+	var nginx string
+	var nerr error
+	if withNginx {
+		nginx, nerr = lookTool("nginx")
+	}
 	if werr != nil || nerr != nil {
-		fmt.Fprintf(progress, "bench: wrk or nginx missing; installing them with apt-get\n")
-		if err := installTools(ctx, progress); err != nil {
+		what := "wrk"
+		if withNginx {
+			what = "wrk or nginx"
+		}
+		fmt.Fprintf(progress, "bench: %s missing; installing with apt-get\n", what)
+		if err := installTools(ctx, progress, withNginx); err != nil {
 			return t, err
 		}
 		if wrk, werr = lookTool("wrk"); werr != nil {
 			return t, fmt.Errorf("after installing: %w", werr)
 		}
-		if nginx, nerr = lookTool("nginx"); nerr != nil {
-			return t, fmt.Errorf("after installing: %w", nerr)
+		if withNginx {
+			if nginx, nerr = lookTool("nginx"); nerr != nil {
+				return t, fmt.Errorf("after installing: %w", nerr)
+			}
 		}
 	}
 	t.wrk, t.nginx = wrk, nginx
@@ -58,21 +68,26 @@ func findTools(ctx context.Context, progress io.Writer) (tools, error) {
 	return t, nil
 }
 
-// installTools runs `apt-get install -y wrk nginx-light`, with `apt-get
-// update` first when the plain install fails (a fresh image has no package
-// lists), and plain nginx when nginx-light is not in the archive (Debian 13
-// dropped the flavours).
-func installTools(ctx context.Context, progress io.Writer) error {
-	const hint = "install wrk and nginx yourself (Debian/Ubuntu: apt-get install wrk nginx-light)"
+// installTools runs `apt-get install -y wrk nginx-light` (wrk alone without
+// withNginx), with `apt-get update` first when the plain install fails (a
+// fresh image has no package lists), and plain nginx when nginx-light is not
+// in the archive (Debian 13 dropped the flavours).
+func installTools(ctx context.Context, progress io.Writer, withNginx bool) error {
+	what, hint := "wrk", "install wrk yourself (Debian/Ubuntu: apt-get install wrk)"
+	pkgs := []string{"wrk"}
+	if withNginx {
+		what, hint = "wrk and nginx", "install wrk and nginx yourself (Debian/Ubuntu: apt-get install wrk nginx-light)"
+		pkgs = append(pkgs, "nginx-light")
+	}
 	apt, err := exec.LookPath("apt-get")
 	if err != nil {
-		return fmt.Errorf("wrk and nginx are required and apt-get is not available: %s", hint)
+		return fmt.Errorf("%s: required, and apt-get is not available: %s", what, hint)
 	}
 	var prefix []string
 	if os.Geteuid() != 0 {
 		sudo, err := exec.LookPath("sudo")
 		if err != nil {
-			return fmt.Errorf("wrk and nginx are required, and installing them needs root (no sudo found): %s", hint)
+			return fmt.Errorf("%s: required, and installing needs root (no sudo found): %s", what, hint)
 		}
 		prefix = []string{sudo, "-n"}
 	}
@@ -90,18 +105,23 @@ func installTools(ctx context.Context, progress io.Writer) error {
 		}
 		return nil
 	}
-	if err := run("install", "-y", "wrk", "nginx-light"); err == nil {
+	install := append([]string{"install", "-y"}, pkgs...)
+	if err := run(install...); err == nil {
 		return nil
 	}
 	if err := run("update"); err != nil {
-		return fmt.Errorf("installing wrk and nginx: %w (%s)", err, hint)
+		return fmt.Errorf("installing %s: %w (%s)", what, err, hint)
 	}
-	err = run("install", "-y", "wrk", "nginx-light")
-	if err == nil {
-		return nil
+	err = run(install...)
+	if err != nil && withNginx {
+		if err2 := run("install", "-y", "wrk", "nginx"); err2 != nil {
+			err = errors.Join(err, err2)
+		} else {
+			err = nil
+		}
 	}
-	if err2 := run("install", "-y", "wrk", "nginx"); err2 != nil {
-		return fmt.Errorf("installing wrk and nginx: %w (%s)", errors.Join(err, err2), hint)
+	if err != nil {
+		return fmt.Errorf("installing %s: %w (%s)", what, err, hint)
 	}
 	return nil
 }
@@ -186,11 +206,7 @@ func machineInfo(ctx context.Context, t tools, clk int) MachineInfo {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	m.LoadAvg = loadAvg()
 	if t.nginx != "" {
 		m.NginxVersion = firstLine(ctx, t.nginx, "-v")
 	}
@@ -198,6 +214,17 @@ func machineInfo(ctx context.Context, t tools, clk int) MachineInfo {
 		m.WrkVersion = firstLine(ctx, t.wrk, "-v")
 	}
 	return m
+}
+
+// loadAvg returns /proc/loadavg's 1, 5 and 15 minute averages, "" when
+// unreadable.
+func loadAvg() string {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			return strings.Join(f[:3], " ")
+		}
+	}
+	return ""
 }
 
 // firstLine runs a version command and returns the first line it printed on

@@ -15,14 +15,35 @@ import (
 // proxy overhead, not copying.
 const UpstreamBody = "wasmgate bench upstream: fixed 64-byte body for proxy benchmark\n"
 
+// UpstreamJSONPath is the request URI the benchmark upstream answers with
+// UpstreamJSON instead of UpstreamBody.
+const UpstreamJSONPath = "/json"
+
+// UpstreamJSON is the fixed JSON object (about 200 bytes) the benchmark
+// upstream answers UpstreamJSONPath with: a small API response with a nested
+// object, a list and internal fields, for plugins that transform JSON.
+const UpstreamJSON = `{"id":4711,"status":"active","user":{"fullName":"Ada Lovelace",` +
+	`"email":"ada@example.com","internal_id":"u-0091"},"items":[{"id":1,"name":"alpha",` +
+	`"internal_id":"i-1"},{"id":2,"name":"beta","internal_id":"i-2"}],"total":2}`
+
 var (
 	upstreamBody      = []byte(UpstreamBody)
 	upstreamTextPlain = []byte("text/plain; charset=utf-8")
+	upstreamJSON      = []byte(UpstreamJSON)
+	upstreamJSONType  = []byte("application/json")
 )
 
-// upstreamHandler answers 200 with UpstreamBody. SetBodyRaw hands fasthttp the
-// shared immutable slice, so a request costs no allocation and no copy.
+// upstreamHandler answers 200 with UpstreamBody, or with UpstreamJSON for
+// UpstreamJSONPath. It compares the raw request URI, which needs no parsing,
+// so the common path costs what it did before the JSON one existed.
+// SetBodyRaw hands fasthttp the shared immutable slice, so a request costs
+// no allocation and no copy.
 func upstreamHandler(ctx *fasthttp.RequestCtx) {
+	if string(ctx.Request.Header.RequestURI()) == UpstreamJSONPath {
+		ctx.Response.Header.SetContentTypeBytes(upstreamJSONType)
+		ctx.Response.SetBodyRaw(upstreamJSON)
+		return
+	}
 	ctx.Response.Header.SetContentTypeBytes(upstreamTextPlain)
 	ctx.Response.SetBodyRaw(upstreamBody)
 }
@@ -45,9 +66,10 @@ func ServeBareProxy(ctx context.Context, addr, upstream string) error {
 }
 
 // ServeUpstream runs the benchmark upstream on addr until ctx is done: a
-// minimal fasthttp server answering every request 200 with UpstreamBody. It
-// returns nil after a clean shutdown on ctx, and an error if it cannot listen
-// or stops serving for another reason.
+// minimal fasthttp server answering every request 200 with UpstreamBody
+// (UpstreamJSON on UpstreamJSONPath). It returns nil after a clean shutdown
+// on ctx, and an error if it cannot listen or stops serving for another
+// reason.
 func ServeUpstream(ctx context.Context, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

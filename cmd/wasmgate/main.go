@@ -5,6 +5,7 @@
 //	wasmgate config validate FILE
 //	wasmgate config schema
 //	wasmgate bench proxy [flags]
+//	wasmgate bench plugins [flags]
 package main
 
 import (
@@ -32,6 +33,7 @@ Usage:
   wasmgate config validate FILE      check a config; prints FILE:LINE:COL: errors
   wasmgate config schema             print the JSON Schema of the config format
   wasmgate bench proxy [flags]       gateway vs direct upstream vs nginx (see -h)
+  wasmgate bench plugins [flags]     plugin overhead, cold starts, pooled vs fresh (see -h)
   wasmgate version
 
 Environment:
@@ -155,7 +157,7 @@ func printConfigError(w io.Writer, err error) {
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: wasmgate bench proxy [flags]\n")
+		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins [flags]\n")
 		return 2
 	}
 	switch args[0] {
@@ -180,6 +182,27 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 		if _, err := bench.RunProxy(ctx, o, stdout); err != nil {
 			fmt.Fprintf(stderr, "wasmgate bench proxy: %v\n", err)
+			return 1
+		}
+		return 0
+	case "plugins":
+		fs := flag.NewFlagSet("bench plugins", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		o := bench.PluginsOptions{Progress: stderr}
+		o.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "wasmgate: %v\n", err)
+			return 1
+		}
+		o.Gateway = exe
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if _, err := bench.RunPlugins(ctx, o, stdout); err != nil {
+			fmt.Fprintf(stderr, "wasmgate bench plugins: %v\n", err)
 			return 1
 		}
 		return 0
@@ -213,7 +236,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: %s)\n", args[0], strings.Join([]string{"proxy"}, ", "))
+		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: %s)\n", args[0], strings.Join([]string{"proxy", "plugins"}, ", "))
 		return 2
 	}
 }

@@ -284,9 +284,12 @@ func (s *Server) outbound(o *config.Outbound) *abi.Outbound {
 			if m == nil {
 				return fmt.Errorf("upstream %q is not configured", name)
 			}
-			if len(req.Header.Host()) == 0 {
-				// fasthttp needs a host to send a request; the upstream's
-				// name is the honest one (targets may be many).
+			// fasthttp writes the URI's host once the URI is parsed: carry a
+			// Host the plugin set over to it, else use the upstream's name
+			// (the honest one: targets may be many).
+			if h := req.Header.Host(); len(h) > 0 {
+				req.URI().SetHostBytes(h)
+			} else {
 				req.Header.SetHost(name)
 				req.URI().SetHost(name)
 			}

@@ -51,7 +51,7 @@ func TestRawWatPluginChain(t *testing.T) {
 plugin_runtime: {cache_dir: %q}
 plugins:
   - {name: raw, module: %q}
-  - {name: noop, module: %q}
+  - {name: noop, module: %q, limits: {call_timeout: 5s}}
 upstreams: [{name: a, targets: [{address: %s}]}]
 routes:
   - name: wat
@@ -61,7 +61,7 @@ routes:
   - name: plain
     match: {path_prefix: /}
     upstream: a
-`, t.TempDir(), pluginPath(t, "raw-wat"), pluginPath(t, "noop"), a.addr))
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), pluginPath(t, "noop"), a.addr))
 
 	r := do(t, "GET", g.url("/raw-wat/hello"), nil, nil)
 	if r.status != 200 || r.echo(t).Headers["X-Raw-Wat"] != "1" || r.headers["X-Raw-Wat-Response"] != "1" {
@@ -102,11 +102,13 @@ func TestFaultyPluginsAnswerPerPolicy(t *testing.T) {
 	a := startUpstream(t, "a")
 	modes := []string{"loop", "alloc", "trap", "panic", "exit", "garbage", "bad_pointer"}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "plugin_runtime: {cache_dir: %q}\nplugins:\n", t.TempDir())
-	fmt.Fprintf(&cfg, "  - {name: noop, module: %q}\n", pluginPath(t, "noop"))
+	warmPlugins(t, "noop", "fault")
+	fmt.Fprintf(&cfg, "plugin_runtime: {cache_dir: %q}\nplugins:\n", e2eCacheDir(t))
+	// Generous deadlines where a test must not depend on the machine's speed.
+	fmt.Fprintf(&cfg, "  - {name: noop, module: %q, limits: {call_timeout: 5s}}\n", pluginPath(t, "noop"))
 	for _, m := range modes {
 		fmt.Fprintf(&cfg, "  - {name: fault-%s, module: %q, limits: {call_timeout: %s, memory_pages: 512}, config: {mode: %s}}\n",
-			m, pluginPath(t, "fault"), map[bool]string{true: "2s", false: "100ms"}[m == "alloc"], m)
+			m, pluginPath(t, "fault"), map[bool]string{true: "30s", false: "200ms"}[m == "alloc"], m)
 	}
 	fmt.Fprintf(&cfg, "upstreams: [{name: a, targets: [{address: %s}]}]\nroutes:\n", a.addr)
 	fmt.Fprintf(&cfg, "  - {name: healthy, match: {path_prefix: /healthy}, upstream: a, plugins: [{name: noop}]}\n")

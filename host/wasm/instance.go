@@ -10,9 +10,9 @@ import (
 	"github.com/wasmgate/wasmgate/host/abi"
 )
 
-// Instance is a plugin instance checked out of a Binding for one request:
-// on_request, then on_response, on the same instance (sdk/ABI.md section
-// 2). It is never used by two requests at once.
+// Instance is a plugin instance checked out of a Binding: for one hook call
+// in pooled mode, for both hooks of one request in fresh mode (sdk/ABI.md
+// section 2; the gateway decides). It is never used by two requests at once.
 type Instance struct {
 	b        *Binding
 	mi       ModuleInstance

@@ -42,10 +42,12 @@
 //
 // The gateway instantiates the module (running package initialisation),
 // then calls Init once per instance with the route's config. An instance
-// serves one request at a time: OnRequest, then OnResponse for the same
-// request, so package-level variables may carry per-request state from one
-// to the other; the next request may land on this instance or another one,
-// fresh or reused. Init should keep everything derived from the config
+// runs one hook at a time. In the default pooled mode OnRequest and
+// OnResponse of one request may run on different instances (sdk/ABI.md
+// section 2): keep no per-request state in package variables; read what
+// OnResponse needs from the request (Response.Request) or pass it in a
+// request header. In fresh mode one new instance serves exactly one request.
+// Init should keep everything derived from the config
 // (compiled regexps, parsed keys) in package variables, so requests only do
 // request work.
 //

@@ -34,6 +34,8 @@ Usage:
   wasmgate config schema             print the JSON Schema of the config format
   wasmgate bench proxy [flags]       gateway vs direct upstream vs nginx (see -h)
   wasmgate bench plugins [flags]     plugin overhead, cold starts, pooled vs fresh (see -h)
+  wasmgate bench coldstart [flags]   compile, instantiate, first and warm request per plugin (see -h)
+  wasmgate plugin check FILE.wasm    validate a module against the ABI offline
   wasmgate version
 
 Environment:
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return configCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "plugin":
+		return pluginCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wasmgate", version)
 		return 0
@@ -157,7 +161,7 @@ func printConfigError(w io.Writer, err error) {
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins [flags]\n")
+		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins|coldstart [flags]\n")
 		return 2
 	}
 	switch args[0] {
@@ -220,6 +224,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "coldstart":
+		return bench.ColdstartCommand(args[1:], stdout, stderr)
 	case "bare-proxy": // internal: the benchmark's floor, a bare fasthttp proxy
 		fs := flag.NewFlagSet("bench bare-proxy", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -236,7 +242,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: %s)\n", args[0], strings.Join([]string{"proxy", "plugins"}, ", "))
+		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: %s)\n", args[0], strings.Join([]string{"proxy", "plugins", "coldstart"}, ", "))
 		return 2
 	}
 }

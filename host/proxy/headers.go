@@ -93,6 +93,25 @@ func hasAnyRequest(h *fasthttp.RequestHeader, match func([]byte) bool) bool {
 	return false
 }
 
+// hasAnyResponse is hasAnyRequest for a response header.
+func hasAnyResponse(h *fasthttp.ResponseHeader, match func([]byte) bool) bool {
+	for k := range h.All() {
+		if match(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Canonical names of the headers SetForwarded writes: SetCanonical skips
+// the name normalization that SetBytesV does on every call.
+var (
+	keyXForwardedFor   = []byte("X-Forwarded-For")
+	keyXForwardedProto = []byte("X-Forwarded-Proto")
+	keyXForwardedHost  = []byte("X-Forwarded-Host")
+	keyForwarded       = []byte(fasthttp.HeaderForwarded)
+)
+
 // isForwarding reports whether name is one of the headers SetForwarded writes.
 func isForwarding(name []byte) bool {
 	return foldEq(name, "X-Forwarded-For") || foldEq(name, "X-Forwarded-Proto") ||
@@ -208,6 +227,9 @@ func StripHopByHop(h *fasthttp.RequestHeader) {
 // not allocate.
 func StripHopByHopResponse(h *fasthttp.ResponseHeader) {
 	h.Del(fasthttp.HeaderTrailer) // first: All renders a Trailer value into a new slice
+	if !hasAnyResponse(h, isHop) {
+		return // the common case: one pass instead of a Del per name
+	}
 	var listed nameList
 	for k, v := range h.All() {
 		if foldEq(k, fasthttp.HeaderConnection) {
@@ -285,16 +307,16 @@ func SetForwarded(req *fasthttp.Request, clientIP, proto, host []byte) {
 	if !hasAnyRequest(h, isForwarding) {
 		// Nothing to append to or replace: set the headers directly.
 		if len(clientIP) > 0 {
-			h.SetBytesV("X-Forwarded-For", clientIP)
+			h.SetCanonical(keyXForwardedFor, clientIP)
 		}
 		if len(proto) > 0 {
-			h.SetBytesV("X-Forwarded-Proto", proto)
+			h.SetCanonical(keyXForwardedProto, proto)
 		}
 		if len(host) > 0 {
-			h.SetBytesV("X-Forwarded-Host", host)
+			h.SetCanonical(keyXForwardedHost, host)
 		}
 		var out [512]byte
-		h.SetBytesV(fasthttp.HeaderForwarded, appendForwarded(out[:0], clientIP, proto, host))
+		h.SetCanonical(keyForwarded, appendForwarded(out[:0], clientIP, proto, host))
 		return
 	}
 	// The arguments may point into the very headers rewritten below (a
@@ -375,10 +397,12 @@ func appendQuotedText(b, v []byte) []byte {
 }
 
 // isTokenChar reports whether c is a tchar of RFC 9110.
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func isTokenChar(c byte) bool { return tokenChars[c] }
+
+var tokenChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	return t
+}()

@@ -22,6 +22,13 @@ const (
 	headerTraceparent = "Traceparent"
 )
 
+// Canonical header names, for SetCanonical, which skips the normalization
+// SetBytesV does on every call.
+var (
+	keyRequestID   = []byte(headerRequestID)
+	keyTraceparent = []byte(headerTraceparent)
+)
+
 // requestState is the per-request scratch space, pooled so that a proxied
 // request allocates nothing in steady state.
 type requestState struct {
@@ -63,7 +70,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		st.requestID = append(st.requestID, id...)
 	} else {
 		st.requestID = appendRandomID(st.requestID)
-		ctx.Request.Header.SetBytesV(headerRequestID, st.requestID)
+		ctx.Request.Header.SetCanonical(keyRequestID, st.requestID)
 	}
 
 	if max := int64(snap.cfg.Listen.MaxConcurrentRequests); max > 0 && n > max {
@@ -110,7 +117,7 @@ func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, s
 	path := append(st.path[:0], ctx.Request.URI().PathOriginal()...)
 	if s.runRequestChain(ctx, st, snap, rt) {
 		s.runResponseChain(ctx, st, snap, rt)
-		ctx.Response.Header.SetBytesV(headerRequestID, st.requestID)
+		ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
 		s.finish(ctx, st, snap, rt, "", "")
 		return
 	}
@@ -161,7 +168,7 @@ func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, sna
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
-	ctx.Response.Header.SetBytesV(headerRequestID, st.requestID)
+	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
 	s.finish(ctx, st, snap, rt, up.Name(), x.Target)
 }
 
@@ -182,7 +189,7 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestSta
 		req.URI().SetHostBytes(rt.rewriteHst)
 	}
 	st.traceparnt = appendTraceparent(st.traceparnt[:0], req.Header.Peek(headerTraceparent))
-	req.Header.SetBytesV(headerTraceparent, st.traceparnt)
+	req.Header.SetCanonical(keyTraceparent, st.traceparnt)
 }
 
 var protoHTTP = []byte("http")
@@ -207,7 +214,7 @@ func (s *Server) clientIP(ctx *fasthttp.RequestCtx, snap *snapshot, dst []byte) 
 func (s *Server) fail(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, status int, code, msg string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
-	ctx.Response.Header.SetBytesV(headerRequestID, st.requestID)
+	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
 	body := make([]byte, 0, 128)
 	body = append(body, `{"error":"`...)
 	body = append(body, code...)

@@ -17,9 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/wasmgate/wasmgate/bench"
 	"github.com/wasmgate/wasmgate/host/config"
@@ -164,85 +162,50 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins|coldstart [flags]\n")
 		return 2
 	}
-	switch args[0] {
+	name, args := args[0], args[1:]
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var run func(ctx context.Context) error
+	switch name {
 	case "proxy":
-		fs := flag.NewFlagSet("bench proxy", flag.ContinueOnError)
-		fs.SetOutput(stderr)
 		o := bench.ProxyOptions{Progress: stderr}
-		fs.DurationVar(&o.Duration, "duration", 5*time.Second, "load duration of one measurement")
-		fs.IntVar(&o.Runs, "runs", 3, "rounds (medians are reported)")
-		fs.IntVar(&o.Connections, "connections", 64, "concurrent connections (wrk -c)")
-		fs.StringVar(&o.OutDir, "out", "bench/results", "where reports are written")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+		o.RegisterFlags(fs)
+		run = func(ctx context.Context) (err error) {
+			if o.Gateway, err = os.Executable(); err == nil {
+				_, err = bench.RunProxy(ctx, o, stdout)
+			}
+			return err
 		}
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintf(stderr, "wasmgate: %v\n", err)
-			return 1
-		}
-		o.Gateway = exe
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if _, err := bench.RunProxy(ctx, o, stdout); err != nil {
-			fmt.Fprintf(stderr, "wasmgate bench proxy: %v\n", err)
-			return 1
-		}
-		return 0
 	case "plugins":
-		fs := flag.NewFlagSet("bench plugins", flag.ContinueOnError)
-		fs.SetOutput(stderr)
 		o := bench.PluginsOptions{Progress: stderr}
 		o.RegisterFlags(fs)
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+		run = func(ctx context.Context) (err error) {
+			if o.Gateway, err = os.Executable(); err == nil {
+				_, err = bench.RunPlugins(ctx, o, stdout)
+			}
+			return err
 		}
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintf(stderr, "wasmgate: %v\n", err)
-			return 1
-		}
-		o.Gateway = exe
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if _, err := bench.RunPlugins(ctx, o, stdout); err != nil {
-			fmt.Fprintf(stderr, "wasmgate bench plugins: %v\n", err)
-			return 1
-		}
-		return 0
-	case "upstream": // internal: the benchmark's upstream process
-		fs := flag.NewFlagSet("bench upstream", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		addr := fs.String("addr", "127.0.0.1:0", "listen address")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if err := bench.ServeUpstream(ctx, *addr); err != nil {
-			fmt.Fprintf(stderr, "wasmgate bench upstream: %v\n", err)
-			return 1
-		}
-		return 0
 	case "coldstart":
-		return bench.ColdstartCommand(args[1:], stdout, stderr)
+		return bench.ColdstartCommand(args, stdout, stderr)
+	case "upstream": // internal: the benchmark's upstream process
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		run = func(ctx context.Context) error { return bench.ServeUpstream(ctx, *addr) }
 	case "bare-proxy": // internal: the benchmark's floor, a bare fasthttp proxy
-		fs := flag.NewFlagSet("bench bare-proxy", flag.ContinueOnError)
-		fs.SetOutput(stderr)
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
 		upstream := fs.String("upstream", "", "upstream host:port")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if err := bench.ServeBareProxy(ctx, *addr, *upstream); err != nil {
-			fmt.Fprintf(stderr, "wasmgate bench bare-proxy: %v\n", err)
-			return 1
-		}
-		return 0
+		run = func(ctx context.Context) error { return bench.ServeBareProxy(ctx, *addr, *upstream) }
 	default:
-		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: %s)\n", args[0], strings.Join([]string{"proxy", "plugins", "coldstart"}, ", "))
+		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: proxy, plugins, coldstart)\n", name)
 		return 2
 	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintf(stderr, "wasmgate bench %s: %v\n", name, err)
+		return 1
+	}
+	return 0
 }

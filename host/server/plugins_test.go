@@ -46,6 +46,7 @@ func pluginPath(t *testing.T, name string) string {
 }
 
 func TestRawWatPluginChain(t *testing.T) {
+	warmPlugins(t, "noop")
 	a := startUpstream(t, "a")
 	g := startGateway(t, 100, fmt.Sprintf(`
 plugin_runtime: {cache_dir: %q}

@@ -34,10 +34,12 @@ type Backend interface {
 	Reload(source string) (any, error)
 }
 
-// Endpoint is an extra admin endpoint (later packages add plugin management).
+// Endpoint is an extra admin endpoint (plugin management, for one).
 type Endpoint struct {
 	Method, Path string
-	Handler      fasthttp.RequestHandler
+	// Prefix makes Path match every path that starts with it.
+	Prefix  bool
+	Handler fasthttp.RequestHandler
 }
 
 // API is the admin request handler.
@@ -112,7 +114,7 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	method, path := string(ctx.Method()), string(ctx.Path())
 	for _, e := range a.extra {
-		if e.Path == path && e.Method == method {
+		if e.Method == method && (e.Path == path || e.Prefix && strings.HasPrefix(path, e.Path)) {
 			e.Handler(ctx)
 			return
 		}

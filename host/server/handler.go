@@ -80,12 +80,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	if !snap.table.Match(&ctx.Request, &st.match) {
+	snap, rt := s.matchRoute(ctx, st, snap)
+	if rt == nil {
 		s.metrics.Rejected("no_route")
 		s.fail(ctx, st, snap, nil, fasthttp.StatusNotFound, "no_route", "no route matches this request")
 		return
 	}
-	rt := snap.routes[st.match.Route]
 
 	limit := snap.maxBody
 	if rt.maxBody > 0 {
@@ -102,10 +102,28 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// still decides what happens to its connection.
 	clientClose := ctx.Request.Header.ConnectionClose()
 	if len(rt.chain) > 0 {
+		defer snap.release() // taken by matchRoute
 		s.handleWithPlugins(ctx, st, snap, rt, clientClose)
 		return
 	}
 	s.proxyToUpstream(ctx, st, snap, rt, clientClose, rt.rewrite)
+}
+
+// matchRoute finds the request's route in snap. For a route with plugins it
+// takes a reference on the snapshot (released by the caller), so that its
+// plugin bindings stay open until the request is done; if a reload retired
+// snap in the meantime, the request is matched again on the new snapshot.
+func (s *Server) matchRoute(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot) (*snapshot, *route) {
+	for {
+		if !snap.table.Match(&ctx.Request, &st.match) {
+			return snap, nil
+		}
+		rt := snap.routes[st.match.Route]
+		if len(rt.chain) == 0 || snap.acquire() {
+			return snap, rt
+		}
+		snap = s.snap.Load()
+	}
 }
 
 // handleWithPlugins runs the route's chain around the upstream exchange:

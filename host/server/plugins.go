@@ -36,9 +36,9 @@ type link struct {
 
 // loadedPlugin is a plugin of a snapshot: its definition and module version.
 type loadedPlugin struct {
-	cfg      *config.Plugin
-	module   *wasm.Module
-	loadedAt time.Time // when this version was first loaded
+	cfg     *config.Plugin
+	module  *wasm.Module
+	version *pluginVersion
 }
 
 // plugins is what the server keeps across snapshots for plugins: the
@@ -129,30 +129,20 @@ func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev
 	for i := range cfg.Plugins {
 		pc := &cfg.Plugins[i]
 		defs[pc.Name] = pc
-		path := pc.Module
-		if !filepath.IsAbs(path) && cfg.File != "" {
-			path = filepath.Join(filepath.Dir(cfg.File), path)
-		}
 		pos := pc.At.Of("module", pc.Pos)
-		bytes, err := os.ReadFile(path)
+		v, err := s.moduleFor(cfg, pc)
 		if err != nil {
-			at(pos, "plugin %q: cannot read module: %v", pc.Name, err)
+			at(pos, "plugin %q: %v", pc.Name, err)
 			continue
 		}
-		m, err := s.plugins.runtime.Load(ctx, pc.Name, bytes)
+		m, err := s.plugins.runtime.Load(ctx, pc.Name, v.wasm)
 		if err != nil {
 			at(pos, "plugin %q: module %s rejected: %v", pc.Name, pc.Module, unwrapPluginName(err))
 			continue
 		}
 		modules[pc.Name] = m
 		snap.modules = append(snap.modules, m)
-		lp := &loadedPlugin{cfg: pc, module: m, loadedAt: snap.loadedAt}
-		if prev != nil {
-			if old := prev.plugins[pc.Name]; old != nil && old.module == m {
-				lp.loadedAt = old.loadedAt
-			}
-		}
-		snap.plugins[pc.Name] = lp
+		snap.plugins[pc.Name] = &loadedPlugin{cfg: pc, module: m, version: v}
 	}
 	if len(errs) > 0 {
 		return errs

@@ -68,7 +68,8 @@ type Server struct {
 	tokenGenerated     bool
 	token              string
 	closeLogsOnce      sync.Once
-	loadedSum          []byte // sha256 of the config file content last loaded
+	history            map[string]*pluginHistory // by plugin name; guarded by reloadMu
+	loadedSum          []byte                    // sha256 of the config file content last loaded
 }
 
 // New loads and validates the config and builds the first snapshot. It binds
@@ -90,6 +91,7 @@ func New(opts Options) (*Server, error) {
 		stdout:   newBufferedWriter(opts.Stdout),
 		stderr:   newBufferedWriter(opts.Stderr),
 		logFiles: make(map[string]*bufferedWriter),
+		history:  make(map[string]*pluginHistory),
 		serveErr: make(chan error, 2),
 	}
 	s.loadedSum = fileSum(opts.ConfigPath)
@@ -112,6 +114,7 @@ func New(opts Options) (*Server, error) {
 	}
 	snap.version = s.version.Add(1)
 	s.snap.Store(snap)
+	s.rememberVersions(snap)
 	s.metrics.Reload(true, float64(snap.loadedAt.Unix()))
 
 	s.token = opts.AdminToken
@@ -131,7 +134,9 @@ func New(opts Options) (*Server, error) {
 	s.admin = admin.New(s, s.metrics.Handler(), s.token, s.log,
 		admin.Endpoint{Method: "GET", Path: "/plugins", Handler: func(ctx *fasthttp.RequestCtx) {
 			admin.WriteJSON(ctx, fasthttp.StatusOK, s.Plugins())
-		}})
+		}},
+		admin.Endpoint{Method: "PUT", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
+		admin.Endpoint{Method: "POST", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint})
 	return s, nil
 }
 
@@ -271,10 +276,7 @@ func (s *Server) Reload(source string) (any, error) {
 		return nil, err
 	}
 	s.warnRestartOnly(old.cfg, cfg)
-	next.version = s.version.Add(1)
-	s.snap.Store(next)
-	retireUpstreams(old, next)
-	s.retirePlugins(old, next)
+	s.commit(old, next)
 	s.metrics.RetainRoutes(routeNames(cfg))
 	if s.opts.AdminToken == "" && cfg.Admin.Token != "" && cfg.Admin.Token != s.token {
 		s.token, s.tokenGenerated = cfg.Admin.Token, false
@@ -284,6 +286,32 @@ func (s *Server) Reload(source string) (any, error) {
 	s.log.Info("config reloaded", "source", source, "version", next.version,
 		"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
 	return map[string]any{"status": "ok", "version": next.version, "routes": len(cfg.Routes), "upstreams": len(cfg.Upstreams)}, nil
+}
+
+// commit swaps next in with one atomic store, then retires what old had
+// that next does not use. Called with reloadMu held.
+func (s *Server) commit(old, next *snapshot) {
+	next.version = s.version.Add(1)
+	s.snap.Store(next)
+	s.rememberVersions(next)
+	retireUpstreams(old, next)
+	old.retiring.Store(true)
+	go func() {
+		// Bounded: a request holds its reference for at most its deadlines.
+		for deadline := time.Now().Add(time.Minute); old.refs.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.retirePlugins(old, next)
+	}()
+}
+
+// rememberVersions records the plugin versions a snapshot serves.
+func (s *Server) rememberVersions(snap *snapshot) {
+	for name, lp := range snap.plugins {
+		if h := s.history[name]; h != nil {
+			h.remember(lp.version)
+		}
+	}
 }
 
 func routeNames(cfg *config.Config) map[string]bool {

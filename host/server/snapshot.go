@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmgate/wasmgate/host/config"
@@ -35,7 +36,26 @@ type snapshot struct {
 	modules   []*wasm.Module           // this snapshot's loads of plugin modules
 	bindings  map[string]*wasm.Binding // plugin bindings by link key
 	plugins   map[string]*loadedPlugin // by plugin name
+
+	// Requests on routes with plugins hold a reference, so that the plugin
+	// bindings of a retired snapshot are closed only once the requests
+	// that started on it are done (a closed binding refuses instances).
+	refs     atomic.Int64
+	retiring atomic.Bool
 }
+
+// acquire takes a reference on snap for a request with plugins; false when
+// the snapshot is being retired (the caller starts over on the new one).
+func (snap *snapshot) acquire() bool {
+	snap.refs.Add(1)
+	if snap.retiring.Load() {
+		snap.refs.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (snap *snapshot) release() { snap.refs.Add(-1) }
 
 // route is a config route compiled for the hot path.
 type route struct {

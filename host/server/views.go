@@ -65,6 +65,7 @@ type PluginView struct {
 	Version      string        `json:"version"`
 	Size         int           `json:"size"`
 	LoadedAt     time.Time     `json:"loaded_at"`
+	Source       string        `json:"source"`
 	CompileMs    float64       `json:"compile_ms"`
 	Engine       string        `json:"engine"`
 	Interruption string        `json:"interruption"`
@@ -72,6 +73,17 @@ type PluginView struct {
 	Hooks        []string      `json:"hooks"`
 	ColdStart    ColdStartView `json:"cold_start"`
 	Routes       []PluginRoute `json:"routes"`
+	// Versions are the kept versions, oldest first, for rollback.
+	Versions []VersionView `json:"versions"`
+}
+
+// VersionView is a kept module version of a plugin.
+type VersionView struct {
+	SHA256   string    `json:"sha256"`
+	Size     int       `json:"size"`
+	LoadedAt time.Time `json:"loaded_at"`
+	Source   string    `json:"source"`
+	Active   bool      `json:"active"`
 }
 
 // ColdStartView summarizes a plugin version's instantiate times.
@@ -110,7 +122,7 @@ func (s *Server) Plugins() any {
 		info := lp.module.Info()
 		v := PluginView{
 			Name: name, Module: lp.cfg.Module, SHA256: info.SHA256, Version: lp.module.Version(),
-			Size: info.Size, LoadedAt: lp.loadedAt, CompileMs: float64(info.CompileTime.Microseconds()) / 1000,
+			Size: info.Size, LoadedAt: lp.version.loadedAt, Source: lp.version.source, CompileMs: float64(info.CompileTime.Microseconds()) / 1000,
 			Engine: info.Engine, Interruption: info.Interruption, Mode: lp.cfg.Mode, Hooks: info.Hooks.List(),
 			Routes: []PluginRoute{},
 		}
@@ -129,6 +141,14 @@ func (s *Server) Plugins() any {
 				})
 			}
 		}
+		s.reloadMu.Lock()
+		if h := s.history[name]; h != nil {
+			for _, pv := range h.versions {
+				v.Versions = append(v.Versions, VersionView{SHA256: pv.sha, Size: len(pv.wasm),
+					LoadedAt: pv.loadedAt, Source: pv.source, Active: pv.sha == lp.version.sha})
+			}
+		}
+		s.reloadMu.Unlock()
 		out.Plugins = append(out.Plugins, v)
 	}
 	return out

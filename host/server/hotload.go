@@ -1,0 +1,227 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/admin"
+	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/wasm"
+)
+
+// keepVersions is how many module versions of a plugin are kept for rollback.
+const keepVersions = 5
+
+// pluginVersion is one module version the gateway has served for a plugin.
+type pluginVersion struct {
+	sha      string
+	wasm     []byte
+	loadedAt time.Time
+	source   string // "config" (the module file), "admin" (PUT), "rollback"
+}
+
+// pluginHistory is what the gateway remembers of a plugin across snapshots:
+// the versions it served, and the one an operator pinned over the config's
+// module file (by a PUT or a rollback).
+type pluginHistory struct {
+	versions []*pluginVersion // oldest first
+	pinned   *pluginVersion
+	fileSHA  string // the module file's content when last read
+}
+
+func (h *pluginHistory) find(sha string) *pluginVersion {
+	for _, v := range h.versions {
+		if v.sha == sha {
+			return v
+		}
+	}
+	return nil
+}
+
+// remember records v as served, keeping the last keepVersions.
+func (h *pluginHistory) remember(v *pluginVersion) {
+	if h.find(v.sha) != nil {
+		return
+	}
+	h.versions = append(h.versions, v)
+	if len(h.versions) > keepVersions {
+		h.versions = h.versions[len(h.versions)-keepVersions:]
+	}
+}
+
+func shaOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// moduleFor returns the bytes a snapshot serves for a plugin: the pinned
+// version, unless the module file changed since it was pinned (a config
+// edit then wins), else the file. Called with reloadMu held.
+func (s *Server) moduleFor(cfg *config.Config, pc *config.Plugin) (*pluginVersion, error) {
+	path := pc.Module
+	if !filepath.IsAbs(path) && cfg.File != "" {
+		path = filepath.Join(filepath.Dir(cfg.File), path)
+	}
+	data, err := os.ReadFile(path)
+	h := s.history[pc.Name]
+	if h == nil {
+		h = &pluginHistory{}
+		s.history[pc.Name] = h
+	}
+	if err != nil {
+		if h.pinned != nil {
+			return h.pinned, nil
+		}
+		return nil, fmt.Errorf("cannot read module: %w", err)
+	}
+	sha := shaOf(data)
+	if h.fileSHA != "" && h.fileSHA != sha {
+		h.pinned = nil // the operator changed the file: it wins over a pin
+	}
+	h.fileSHA = sha
+	if h.pinned != nil {
+		return h.pinned, nil
+	}
+	if v := h.find(sha); v != nil {
+		return v, nil
+	}
+	return &pluginVersion{sha: sha, wasm: data, loadedAt: time.Now(), source: "config"}, nil
+}
+
+// HotLoad makes wasm the plugin's module: compiled, validated and bound on
+// every route that uses the plugin (configs accepted by on_init, pools
+// pre-warmed) before it takes any traffic, then swapped in atomically. On
+// any error the running version keeps serving.
+func (s *Server) HotLoad(name string, module []byte, source string) (any, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.snap.Load()
+	if old.plugins[name] == nil {
+		return nil, errUnknownPlugin(name)
+	}
+	if _, err := wasm.Inspect(module); err != nil {
+		return nil, fmt.Errorf("plugin %q: module rejected: %w", name, err)
+	}
+	v := &pluginVersion{sha: shaOf(module), wasm: module, loadedAt: time.Now(), source: source}
+	return s.swapPinned(old, name, v)
+}
+
+// Rollback pins a version the plugin served before: the given sha256 (or a
+// unique prefix of it), or the one before the running version.
+func (s *Server) Rollback(name, sha string) (any, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.snap.Load()
+	lp := old.plugins[name]
+	h := s.history[name]
+	if lp == nil || h == nil {
+		return nil, errUnknownPlugin(name)
+	}
+	var target *pluginVersion
+	if sha == "" {
+		for i, v := range h.versions {
+			if v.sha == lp.version.sha && i > 0 {
+				target = h.versions[i-1]
+			}
+		}
+		if target == nil {
+			return nil, fmt.Errorf("plugin %q: no earlier version to roll back to", name)
+		}
+	} else {
+		for _, v := range h.versions {
+			if strings.HasPrefix(v.sha, sha) {
+				if target != nil {
+					return nil, fmt.Errorf("plugin %q: sha256 prefix %q is ambiguous", name, sha)
+				}
+				target = v
+			}
+		}
+		if target == nil {
+			return nil, fmt.Errorf("plugin %q: no kept version %q (kept: %s)", name, sha, h.shas())
+		}
+	}
+	rolled := *target
+	rolled.source = "rollback"
+	return s.swapPinned(old, name, &rolled)
+}
+
+func (h *pluginHistory) shas() string {
+	var out []string
+	for _, v := range h.versions {
+		out = append(out, v.sha[:12])
+	}
+	return strings.Join(out, ", ")
+}
+
+// swapPinned builds a snapshot with v pinned for the plugin and swaps it in;
+// on failure the previous pin is restored. Called with reloadMu held.
+func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (any, error) {
+	h := s.history[name]
+	prevPin := h.pinned
+	h.pinned = v
+	next, err := s.buildSnapshot(old.cfg, old.table, old)
+	if err != nil {
+		h.pinned = prevPin
+		s.log.Error("plugin version rejected; the running version stays", "plugin", name, "sha256", v.sha, "err", err.Error())
+		return nil, err
+	}
+	s.commit(old, next)
+	s.log.Info("plugin version swapped in", "plugin", name, "sha256", v.sha, "source", v.source, "config_version", next.version)
+	return map[string]any{"status": "ok", "plugin": name, "sha256": v.sha, "version": v.sha[:12], "config_version": next.version}, nil
+}
+
+type errUnknownPlugin string
+
+func (e errUnknownPlugin) Error() string {
+	return fmt.Sprintf("no plugin %q in the running config (define it under plugins: first)", string(e))
+}
+
+// pluginsEndpoint serves PUT /plugins/{name} (the .wasm as the body) and
+// POST /plugins/{name}/rollback[?sha256=…].
+func (s *Server) pluginsEndpoint(ctx *fasthttp.RequestCtx) {
+	rest := strings.TrimPrefix(string(ctx.Path()), "/plugins/")
+	name, action, _ := strings.Cut(rest, "/")
+	var res any
+	var err error
+	switch {
+	case name == "":
+		admin.WriteJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not_found", "message": "no plugin name in the path"})
+		return
+	case action == "" && ctx.IsPut():
+		res, err = s.HotLoad(name, append([]byte(nil), ctx.PostBody()...), "admin")
+	case action == "rollback" && ctx.IsPost():
+		res, err = s.Rollback(name, string(ctx.QueryArgs().Peek("sha256")))
+	default:
+		ctx.Response.Header.Set("Allow", "PUT /plugins/{name}, POST /plugins/{name}/rollback")
+		admin.WriteJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+		return
+	}
+	if err != nil {
+		status := fasthttp.StatusUnprocessableEntity
+		var unknown errUnknownPlugin
+		if errors.As(err, &unknown) {
+			status = fasthttp.StatusNotFound
+		}
+		body := map[string]any{"error": "plugin_rejected", "message": "the running version stays in force"}
+		if m, ok := err.(interface{ Unwrap() []error }); ok {
+			var list []string
+			for _, e := range m.Unwrap() {
+				list = append(list, e.Error())
+			}
+			body["errors"] = list
+		} else {
+			body["errors"] = []string{err.Error()}
+		}
+		admin.WriteJSON(ctx, status, body)
+		return
+	}
+	admin.WriteJSON(ctx, fasthttp.StatusOK, res)
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// rawWatVariant builds plugins/raw-wat with another header value, a second
+// version of the same plugin.
+func rawWatVariant(t *testing.T, value string) []byte {
+	t.Helper()
+	src, err := os.ReadFile("../../plugins/raw-wat/plugin.wat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const orig = `(data (i32.const 0x10) "1")`
+	if !strings.Contains(string(src), orig) {
+		t.Fatalf("plugin.wat no longer has %s", orig)
+	}
+	dir := t.TempDir()
+	wat := filepath.Join(dir, "v.wat")
+	if err := os.WriteFile(wat, []byte(strings.Replace(string(src), orig, `(data (i32.const 0x10) "`+value+`")`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "v.wasm")
+	if b, err := exec.Command("wat2wasm", wat, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (g *gateway) adminBody(t *testing.T, method, path string, body []byte) response {
+	t.Helper()
+	return do(t, method, "http://"+g.AdminAddr()+path, map[string]string{"Authorization": "Bearer " + testToken}, body)
+}
+
+// TestHotLoadUnderLoad swaps a plugin's module and rolls it back while
+// clients keep sending requests: no request fails, and every response is
+// produced by exactly one version (the request header its on_request set and
+// the response header its on_response set always agree).
+func TestHotLoadUnderLoad(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 1000, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+plugins:
+  - {name: raw, module: %q, pool: {min_instances: 2}}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
+	v2 := rawWatVariant(t, "2")
+
+	var ok, failed, mixed atomic.Int64
+	var seen sync.Map
+	var first atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := tryDo("GET", g.url("/x"), nil, nil)
+				if err != nil || r.status != 200 {
+					failed.Add(1)
+					first.CompareAndSwap(nil, fmt.Sprintf("err=%v status=%d body=%s", err, r.status, r.body))
+					continue
+				}
+				var e echo
+				_ = json.Unmarshal(r.body, &e)
+				req, resp := e.Headers["X-Raw-Wat"], r.headers["X-Raw-Wat-Response"]
+				if req != resp {
+					mixed.Add(1)
+				}
+				seen.Store(req, true)
+				ok.Add(1)
+			}
+		}()
+	}
+	waitVersion := func(want string) {
+		t.Helper()
+		waitFor(t, "responses from version "+want, func() bool {
+			r, err := tryDo("GET", g.url("/probe"), nil, nil)
+			return err == nil && r.headers["X-Raw-Wat-Response"] == want
+		})
+	}
+	waitVersion("1")
+	if r := g.adminBody(t, "PUT", "/plugins/raw", v2); r.status != 200 {
+		t.Fatalf("PUT v2: %d %s", r.status, r.body)
+	}
+	waitVersion("2")
+	if r := g.adminBody(t, "POST", "/plugins/raw/rollback", nil); r.status != 200 {
+		t.Fatalf("rollback: %d %s", r.status, r.body)
+	}
+	waitVersion("1")
+	close(stop)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d of %d requests failed during hot-loads; first: %v", failed.Load(), ok.Load()+failed.Load(), first.Load())
+	}
+	if mixed.Load() > 0 {
+		t.Fatalf("%d responses mixed two versions", mixed.Load())
+	}
+	for _, v := range []string{"1", "2"} {
+		if _, ok := seen.Load(v); !ok {
+			t.Errorf("no response from version %s under load", v)
+		}
+	}
+
+	var list struct {
+		Plugins []PluginView `json:"plugins"`
+	}
+	if err := json.Unmarshal(g.admin(t, "GET", "/plugins").body, &list); err != nil || len(list.Plugins) != 1 {
+		t.Fatalf("GET /plugins: %v", err)
+	}
+	p := list.Plugins[0]
+	if len(p.Versions) != 2 || !p.Versions[0].Active || p.Versions[1].Active || p.Source != "rollback" {
+		t.Fatalf("versions after rollback: %+v source %q", p.Versions, p.Source)
+	}
+	// A named rollback to the second version.
+	if r := g.adminBody(t, "POST", "/plugins/raw/rollback?sha256="+p.Versions[1].SHA256[:12], nil); r.status != 200 {
+		t.Fatalf("named rollback: %d %s", r.status, r.body)
+	}
+	waitVersion("2")
+}
+
+func TestHotLoadRejections(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 100, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+plugins:
+  - {name: raw, module: %q}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
+	fault, err := os.ReadFile(pluginPath(t, "fault"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		body       []byte
+		status     int
+		want       string
+	}{
+		{"not wasm", "/plugins/raw", []byte("hello"), 422, "module rejected"},
+		{"empty", "/plugins/raw", nil, 422, "module rejected"},
+		{"config rejected by on_init", "/plugins/raw", fault, 422, "rejected its config"},
+		{"unknown plugin", "/plugins/nope", rawWatVariant(t, "3"), 404, `no plugin \"nope\"`},
+		{"no earlier version", "/plugins/raw/rollback", nil, 422, "no earlier version"},
+		{"unknown sha", "/plugins/raw/rollback?sha256=abc", nil, 422, "no kept version"},
+	} {
+		method := "PUT"
+		if strings.HasSuffix(strings.SplitN(tc.path, "?", 2)[0], "/rollback") {
+			method = "POST"
+		}
+		r := g.adminBody(t, method, tc.path, tc.body)
+		if r.status != tc.status || !strings.Contains(string(r.body), tc.want) {
+			t.Errorf("%s: got %d %s, want %d with %q", tc.name, r.status, r.body, tc.status, tc.want)
+		}
+		if r := do(t, "GET", g.url("/x"), nil, nil); r.status != 200 || r.headers["X-Raw-Wat-Response"] != "1" {
+			t.Fatalf("%s: the running version stopped serving: %d %v", tc.name, r.status, r.headers)
+		}
+	}
+}

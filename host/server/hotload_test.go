@@ -180,3 +180,45 @@ routes:
 		}
 	}
 }
+
+// TestPluginDirectoryWatch hot-loads a plugin when DIR/NAME.wasm appears or
+// changes, and ignores what it cannot use.
+func TestPluginDirectoryWatch(t *testing.T) {
+	a := startUpstream(t, "a")
+	dir := t.TempDir()
+	g := startGateway(t, 100, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q, watch_dir: %q}
+plugins:
+  - {name: raw, module: %q}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), dir, pluginPath(t, "raw-wat"), a.addr))
+	version := func() string { return do(t, "GET", g.url("/x"), nil, nil).headers["X-Raw-Wat-Response"] }
+	if v := version(); v != "1" {
+		t.Fatalf("initial version %q", v)
+	}
+	write := func(name string, data []byte) {
+		t.Helper()
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("raw.wasm", rawWatVariant(t, "2"))
+	waitFor(t, "the new file picked up", func() bool { return version() == "2" })
+	write("raw.wasm", []byte("not wasm"))
+	write("unknown.wasm", rawWatVariant(t, "4"))
+	waitFor(t, "the rejections logged", func() bool {
+		return strings.Contains(g.logs.String(), "plugin directory: version rejected") &&
+			strings.Contains(g.logs.String(), "no plugin of that name")
+	})
+	if v := version(); v != "2" {
+		t.Fatalf("a rejected file changed the running version to %q", v)
+	}
+	write("raw.wasm", rawWatVariant(t, "3")) // a later good version still loads
+	waitFor(t, "the changed file picked up", func() bool { return version() == "3" })
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -78,34 +79,77 @@ func (s *Server) drain() error {
 	return nil
 }
 
-// watchConfig reloads when the config file's content changes. It watches the
-// directory, not the file, because editors and config managers replace files
-// by rename; bursts of events are debounced and unchanged content is ignored.
+// watchConfig reloads when the config file's content changes.
 func (s *Server) watchConfig(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
 	path, err := filepath.Abs(s.opts.ConfigPath)
 	if err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Add(filepath.Dir(path)); err != nil {
-		w.Close()
 		return err
 	}
 	// Compare with what was loaded, not with the file now: an edit made
 	// between the load and this watch must still be picked up.
 	lastSum := s.loadedSum
+	changed := func(p string) {
+		if p != path {
+			return
+		}
+		sum := fileSum(path)
+		if sum == nil || bytes.Equal(sum, lastSum) {
+			return
+		}
+		lastSum = sum
+		_, _ = s.Reload("file change")
+	}
+	changed(path) // before the watch starts: changed is not safe for concurrent use
+	return s.watchDir(ctx, filepath.Dir(path), "config", changed)
+}
+
+// watchPlugins hot-loads DIR/NAME.wasm as plugin NAME whenever the file is
+// created or changes (the third way in, beside PUT /plugins/NAME and a
+// config reload). A file whose content is already running is ignored.
+func (s *Server) watchPlugins(ctx context.Context, dir string) error {
+	return s.watchDir(ctx, dir, "plugin directory", func(path string) {
+		name, ok := strings.CutSuffix(filepath.Base(path), ".wasm")
+		if !ok {
+			return
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) == 0 {
+			return // removed, or still being written: a later event follows
+		}
+		if lp := s.snap.Load().plugins[name]; lp == nil {
+			s.log.Warn("plugin directory: no plugin of that name in the config; ignored", "file", path)
+			return
+		} else if lp.version.sha == shaOf(data) {
+			return
+		}
+		if _, err := s.HotLoad(name, data, "watch"); err != nil {
+			s.log.Error("plugin directory: version rejected", "file", path, "err", err.Error())
+		}
+	})
+}
+
+// watchDir calls changed(path) once a burst of events on a file of dir has
+// settled. It watches the directory, not files, because editors and
+// deployment tools replace files by rename.
+func (s *Server) watchDir(ctx context.Context, dir, what string, changed func(path string)) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		err = w.Add(abs)
+	}
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("watch %s %s: %w", what, dir, err)
+	}
 	go func() {
 		defer w.Close()
 		const debounce = 150 * time.Millisecond
-		timer := time.NewTimer(time.Hour)
-		timer.Stop()
-		if !bytes.Equal(fileSum(path), lastSum) {
-			timer.Reset(0)
-		}
+		pending := map[string]time.Time{}
+		tick := time.NewTicker(debounce / 3)
+		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -114,21 +158,19 @@ func (s *Server) watchConfig(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if filepath.Clean(ev.Name) == path {
-					timer.Reset(debounce)
-				}
+				pending[filepath.Clean(ev.Name)] = time.Now().Add(debounce)
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
 				}
-				s.log.Warn("config watch error", "err", err)
-			case <-timer.C:
-				sum := fileSum(path)
-				if sum == nil || bytes.Equal(sum, lastSum) {
-					continue
+				s.log.Warn("watch error", "what", what, "err", err)
+			case now := <-tick.C:
+				for p, due := range pending {
+					if now.After(due) {
+						delete(pending, p)
+						changed(p)
+					}
 				}
-				lastSum = sum
-				_, _ = s.Reload("file change")
 			}
 		}
 	}()

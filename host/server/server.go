@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -215,11 +216,19 @@ func (s *Server) Start() error {
 	}
 	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
 	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
 	if cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig {
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stopWatch = cancel
 		if err := s.watchConfig(ctx); err != nil {
 			s.log.Warn("config file watch unavailable; reload with SIGHUP or the admin API", "err", err)
+		}
+	}
+	if dir := cfg.Runtime.WatchDir; dir != "" {
+		if !filepath.IsAbs(dir) && cfg.File != "" {
+			dir = filepath.Join(filepath.Dir(cfg.File), dir)
+		}
+		if err := s.watchPlugins(ctx, dir); err != nil {
+			s.log.Warn("plugin directory watch unavailable; hot-load with PUT /plugins/NAME", "err", err)
 		}
 	}
 	s.log.Info("wasmgate serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),

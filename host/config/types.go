@@ -236,9 +236,10 @@ type Rewrite struct {
 
 // Runtime configures the WASM runtime.
 type Runtime struct {
-	Engine   string `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
-	WatchDir string `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
-	CacheDir string `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
+	Engine       string `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
+	Interruption string `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops)" default:"instrumented" enum:"instrumented,context"`
+	WatchDir     string `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
+	CacheDir     string `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

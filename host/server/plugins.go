@@ -79,10 +79,11 @@ func (s *Server) newPlugins(rc config.Runtime) (*plugins, error) {
 		}
 	}
 	rt, err := wasm.NewRuntime(wasm.Options{
-		CacheDir:    dir,
-		Interpreter: rc.Engine == "interpreter",
-		Log:         s.log,
-		Registerer:  s.metrics.Registry,
+		CacheDir:            dir,
+		Interpreter:         rc.Engine == "interpreter",
+		ContextInterruption: rc.Interruption == "context",
+		Log:                 s.log,
+		Registerer:          s.metrics.Registry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("plugin runtime: %w", err)

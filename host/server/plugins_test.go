@@ -195,3 +195,25 @@ func (c *atomicCounter) get() (int, string) {
 	defer c.mu.Unlock()
 	return c.n, c.first
 }
+
+func TestContextInterruptionConfig(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 100, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q, interruption: context}
+plugins:
+  - {name: raw, module: %q}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, t.TempDir(), pluginPath(t, "raw-wat"), a.addr))
+	if r := do(t, "GET", g.url("/x"), nil, nil); r.status != 200 || r.headers["X-Raw-Wat-Response"] != "1" {
+		t.Fatalf("%d %v", r.status, r.headers)
+	}
+	var list struct {
+		Plugins []PluginView `json:"plugins"`
+	}
+	if err := json.Unmarshal(g.admin(t, "GET", "/plugins").body, &list); err != nil || len(list.Plugins) != 1 ||
+		!strings.HasPrefix(list.Plugins[0].Interruption, "context") {
+		t.Fatalf("interruption: %v %+v", err, list)
+	}
+}

@@ -957,6 +957,11 @@ func (m *coldMeasure) heapPerInstance(ctx context.Context, mod *wasm.Module) (Fl
 		held = append(held, in)
 	}
 	after := heapAfterGC()
+	if after < before {
+		// The collection freed more than the instances took (garbage of
+		// earlier measurements): no figure rather than a negative one.
+		return Float(math.NaN()), nil
+	}
 	return Float((float64(after) - float64(before)) / float64(n)), nil
 }
 

@@ -236,10 +236,23 @@ type Rewrite struct {
 
 // Runtime configures the WASM runtime.
 type Runtime struct {
-	Engine       string `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
-	Interruption string `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops)" default:"instrumented" enum:"instrumented,context"`
-	WatchDir     string `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
-	CacheDir     string `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
+	Engine       string       `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
+	AutoRollback AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty" doc:"roll a hot-loaded plugin version back when it fails right after the swap"`
+	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops)" default:"instrumented" enum:"instrumented,context"`
+	WatchDir     string       `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
+	CacheDir     string       `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// AutoRollback watches a plugin version hot-loaded through the admin API or
+// the plugin directory, and returns to the previous version when its hooks
+// fail too often right after the swap.
+type AutoRollback struct {
+	Window            Duration `yaml:"window" json:"window,omitempty" doc:"how long a new version is watched after its swap (0 turns automatic rollback off)" default:"30s"`
+	MinCalls          int      `yaml:"min_calls" json:"min_calls,omitempty" doc:"hook calls needed before the failure rate counts" default:"20"`
+	MaxFailurePercent int      `yaml:"max_failure_percent" json:"max_failure_percent,omitempty" doc:"failed hook calls (traps, timeouts, memory, bad returns), in percent, above which the version is rolled back" default:"50"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

@@ -40,6 +40,7 @@ type Metrics struct {
 	rejected       *prometheus.CounterVec
 	retries        *prometheus.CounterVec
 	pluginSkips    *prometheus.CounterVec
+	autoRollbacks  *prometheus.CounterVec
 	inFlight       prometheus.Gauge
 	reloads        *prometheus.CounterVec
 	lastReloadOK   prometheus.Gauge
@@ -89,6 +90,9 @@ func New() *Metrics {
 		pluginSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmgate_plugin_skipped_total", Help: "Failed plugin calls skipped under fail_open, by plugin, route and failure kind.",
 		}, []string{"plugin", "route", "kind"}),
+		autoRollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmgate_plugin_auto_rollbacks_total", Help: "Hot-loaded plugin versions rolled back automatically for failing, by plugin.",
+		}, []string{"plugin"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wasmgate_in_flight_requests", Help: "Requests being served now.",
 		}),
@@ -104,7 +108,7 @@ func New() *Metrics {
 		routes: make(map[string]*Route),
 	}
 	reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.upstreamErrors, m.rejected,
-		m.retries, m.pluginSkips, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
+		m.retries, m.pluginSkips, m.autoRollbacks, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -226,6 +230,9 @@ func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).I
 func (m *Metrics) PluginSkipped(plugin, route, kind string) {
 	m.pluginSkips.WithLabelValues(plugin, route, kind).Inc()
 }
+
+// AutoRollback counts a plugin version rolled back automatically.
+func (m *Metrics) AutoRollback(plugin string) { m.autoRollbacks.WithLabelValues(plugin).Inc() }
 
 // InFlight is the gauge of requests being served.
 func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }

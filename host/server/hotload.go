@@ -175,6 +175,9 @@ func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (any, 
 	}
 	s.commit(old, next)
 	s.log.Info("plugin version swapped in", "plugin", name, "sha256", v.sha, "source", v.source, "config_version", next.version)
+	if prev := old.plugins[name].version; v.source == "admin" || v.source == "watch" {
+		go s.watchNewVersion(name, v.sha, prev)
+	}
 	return map[string]any{"status": "ok", "plugin": name, "sha256": v.sha, "version": v.sha[:12], "config_version": next.version}, nil
 }
 
@@ -224,4 +227,46 @@ func (s *Server) pluginsEndpoint(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	admin.WriteJSON(ctx, fasthttp.StatusOK, res)
+}
+
+// watchNewVersion rolls a freshly swapped-in version back to prev when its
+// hooks fail more than plugin_runtime.auto_rollback allows within the
+// window after the swap. It stops early when the version is replaced.
+func (s *Server) watchNewVersion(name, sha string, prev *pluginVersion) {
+	ar := s.snap.Load().cfg.Runtime.AutoRollback
+	if ar.Window <= 0 || prev.sha == sha {
+		return
+	}
+	for end := time.Now().Add(ar.Window.D()); time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		snap := s.snap.Load()
+		if lp := snap.plugins[name]; lp == nil || lp.version.sha != sha {
+			return
+		}
+		var calls, failures int64
+		for _, r := range snap.routes {
+			for _, l := range r.chain {
+				if l.plugin == name {
+					calls += l.calls.Load()
+					failures += l.failures.Load()
+				}
+			}
+		}
+		if calls < int64(ar.MinCalls) || failures*100 <= calls*int64(ar.MaxFailurePercent) {
+			continue
+		}
+		s.log.Error("hot-loaded plugin version is failing; rolling back automatically",
+			"plugin", name, "sha256", sha, "calls", calls, "failures", failures, "to", prev.sha)
+		s.metrics.AutoRollback(name)
+		s.reloadMu.Lock()
+		if cur := s.snap.Load(); cur.plugins[name] != nil && cur.plugins[name].version.sha == sha {
+			back := *prev
+			back.source = "auto-rollback"
+			if _, err := s.swapPinned(cur, name, &back); err != nil {
+				s.log.Error("automatic rollback failed", "plugin", name, "err", err.Error())
+			}
+		}
+		s.reloadMu.Unlock()
+		return
+	}
 }

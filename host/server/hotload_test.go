@@ -222,3 +222,65 @@ routes:
 	write("raw.wasm", rawWatVariant(t, "3")) // a later good version still loads
 	waitFor(t, "the changed file picked up", func() bool { return version() == "3" })
 }
+
+// TestAutoRollback hot-loads a version whose on_request traps: once it has
+// failed past the threshold the gateway returns to the previous version by
+// itself, logs it and counts it.
+func TestAutoRollback(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 1000, fmt.Sprintf(`
+plugin_runtime:
+  cache_dir: %q
+  auto_rollback: {window: 1m, min_calls: 10, max_failure_percent: 50}
+plugins:
+  - {name: raw, module: %q, failure_policy: fail_open, quarantine: {after: 1000}}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
+	src, err := os.ReadFile("../../plugins/raw-wat/plugin.wat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "    (local $n i32)\n"
+	if !strings.Contains(string(src), anchor) {
+		t.Fatalf("plugin.wat no longer has %q", anchor)
+	}
+	dir := t.TempDir()
+	wat := filepath.Join(dir, "trap.wat")
+	if err := os.WriteFile(wat, []byte(strings.Replace(string(src), anchor, anchor+"    unreachable\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("wat2wasm", wat, "-o", wat+".wasm").CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	trapping, err := os.ReadFile(wat + ".wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.adminBody(t, "PUT", "/plugins/raw", trapping); r.status != 200 {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	// fail_open: clients keep getting answers while the bad version runs.
+	waitFor(t, "the automatic rollback", func() bool {
+		r, err := tryDo("GET", g.url("/x"), nil, nil)
+		if err == nil && r.status != 200 {
+			t.Fatalf("fail_open route answered %d", r.status)
+		}
+		// The trapping version never sets the request header: it is back
+		// once the upstream sees it again.
+		return err == nil && r.echo(t).Headers["X-Raw-Wat"] == "1"
+	})
+	if !strings.Contains(g.logs.String(), "rolling back automatically") {
+		t.Error("the rollback was not logged")
+	}
+	if m := string(g.admin(t, "GET", "/metrics").body); !strings.Contains(m, `wasmgate_plugin_auto_rollbacks_total{plugin="raw"} 1`) {
+		t.Error("the rollback was not counted")
+	}
+	var list struct {
+		Plugins []PluginView `json:"plugins"`
+	}
+	if err := json.Unmarshal(g.admin(t, "GET", "/plugins").body, &list); err != nil || list.Plugins[0].Source != "auto-rollback" {
+		t.Fatalf("GET /plugins after the rollback: %v %+v", err, list)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -32,6 +33,9 @@ type link struct {
 	onRequest  bool
 	onResponse bool
 	key        string // identity for reuse across reloads
+
+	// Hook calls and failures on this snapshot, for automatic rollback.
+	calls, failures atomic.Int64
 }
 
 // loadedPlugin is a plugin of a snapshot: its definition and module version.
@@ -347,6 +351,7 @@ func (s *Server) runRequestChain(ctx *fasthttp.RequestCtx, st *requestState, sna
 		}
 		action := int32(abi.Continue)
 		if l.onRequest {
+			l.calls.Add(1)
 			action, err = inst.OnRequest(&ctx.Request, &ctx.Response, st.clientIP)
 		}
 		if l.fresh && err == nil {
@@ -389,6 +394,7 @@ func (s *Server) runResponseChain(ctx *fasthttp.RequestCtx, st *requestState, sn
 			}
 		}
 		cs.held[i] = nil
+		l.calls.Add(1)
 		err := inst.OnResponse(&ctx.Request, &ctx.Response, st.clientIP)
 		l.binding.Release(inst, err != nil)
 		if err != nil && s.pluginFailed(ctx, st, snap, rt, l, err) {
@@ -418,6 +424,9 @@ func (s *Server) pluginFailed(ctx *fasthttp.RequestCtx, st *requestState, snap *
 	kind := "other"
 	if errors.As(err, &pe) {
 		kind = pe.Kind.String()
+	}
+	if !errors.Is(err, wasm.ErrPoolExhausted) && !errors.Is(err, wasm.ErrQuarantined) {
+		l.failures.Add(1) // the version's own fault, not backpressure
 	}
 	if l.failOpen {
 		s.metrics.PluginSkipped(l.plugin, rt.name, kind)

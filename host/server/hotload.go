@@ -202,16 +202,22 @@ func (s *Server) pluginsEndpoint(ctx *fasthttp.RequestCtx) {
 		res, err = s.HotLoad(name, append([]byte(nil), ctx.PostBody()...), "admin")
 	case action == "rollback" && ctx.IsPost():
 		res, err = s.Rollback(name, string(ctx.QueryArgs().Peek("sha256")))
+	case action == "" && ctx.IsDelete():
+		res, err = s.DeletePlugin(name)
 	default:
-		ctx.Response.Header.Set("Allow", "PUT /plugins/{name}, POST /plugins/{name}/rollback")
+		ctx.Response.Header.Set("Allow", "PUT, DELETE /plugins/{name}; POST /plugins/{name}/rollback")
 		admin.WriteJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
 		return
 	}
 	if err != nil {
 		status := fasthttp.StatusUnprocessableEntity
 		var unknown errUnknownPlugin
-		if errors.As(err, &unknown) {
+		var inUse errPluginInUse
+		switch {
+		case errors.As(err, &unknown):
 			status = fasthttp.StatusNotFound
+		case errors.As(err, &inUse):
+			status = fasthttp.StatusConflict
 		}
 		body := map[string]any{"error": "plugin_rejected", "message": "the running version stays in force"}
 		if m, ok := err.(interface{ Unwrap() []error }); ok {
@@ -269,4 +275,48 @@ func (s *Server) watchNewVersion(name, sha string, prev *pluginVersion) {
 		s.reloadMu.Unlock()
 		return
 	}
+}
+
+type errPluginInUse string
+
+func (e errPluginInUse) Error() string { return string(e) }
+
+// DeletePlugin drops a plugin that no route uses from the running gateway:
+// its module and kept versions go. It stays in the config file, so a config
+// reload brings it back; a plugin some route uses is refused (409).
+func (s *Server) DeletePlugin(name string) (any, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.snap.Load()
+	if old.plugins[name] == nil {
+		return nil, errUnknownPlugin(name)
+	}
+	var users []string
+	for _, r := range old.routes {
+		for _, l := range r.chain {
+			if l.plugin == name {
+				users = append(users, r.name)
+				break
+			}
+		}
+	}
+	if len(users) > 0 {
+		return nil, errPluginInUse(fmt.Sprintf("plugin %q is used by routes %s: remove it from their chains first", name, strings.Join(users, ", ")))
+	}
+	// A copy of the config without the plugin: the snapshot owns its config.
+	cfg := *old.cfg
+	cfg.Plugins = nil
+	for _, p := range old.cfg.Plugins {
+		if p.Name != name {
+			cfg.Plugins = append(cfg.Plugins, p)
+		}
+	}
+	next, err := s.buildSnapshot(&cfg, old.table, old)
+	if err != nil {
+		return nil, err
+	}
+	delete(s.history, name)
+	s.commit(old, next)
+	s.log.Info("plugin deleted", "plugin", name)
+	return map[string]any{"status": "ok", "plugin": name, "deleted": true, "config_version": next.version}, nil
 }

@@ -6,10 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
 // rawWatVariant builds plugins/raw-wat with another header value, a second
@@ -282,5 +286,144 @@ routes:
 	}
 	if err := json.Unmarshal(g.admin(t, "GET", "/plugins").body, &list); err != nil || list.Plugins[0].Source != "auto-rollback" {
 		t.Fatalf("GET /plugins after the rollback: %v %+v", err, list)
+	}
+}
+
+// TestHotLoadSoak hot-loads two versions alternately many times while
+// clients send requests, and checks that nothing accumulates: goroutines,
+// live wazero runtimes and live instances end where they started, and no
+// request fails. It logs the figures (resident memory included).
+func TestHotLoadSoak(t *testing.T) {
+	loads := 1000
+	if testing.Short() {
+		loads = 100
+	}
+	a := startUpstream(t, "a")
+	g := startGateway(t, 1000, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q, auto_rollback: {window: 0s}}
+plugins:
+  - {name: raw, module: %q, pool: {min_instances: 2}}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
+	versions := [][]byte{rawWatVariant(t, "2"), rawWatVariant(t, "3")}
+	engine := g.plugins.runtime.Engine().(*wasm.WazeroEngine)
+	liveInstances := func() int {
+		n := 0
+		for _, r := range g.snap.Load().routes {
+			for _, l := range r.chain {
+				n += l.binding.Stats().Live
+			}
+		}
+		return n
+	}
+	load := func(stop <-chan struct{}, failed, ok *atomic.Int64) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if r, err := tryDo("GET", g.url("/x"), nil, nil); err != nil || r.status != 200 {
+						failed.Add(1)
+					} else {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		return &wg
+	}
+	var heap runtime.MemStats
+	settle := func() (goroutines int, runtimes int64, instances int, heapBytes uint64, rss int64) {
+		// Retired bindings close asynchronously once their requests are
+		// done; client connections (and their server goroutines) go too.
+		waitFor(t, "retired versions closed", func() bool { return engine.LiveRuntimes() <= 2 })
+		client.CloseIdleConnections()
+		debug.FreeOSMemory()
+		runtime.ReadMemStats(&heap)
+		return runtime.NumGoroutine(), engine.LiveRuntimes(), liveInstances(), heap.HeapAlloc, residentBytes()
+	}
+	// Warm up with the same load first, so that the baseline has what a
+	// loaded gateway keeps anyway (worker goroutines, buffers, pools).
+	var warmFailed, warmOK atomic.Int64
+	warm := make(chan struct{})
+	wgWarm := load(warm, &warmFailed, &warmOK)
+	waitFor(t, "warm-up traffic", func() bool { return warmOK.Load() > 200 })
+	close(warm)
+	wgWarm.Wait()
+	g0, r0, i0, h0, rss0 := settle()
+
+	stop := make(chan struct{})
+	var failed, ok atomic.Int64
+	wg := load(stop, &failed, &ok)
+	for i := 0; i < loads; i++ {
+		if _, err := g.HotLoad("raw", versions[i%2], "admin"); err != nil {
+			t.Fatalf("hot-load %d: %v", i, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	g1, r1, i1, h1, rss1 := settle()
+	if g1 > g0+10 { // fasthttp's idle workers retire on their own clock
+		waitFor(t, "idle workers gone", func() bool { client.CloseIdleConnections(); return runtime.NumGoroutine() <= g0+10 })
+		g1 = runtime.NumGoroutine()
+	}
+	t.Logf("%d hot-loads under load (%d requests, %d failed): goroutines %d -> %d, wazero runtimes %d -> %d, live instances %d -> %d, Go heap %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
+		loads, ok.Load(), failed.Load(), g0, g1, r0, r1, i0, i1,
+		float64(h0)/(1<<20), float64(h1)/(1<<20), float64(rss0)/(1<<20), float64(rss1)/(1<<20))
+	if failed.Load() > 0 {
+		t.Errorf("%d requests failed during the hot-loads", failed.Load())
+	}
+	if g1 > g0+10 || r1 > r0 || i1 > i0 {
+		t.Errorf("hot-loads leaked: goroutines %d -> %d, runtimes %d -> %d, instances %d -> %d", g0, g1, r0, r1, i0, i1)
+	}
+}
+
+// residentBytes is the process's resident set size (0 when unknown).
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, rss int64
+	fmt.Sscan(string(b), &size, &rss)
+	return rss * int64(os.Getpagesize())
+}
+
+func TestDeletePlugin(t *testing.T) {
+	a := startUpstream(t, "a")
+	g := startGateway(t, 100, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+plugins:
+  - {name: raw, module: %q}
+  - {name: spare, module: %q}
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes:
+  - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), pluginPath(t, "raw-wat"), a.addr))
+	if r := g.adminBody(t, "DELETE", "/plugins/raw", nil); r.status != 409 || !strings.Contains(string(r.body), "used by routes wat") {
+		t.Fatalf("deleting a plugin in use: %d %s", r.status, r.body)
+	}
+	if r := g.adminBody(t, "DELETE", "/plugins/spare", nil); r.status != 200 {
+		t.Fatalf("deleting an unused plugin: %d %s", r.status, r.body)
+	}
+	if r := g.adminBody(t, "DELETE", "/plugins/spare", nil); r.status != 404 {
+		t.Fatalf("deleting it again: %d %s", r.status, r.body)
+	}
+	var list struct {
+		Plugins []PluginView `json:"plugins"`
+	}
+	if err := json.Unmarshal(g.admin(t, "GET", "/plugins").body, &list); err != nil || len(list.Plugins) != 1 || list.Plugins[0].Name != "raw" {
+		t.Fatalf("plugins after the delete: %v %+v", err, list)
+	}
+	if r := do(t, "GET", g.url("/x"), nil, nil); r.status != 200 || r.headers["X-Raw-Wat-Response"] != "1" {
+		t.Fatalf("the route stopped serving: %d", r.status)
 	}
 }

@@ -137,7 +137,8 @@ func New(opts Options) (*Server, error) {
 			admin.WriteJSON(ctx, fasthttp.StatusOK, s.Plugins())
 		}},
 		admin.Endpoint{Method: "PUT", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
-		admin.Endpoint{Method: "POST", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint})
+		admin.Endpoint{Method: "POST", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
+		admin.Endpoint{Method: "DELETE", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint})
 	return s, nil
 }
 

@@ -103,6 +103,10 @@ type PluginRoute struct {
 	Quarantined         bool   `json:"quarantined"`
 	ConsecutiveFailures int    `json:"consecutive_failures"`
 	MemoryHighWater     uint32 `json:"memory_high_water_bytes"`
+	// Calls and Failures count hook calls since the running config (or
+	// plugin version) was swapped in.
+	Calls    int64 `json:"calls"`
+	Failures int64 `json:"failures"`
 }
 
 // Plugins lists the running plugins, their module versions and how each
@@ -138,6 +142,7 @@ func (s *Server) Plugins() any {
 				v.Routes = append(v.Routes, PluginRoute{
 					Route: r.name, FailOpen: l.failOpen, Live: st.Live, Idle: st.Idle, InUse: st.InUse,
 					Quarantined: st.Quarantined, ConsecutiveFailures: st.ConsecutiveFailures, MemoryHighWater: st.MemoryHighWater,
+					Calls: l.calls.Load(), Failures: l.failures.Load(),
 				})
 			}
 		}

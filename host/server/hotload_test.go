@@ -18,7 +18,7 @@ import (
 
 // rawWatVariant builds plugins/raw-wat with another header value, a second
 // version of the same plugin.
-func rawWatVariant(t *testing.T, value string) []byte {
+func rawWatVariant(t testing.TB, value string) []byte {
 	t.Helper()
 	src, err := os.ReadFile("../../plugins/raw-wat/plugin.wat")
 	if err != nil {
@@ -165,6 +165,9 @@ routes:
 		want       string
 	}{
 		{"not wasm", "/plugins/raw", []byte("hello"), 422, "module rejected"},
+		{"wrong ABI version", "/plugins/raw", watFixture(t, "v2"), 422, "wasmgate_abi_v2"},
+		{"missing export", "/plugins/raw", watFixture(t, "nomarker"), 422, `missing export \"wasmgate_abi_v1\"`},
+		{"unknown import", "/plugins/raw", watFixture(t, "unknown_import"), 422, `\"env\".\"foo\"`},
 		{"empty", "/plugins/raw", nil, 422, "module rejected"},
 		{"config rejected by on_init", "/plugins/raw", fault, 422, "rejected its config"},
 		{"unknown plugin", "/plugins/nope", rawWatVariant(t, "3"), 404, `no plugin \"nope\"`},
@@ -262,6 +265,33 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A load generator runs throughout: no request may fail.
+	stop := make(chan struct{})
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r, err := tryDo("GET", g.url("/load"), nil, nil); err != nil || r.status != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		if failed.Load() > 0 {
+			t.Errorf("%d requests failed around the automatic rollback", failed.Load())
+		}
+	}()
 	if r := g.adminBody(t, "PUT", "/plugins/raw", trapping); r.status != 200 {
 		t.Fatalf("PUT: %d %s", r.status, r.body)
 	}
@@ -426,4 +456,18 @@ routes:
 	if r := do(t, "GET", g.url("/x"), nil, nil); r.status != 200 || r.headers["X-Raw-Wat-Response"] != "1" {
 		t.Fatalf("the route stopped serving: %d", r.status)
 	}
+}
+
+// watFixture compiles one of host/wasm's WAT test modules.
+func watFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	if b, err := exec.Command("wat2wasm", "../wasm/testdata/"+name+".wat", "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

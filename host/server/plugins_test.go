@@ -18,7 +18,7 @@ var (
 
 // pluginPath returns the .wasm of an example plugin, building the plugins
 // from source (plugins/build.sh) when they are missing or out of date.
-func pluginPath(t *testing.T, name string) string {
+func pluginPath(t testing.TB, name string) string {
 	t.Helper()
 	buildPluginsOnce.Do(func() {
 		cmd := exec.Command("bash", "plugins/build.sh")

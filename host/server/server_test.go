@@ -40,7 +40,7 @@ type echo struct {
 	BodyLen int               `json:"body_len"`
 }
 
-func startUpstream(t *testing.T, id string) *upstream {
+func startUpstream(t testing.TB, id string) *upstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,7 +113,7 @@ log:
   access_log: stdout
 `
 
-func writeConfig(t *testing.T, path, body string) {
+func writeConfig(t testing.TB, path, body string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
@@ -124,7 +124,7 @@ func writeConfig(t *testing.T, path, body string) {
 	}
 }
 
-func startGateway(t *testing.T, maxConcurrent int, rest string) *gateway {
+func startGateway(t testing.TB, maxConcurrent int, rest string) *gateway {
 	t.Helper()
 	t.Setenv("TEST_ADMIN_TOKEN", testToken)
 	path := filepath.Join(t.TempDir(), "wasmgate.yaml")

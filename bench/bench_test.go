@@ -739,10 +739,10 @@ func TestNginxConfig(t *testing.T) {
 // sampleReport is a report as RunProxy fills it, without running anything.
 func sampleReport() *ProxyReport {
 	r := &ProxyReport{
-		Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Command: "wasmgate bench proxy -runs 2",
-		Duration: "1s", Runs: 2, Connections: 64, Threads: 2,
-		Machine: MachineInfo{NProc: 2, CPUModel: "Test CPU", GoVersion: "go1.26"},
-		Pinning: Pinning{Tool: "taskset", ProxyCPU: 0, LoadCPU: 1},
+		LoadRun: LoadRun{Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Command: "wasmgate bench proxy -runs 2",
+			Duration: "1s", Runs: 2, Connections: 64, Threads: 2,
+			Machine: MachineInfo{NProc: 2, CPUModel: "Test CPU", GoVersion: "go1.26"},
+			Pinning: Pinning{Tool: "taskset", ProxyCPU: 0, LoadCPU: 1}},
 	}
 	add := func(round int, target, of string, rps, p99, cpu float64) {
 		r.Measurements = append(r.Measurements, ProxyRun{Round: round, Target: target, CPUOf: of,

@@ -295,14 +295,7 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 // medians and ratios per route, the instantiate times per plugin, and where
 // and how it ran. It is also the JSON written to OutDir.
 type PluginsReport struct {
-	Started     time.Time   `json:"started"`
-	Command     string      `json:"command"`
-	Duration    string      `json:"duration"`
-	Runs        int         `json:"runs"`
-	Connections int         `json:"connections"`
-	Threads     int         `json:"threads"`
-	Machine     MachineInfo `json:"machine"`
-	Pinning     Pinning     `json:"pinning"`
+	LoadRun
 	// LoadAvgEnd is /proc/loadavg when the measurements ended; with
 	// Machine.LoadAvg (at the start) it shows how busy the machine was.
 	LoadAvgEnd string `json:"load_avg_end,omitempty"`
@@ -478,16 +471,9 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 	}
 	clk := clockTicks()
 	rep := &PluginsReport{
-		Started:     time.Now().UTC(),
-		Command:     o.Command(),
-		Duration:    o.Duration.String(),
-		Runs:        o.Runs,
-		Connections: o.Connections,
-		Threads:     min(wrkThreads, o.Connections),
-		Machine:     machineInfo(ctx, t, clk),
-		Pinning:     choosePinning(t.taskset),
-		PluginsDir:  pluginsDir,
-		Routes:      routes,
+		LoadRun:    newLoadRun(ctx, t, clk, o.Command(), o.Duration, o.Runs, o.Connections),
+		PluginsDir: pluginsDir,
+		Routes:     routes,
 	}
 	fmt.Fprintf(o.Progress, "bench: %s; pinning: %s; load average %s\n",
 		rep.Machine.WrkVersion, rep.Pinning, rep.Machine.LoadAvg)

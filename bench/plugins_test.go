@@ -536,11 +536,11 @@ func TestWaitIdle(t *testing.T) {
 // anything.
 func samplePluginsReport() *PluginsReport {
 	r := &PluginsReport{
-		Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Command: "wasmgate bench plugins -runs 2",
-		Duration: "1s", Runs: 2, Connections: 64, Threads: 2,
-		Machine: MachineInfo{NProc: 2, CPUModel: "Test CPU", GoVersion: "go1.26", WrkVersion: "wrk 4.1.0"},
-		Pinning: Pinning{Tool: "taskset", ProxyCPU: 0, LoadCPU: 1},
-		Routes:  []string{RouteNone, RouteNoop, RouteNoopWAT, RouteNoopFresh, RouteWATFresh},
+		LoadRun: LoadRun{Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Command: "wasmgate bench plugins -runs 2",
+			Duration: "1s", Runs: 2, Connections: 64, Threads: 2,
+			Machine: MachineInfo{NProc: 2, CPUModel: "Test CPU", GoVersion: "go1.26", WrkVersion: "wrk 4.1.0"},
+			Pinning: Pinning{Tool: "taskset", ProxyCPU: 0, LoadCPU: 1}},
+		Routes: []string{RouteNone, RouteNoop, RouteNoopWAT, RouteNoopFresh, RouteWATFresh},
 	}
 	add := func(round int, route string, rps, cpu float64) {
 		r.Measurements = append(r.Measurements, PluginRun{Round: round, Route: route,

@@ -115,10 +115,9 @@ func (o ProxyOptions) withDefaults() ProxyOptions {
 	return o
 }
 
-// ProxyReport is the outcome of RunProxy: every raw measurement, the medians
-// and the ratios, and where and how it ran. It is also the JSON written to
-// OutDir.
-type ProxyReport struct {
+// LoadRun says how and where a wrk-driven benchmark ran: what every
+// report of one starts with (its fields are inlined in the JSON).
+type LoadRun struct {
 	Started     time.Time   `json:"started"`
 	Command     string      `json:"command"`
 	Duration    string      `json:"duration"`
@@ -127,6 +126,27 @@ type ProxyReport struct {
 	Threads     int         `json:"threads"`
 	Machine     MachineInfo `json:"machine"`
 	Pinning     Pinning     `json:"pinning"`
+}
+
+// newLoadRun describes a run about to start.
+func newLoadRun(ctx context.Context, t tools, clk int, command string, d time.Duration, runs, conns int) LoadRun {
+	return LoadRun{
+		Started:     time.Now().UTC(),
+		Command:     command,
+		Duration:    d.String(),
+		Runs:        runs,
+		Connections: conns,
+		Threads:     min(wrkThreads, conns),
+		Machine:     machineInfo(ctx, t, clk),
+		Pinning:     choosePinning(t.taskset),
+	}
+}
+
+// ProxyReport is the outcome of RunProxy: every raw measurement, the medians
+// and the ratios, and where and how it ran. It is also the JSON written to
+// OutDir.
+type ProxyReport struct {
+	LoadRun
 	// Measurements are the raw runs in the order they ran.
 	Measurements []ProxyRun `json:"measurements"`
 	// Medians has one entry per target, in the order direct, wasmgate, nginx.
@@ -234,16 +254,7 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 		return nil, fmt.Errorf("bench proxy: %w", err)
 	}
 	clk := clockTicks()
-	rep := &ProxyReport{
-		Started:     time.Now().UTC(),
-		Command:     o.Command(),
-		Duration:    o.Duration.String(),
-		Runs:        o.Runs,
-		Connections: o.Connections,
-		Threads:     min(wrkThreads, o.Connections),
-		Machine:     machineInfo(ctx, t, clk),
-		Pinning:     choosePinning(t.taskset),
-	}
+	rep := &ProxyReport{LoadRun: newLoadRun(ctx, t, clk, o.Command(), o.Duration, o.Runs, o.Connections)}
 	fmt.Fprintf(o.Progress, "bench: %s; %s; pinning: %s; load average %s\n",
 		rep.Machine.WrkVersion, rep.Machine.NginxVersion, rep.Pinning, rep.Machine.LoadAvg)
 

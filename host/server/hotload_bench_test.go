@@ -23,7 +23,8 @@ func BenchmarkFirstRequestAfterHotLoad(b *testing.B) {
 	for _, bc := range []struct {
 		name           string
 		reload, settle bool
-	}{{"warm", false, false}, {"first-after-hot-load", true, false}, {"first-after-hot-load-settled", true, true}} {
+		pause          bool
+	}{{"warm", false, false, false}, {"warm-after-pause", false, false, true}, {"first-after-hot-load", true, false, false}, {"first-after-hot-load-settled", true, true, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			g, versions := benchGateway(b)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -36,6 +37,13 @@ func BenchmarkFirstRequestAfterHotLoad(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				if bc.pause {
+					// As long as a hot-load takes, doing nothing: the
+					// baseline for a request that follows an idle moment.
+					b.StopTimer()
+					time.Sleep(2 * time.Millisecond)
+					b.StartTimer()
+				}
 				if bc.reload {
 					b.StopTimer()
 					if _, err := g.HotLoad("raw", versions[i%2], "admin"); err != nil {

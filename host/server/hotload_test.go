@@ -405,7 +405,7 @@ routes:
 		waitFor(t, "idle workers gone", func() bool { client.CloseIdleConnections(); return runtime.NumGoroutine() <= g0+10 })
 		g1 = runtime.NumGoroutine()
 	}
-	t.Logf("%d hot-loads under load (%d requests, %d failed): goroutines %d -> %d, wazero runtimes %d -> %d, live instances %d -> %d, Go heap %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
+	t.Logf("%d hot-loads under load (%d requests, %d failed): goroutines %d -> %d, compiled modules %d -> %d, live instances %d -> %d, Go heap %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
 		loads, ok.Load(), failed.Load(), g0, g1, r0, r1, i0, i1,
 		float64(h0)/(1<<20), float64(h1)/(1<<20), float64(rss0)/(1<<20), float64(rss1)/(1<<20))
 	if failed.Load() > 0 {

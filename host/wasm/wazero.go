@@ -39,10 +39,16 @@ type WazeroOptions struct {
 
 // WazeroEngine is the Engine on wazero (pure Go).
 //
-// wazero applies a memory cap per runtime (RuntimeConfig.WithMemoryLimitPages),
-// so the engine keeps one wazero runtime per (module, cap), all sharing one
-// CompilationCache: the machine code is compiled once and shared, and a
-// runtime is closed as soon as the CompiledModule that owns it is closed.
+// wazero applies a memory cap and the interruption mode per runtime
+// (RuntimeConfig.WithMemoryLimitPages, WithCloseOnContextDone), so the
+// engine keeps one wazero runtime per (interruption mode, cap), with the
+// WASI and "wasmgate" host modules instantiated in it once, and compiles
+// every module version into the runtime of its mode and cap. Loading a
+// version then costs only its own compilation (a hit in the shared
+// CompilationCache for known bytes), not a runtime and two host modules,
+// and its first call reuses host function code already warm. A runtime is
+// reference counted by the CompiledModules compiled into it and closed
+// with the last of them.
 type WazeroEngine struct {
 	name       string
 	cache      wazero.CompilationCache
@@ -52,8 +58,26 @@ type WazeroEngine struct {
 	host       []abi.Func
 	modCfg     wazero.ModuleConfig
 
-	runtimes atomic.Int64 // live wazero runtimes
+	live     atomic.Int64 // CompiledModules not yet closed
 	compiles atomic.Int64 // Compile calls
+
+	mu   sync.Mutex
+	rts  map[rtKey]*sharedRuntime // guarded by mu
+	base *sharedRuntime           // the engine's own reference, see NewWazeroEngine
+}
+
+// rtKey selects a shared runtime: what wazero fixes per runtime.
+type rtKey struct {
+	instrumented bool   // deadlines by instrumentation, else by context watch
+	pages        uint32 // memory cap; 0 is wazero's default (4 GiB)
+}
+
+// sharedRuntime is a wazero runtime with the host modules, shared by the
+// CompiledModules of one rtKey.
+type sharedRuntime struct {
+	key  rtKey
+	rt   wazero.Runtime
+	refs int // CompiledModules using it; guarded by WazeroEngine.mu
 }
 
 // compilerSupported mirrors wazero's own check (internal/platform): its
@@ -77,7 +101,7 @@ func compilerSupported() bool {
 // NewWazeroEngine returns a wazero engine: the compiler where supported,
 // else (or when forced) the interpreter.
 func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
-	e := &WazeroEngine{host: opts.Host}
+	e := &WazeroEngine{host: opts.Host, rts: make(map[rtKey]*sharedRuntime)}
 	if e.host == nil {
 		e.host = abi.Functions()
 	}
@@ -113,21 +137,54 @@ func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
+	// Every module is first compiled without a cap in the runtime of the
+	// engine's interruption mode: the engine makes it now and keeps it
+	// until Close, so that no Load (the first after a restart included)
+	// pays for a runtime and its host modules.
+	base, err := e.acquire(context.Background(), rtKey{instrumented: e.instrument})
+	if err != nil {
+		_ = e.cache.Close(context.Background())
+		return nil, err
+	}
+	e.base = base
 	return e, nil
 }
 
 // Name implements Engine.
 func (e *WazeroEngine) Name() string { return e.name }
 
-// LiveRuntimes is the number of wazero runtimes not yet closed: one per
-// compiled module and memory cap in use.
-func (e *WazeroEngine) LiveRuntimes() int64 { return e.runtimes.Load() }
+// LiveRuntimes is the number of compiled modules not yet closed: one per
+// module version and one per (version, memory cap) in use. Each used to
+// own a wazero runtime; they now share them (see SharedRuntimes), but the
+// count keeps its meaning for leak checks: it falls back to 0 when every
+// version is released, and stays bounded under hot reloads.
+func (e *WazeroEngine) LiveRuntimes() int64 { return e.live.Load() }
+
+// SharedRuntimes is the number of wazero runtimes open: the engine's base
+// runtime, and one per other (interruption mode, memory cap) used by a
+// live compiled module.
+func (e *WazeroEngine) SharedRuntimes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.rts)
+}
 
 // Compilations is the number of Compile calls (each may be a cache hit).
 func (e *WazeroEngine) Compilations() int64 { return e.compiles.Load() }
 
-// Close implements Engine: it drops the in-memory compilation cache.
-func (e *WazeroEngine) Close(ctx context.Context) error { return e.cache.Close(ctx) }
+// Close implements Engine: it closes the base runtime and drops the
+// in-memory compilation cache.
+func (e *WazeroEngine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	base := e.base
+	e.base = nil
+	e.mu.Unlock()
+	var err error
+	if base != nil {
+		err = e.releaseRuntime(ctx, base)
+	}
+	return errors.Join(err, e.cache.Close(ctx))
+}
 
 // Compile implements Engine.
 func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule, error) {
@@ -161,30 +218,64 @@ func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule
 	return c, err
 }
 
-// compile makes a runtime capped at pages (0: wazero's default, 4 GiB)
-// with the host modules, and compiles code in it.
+// compile compiles code in the shared runtime capped at pages (0:
+// wazero's default, 4 GiB).
 func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, code []byte, pages uint32, instrumented bool) (*wzCompiled, error) {
-	cfg := e.configCtx
-	if instrumented {
-		cfg = e.configFast
-	}
-	if pages > 0 {
-		cfg = cfg.WithMemoryLimitPages(pages)
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	e.runtimes.Add(1)
-	c := &wzCompiled{e: e, info: info, code: code, instrumented: instrumented, rt: rt, pages: pages}
-	if err := e.instantiateHost(ctx, rt); err != nil {
-		_ = c.Close(ctx)
+	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages})
+	if err != nil {
 		return nil, err
 	}
-	cm, err := rt.CompileModule(ctx, code)
+	cm, err := sr.rt.CompileModule(ctx, code)
 	if err != nil {
-		_ = c.Close(ctx)
+		e.releaseRuntime(ctx, sr)
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	c.cm = cm
-	return c, nil
+	e.live.Add(1)
+	return &wzCompiled{e: e, info: info, code: code, instrumented: instrumented, sr: sr, rt: sr.rt, cm: cm, pages: pages}, nil
+}
+
+// acquire returns the runtime of key with one more reference, creating it
+// (and its host modules) on first use. The lock is held while creating so
+// that concurrent loads under a new cap make one runtime, not several.
+func (e *WazeroEngine) acquire(ctx context.Context, key rtKey) (*sharedRuntime, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if sr := e.rts[key]; sr != nil {
+		sr.refs++
+		return sr, nil
+	}
+	cfg := e.configCtx
+	if key.instrumented {
+		cfg = e.configFast
+	}
+	if key.pages > 0 {
+		cfg = cfg.WithMemoryLimitPages(key.pages)
+	}
+	// The runtime outlives the load that made it: a caller's context
+	// cancelled later must not reach it.
+	rt := wazero.NewRuntimeWithConfig(context.WithoutCancel(ctx), cfg)
+	if err := e.instantiateHost(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, err
+	}
+	sr := &sharedRuntime{key: key, rt: rt, refs: 1}
+	e.rts[key] = sr
+	return sr, nil
+}
+
+// releaseRuntime drops a reference to sr and closes it with the last.
+func (e *WazeroEngine) releaseRuntime(ctx context.Context, sr *sharedRuntime) error {
+	e.mu.Lock()
+	sr.refs--
+	last := sr.refs == 0
+	if last && e.rts[sr.key] == sr {
+		delete(e.rts, sr.key)
+	}
+	e.mu.Unlock()
+	if !last {
+		return nil
+	}
+	return sr.rt.Close(ctx)
 }
 
 // instantiateHost adds the "wasmgate" and "wasi_snapshot_preview1" host
@@ -259,16 +350,23 @@ func fromWZ(ts []api.ValueType) []ValueType {
 	return out
 }
 
-// wzCompiled is a module compiled in its own wazero runtime.
+// wzCompiled is a module compiled in a shared wazero runtime.
 type wzCompiled struct {
 	e            *WazeroEngine
 	info         ModuleInfo
 	code         []byte // what was compiled: the module, maybe instrumented
 	instrumented bool
-	rt           wazero.Runtime
+	sr           *sharedRuntime
+	rt           wazero.Runtime // sr.rt
 	cm           wazero.CompiledModule
 	pages        uint32
-	closed       atomic.Bool
+
+	// The runtime is shared, so closing it no longer closes this
+	// module's instances: the compiled module keeps them in a list (no
+	// allocation per instance) to close those left when it is closed.
+	mu     sync.Mutex
+	head   *wzInstance // live instances; guarded by mu
+	closed bool        // guarded by mu
 }
 
 // Info implements CompiledModule.
@@ -291,18 +389,69 @@ func (c *wzCompiled) WithMemoryLimit(ctx context.Context, pages uint32) (Compile
 	return c.e.compile(ctx, c.info, c.code, pages, c.instrumented)
 }
 
-// Close implements CompiledModule: it closes the runtime (and any instance
-// left in it) and releases this use of the compiled code.
+// Close implements CompiledModule: it closes any instance left, releases
+// this use of the compiled code and of the shared runtime (closed with
+// its last module).
 func (c *wzCompiled) Close(ctx context.Context) error {
-	if !c.closed.CompareAndSwap(false, true) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
-	err := c.rt.Close(ctx)
-	if c.cm != nil {
-		err = errors.Join(err, c.cm.Close(ctx))
+	c.closed = true
+	var left []api.Module
+	for i := c.head; i != nil; {
+		next := i.next
+		i.prev, i.next, i.owner = nil, nil, nil
+		left = append(left, i.mod)
+		i = next
 	}
-	c.e.runtimes.Add(-1)
+	c.head = nil
+	c.mu.Unlock()
+	// Only the modules are closed, as closing a runtime of its own did:
+	// an instance still held by its owner fails its next call, and its
+	// own Close later finds nothing to unlink.
+	var err error
+	for _, mod := range left {
+		err = errors.Join(err, mod.Close(ctx))
+	}
+	err = errors.Join(err, c.cm.Close(ctx))
+	err = errors.Join(err, c.e.releaseRuntime(ctx, c.sr))
+	c.e.live.Add(-1)
 	return err
+}
+
+// track links a new instance into the live list; false once c is closed.
+func (c *wzCompiled) track(i *wzInstance) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	i.owner, i.next = c, c.head
+	if c.head != nil {
+		c.head.prev = i
+	}
+	c.head = i
+	return true
+}
+
+// untrack unlinks a closing instance.
+func (c *wzCompiled) untrack(i *wzInstance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i.owner != c {
+		return // already unlinked by c.Close
+	}
+	if i.prev != nil {
+		i.prev.next = i.next
+	} else {
+		c.head = i.next
+	}
+	if i.next != nil {
+		i.next.prev = i.prev
+	}
+	i.prev, i.next, i.owner = nil, nil, nil
 }
 
 // Instantiate implements CompiledModule.
@@ -310,7 +459,7 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	if opts.Call == nil {
 		opts.Call = new(abi.Call)
 	}
-	i := &wzInstance{call: opts.Call, capBytes: uint64(c.pages) << 16}
+	i := &wzInstance{c: c, call: opts.Call, capBytes: uint64(c.pages) << 16}
 	if c.pages == 0 {
 		i.capBytes = 1 << 32
 	}
@@ -331,6 +480,11 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 		return nil, deadlineErr(fmt.Errorf("instantiate: %w", err), fired)
 	}
 	i.mod = mod
+	if !c.track(i) {
+		i.cc.stop()
+		_ = mod.Close(ctx)
+		return nil, errors.New("instantiate: compiled module closed")
+	}
 	i.mem = mod.Memory()
 	if i.mem != nil {
 		opts.Call.Mem = &wzMemory{i.mem}
@@ -396,6 +550,7 @@ func deadlineErr(err error, fired bool) error {
 
 // wzInstance is a wazero module instance.
 type wzInstance struct {
+	c        *wzCompiled // immutable
 	mod      api.Module
 	mem      api.Memory
 	grow     api.MutableGlobal // instrumented: the last memory.grow result
@@ -404,6 +559,11 @@ type wzInstance struct {
 	fns      [numHooks]api.Function
 	stack    [1]uint64
 	cc       callCtx
+
+	// Links in the owner's live list (wzCompiled.track); guarded by
+	// owner.mu, nil once unlinked.
+	owner      *wzCompiled
+	prev, next *wzInstance
 }
 
 // CallHook implements ModuleInstance.
@@ -446,6 +606,8 @@ func (i *wzInstance) OutOfMemory() bool {
 // Close implements ModuleInstance.
 func (i *wzInstance) Close(ctx context.Context) error {
 	i.cc.stop()
+	// i.c is fixed at creation; untrack reads the links under its lock.
+	i.c.untrack(i)
 	return i.mod.Close(ctx)
 }
 

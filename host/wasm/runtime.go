@@ -293,7 +293,7 @@ func (m *Module) close(ctx context.Context) error {
 }
 
 // withCap returns the module under a memory cap of pages, creating it
-// (one engine runtime per cap) on first use.
+// (compiled into the engine's shared runtime for that cap) on first use.
 func (m *Module) withCap(ctx context.Context, pages uint32) (CompiledModule, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -928,7 +928,18 @@ func TestRunProxyCancelLeavesNothing(t *testing.T) {
 	if _, err := lookTool("nginx"); err != nil {
 		skipUnlessCI(t, "nginx not installed")
 	}
-	dir := t.TempDir()
+	checkCancelLeavesNothing(t, "RunProxy", t.TempDir(), func(ctx context.Context, gateway, outDir string) error {
+		_, err := RunProxy(ctx, ProxyOptions{Gateway: gateway, OutDir: outDir}, io.Discard)
+		return err
+	})
+}
+
+// checkCancelLeavesNothing runs a benchmark (run) against a shell-script
+// "gateway" whose upstream never becomes ready, cancels it once the script
+// and its child are up, and checks that run returns context.Canceled, that
+// none of its children survive and that no report is written.
+func checkCancelLeavesNothing(t *testing.T, name, dir string, run func(ctx context.Context, gateway, outDir string) error) {
+	t.Helper()
 	pidFile := filepath.Join(dir, "pids")
 	script := filepath.Join(dir, "fake-gateway")
 	// Records its pid and a child's, then sleeps: the upstream never answers.
@@ -938,10 +949,7 @@ func TestRunProxyCancelLeavesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() {
-		_, err := RunProxy(ctx, ProxyOptions{Gateway: script, OutDir: filepath.Join(dir, "out")}, io.Discard)
-		errc <- err
-	}()
+	go func() { errc <- run(ctx, script, filepath.Join(dir, "out")) }()
 	var pids []int
 	for i := 0; i < 250 && len(pids) < 2; i++ {
 		time.Sleep(20 * time.Millisecond)
@@ -953,18 +961,17 @@ func TestRunProxyCancelLeavesNothing(t *testing.T) {
 			}
 		}
 	}
+	cancel()
 	if len(pids) < 2 {
-		cancel()
 		t.Fatalf("fake upstream never started (pids %v): %v", pids, <-errc)
 	}
-	cancel()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, context.Canceled) {
-			t.Errorf("RunProxy after cancel = %v, want context.Canceled", err)
+			t.Errorf("%s after cancel = %v, want context.Canceled", name, err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("RunProxy did not return after cancel")
+		t.Fatalf("%s did not return after cancel", name)
 	}
 	for _, pid := range pids {
 		for i := 0; i < 100 && alive(pid); i++ {

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"flag"
 	"io"
 	"math"
@@ -17,9 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -864,53 +861,8 @@ func TestRunPluginsCancelLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pidFile := filepath.Join(dir, "pids")
-	script := filepath.Join(dir, "fake-gateway")
-	// Records its pid and a child's, then sleeps: the upstream never answers.
-	body := "#!/bin/sh\necho $$ >> " + pidFile + "\nsleep 60 &\necho $! >> " + pidFile + "\nwait\n"
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := RunPlugins(ctx, PluginsOptions{Gateway: script, PluginsDir: pluginsDir,
-			OutDir: filepath.Join(dir, "out")}, io.Discard)
-		errc <- err
-	}()
-	var pids []int
-	for i := 0; i < 250 && len(pids) < 2; i++ {
-		time.Sleep(20 * time.Millisecond)
-		b, _ := os.ReadFile(pidFile)
-		pids = pids[:0]
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, n)
-			}
-		}
-	}
-	cancel()
-	if len(pids) < 2 {
-		t.Fatalf("fake upstream never started (pids %v): %v", pids, <-errc)
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("RunPlugins after cancel = %v, want context.Canceled", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("RunPlugins did not return after cancel")
-	}
-	for _, pid := range pids {
-		for i := 0; i < 100 && alive(pid); i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if alive(pid) {
-			t.Errorf("pid %d survived the cancelled benchmark", pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
-		t.Error("a cancelled benchmark wrote reports")
-	}
+	checkCancelLeavesNothing(t, "RunPlugins", dir, func(ctx context.Context, gateway, outDir string) error {
+		_, err := RunPlugins(ctx, PluginsOptions{Gateway: gateway, PluginsDir: pluginsDir, OutDir: outDir}, io.Discard)
+		return err
+	})
 }

@@ -266,30 +266,10 @@ routes:
 		t.Fatal(err)
 	}
 	// A load generator runs throughout: no request may fail.
-	stop := make(chan struct{})
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if r, err := tryDo("GET", g.url("/load"), nil, nil); err != nil || r.status != 200 {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+	l := startLoad(g, "/load", 3)
 	defer func() {
-		close(stop)
-		wg.Wait()
-		if failed.Load() > 0 {
-			t.Errorf("%d requests failed around the automatic rollback", failed.Load())
+		if _, failed := l.stop(); failed > 0 {
+			t.Errorf("%d requests failed around the automatic rollback", failed)
 		}
 	}()
 	if r := g.adminBody(t, "PUT", "/plugins/raw", trapping); r.status != 200 {
@@ -348,28 +328,6 @@ routes:
 		}
 		return n
 	}
-	load := func(stop <-chan struct{}, failed, ok *atomic.Int64) *sync.WaitGroup {
-		var wg sync.WaitGroup
-		for w := 0; w < 4; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if r, err := tryDo("GET", g.url("/x"), nil, nil); err != nil || r.status != 200 {
-						failed.Add(1)
-					} else {
-						ok.Add(1)
-					}
-				}
-			}()
-		}
-		return &wg
-	}
 	var heap runtime.MemStats
 	settle := func() (goroutines int, runtimes int64, instances int, heapBytes uint64, rss int64) {
 		// Retired bindings close asynchronously once their requests are
@@ -382,34 +340,28 @@ routes:
 	}
 	// Warm up with the same load first, so that the baseline has what a
 	// loaded gateway keeps anyway (worker goroutines, buffers, pools).
-	var warmFailed, warmOK atomic.Int64
-	warm := make(chan struct{})
-	wgWarm := load(warm, &warmFailed, &warmOK)
-	waitFor(t, "warm-up traffic", func() bool { return warmOK.Load() > 200 })
-	close(warm)
-	wgWarm.Wait()
+	warm := startLoad(g, "/x", 4)
+	waitFor(t, "warm-up traffic", func() bool { return warm.ok.Load() > 200 })
+	warm.stop()
 	g0, r0, i0, h0, rss0 := settle()
 
-	stop := make(chan struct{})
-	var failed, ok atomic.Int64
-	wg := load(stop, &failed, &ok)
+	l := startLoad(g, "/x", 4)
 	for i := 0; i < loads; i++ {
 		if _, err := g.HotLoad("raw", versions[i%2], "admin"); err != nil {
 			t.Fatalf("hot-load %d: %v", i, err)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	ok, failed := l.stop()
 	g1, r1, i1, h1, rss1 := settle()
 	if g1 > g0+10 { // fasthttp's idle workers retire on their own clock
 		waitFor(t, "idle workers gone", func() bool { client.CloseIdleConnections(); return runtime.NumGoroutine() <= g0+10 })
 		g1 = runtime.NumGoroutine()
 	}
 	t.Logf("%d hot-loads under load (%d requests, %d failed): goroutines %d -> %d, compiled modules %d -> %d, live instances %d -> %d, Go heap %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
-		loads, ok.Load(), failed.Load(), g0, g1, r0, r1, i0, i1,
+		loads, ok, failed, g0, g1, r0, r1, i0, i1,
 		float64(h0)/(1<<20), float64(h1)/(1<<20), float64(rss0)/(1<<20), float64(rss1)/(1<<20))
-	if failed.Load() > 0 {
-		t.Errorf("%d requests failed during the hot-loads", failed.Load())
+	if failed > 0 {
+		t.Errorf("%d requests failed during the hot-loads", failed)
 	}
 	if g1 > g0+10 || r1 > r0 || i1 > i0 {
 		t.Errorf("hot-loads leaked: goroutines %d -> %d, runtimes %d -> %d, instances %d -> %d", g0, g1, r0, r1, i0, i1)
@@ -470,4 +422,41 @@ func watFixture(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// load is a load generator: n clients sending GET path until stop.
+type load struct {
+	ok, failed atomic.Int64
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startLoad(g *gateway, path string, n int) *load {
+	l := &load{done: make(chan struct{})}
+	for range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				if r, err := tryDo("GET", g.url(path), nil, nil); err != nil || r.status != 200 {
+					l.failed.Add(1)
+				} else {
+					l.ok.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// stop ends the load and returns how many requests succeeded and failed.
+func (l *load) stop() (ok, failed int64) {
+	close(l.done)
+	l.wg.Wait()
+	return l.ok.Load(), l.failed.Load()
 }

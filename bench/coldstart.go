@@ -824,17 +824,17 @@ func (m *coldMeasure) reset() {
 	m.resp.CopyTo(&m.workResp)
 }
 
-var coldClientIP = []byte("127.0.0.1")
+var coldScope = &abi.Scope{Client: []byte("127.0.0.1")}
 
 // serve runs the hooks of one request on inst: on_request, then
 // on_response unless the plugin answered.
 func (m *coldMeasure) serve(inst *wasm.Instance) error {
-	rc, err := inst.OnRequest(&m.workReq, &m.workResp, coldClientIP)
+	rc, err := inst.OnRequest(&m.workReq, &m.workResp, coldScope)
 	if err != nil {
 		return err
 	}
 	if rc == abi.Continue {
-		return inst.OnResponse(&m.workReq, &m.workResp, coldClientIP)
+		return inst.OnResponse(&m.workReq, &m.workResp, coldScope)
 	}
 	return nil
 }

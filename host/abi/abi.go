@@ -158,7 +158,7 @@ type Call struct {
 	Env    *Env // the plugin binding: name, config, KV, metrics, outbound rules
 	Req    *fasthttp.Request
 	Resp   *fasthttp.Response
-	Client []byte // client IP as text
+	Scope  *Scope // the request's state shared by the whole chain; nil outside hooks
 
 	// LocalResponse is set by send_response during on_request.
 	LocalResponse bool
@@ -172,7 +172,7 @@ type Call struct {
 
 // Reset clears the per-request fields, keeping buffers for reuse.
 func (c *Call) Reset() {
-	c.Ctx, c.Req, c.Resp, c.Client = nil, nil, nil, nil
+	c.Ctx, c.Req, c.Resp, c.Scope = nil, nil, nil, nil
 	c.LocalResponse = false
 	c.ErrMsg = c.ErrMsg[:0]
 	c.batchResult = c.batchResult[:0]
@@ -196,4 +196,6 @@ type Env struct {
 	Metrics *PluginMetrics   // shared by every binding of the plugin
 	Out     *Outbound        // nil: no outbound calls allowed
 	LogRate *RateLimitedLogs // shared by every binding of the plugin
+	Limits  Limiter          // the route's rate limits for rate_limit; nil: none
+	Cache   bool             // the route caches responses: cache_set_key works
 }

@@ -55,6 +55,10 @@ var table = []Func{
 	{"http_batch_result", sig2, sigI32, httpBatchResult},
 	// Cryptography.
 	{"crypto_verify", []ValueType{I32, I32, I32, I32, I32, I32, I32}, sigI32, cryptoVerify},
+	// Gateway: consumer, cache key, rate limits.
+	{"set_consumer", sig2, sigI32, setConsumer},
+	{"cache_set_key", sig2, sigI32, cacheSetKey},
+	{"rate_limit", []ValueType{I32, I32, I32, I32, I64, I32}, sigI32, rateLimit},
 }
 
 // Functions returns every host function of the "wasmgate" import module
@@ -131,7 +135,7 @@ func requestQuery(c *Call, stack []uint64) {
 }
 
 func requestClientIP(c *Call, stack []uint64) {
-	getter(c, stack, "request_client_ip", func(c *Call) []byte { return c.Client })
+	getter(c, stack, "request_client_ip", func(c *Call) []byte { return c.Scope.client() })
 }
 
 // requestSetPath replaces the path sent upstream and, after a '?', the

@@ -41,6 +41,9 @@ var abiTable = map[string][2][]ValueType{
 	"http_batch":          {{I32, I32}, {I32}},
 	"http_batch_result":   {{I32, I32}, {I32}},
 	"crypto_verify":       {{I32, I32, I32, I32, I32, I32, I32}, {I32}},
+	"set_consumer":        {{I32, I32}, {I32}},
+	"cache_set_key":       {{I32, I32}, {I32}},
+	"rate_limit":          {{I32, I32, I32, I32, I64, I32}, {I32}},
 }
 
 func TestFunctionsTable(t *testing.T) {

@@ -82,7 +82,7 @@ func newHarness(t testing.TB, phase Phase) *harness {
 	}
 	h.c = &Call{Ctx: context.Background(), Mem: h.mem, Phase: phase, Env: env,
 		Req:  parseRequest(t, "POST /a%20b/./c?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nX-Multi: one\r\nx-multi: two\r\nX-Empty:\r\nContent-Length: 11\r\n\r\nhello world"),
-		Resp: &fasthttp.Response{}, Client: []byte("192.0.2.7")}
+		Resp: &fasthttp.Response{}, Scope: &Scope{Client: []byte("192.0.2.7")}}
 	return h
 }
 

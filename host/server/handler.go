@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/router"
 )
@@ -38,7 +39,7 @@ type requestState struct {
 	requestID  []byte
 	traceparnt []byte
 	path       []byte
-	clientIP   []byte
+	scope      abi.Scope // client IP, and what the plugins say of the request
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -46,7 +47,7 @@ var statePool = sync.Pool{New: func() any {
 		requestID:  make([]byte, 0, 128),
 		traceparnt: make([]byte, 0, 64),
 		path:       make([]byte, 0, 256),
-		clientIP:   make([]byte, 0, 48),
+		scope:      abi.Scope{Client: make([]byte, 0, 48)},
 	}
 }}
 
@@ -97,7 +98,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	st.clientIP = s.clientIP(ctx, snap, st.clientIP[:0])
+	st.scope.Reset()
+	st.scope.Client = s.clientIP(ctx, snap, st.scope.Client)
 	// Read before the hop-by-hop headers go: the client's "Connection: close"
 	// still decides what happens to its connection.
 	clientClose := ctx.Request.Header.ConnectionClose()
@@ -159,7 +161,7 @@ func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, sna
 	*x = proxy.Exchange{
 		Req:      &ctx.Request,
 		Resp:     &ctx.Response,
-		ClientIP: st.clientIP,
+		ClientIP: st.scope.Client,
 		Timeouts: rt.timeouts,
 		Retries:  rt.retries,
 	}
@@ -201,7 +203,7 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestSta
 		req.URI().SetPathBytes(st.path)
 	}
 	proxy.StripHopByHop(&req.Header)
-	proxy.SetForwarded(req, st.clientIP, protoHTTP, host)
+	proxy.SetForwarded(req, st.scope.Client, protoHTTP, host)
 	if rt.rewriteHst != nil {
 		req.Header.SetHostBytes(rt.rewriteHst)
 		req.URI().SetHostBytes(rt.rewriteHst)
@@ -270,7 +272,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *requestState, snap *snapsh
 		slog.Int("bytes_in", bytesIn),
 		slog.Int("bytes_out", bytesOut),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-		slog.String("client_ip", string(st.clientIP)),
+		slog.String("client_ip", string(st.scope.Client)),
 	)
 }
 

@@ -352,7 +352,7 @@ func (s *Server) runRequestChain(ctx *fasthttp.RequestCtx, st *requestState, sna
 		action := int32(abi.Continue)
 		if l.onRequest {
 			l.calls.Add(1)
-			action, err = inst.OnRequest(&ctx.Request, &ctx.Response, st.clientIP)
+			action, err = inst.OnRequest(&ctx.Request, &ctx.Response, &st.scope)
 		}
 		if l.fresh && err == nil {
 			cs.held[i] = inst
@@ -395,7 +395,7 @@ func (s *Server) runResponseChain(ctx *fasthttp.RequestCtx, st *requestState, sn
 		}
 		cs.held[i] = nil
 		l.calls.Add(1)
-		err := inst.OnResponse(&ctx.Request, &ctx.Response, st.clientIP)
+		err := inst.OnResponse(&ctx.Request, &ctx.Response, &st.scope)
 		l.binding.Release(inst, err != nil)
 		if err != nil && s.pluginFailed(ctx, st, snap, rt, l, err) {
 			break

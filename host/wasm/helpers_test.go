@@ -118,9 +118,9 @@ func serve(tb testing.TB, b *Binding, path string) (*fasthttp.Response, error) {
 		return nil, err
 	}
 	req, resp := request(path)
-	action, err := inst.OnRequest(req, resp, []byte("127.0.0.1"))
+	action, err := inst.OnRequest(req, resp, &abi.Scope{Client: []byte("127.0.0.1")})
 	if err == nil && action == 0 {
-		err = inst.OnResponse(req, resp, []byte("127.0.0.1"))
+		err = inst.OnResponse(req, resp, &abi.Scope{Client: []byte("127.0.0.1")})
 	}
 	b.Release(inst, err != nil)
 	return resp, err

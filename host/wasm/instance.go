@@ -30,13 +30,14 @@ type Instance struct {
 // with send_response (whether it then returned 0 or 1, sdk/ABI.md section
 // 2); a module without on_request continues at no cost. Returning 1
 // without send_response, or any other value, is a failure. An error is a
-// *PluginError and leaves the instance broken (Release closes it).
-func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, clientIP []byte) (int32, error) {
+// *PluginError and leaves the instance broken (Release closes it). scope is
+// the request's state shared by the chain (nil: none).
+func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, scope *abi.Scope) (int32, error) {
 	if !i.b.hooks.Has(HookRequest) {
 		return abi.Continue, nil
 	}
 	c := &i.call
-	c.Phase, c.Env, c.Req, c.Resp, c.Client = abi.PhaseRequest, i.b.env, req, resp, clientIP
+	c.Phase, c.Env, c.Req, c.Resp, c.Scope = abi.PhaseRequest, i.b.env, req, resp, scope
 	rc, err := i.run(HookRequest)
 	switch {
 	case err != nil:
@@ -54,12 +55,12 @@ func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, cli
 
 // OnResponse runs on_response under the call deadline; a module without it
 // costs nothing. An error is a *PluginError and leaves the instance broken.
-func (i *Instance) OnResponse(req *fasthttp.Request, resp *fasthttp.Response, clientIP []byte) error {
+func (i *Instance) OnResponse(req *fasthttp.Request, resp *fasthttp.Response, scope *abi.Scope) error {
 	if !i.b.hooks.Has(HookResponse) {
 		return nil
 	}
 	c := &i.call
-	c.Phase, c.Env, c.Req, c.Resp, c.Client = abi.PhaseResponse, i.b.env, req, resp, clientIP
+	c.Phase, c.Env, c.Req, c.Resp, c.Scope = abi.PhaseResponse, i.b.env, req, resp, scope
 	rc, err := i.run(HookResponse)
 	if err == nil && rc != abi.Continue {
 		err = i.fail(HookResponse, nil, "on_response returned "+strconv.Itoa(int(rc)))

@@ -87,10 +87,10 @@ func BenchmarkJWTAuth(b *testing.B) {
 			req, resp := new(fasthttp.Request), new(fasthttp.Response)
 			req.SetRequestURI("http://example.test/")
 			req.Header.Set("Authorization", "Bearer "+token) // the plugin leaves it in place
-			client := []byte("127.0.0.1")
+			scope := &abi.Scope{Client: []byte("127.0.0.1")}
 			b.ReportAllocs()
 			for b.Loop() {
-				action, err := inst.OnRequest(req, resp, client)
+				action, err := inst.OnRequest(req, resp, scope)
 				if err != nil || action != abi.Continue {
 					b.Fatalf("on_request = %d, %v; response %d %s", action, err, resp.StatusCode(), resp.Body())
 				}

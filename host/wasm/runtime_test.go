@@ -46,7 +46,7 @@ func TestRawWatPlugin(t *testing.T) {
 				t.Fatal(err)
 			}
 			req, resp := request("/hello")
-			action, err := inst.OnRequest(req, resp, []byte("127.0.0.1"))
+			action, err := inst.OnRequest(req, resp, &abi.Scope{Client: []byte("127.0.0.1")})
 			if err != nil || action != abi.Continue {
 				t.Fatalf("on_request = %d, %v", action, err)
 			}

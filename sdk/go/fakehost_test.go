@@ -42,6 +42,9 @@ type fakeHost struct {
 	// reads would be.
 	grow  map[string]int
 	calls map[string]int
+
+	consumer, cacheKey string
+	limit              func(name, key string, cost int64) (rc int32, remaining, retryMs int64)
 }
 
 func newFakeHost() *fakeHost {
@@ -369,4 +372,29 @@ func (f *fakeHost) HTTPBatch(batch []byte) int32 {
 
 func (f *fakeHost) HTTPBatchResult(buf []byte) int32 {
 	return f.out("http_batch_result", f.batchResult, buf)
+}
+
+func (f *fakeHost) SetConsumer(id string) int32 {
+	if f.phase != 1 {
+		return codeNotAllowed
+	}
+	f.consumer = id
+	return 0
+}
+
+func (f *fakeHost) CacheSetKey(key string) int32 {
+	if f.phase != 1 {
+		return codeNotAllowed
+	}
+	f.cacheKey = key
+	return 0
+}
+
+func (f *fakeHost) RateLimit(name, key string, cost int64, result *[2]int64) int32 {
+	if f.limit == nil {
+		return codeNotFound
+	}
+	rc, remaining, retry := f.limit(name, key, cost)
+	result[0], result[1] = remaining, retry
+	return rc
 }

@@ -39,6 +39,9 @@ type hostAPI interface {
 	MetricRecord(id int32, value float64) int32
 	HTTPBatch(batch []byte) int32
 	HTTPBatchResult(buf []byte) int32
+	SetConsumer(id string) int32
+	CacheSetKey(key string) int32
+	RateLimit(name, key string, cost int64, result *[2]int64) int32
 }
 
 // native is the host of a native build: noHost unless a test of this
@@ -77,6 +80,10 @@ func (noHost) MetricDefine(int32, string) int32          { return codeNotAllowed
 func (noHost) MetricRecord(int32, float64) int32         { return codeNotAllowed }
 func (noHost) HTTPBatch([]byte) int32                    { return codeNotAllowed }
 func (noHost) HTTPBatchResult([]byte) int32              { return codeNotAllowed }
+func (noHost) SetConsumer(string) int32                  { return codeNotAllowed }
+func (noHost) CacheSetKey(string) int32                  { return codeNotAllowed }
+
+func (noHost) RateLimit(string, string, int64, *[2]int64) int32 { return codeNotAllowed }
 
 // The same functions as in host_wasip1.go, routed to native.
 
@@ -124,3 +131,9 @@ func hostMetricDefine(kind int32, name string) int32 { return native.MetricDefin
 func hostMetricRecord(id int32, v float64) int32     { return native.MetricRecord(id, v) }
 func hostHTTPBatch(batch []byte) int32               { return native.HTTPBatch(batch) }
 func hostHTTPBatchResult(buf []byte) int32           { return native.HTTPBatchResult(buf) }
+func hostSetConsumer(id string) int32                { return native.SetConsumer(id) }
+func hostCacheSetKey(key string) int32               { return native.CacheSetKey(key) }
+
+func hostRateLimit(name, key string, cost int64, result *[2]int64) int32 {
+	return native.RateLimit(name, key, cost, result)
+}

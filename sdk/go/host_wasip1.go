@@ -122,6 +122,18 @@ func wgHTTPBatch(batch unsafe.Pointer, n int32) int32
 //go:noescape
 func wgHTTPBatchResult(buf unsafe.Pointer, n int32) int32
 
+//go:wasmimport wasmgate set_consumer
+//go:noescape
+func wgSetConsumer(id string) int32
+
+//go:wasmimport wasmgate cache_set_key
+//go:noescape
+func wgCacheSetKey(key string) int32
+
+//go:wasmimport wasmgate rate_limit
+//go:noescape
+func wgRateLimit(name, key string, cost int64, result unsafe.Pointer) int32
+
 // ptr is the address of b's first element (nil for an empty b: the host
 // accepts any pointer with length 0).
 func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
@@ -183,3 +195,9 @@ func hostKVIncr(key string, delta, ttlMillis int64, result *int64) int32 {
 func hostMetricDefine(kind int32, name string) int32 { return wgMetricDefine(kind, name) }
 func hostHTTPBatch(batch []byte) int32               { return wgHTTPBatch(ptr(batch), int32(len(batch))) }
 func hostHTTPBatchResult(buf []byte) int32           { return wgHTTPBatchResult(ptr(buf), int32(len(buf))) }
+func hostSetConsumer(id string) int32                { return wgSetConsumer(id) }
+func hostCacheSetKey(key string) int32               { return wgCacheSetKey(key) }
+
+func hostRateLimit(name, key string, cost int64, result *[2]int64) int32 {
+	return wgRateLimit(name, key, cost, unsafe.Pointer(result))
+}

@@ -1,0 +1,136 @@
+package abi
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Scope is what the plugins of one request's chain tell the gateway about
+// it, shared by every plugin of the chain: the consumer an auth plugin
+// identified (rate limits keyed by consumer, the access log) and a cache key
+// set by a plugin. The server owns one per request and reads it after the
+// chain; Reset clears it for the next request, keeping its buffers.
+type Scope struct {
+	Client   []byte // client IP as text (request_client_ip)
+	Consumer []byte // set_consumer; empty: none identified
+	CacheKey []byte // cache_set_key; valid when CacheKeySet
+	// CacheKeySet distinguishes an empty key a plugin set from no key.
+	CacheKeySet bool
+}
+
+// Reset clears the scope for a new request, keeping its buffers.
+func (s *Scope) Reset() {
+	s.Client = s.Client[:0]
+	s.Consumer = s.Consumer[:0]
+	s.CacheKey = s.CacheKey[:0]
+	s.CacheKeySet = false
+}
+
+func (s *Scope) client() []byte {
+	if s == nil {
+		return nil
+	}
+	return s.Client
+}
+
+// Limiter is a route's rate limits as plugins see them (rate_limit).
+type Limiter interface {
+	// Charge charges cost against the route's limit named name for the
+	// subject key, or only consults it when cost is 0. It reports whether
+	// the request is within the limit, the quota left and, when it is not,
+	// how long until it would be. ok is false when the route has no limit
+	// of that name.
+	Charge(name, key []byte, cost int64) (allowed bool, remaining int64, retryAfter time.Duration, ok bool)
+}
+
+// Limits of the gateway functions.
+const (
+	MaxConsumer = 256  // bytes of a consumer id
+	MaxCacheKey = 1024 // bytes of a plugin-set cache key
+)
+
+// setConsumer records the consumer (an API key's owner, a JWT subject) the
+// request belongs to, for the route's consumer-keyed rate limits and the
+// access log.
+func setConsumer(c *Call, stack []uint64) {
+	id := c.guest("set_consumer", stack[0], stack[1])
+	code := int32(0)
+	switch {
+	case c.Phase != PhaseRequest || c.Scope == nil:
+		code = ErrNotAllowed
+	case len(id) > MaxConsumer:
+		code = ErrTooLarge
+	case !printable(id):
+		code = ErrBadArgument
+	default:
+		c.Scope.Consumer = append(c.Scope.Consumer[:0], id...)
+	}
+	ret32(stack, code)
+}
+
+// cacheSetKey replaces the cache key the route would compute for the
+// request. The key stays scoped to the route, so a plugin cannot reach
+// another route's entries.
+func cacheSetKey(c *Call, stack []uint64) {
+	key := c.guest("cache_set_key", stack[0], stack[1])
+	code := int32(0)
+	switch {
+	case c.Phase != PhaseRequest || c.Scope == nil:
+		code = ErrNotAllowed
+	case c.Env == nil || !c.Env.Cache:
+		code = ErrUnavailable
+	case len(key) > MaxCacheKey:
+		code = ErrTooLarge
+	case !printable(key):
+		code = ErrBadArgument
+	default:
+		c.Scope.CacheKey = append(c.Scope.CacheKey[:0], key...)
+		c.Scope.CacheKeySet = true
+	}
+	ret32(stack, code)
+}
+
+// rateLimit consults (cost 0) or charges one of the route's named limits
+// for a subject the plugin chooses, and writes the quota left and the
+// retry delay in milliseconds as two i64 at result_ptr.
+func rateLimit(c *Call, stack []uint64) {
+	name := c.guest("rate_limit", stack[0], stack[1])
+	key := c.guest("rate_limit", stack[2], stack[3])
+	cost := int64(stack[4])
+	out := c.guest("rate_limit", stack[5], 16)
+	var code int32
+	switch {
+	case !c.hooked():
+		code = ErrNotAllowed
+	case cost < 0 || len(key) > MaxConsumer:
+		code = ErrBadArgument
+	case c.Env == nil || c.Env.Limits == nil:
+		code = ErrNotFound
+	default:
+		allowed, remaining, retry, ok := c.Env.Limits.Charge(name, key, cost)
+		if !ok {
+			code = ErrNotFound
+			break
+		}
+		if allowed {
+			code = 1
+		}
+		binary.LittleEndian.PutUint64(out, uint64(remaining))
+		binary.LittleEndian.PutUint64(out[8:], uint64(retry.Milliseconds()))
+	}
+	ret32(stack, code)
+}
+
+// printable reports whether b is non-empty printable ASCII: ids that go into
+// log lines, keys and headers unescaped.
+func printable(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, ch := range b {
+		if ch < ' ' || ch >= 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -31,10 +31,10 @@ func TestParseErrors(t *testing.T) {
 		want       []string
 	}{
 		// Decoding.
-		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime)`}},
+		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
 		{"unknown route key", route("upstrem: u, match: {path: /}"), []string{
 			`5:5: route "r": needs upstream or split (or plugins that answer)`,
-			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, rewrite, timeouts, retries, max_body_bytes, priority, plugins)`}},
+			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, rewrite, timeouts, retries, max_body_bytes, priority, plugins, cache, rate_limits)`}},
 		{"mapping for list", "routes: {name: r}\n", []string{`1:9: expected a list for routes, got a mapping`}},
 		{"string for int", "listen: {max_connections: abc}\n", []string{`1:27: expected an integer for max_connections, got "abc"`}},
 		{"float for int", "listen: {max_connections: 1.5}\n", []string{`1:27: expected an integer for max_connections, got "1.5"`}},
@@ -48,8 +48,8 @@ func TestParseErrors(t *testing.T) {
 		{"huge byte size", "listen: {max_body_bytes: 9999999999GiB}\n", []string{`1:26: bad byte size "9999999999GiB" for max_body_bytes: too large`}},
 		{"duplicate key", "log:\n  level: info\n  level: warn\n", []string{`3:3: duplicate key "level" in log (first at 2:3)`}},
 		{"non-string key", "log: {[a]: b}\n", []string{`1:7: keys in log must be plain strings, got a list`}},
-		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime)`}},
-		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime)`}},
+		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
+		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`2:1: a config file holds one YAML document; found a second one`}},
 		{"syntax", "log: {level: info\n", []string{`1: YAML syntax error: did not find expected ',' or '}'`}},
 		{"unknown anchor", "log: *nope\n", []string{`1:6: YAML syntax error: unknown anchor 'nope' referenced`}},
@@ -66,6 +66,31 @@ func TestParseErrors(t *testing.T) {
 		{"enum", "log: {level: loud}\n", []string{`1:14: bad level "loud" (want one of: debug, info, warn, error)`}},
 		{"negative duration", "listen: {idle_timeout: -1s}\n", []string{`1:24: idle_timeout must not be negative, got -1s`}},
 		{"negative max", ups + "    max_conns_per_target: -1\n", []string{`4:27: max_conns_per_target must be >= 0, got -1`}},
+
+		// Cache and rate limits.
+		{"cache budget", route("upstream: u, cache: {max_bytes: 1KiB, max_object_bytes: 2KiB}"), []string{
+			`5:71: route "r": cache.max_object_bytes must be > 0 and at most max_bytes (1024), got 2048`}},
+		{"cache status", route("upstream: u, cache: {statuses: [200, 99]}"), []string{
+			`5:46: route "r": cache.statuses: 99 is not an HTTP status`}},
+		{"cache key", route("upstream: u, cache: {status_header: \"X Cache\", key: {headers: [\"a b\"], query: [id, utm_x], ignore_query: [\"utm_*\"], cookies: [\"a=b\"]}}"), []string{
+			`5:51: route "r": cache.status_header "X Cache" is not a header name`,
+			`5:78: route "r": cache.key.headers: "a b" is not a header name`,
+			`5:98: route "r": cache.key: query parameter "utm_x" is both keyed and ignored`,
+			`5:141: route "r": cache.key.cookies: bad name "a=b"`}},
+		{"rate limit", route("upstream: u, rate_limits: [{name: a, rate: 0, period: 0s, burst: -1, key: ip}, {name: a, rate: 1, key: \"header:a b\"}, {name: r, rate: 1, store: redis}]"), []string{
+			`5:58: route "r": rate limit "a": rate must be >= 1, got 0`,
+			`5:69: route "r": rate limit "a": period must be > 0`,
+			`5:80: route "r": rate limit "a": burst must be >= 0 (0: the rate), got -1`,
+			`5:89: route "r": rate limit "a": bad key "ip" (want client_ip, route, consumer, header:NAME or plugin)`,
+			`5:101: route "r": duplicate rate limit name "a" (first at 5:49)`,
+			`5:118: route "r": rate limit "a": key "header:a b" names no valid header`,
+			`5:159: route "r": rate limit "r": store redis needs a top-level redis section`}},
+		{"rate limit required", route("upstream: u, rate_limits: [{period: 1s}]"), []string{
+			`5:42: missing required key "name" in rate_limit`,
+			`5:42: missing required key "rate" in rate_limit`}},
+		{"redis", "redis: {address: nohost, timeout: 0s}\n", []string{
+			`1:18: bad redis.address "nohost": want host:port`,
+			`1:35: redis.timeout must be > 0`}},
 
 		// Listener, admin, log.
 		{"listen address", "listen: {address: localhost}\n", []string{`1:19: bad listen.address "localhost": want host:port`}},

@@ -19,6 +19,7 @@ type Config struct {
 	Routes    []Route    `yaml:"routes" json:"routes,omitempty" doc:"named routes, matched by the precedence documented in the README"`
 	Plugins   []Plugin   `yaml:"plugins" json:"plugins,omitempty" doc:"named WASM plugins that routes reference"`
 	Runtime   Runtime    `yaml:"plugin_runtime" json:"plugin_runtime,omitempty" doc:"the WASM runtime shared by all plugins"`
+	Redis     *Redis     `yaml:"redis" json:"redis,omitempty" doc:"the Redis server gateway instances share (rate limits with store: redis)"`
 
 	// File is the path the config was read from ("" when read from bytes).
 	File string    `yaml:"-" json:"-"`
@@ -183,6 +184,70 @@ type Route struct {
 	Priority int `yaml:"priority" json:"priority,omitempty" doc:"tie-breaker between equally specific routes: higher wins"`
 	// Plugins is the route's chain: on_request in this order, on_response in reverse.
 	Plugins []RoutePlugin `yaml:"plugins" json:"plugins,omitempty" doc:"the plugin chain: on_request in order, on_response in reverse"`
+	// Cache stores upstream responses (HTTP caching semantics); absent: off.
+	Cache *Cache `yaml:"cache" json:"cache,omitempty" doc:"response cache for this route (RFC 9111 shared cache); absent: off"`
+	// RateLimits are decided before the route's plugins, except those keyed
+	// by consumer, decided after them (an auth plugin sets the consumer).
+	RateLimits []RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"rate limits of this route; a request over any of them gets 429"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Cache is a route's response cache.
+type Cache struct {
+	MaxBytes             ByteSize `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"memory budget of the route's cache (keys, headers and bodies)" default:"64MiB"`
+	MaxObjectBytes       ByteSize `yaml:"max_object_bytes" json:"max_object_bytes,omitempty" doc:"larger responses are not stored" default:"1MiB"`
+	DefaultTTL           Duration `yaml:"default_ttl" json:"default_ttl,omitempty" doc:"freshness of a response whose upstream says nothing (no max-age, s-maxage or Expires); 0: such responses are not stored"`
+	MaxTTL               Duration `yaml:"max_ttl" json:"max_ttl,omitempty" doc:"cap on any freshness lifetime (0: none)"`
+	Statuses             []int    `yaml:"statuses" json:"statuses,omitempty" doc:"cacheable statuses" default:"[200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]"`
+	StaleWhileRevalidate Duration `yaml:"stale_while_revalidate" json:"stale_while_revalidate,omitempty" doc:"serve a stale response this long while one background request refreshes it, when the upstream sends no stale-while-revalidate"`
+	StaleIfError         Duration `yaml:"stale_if_error" json:"stale_if_error,omitempty" doc:"serve a stale response this long when the upstream fails, when the upstream sends no stale-if-error"`
+	StoreSetCookie       bool     `yaml:"store_set_cookie" json:"store_set_cookie,omitempty" doc:"store responses that carry Set-Cookie (the stored copy drops Set-Cookie)"`
+	StatusHeader         string   `yaml:"status_header" json:"status_header,omitempty" doc:"response header with HIT, MISS, STALE, REVALIDATED or BYPASS" default:"X-Cache-Status"`
+	Key                  CacheKey `yaml:"key" json:"key,omitempty" doc:"what the cache key is made of, besides host and path"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// CacheKey says which parts of a request make its cache key. Nothing else
+// of the request reaches the upstream when the cache fetches a response, so
+// an unkeyed header can never change what a later client is served.
+type CacheKey struct {
+	Headers     []string `yaml:"headers" json:"headers,omitempty" doc:"request headers in the key (and sent upstream on a fill)"`
+	Query       []string `yaml:"query" json:"query,omitempty" doc:"query parameters in the key; empty: all of them (sorted)"`
+	IgnoreQuery []string `yaml:"ignore_query" json:"ignore_query,omitempty" doc:"query parameters left out of the key and of the fill request; a trailing * matches a prefix (utm_*)"`
+	Cookies     []string `yaml:"cookies" json:"cookies,omitempty" doc:"cookies in the key (and sent upstream on a fill)"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// RateLimit is one quota of a route: rate requests per period, with bursts
+// up to burst (GCRA, which is a token bucket of burst tokens refilled at
+// rate per period).
+type RateLimit struct {
+	Name   string   `yaml:"name" json:"name,omitempty" doc:"name of the limit (headers, metrics, the rate_limit host function)" required:"true"`
+	Rate   int64    `yaml:"rate" json:"rate,omitempty" doc:"requests allowed per period" required:"true"`
+	Period Duration `yaml:"period" json:"period,omitempty" doc:"the period rate counts over" default:"1s"`
+	Burst  int64    `yaml:"burst" json:"burst,omitempty" doc:"requests that may come at once (default: rate)"`
+	Key    string   `yaml:"key" json:"key,omitempty" doc:"who the limit counts: client_ip, route (everyone together), consumer (set by an auth plugin; the client IP without one), header:NAME (the client IP without it), or plugin (only charged through the rate_limit host function)" default:"client_ip"`
+	Store  string   `yaml:"store" json:"store,omitempty" doc:"local (this process, exact) or redis (shared by every gateway on the redis server)" default:"local" enum:"local,redis"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Redis is the Redis server shared by gateway instances.
+type Redis struct {
+	Address       string   `yaml:"address" json:"address,omitempty" doc:"host:port of the Redis server" default:"127.0.0.1:6379"`
+	Username      string   `yaml:"username" json:"username,omitempty" doc:"ACL user name (Redis 6+)"`
+	Password      string   `yaml:"password" json:"password,omitempty" secret:"true" doc:"password; ${REDIS_PASSWORD} keeps it out of the file"`
+	DB            int      `yaml:"db" json:"db,omitempty" doc:"database number"`
+	KeyPrefix     string   `yaml:"key_prefix" json:"key_prefix,omitempty" doc:"prefix of every key the gateway writes" default:"wasmgate:"`
+	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty" doc:"a decision slower than this is made by the local limiter instead (fail open onto local limits)" default:"50ms"`
+	ProbeInterval Duration `yaml:"probe_interval" json:"probe_interval,omitempty" doc:"while Redis is failing, how often it is tried again" default:"1s"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

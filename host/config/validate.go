@@ -101,6 +101,104 @@ func (v *validator) config(c *Config) {
 		}
 		v.route(r, label("route", r.Name, i), upstreams, names)
 		v.routePlugins(r, label("route", r.Name, i), plugins, pluginNames, upstreams, names)
+		v.cache(r.Cache, label("route", r.Name, i))
+		v.rateLimits(r.RateLimits, c.Redis != nil, label("route", r.Name, i))
+	}
+	if rd := c.Redis; rd != nil {
+		v.address(rd.Address, rd.At.Of("address", rd.Pos), "redis.address", 1)
+		if rd.Timeout <= 0 {
+			v.errorf(rd.At.Of("timeout", rd.Pos), "redis.timeout must be > 0")
+		}
+		if rd.ProbeInterval <= 0 {
+			v.errorf(rd.At.Of("probe_interval", rd.Pos), "redis.probe_interval must be > 0")
+		}
+	}
+}
+
+// cache checks a route's cache settings.
+func (v *validator) cache(c *Cache, pfx string) {
+	if c == nil {
+		return
+	}
+	if c.MaxBytes <= 0 {
+		v.errorf(c.At.Of("max_bytes", c.Pos), "%scache.max_bytes must be > 0", pfx)
+	}
+	if c.MaxObjectBytes <= 0 || c.MaxObjectBytes > c.MaxBytes {
+		v.errorf(c.At.Of("max_object_bytes", c.Pos), "%scache.max_object_bytes must be > 0 and at most max_bytes (%d), got %d", pfx, c.MaxBytes, c.MaxObjectBytes)
+	}
+	for _, st := range c.Statuses {
+		if st < 100 || st > 599 {
+			v.errorf(c.At.Of("statuses", c.Pos), "%scache.statuses: %d is not an HTTP status", pfx, st)
+		}
+	}
+	if !isToken(c.StatusHeader) {
+		v.errorf(c.At.Of("status_header", c.Pos), "%scache.status_header %q is not a header name", pfx, c.StatusHeader)
+	}
+	k := &c.Key
+	for i := range k.Headers {
+		if h := &k.Headers[i]; !isToken(*h) {
+			v.errorf(v.elem(h, k.At.Of("headers", k.Pos)), "%scache.key.headers: %q is not a header name", pfx, *h)
+		}
+	}
+	for _, list := range []struct {
+		key   string
+		names []string
+	}{{"query", k.Query}, {"ignore_query", k.IgnoreQuery}, {"cookies", k.Cookies}} {
+		for i := range list.names {
+			if n := &list.names[i]; *n == "" || strings.ContainsAny(*n, "&=;, \t") {
+				v.errorf(v.elem(n, k.At.Of(list.key, k.Pos)), "%scache.key.%s: bad name %q", pfx, list.key, *n)
+			}
+		}
+	}
+	for i := range k.Query {
+		q := &k.Query[i]
+		if slices.ContainsFunc(k.IgnoreQuery, func(ig string) bool { return queryNameMatches(ig, *q) }) {
+			v.errorf(v.elem(q, k.At.Of("query", k.Pos)), "%scache.key: query parameter %q is both keyed and ignored", pfx, *q)
+		}
+	}
+}
+
+// queryNameMatches reports whether an ignore_query pattern (a name, or a
+// prefix ending in *) matches name.
+func queryNameMatches(pattern, name string) bool {
+	if p, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(name, p)
+	}
+	return pattern == name
+}
+
+// rateLimits checks a route's rate limits.
+func (v *validator) rateLimits(limits []RateLimit, haveRedis bool, pfx string) {
+	names := map[string]Pos{}
+	for i := range limits {
+		l := &limits[i]
+		p := l.At.Of("name", l.Pos)
+		if first, dup := names[l.Name]; dup && l.Name != "" {
+			v.errorf(p, "%sduplicate rate limit name %q (first at %d:%d)", pfx, l.Name, first.Line, first.Col)
+		} else if !dup {
+			names[l.Name] = p
+		}
+		if l.Name != "" && !isToken(l.Name) {
+			v.errorf(p, "%srate limit name %q must be a token (letters, digits, -_.)", pfx, l.Name)
+		}
+		if _, written := l.At["rate"]; written && l.Rate < 1 {
+			v.errorf(l.At.Of("rate", l.Pos), "%srate limit %q: rate must be >= 1, got %d", pfx, l.Name, l.Rate)
+		}
+		if l.Period <= 0 {
+			v.errorf(l.At.Of("period", l.Pos), "%srate limit %q: period must be > 0", pfx, l.Name)
+		}
+		if l.Burst < 0 {
+			v.errorf(l.At.Of("burst", l.Pos), "%srate limit %q: burst must be >= 0 (0: the rate), got %d", pfx, l.Name, l.Burst)
+		}
+		switch name, isHeader := strings.CutPrefix(l.Key, "header:"); {
+		case isHeader && !isToken(name):
+			v.errorf(l.At.Of("key", l.Pos), "%srate limit %q: key %q names no valid header", pfx, l.Name, l.Key)
+		case !isHeader && !slices.Contains([]string{"client_ip", "route", "consumer", "plugin"}, l.Key):
+			v.errorf(l.At.Of("key", l.Pos), "%srate limit %q: bad key %q (want client_ip, route, consumer, header:NAME or plugin)", pfx, l.Name, l.Key)
+		}
+		if l.Store == "redis" && !haveRedis {
+			v.errorf(l.At.Of("store", l.Pos), "%srate limit %q: store redis needs a top-level redis section", pfx, l.Name)
+		}
 	}
 }
 

@@ -158,11 +158,11 @@ type rejection struct {
 	body      []byte
 }
 
-// check authenticates r: on success the consumer header is set (and the
-// key header stripped); otherwise it returns the 401 to send.
-func (ch *checker) check(r request) (*rejection, error) {
+// check authenticates r: on success it returns the consumer, set in the
+// consumer header (and the key header stripped); otherwise the 401 to send.
+func (ch *checker) check(r request) (consumer string, rej *rejection, err error) {
 	if err := r.RemoveHeader(ch.consumerHeader); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	key, fromHeader, fromQuery := "", false, false
 	if ch.header != "" {
@@ -174,31 +174,31 @@ func (ch *checker) check(r request) (*rejection, error) {
 		fromHeader = false
 	}
 	if key == "" {
-		return &rejection{ch.challenge, []byte(`{"error":"missing API key"}` + "\n")}, nil
+		return "", &rejection{ch.challenge, []byte(`{"error":"missing API key"}` + "\n")}, nil
 	}
 	consumer, ok := ch.lookup(key)
 	if !ok {
-		return &rejection{ch.challenge, []byte(`{"error":"invalid API key"}` + "\n")}, nil
+		return "", &rejection{ch.challenge, []byte(`{"error":"invalid API key"}` + "\n")}, nil
 	}
 	if err := r.SetHeader(ch.consumerHeader, consumer); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	switch {
 	case !ch.strip:
 	case fromHeader:
 		if err := r.RemoveHeader(ch.header); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	case fromQuery:
 		// request_set_path with a "?" replaces the query: keep the path
 		// byte for byte and drop only the key's parameter.
 		if q, removed := removeQueryParam(r.Query(), ch.query); removed {
 			if err := r.SetPath(r.Path() + "?" + q); err != nil {
-				return nil, err
+				return "", nil, err
 			}
 		}
 	}
-	return nil, nil
+	return consumer, nil, nil
 }
 
 // removeQueryParam drops every name=value pair of name from a raw query,

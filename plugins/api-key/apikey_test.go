@@ -73,7 +73,7 @@ func TestCheck(t *testing.T) {
 			if tc.query != "" {
 				tc.req.query["api_key"] = tc.query
 			}
-			rej, err := ch.check(tc.req)
+			_, rej, err := ch.check(tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,18 +103,18 @@ func TestCheck(t *testing.T) {
 func TestNoStripAndCustomHeaders(t *testing.T) {
 	ch := testChecker(t, `,"header":"Api-Token","consumer_header":"X-Client","strip":false,"realm":"partners"`)
 	r := newFakeRequest("Api-Token", mobileKey)
-	if rej, err := ch.check(r); rej != nil || err != nil {
-		t.Fatalf("%+v %v", rej, err)
+	if consumer, rej, err := ch.check(r); rej != nil || err != nil || consumer != "mobile" {
+		t.Fatalf("consumer %q, %+v %v", consumer, rej, err)
 	}
 	if r.headers["x-client"] != "mobile" || r.headers["api-token"] != mobileKey {
 		t.Fatalf("headers %v", r.headers)
 	}
-	rej, _ := ch.check(newFakeRequest())
+	_, rej, _ := ch.check(newFakeRequest())
 	if rej == nil || rej.challenge != `ApiKey realm="partners", header="Api-Token"` {
 		t.Fatalf("challenge %+v", rej)
 	}
 	q := testChecker(t, `,"header":"-","query":"k"`)
-	if rej, _ := q.check(newFakeRequest("X-Api-Key", mobileKey)); rej == nil {
+	if _, rej, _ := q.check(newFakeRequest("X-Api-Key", mobileKey)); rej == nil {
 		t.Fatal(`header "-" still read X-Api-Key`)
 	}
 }

@@ -13,7 +13,9 @@
 //	header           the request header holding the key (default X-Api-Key; "-" for none)
 //	query            a query parameter that may hold it instead (default none)
 //	consumer_header  the header the consumer name is forwarded in (default X-Consumer);
-//	                 it is always removed from the client's request first
+//	                 it is always removed from the client's request first.
+//	                 The consumer is also told to the gateway (set_consumer):
+//	                 rate limits with key: consumer count per consumer
 //	strip            remove the key before proxying, from the header or the
 //	                 query where it was found (default true)
 //	realm            the challenge's realm (default "wasmgate")

@@ -16,11 +16,15 @@ func init() {
 			return err
 		},
 		OnRequest: func(req *wasmgate.Request) wasmgate.Action {
-			rej, err := ch.check(req)
+			consumer, rej, err := ch.check(req)
 			if err != nil {
 				return wasmgate.Fail(err)
 			}
 			if rej == nil {
+				// For the route's rate limits keyed by consumer, and the access log.
+				if err := wasmgate.SetConsumer(consumer); err != nil {
+					return wasmgate.Fail(err)
+				}
 				return wasmgate.Continue
 			}
 			rejected.Inc()

@@ -25,26 +25,27 @@ type rejection struct {
 
 // authenticate checks the request's token at time now. On success it
 // forwards the configured claims as request headers (after removing any the
-// client sent) and returns nil; otherwise the 401 to send.
-func (v *verifier) authenticate(r request, now time.Time) (*rejection, error) {
+// client sent) and returns the consumer claim (empty when the token has
+// none); otherwise the 401 to send.
+func (v *verifier) authenticate(r request, now time.Time) (consumer string, rej *rejection, err error) {
 	// Remove client-supplied copies first, whatever the outcome: a
 	// request must never reach the upstream with an identity header that
 	// did not come from a verified token.
 	for _, f := range v.forwards {
 		if err := r.RemoveHeader(f.header); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
 	token, found := v.token(r)
 	if !found {
-		return v.reject("", "missing bearer token"), nil
+		return "", v.reject("", "missing bearer token"), nil
 	}
 	c, aerr := v.verify(token, now)
 	if aerr != nil {
 		if aerr.err != nil {
-			return nil, aerr.err // the plugin failed, not the token: the route's policy decides
+			return "", nil, aerr.err // the plugin failed, not the token: the route's policy decides
 		}
-		return v.reject(aerr.desc, aerr.desc), nil
+		return "", v.reject(aerr.desc, aerr.desc), nil
 	}
 	for _, f := range v.forwards {
 		val, ok := claimValue(c, f.claim)
@@ -52,18 +53,19 @@ func (v *verifier) authenticate(r request, now time.Time) (*rejection, error) {
 			continue
 		}
 		if !validHeaderValue(val) {
-			return v.reject(errClaimHeader.desc, errClaimHeader.desc), nil
+			return "", v.reject(errClaimHeader.desc, errClaimHeader.desc), nil
 		}
 		if err := r.SetHeader(f.header, val); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
 	if v.strip && v.header != "" {
 		if err := r.RemoveHeader(v.header); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
-	return nil, nil
+	consumer, _ = claimValue(c, v.consumer)
+	return consumer, nil, nil
 }
 
 // token finds the token: the configured header (after "Bearer " for

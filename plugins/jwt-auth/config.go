@@ -31,6 +31,7 @@ type config struct {
 	ForwardClaims map[string]string `json:"forward_claims"`
 	StripToken    bool              `json:"strip_token"`
 	Verify        string            `json:"verify"`
+	ConsumerClaim string            `json:"consumer_claim"`
 }
 
 // keyConfig is one verification key.
@@ -81,6 +82,7 @@ type verifier struct {
 	query      string
 	realm      string
 	forwards   []forward
+	consumer   jsonpath.Path // the claim naming the consumer (rate limits, access log)
 	strip      bool
 	// hostVerify sends RS256 signatures to the host (crypto_verify) rather
 	// than verifying them in the guest, where big-number arithmetic runs
@@ -160,6 +162,14 @@ func newVerifier(b []byte) (*verifier, error) {
 		}
 		v.forwards = append(v.forwards, forward{claim: path, header: h})
 	}
+	if c.ConsumerClaim == "" {
+		c.ConsumerClaim = "sub"
+	}
+	consumer, err := jsonpath.ParsePath(c.ConsumerClaim)
+	if err != nil {
+		return nil, fmt.Errorf(`"consumer_claim": bad claim path %q: %w`, c.ConsumerClaim, err)
+	}
+	v.consumer = consumer
 	return v, nil
 }
 

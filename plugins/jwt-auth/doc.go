@@ -30,6 +30,9 @@
 //	                are always removed from the client's request first, so they
 //	                only ever carry verified values. Lists are comma-joined.
 //	strip_token     remove the token header before proxying (default false)
+//	consumer_claim  the claim that names the consumer (default "sub"), told to the
+//	                gateway with set_consumer: rate limits with key: consumer
+//	                count per consumer, and the access log shows it
 //	verify          where RS256 signatures are checked: "host" (default; the
 //	                gateway's crypto_verify, native code) or "guest" (this
 //	                module's own wasm code, an order of magnitude slower; kept

@@ -281,9 +281,9 @@ func TestAuthenticate(t *testing.T) {
 
 	// A valid token: claims forwarded, a spoofed header replaced.
 	r := newFakeRequest("Authorization", "Bearer "+good, "X-User-Id", "spoofed", "X-Admin", "spoofed")
-	rej, err := v.authenticate(r, now)
-	if err != nil || rej != nil {
-		t.Fatalf("valid token rejected: %+v %v", rej, err)
+	consumer, rej, err := v.authenticate(r, now)
+	if err != nil || rej != nil || consumer != "u1" {
+		t.Fatalf("valid token: consumer %q, %+v %v", consumer, rej, err)
 	}
 	want := map[string]string{"x-user-id": "u1", "x-roles": "a,b,3", "x-org": "7", "x-admin": "true", "x-n": "1.5", "x-obj": `{"k":"v"}`}
 	for h, val := range want {
@@ -298,7 +298,7 @@ func TestAuthenticate(t *testing.T) {
 	// A claim that is absent removes the spoofed header and sets nothing.
 	partial := sign(t, map[string]any{"alg": "HS256"}, map[string]any{"exp": now.Unix() + 60}, nil, secret)
 	r = newFakeRequest("Authorization", "bearer  "+partial, "X-User-Id", "spoofed")
-	if rej, _ := v.authenticate(r, now); rej != nil {
+	if _, rej, _ := v.authenticate(r, now); rej != nil {
 		t.Fatalf("rejected: %+v", rej)
 	}
 	if _, ok := r.headers["x-user-id"]; ok {
@@ -325,7 +325,7 @@ func TestAuthenticate(t *testing.T) {
 			if tc.authz != "" {
 				r.headers["authorization"] = tc.authz
 			}
-			rej, err := v.authenticate(r, now)
+			_, rej, err := v.authenticate(r, now)
 			if err != nil || rej == nil {
 				t.Fatalf("not rejected: %v", err)
 			}
@@ -343,7 +343,7 @@ func TestTokenSources(t *testing.T) {
 	tok := sign(t, map[string]any{"alg": "HS256"}, map[string]any{"exp": now.Unix() + 60}, nil, secret)
 	v := mustVerifier(t, `{"keys":[{"secret":"`+secret+`"}],"header":"X-Token","query":"access_token","strip_token":true}`)
 	r := newFakeRequest("X-Token", tok)
-	if rej, _ := v.authenticate(r, now); rej != nil {
+	if _, rej, _ := v.authenticate(r, now); rej != nil {
 		t.Fatalf("custom header: %+v", rej)
 	}
 	if _, ok := r.headers["x-token"]; ok {
@@ -351,12 +351,12 @@ func TestTokenSources(t *testing.T) {
 	}
 	r = newFakeRequest()
 	r.query["access_token"] = tok
-	if rej, _ := v.authenticate(r, now); rej != nil {
+	if _, rej, _ := v.authenticate(r, now); rej != nil {
 		t.Fatalf("query: %+v", rej)
 	}
 	// Query only: no header is consulted.
 	q := mustVerifier(t, `{"keys":[{"secret":"`+secret+`"}],"query":"t"}`)
-	if rej, _ := q.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now); rej == nil {
+	if _, rej, _ := q.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now); rej == nil {
 		t.Fatal("query-only config read the Authorization header")
 	}
 }
@@ -528,13 +528,13 @@ func TestHostVerifyError(t *testing.T) {
 		v.keys[i].der = []byte("not a key")
 	}
 	tok := sign(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": now.Unix() + 60}, rsaKey(t), "")
-	rej, err := v.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now)
+	_, rej, err := v.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now)
 	if rej != nil || err == nil || err.Error() != "wasmgate.crypto_verify: bad argument" {
 		t.Fatalf("rejection %+v, error %v", rej, err)
 	}
 	// The guest path does not use the DER.
 	v.hostVerify = false
-	if rej, err := v.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now); rej != nil || err != nil {
+	if _, rej, err := v.authenticate(newFakeRequest("Authorization", "Bearer "+tok), now); rej != nil || err != nil {
 		t.Fatalf("guest path: %+v %v", rej, err)
 	}
 }

@@ -16,11 +16,17 @@ func init() {
 			return err
 		},
 		OnRequest: func(req *wasmgate.Request) wasmgate.Action {
-			rej, err := v.authenticate(req, wasmgate.Now())
+			consumer, rej, err := v.authenticate(req, wasmgate.Now())
 			if err != nil {
 				return wasmgate.Fail(err)
 			}
 			if rej == nil {
+				// For the route's rate limits keyed by consumer, and the access log.
+				if consumer != "" {
+					if err := wasmgate.SetConsumer(consumer); err != nil {
+						return wasmgate.Fail(err)
+					}
+				}
 				return wasmgate.Continue
 			}
 			rejected.Inc()

@@ -189,8 +189,35 @@ func onRequest(req *wasmgate.Request) wasmgate.Action {
 		return wasmgate.Continue
 	case "buffers":
 		return buffersRequest(req)
+	case "gateway":
+		return gatewayRequest(req)
 	}
 	return wasmgate.Continue
+}
+
+// gatewayRequest drives set_consumer, cache_set_key and rate_limit from the
+// query: consumer=ID and cache_key=KEY are set and the request goes on
+// (the gateway's limits and cache act on them); limit=NAME&key=K&cost=N
+// charges a limit and answers what the host said.
+func gatewayRequest(req *wasmgate.Request) wasmgate.Action {
+	if id, ok := req.QueryParam("consumer"); ok {
+		if err := wasmgate.SetConsumer(id); err != nil {
+			return respond(req, 500, report{"set_consumer": code(err)})
+		}
+	}
+	if key, ok := req.QueryParam("cache_key"); ok {
+		if err := wasmgate.SetCacheKey(key); err != nil {
+			return respond(req, 500, report{"cache_set_key": code(err)})
+		}
+	}
+	name, ok := req.QueryParam("limit")
+	if !ok {
+		return wasmgate.Continue
+	}
+	key, _ := req.QueryParam("key")
+	cost, _ := queryInt(req, "cost")
+	l, err := wasmgate.RateLimit(name, key, cost)
+	return respond(req, 200, report{"rc": code(err), "allowed": l.Allowed, "remaining": l.Remaining, "retry_ms": l.RetryAfter.Milliseconds()})
 }
 
 // onResponse dispatches to the configured check.

@@ -45,6 +45,9 @@
 //	  instance  sets the request header X-Instance and the response header
 //	            X-Instance-Resp to "ID/CALLS/INITS" of the instance running the hook.
 //	  buffers   probes every getter with a 0-byte, a 3-byte and a full buffer.
+//	  gateway   set_consumer (?consumer=ID) and cache_set_key (?cache_key=K),
+//	            then the request goes on; rate_limit (?limit=NAME&key=K&cost=N)
+//	            answers {rc, allowed, remaining, retry_ms}.
 //	tag       chain: this plugin's mark
 //	stop      chain: answer locally
 //	local     phase: answer locally

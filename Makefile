@@ -7,7 +7,7 @@ BIN   := bin
 PKGS  := ./...
 
 # Debian packages the tests and benchmarks use (load generator, reference proxies, ...).
-APT_PACKAGES := wrk nginx-light haproxy wabt
+APT_PACKAGES := wrk nginx-light haproxy wabt redis-server
 
 .PHONY: all build plugins run test test-short deps vet fmt bench-proxy clean
 

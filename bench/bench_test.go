@@ -708,7 +708,8 @@ func TestGatewayConfigParses(t *testing.T) {
 		cfg.Log.AccessLog != "off" || cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig ||
 		len(cfg.Upstreams) != 1 || len(cfg.Upstreams[0].Targets) != 1 ||
 		cfg.Upstreams[0].Targets[0].Address != "127.0.0.1:1003" ||
-		len(cfg.Routes) != 1 || cfg.Routes[0].Match.PathPrefix != "/" || cfg.Routes[0].Upstream != "bench" {
+		len(cfg.Routes) != 2 || cfg.Routes[0].Match.PathPrefix != "/" || cfg.Routes[0].Upstream != "bench" ||
+		cfg.Routes[1].Match.PathPrefix != "/cached" || cfg.Routes[1].Cache == nil || cfg.Routes[1].Cache.DefaultTTL.D() != time.Hour {
 		t.Errorf("generated config decoded to %+v", cfg)
 	}
 }

@@ -152,13 +152,13 @@ const (
 // instance, fills it before each hook and clears it after; host functions
 // read and write through it. It is never shared by two running hooks.
 type Call struct {
-	Ctx    context.Context // the hook's deadline; outbound calls honour it
-	Mem    Memory
-	Phase  Phase
-	Env    *Env // the plugin binding: name, config, KV, metrics, outbound rules
-	Req    *fasthttp.Request
-	Resp   *fasthttp.Response
-	Scope  *Scope // the request's state shared by the whole chain; nil outside hooks
+	Ctx   context.Context // the hook's deadline; outbound calls honour it
+	Mem   Memory
+	Phase Phase
+	Env   *Env // the plugin binding: name, config, KV, metrics, outbound rules
+	Req   *fasthttp.Request
+	Resp  *fasthttp.Response
+	Scope *Scope // the request's state shared by the whole chain; nil outside hooks
 
 	// LocalResponse is set by send_response during on_request.
 	LocalResponse bool

@@ -41,6 +41,10 @@ type Metrics struct {
 	retries        *prometheus.CounterVec
 	pluginSkips    *prometheus.CounterVec
 	autoRollbacks  *prometheus.CounterVec
+	cacheResults   *prometheus.CounterVec
+	limitResults   *prometheus.CounterVec
+	limitFallback  prometheus.Counter
+	redisUp        prometheus.Gauge
 	inFlight       prometheus.Gauge
 	reloads        *prometheus.CounterVec
 	lastReloadOK   prometheus.Gauge
@@ -58,6 +62,9 @@ type Route struct {
 	hist     prometheus.Histogram
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
+	cache    map[string]prometheus.Counter // by cache status
+	allowed  prometheus.Counter            // rate limit decisions
+	limited  prometheus.Counter
 }
 
 // New registers the gateway metrics, plus Go runtime and process collectors.
@@ -93,6 +100,18 @@ func New() *Metrics {
 		autoRollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmgate_plugin_auto_rollbacks_total", Help: "Hot-loaded plugin versions rolled back automatically for failing, by plugin.",
 		}, []string{"plugin"}),
+		cacheResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmgate_cache_requests_total", Help: "Requests on cached routes, by route and cache status (HIT, MISS, STALE, REVALIDATED, BYPASS).",
+		}, []string{"route", "status"}),
+		limitResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmgate_ratelimit_decisions_total", Help: "Rate limit decisions, by route and result (allowed, limited).",
+		}, []string{"route", "result"}),
+		limitFallback: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wasmgate_ratelimit_redis_fallback_total", Help: "Rate limit decisions made by the local limiter because Redis failed.",
+		}),
+		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wasmgate_ratelimit_redis_up", Help: "1 while Redis answers rate limit decisions, 0 while they fall back onto local limits.",
+		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wasmgate_in_flight_requests", Help: "Requests being served now.",
 		}),
@@ -108,7 +127,7 @@ func New() *Metrics {
 		routes: make(map[string]*Route),
 	}
 	reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.upstreamErrors, m.rejected,
-		m.retries, m.pluginSkips, m.autoRollbacks, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
+		m.retries, m.pluginSkips, m.autoRollbacks, m.cacheResults, m.limitResults, m.limitFallback, m.redisUp, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -132,6 +151,12 @@ func (m *Metrics) Route(name string) *Route {
 		bytesOut: m.bytesOut.WithLabelValues(name),
 	}
 	r.duration = r.hist
+	r.cache = make(map[string]prometheus.Counter, len(CacheStatuses))
+	for _, st := range CacheStatuses {
+		r.cache[st] = m.cacheResults.WithLabelValues(name, st)
+	}
+	r.allowed = m.limitResults.WithLabelValues(name, "allowed")
+	r.limited = m.limitResults.WithLabelValues(name, "limited")
 	for i, class := range []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"} {
 		r.byClass[i] = m.requests.WithLabelValues(name, class)
 	}
@@ -153,6 +178,8 @@ func (m *Metrics) RetainRoutes(keep map[string]bool) {
 		m.duration.DeleteLabelValues(name)
 		m.bytesIn.DeleteLabelValues(name)
 		m.bytesOut.DeleteLabelValues(name)
+		m.cacheResults.DeletePartialMatch(prometheus.Labels{"route": name})
+		m.limitResults.DeletePartialMatch(prometheus.Labels{"route": name})
 	}
 }
 

@@ -40,6 +40,8 @@ type requestState struct {
 	traceparnt []byte
 	path       []byte
 	scope      abi.Scope // client IP, and what the plugins say of the request
+	limits     limitState
+	cacheState string // the cache status of a cached route's request
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -100,11 +102,18 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 	st.scope.Reset()
 	st.scope.Client = s.clientIP(ctx, snap, st.scope.Client)
+	st.limits.reset()
+	st.cacheState = ""
 	// Read before the hop-by-hop headers go: the client's "Connection: close"
 	// still decides what happens to its connection.
 	clientClose := ctx.Request.Header.ConnectionClose()
 	if len(rt.chain) > 0 {
 		defer snap.release() // taken by matchRoute
+	}
+	if rt.limits != nil && rt.limits.before && !s.admit(ctx, st, snap, rt, false) {
+		return
+	}
+	if len(rt.chain) > 0 {
 		s.handleWithPlugins(ctx, st, snap, rt, clientClose)
 		return
 	}
@@ -138,7 +147,14 @@ func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, s
 	if s.runRequestChain(ctx, st, snap, rt) {
 		s.runResponseChain(ctx, st, snap, rt)
 		ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
+		s.setLimitHeaders(ctx, st, rt)
 		s.finish(ctx, st, snap, rt, "", "")
+		return
+	}
+	// Limits keyed by consumer count once the auth plugins have said who
+	// the consumer is.
+	if rt.limits != nil && rt.limits.after && !s.admit(ctx, st, snap, rt, true) {
+		s.releaseChain(st, rt)
 		return
 	}
 	rewrite := rt.rewrite && bytes.Equal(path, ctx.Request.URI().PathOriginal())
@@ -154,8 +170,12 @@ func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, s
 // proxyToUpstream sends the request upstream and answers with the result,
 // after the response chain when the route has one.
 func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose, rewrite bool) {
-	up := rt.pick()
 	s.prepareUpstreamRequest(ctx, st, snap, rt, rewrite)
+	if rt.cache != nil {
+		s.serveCached(ctx, st, snap, rt, clientClose)
+		return
+	}
+	up := rt.pick()
 
 	x := &st.exchange
 	*x = proxy.Exchange{
@@ -189,6 +209,7 @@ func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, sna
 		ctx.SetConnectionClose()
 	}
 	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
+	s.setLimitHeaders(ctx, st, rt)
 	s.finish(ctx, st, snap, rt, up.Name(), x.Target)
 }
 
@@ -273,6 +294,8 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *requestState, snap *snapsh
 		slog.Int("bytes_out", bytesOut),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.String("client_ip", string(st.scope.Client)),
+		slog.String("consumer", string(st.scope.Consumer)),
+		slog.String("cache", st.cacheState),
 	)
 }
 

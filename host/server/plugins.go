@@ -227,7 +227,8 @@ func (s *Server) bind(ctx context.Context, cfg *config.Config, snap, prev *snaps
 		onRequest:  m.Info().Hooks.Has(wasm.HookRequest),
 		onResponse: m.Info().Hooks.Has(wasm.HookResponse),
 	}
-	l.key = fmt.Sprintf("%s|%s|%d|%s|%s|%+v|%v", r.name, rp.Name, i, m.Version(), conf, bc, outboundKey(rp.Outbound))
+	l.key = fmt.Sprintf("%s|%s|%d|%s|%s|%+v|%v|%s|%v|%d", r.name, rp.Name, i, m.Version(), conf, bc, outboundKey(rp.Outbound),
+		r.limits.fingerprint(), r.cache != nil, r.maxBody)
 	if prev != nil {
 		if old, ok := prev.bindings[l.key]; ok {
 			l.binding = old
@@ -240,7 +241,10 @@ func (s *Server) bind(ctx context.Context, cfg *config.Config, snap, prev *snaps
 	env := &abi.Env{
 		Plugin: rp.Name, Route: r.name, Config: conf, MaxBody: r.maxBody,
 		Log: log, KV: kv, Metrics: pm, LogRate: rate,
-		Out: s.outbound(rp.Outbound),
+		Out: s.outbound(rp.Outbound), Cache: r.cache != nil,
+	}
+	if r.limits != nil {
+		env.Limits = r.limits
 	}
 	if env.MaxBody == 0 {
 		env.MaxBody = int64(cfg.Listen.MaxBodyBytes)

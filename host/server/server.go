@@ -28,6 +28,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/admin"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/metrics"
+	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
 )
 
@@ -70,6 +71,7 @@ type Server struct {
 	token              string
 	closeLogsOnce      sync.Once
 	history            map[string]*pluginHistory // by plugin name; guarded by reloadMu
+	localLimits        *ratelimit.Local          // rate limit state of this process, kept across reloads
 	loadedSum          []byte                    // sha256 of the config file content last loaded
 }
 
@@ -107,8 +109,12 @@ func New(opts Options) (*Server, error) {
 		s.closeLogs()
 		return nil, err
 	}
+	// Local rate limit state lives as long as the process: a reload keeps
+	// every client's quota where it was.
+	s.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
 	snap, err := s.buildSnapshot(cfg, table, nil)
 	if err != nil {
+		s.localLimits.Close()
 		s.plugins.runtime.Close(context.Background())
 		s.closeLogs()
 		return nil, err
@@ -138,7 +144,10 @@ func New(opts Options) (*Server, error) {
 		}},
 		admin.Endpoint{Method: "PUT", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
 		admin.Endpoint{Method: "POST", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
-		admin.Endpoint{Method: "DELETE", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint})
+		admin.Endpoint{Method: "DELETE", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
+		admin.Endpoint{Method: "GET", Path: "/cache", Handler: s.cacheEndpoint},
+		admin.Endpoint{Method: "POST", Path: "/cache/purge", Handler: s.cacheEndpoint})
+	s.metrics.SetCacheStats(s.cacheStats)
 	return s, nil
 }
 
@@ -305,6 +314,10 @@ func (s *Server) commit(old, next *snapshot) {
 	s.snap.Store(next)
 	s.rememberVersions(next)
 	retireUpstreams(old, next)
+	s.commitCaches(old, next)
+	if old.redis != nil && old.redis != next.redis {
+		old.redis.Close()
+	}
 	old.retiring.Store(true)
 	go func() {
 		// Bounded: a request holds its reference for at most its deadlines.
@@ -360,8 +373,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop admin: %w", err))
 		}
 	}
-	retireUpstreams(s.snap.Load(), nil)
-	s.retirePlugins(s.snap.Load(), nil)
+	last := s.snap.Load()
+	retireUpstreams(last, nil)
+	s.retirePlugins(last, nil)
+	s.commitCaches(last, nil)
+	if last.redis != nil {
+		last.redis.Close()
+	}
+	s.localLimits.Close()
 	if err := s.plugins.runtime.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close plugin runtime: %w", err))
 	}

@@ -11,10 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/discovery"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
@@ -36,6 +38,14 @@ type snapshot struct {
 	modules   []*wasm.Module           // this snapshot's loads of plugin modules
 	bindings  map[string]*wasm.Binding // plugin bindings by link key
 	plugins   map[string]*loadedPlugin // by plugin name
+
+	// Caches by route name. A reload keeps a route's cache (its contents
+	// survive); the new policy is applied at commit, so that a rejected
+	// reload changes nothing.
+	caches        map[string]*cache.Cache
+	cachePolicies map[string]cache.Policy // policies to apply at commit to caches carried over
+	newCaches     []*cache.Cache          // made by this build: closed if it fails
+	redis         *redisStore             // nil without a redis section
 
 	// Requests on routes with plugins hold a reference, so that the plugin
 	// bindings of a retired snapshot are closed only once the requests
@@ -70,6 +80,9 @@ type route struct {
 	rewriteHst []byte
 	metrics    *metrics.Route
 	chain      []*link // the plugin chain
+	cache      *cache.Cache
+	fetch      cache.Fetcher // how the cache reaches the upstream
+	limits     *routeLimits  // nil: no rate limits
 }
 
 type weightedUpstream struct {
@@ -118,6 +131,9 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		noRoute:   s.metrics.Route(metrics.NoRoute),
 		bindings:  map[string]*wasm.Binding{},
 		plugins:   map[string]*loadedPlugin{},
+		caches:    map[string]*cache.Cache{},
+
+		cachePolicies: map[string]cache.Policy{},
 	}
 	for _, cidr := range cfg.Listen.TrustedProxies {
 		p, err := netip.ParsePrefix(cidr)
@@ -136,6 +152,12 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 	fail := func(err error) (*snapshot, error) {
 		for _, m := range created {
 			m.close()
+		}
+		for _, c := range snap.newCaches {
+			c.Close()
+		}
+		if snap.redis != nil && (prev == nil || snap.redis != prev.redis) {
+			snap.redis.Close()
 		}
 		// Bindings made for this attempt go; those carried over from prev stay.
 		s.retirePlugins(snap, prev)
@@ -157,6 +179,17 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		snap.upstreams[ucfg.Name] = m
 	}
 
+	if cfg.Redis != nil {
+		if prev != nil && prev.redis != nil && sameConfig(prev.redis.cfg, *cfg.Redis) {
+			snap.redis = prev.redis
+		} else if snap.redis, err = s.openRedis(*cfg.Redis); err != nil {
+			return fail(fmt.Errorf("%s:%d:%d: %w", cfg.File, cfg.Redis.Pos.Line, cfg.Redis.Pos.Col, err))
+		}
+	}
+	var redis ratelimit.Store
+	if snap.redis != nil {
+		redis = snap.redis.Redis
+	}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		r := &route{
@@ -185,6 +218,15 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 			if t.up == nil { // config validation rules this out; guard against a nil dereference anyway
 				return fail(fmt.Errorf("route %q: unknown upstream", rc.Name))
 			}
+		}
+		if r.limits, err = s.buildLimits(rc, redis); err != nil {
+			return fail(fmt.Errorf("%s:%d:%d: %w", cfg.File, rc.Pos.Line, rc.Pos.Col, err))
+		}
+		if rc.Cache != nil && len(r.targets) > 0 {
+			if r.cache, err = s.routeCache(snap, prev, rc); err != nil {
+				return fail(err)
+			}
+			r.fetch = s.fetcher(r)
 		}
 		snap.routes = append(snap.routes, r)
 	}

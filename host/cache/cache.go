@@ -1,0 +1,226 @@
+package cache
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Status is what the cache did for one request. Serve writes it into the
+// response's status header (Policy.StatusHeader).
+type Status uint8
+
+// Statuses.
+const (
+	// Bypass: the cache was not used; the client's request went to the
+	// upstream untouched (a method other than GET and HEAD, an unkeyed
+	// Authorization, a key marked hit-for-pass, a closed Cache).
+	Bypass Status = iota
+	// Miss: nothing usable was stored; the response comes from the
+	// upstream (and was stored when it could be).
+	Miss
+	// Hit: a fresh stored response.
+	Hit
+	// Stale: a stale stored response, allowed by stale-while-revalidate
+	// (while one background request refreshes it), stale-if-error (the
+	// upstream failed) or the client's max-stale.
+	Stale
+	// Revalidated: a stored response the upstream confirmed with 304.
+	Revalidated
+)
+
+var statusNames = [...]string{"BYPASS", "MISS", "HIT", "STALE", "REVALIDATED"}
+
+// statusValues are statusNames as []byte, so that setting the header does
+// not convert.
+var statusValues = func() (v [len(statusNames)][]byte) {
+	for i, s := range statusNames {
+		v[i] = []byte(s)
+	}
+	return v
+}()
+
+// String returns the status as written in the status header.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Fetcher performs an upstream exchange for a request the cache built (a
+// fill) or passes through (a bypass). The server applies its own rewrite,
+// forwarding headers and load balancing to req. It must not keep req or
+// resp after returning. It may be called from a background goroutine (a
+// stale-while-revalidate refresh).
+type Fetcher func(req *fasthttp.Request, resp *fasthttp.Response) error
+
+// Cache is an HTTP response cache for one route, with the semantics of a
+// shared cache (RFC 9111). Safe for concurrent use.
+type Cache struct {
+	pol atomic.Pointer[policy]
+	st  *store
+	fl  flights
+
+	bgMu    sync.Mutex // guards closing and bg.Add
+	closing bool
+	closed  atomic.Bool
+	bg      sync.WaitGroup
+
+	hits, misses, stale, revalidated, bypass, coalesced atomic.Uint64
+}
+
+// New returns a Cache with policy p.
+func New(p Policy) (*Cache, error) {
+	cp, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
+	st, err := newStore(cp.maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{st: st, fl: flights{m: map[string]*flight{}}}
+	c.pol.Store(cp)
+	return c, nil
+}
+
+// Update applies a new policy (a config reload) and keeps the stored
+// responses. Freshness limits (DefaultTTL, MaxTTL), stale windows and
+// Statuses apply to stored responses from the next lookup; a changed Key
+// makes new requests compute other keys, so old entries are no longer
+// found and age out. The byte budget changes in place; ristretto's
+// admission counters keep the size New gave them.
+func (c *Cache) Update(p Policy) error {
+	cp, err := compile(p)
+	if err != nil {
+		return err
+	}
+	c.st.setMaxBytes(cp.maxBytes)
+	c.pol.Store(cp)
+	return nil
+}
+
+// Close waits for background refreshes to end and releases the store.
+// Serve still works after Close, as a plain pass-through (Bypass).
+func (c *Cache) Close() {
+	c.bgMu.Lock()
+	if c.closing {
+		c.bgMu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closed.Store(true)
+	c.bgMu.Unlock()
+	c.bg.Wait()
+	c.st.close()
+}
+
+// Key returns the key text Serve computes for req (see the package
+// documentation for its form): for logs, tests and purges.
+func (c *Cache) Key(req *fasthttp.Request) []byte {
+	sc := getScratch()
+	defer putScratch(sc)
+	c.pol.Load().key.collect(req, sc)
+	return bytes.Clone(sc.key)
+}
+
+// PurgeKey removes the response stored under key, all its Vary variants,
+// and returns how many responses it removed.
+func (c *Cache) PurgeKey(key string) int { return c.st.purgeKey(key) }
+
+// PurgePrefix removes the responses under every key starting with prefix
+// (e.g. "example.com/api/"), and returns how many it removed.
+func (c *Cache) PurgePrefix(prefix string) int { return c.st.purgePrefix(prefix) }
+
+// PurgeSurrogate removes the responses tagged tag by their upstream
+// (Surrogate-Key, space separated; Cache-Tag, comma separated), and returns
+// how many it removed. Other variants of the same keys stay.
+func (c *Cache) PurgeSurrogate(tag string) int { return c.st.purgeTag(tag) }
+
+// Keys returns the stored keys starting with prefix, sorted, at most limit
+// of them (limit <= 0: all).
+func (c *Cache) Keys(prefix string, limit int) []string { return c.st.keys(prefix, limit, false) }
+
+// Stats is a snapshot of a Cache's counters.
+type Stats struct {
+	// Entries is the number of stored responses (Vary variants count
+	// separately); Bytes what they are charged; MaxBytes the budget.
+	Entries, Bytes, MaxBytes int64
+	// Requests by Status.
+	Hits, Misses, Stale, Revalidated, Bypass uint64
+	// Evictions counts entries that left the store for space or age.
+	Evictions uint64
+	// Coalesced counts requests that waited for another request's fill
+	// instead of making their own.
+	Coalesced uint64
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	entries, used := c.st.usage()
+	return Stats{
+		Entries:     entries,
+		Bytes:       used,
+		MaxBytes:    c.pol.Load().maxBytes,
+		Hits:        c.hits.Load(),
+		Misses:      c.misses.Load(),
+		Stale:       c.stale.Load(),
+		Revalidated: c.revalidated.Load(),
+		Bypass:      c.bypass.Load(),
+		Evictions:   c.st.evictions.Load(),
+		Coalesced:   c.coalesced.Load(),
+	}
+}
+
+func (c *Cache) count(s Status) {
+	switch s {
+	case Hit:
+		c.hits.Add(1)
+	case Miss:
+		c.misses.Add(1)
+	case Stale:
+		c.stale.Add(1)
+	case Revalidated:
+		c.revalidated.Add(1)
+	default:
+		c.bypass.Add(1)
+	}
+}
+
+// flights coalesces concurrent fills of one key.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+// flight is one fill in progress; res is set before done closes.
+type flight struct {
+	key  string
+	done chan struct{}
+	res  fillResult
+}
+
+// join returns the flight for key and whether the caller leads it (and
+// must call finish).
+func (fs *flights) join(key []byte) (*flight, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[string(key)]; f != nil {
+		return f, false
+	}
+	f := &flight{key: string(key), done: make(chan struct{})}
+	fs.m[f.key] = f
+	return f, true
+}
+
+// finish publishes f's result to its waiters.
+func (fs *flights) finish(f *flight) {
+	fs.mu.Lock()
+	delete(fs.m, f.key)
+	fs.mu.Unlock()
+	close(f.done)
+}

@@ -1,0 +1,256 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/ratelimit"
+)
+
+// limitGroup is the limits of a route that share a key and a store: they are
+// decided together, atomically (a request one of them refuses is charged to
+// none).
+type limitGroup struct {
+	id       string // route-scoped prefix of the store keys: "ROUTE\x00KEY\x00STORE"
+	key      string // config key: client_ip, route, consumer, header:NAME, plugin
+	header   []byte // for header:NAME
+	store    ratelimit.Store
+	redis    bool
+	limits   []ratelimit.Limit
+	afterPlg bool // keyed by consumer: decided after the plugin chain
+}
+
+// routeLimits is a route's rate limits, compiled at snapshot build.
+type routeLimits struct {
+	route  string
+	groups []*limitGroup
+	byName map[string]*limitGroup // for the rate_limit host function
+	policy []byte                 // the RateLimit-Policy header value, precomputed
+	before bool                   // some group is decided before the plugin chain
+	after  bool                   // some group is decided after it
+	s      *Server
+}
+
+// buildLimits compiles a route's rate_limits.
+func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLimits, error) {
+	if len(rc.RateLimits) == 0 {
+		return nil, nil
+	}
+	rl := &routeLimits{route: rc.Name, byName: map[string]*limitGroup{}, s: s}
+	var all []ratelimit.Limit
+	for _, l := range rc.RateLimits {
+		lim := ratelimit.Limit{Name: l.Name, Rate: l.Rate, Period: l.Period.D(), Burst: l.Burst}
+		all = append(all, lim)
+		id := rc.Name + "\x00" + l.Key + "\x00" + l.Store
+		if l.Key == "plugin" {
+			id += "\x00" + l.Name // charged one by one, by name
+		}
+		var g *limitGroup
+		for _, have := range rl.groups {
+			if have.id == id {
+				g = have
+			}
+		}
+		if g == nil {
+			g = &limitGroup{id: id, key: l.Key, store: s.localLimits, afterPlg: l.Key == "consumer"}
+			if name, ok := strings.CutPrefix(l.Key, "header:"); ok {
+				g.header = []byte(name)
+			}
+			if l.Store == "redis" && redis != nil {
+				g.store, g.redis = redis, true
+			}
+			rl.groups = append(rl.groups, g)
+			switch {
+			case l.Key == "plugin":
+			case g.afterPlg:
+				rl.after = true
+			default:
+				rl.before = true
+			}
+		}
+		g.limits = append(g.limits, lim)
+		rl.byName[l.Name] = g
+	}
+	if err := ratelimit.ValidateLimits(all); err != nil {
+		return nil, fmt.Errorf("route %q: rate_limits: %w", rc.Name, err)
+	}
+	rl.policy = ratelimit.AppendPolicy(nil, all)
+	return rl, nil
+}
+
+// fingerprint identifies the limits a plugin binding sees: a binding is
+// rebuilt when they change.
+func (rl *routeLimits) fingerprint() string {
+	if rl == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, g := range rl.groups {
+		fmt.Fprintf(&b, "%q:%p:%+v;", g.id, g.store, g.limits)
+	}
+	return b.String()
+}
+
+// limitState is a request's rate limit scratch space, pooled with it.
+type limitState struct {
+	decision ratelimit.Decision
+	subject  []byte
+	header   []byte // the RateLimit header of the tightest decision so far
+	tightest int64  // its smallest remaining quota; -1: none yet
+}
+
+func (ls *limitState) reset() {
+	ls.header = ls.header[:0]
+	ls.tightest = -1
+}
+
+// admit decides the route's limit groups of one phase (before or after the
+// plugin chain) for the request. It answers 429 and returns false when a
+// limit refuses it.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, afterChain bool) bool {
+	rl := rt.limits
+	ls := &st.limits
+	for _, g := range rl.groups {
+		if g.key == "plugin" || g.afterPlg != afterChain {
+			continue
+		}
+		ls.subject = g.subject(ls.subject[:0], ctx, st)
+		d := &ls.decision
+		err := g.store.Decide(background, string(ls.subject), g.limits, 1, d)
+		if err != nil {
+			// The stores fail open onto the local limiter themselves; an
+			// error here is a bug or a canceled context: let the request pass.
+			s.log.Error("rate limit decision failed", "route", rt.name, "err", err)
+			continue
+		}
+		if d.Fallback {
+			s.metrics.RedisFallback()
+		}
+		rt.metrics.RateLimited(d.Allowed)
+		ls.note(g, d)
+		if !d.Allowed {
+			ctx.Response.Header.Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(d.RetryAfter), 10))
+			s.setLimitHeaders(ctx, st, rt)
+			s.fail(ctx, st, snap, rt, fasthttp.StatusTooManyRequests, "rate_limited", "rate limit exceeded; retry later")
+			return false
+		}
+	}
+	return true
+}
+
+// note keeps the RateLimit header of the decision closest to exhaustion.
+func (ls *limitState) note(g *limitGroup, d *ratelimit.Decision) {
+	low := int64(-1)
+	for _, st := range d.States {
+		if low < 0 || st.Remaining < low {
+			low = st.Remaining
+		}
+	}
+	if !d.Allowed || ls.tightest < 0 || low < ls.tightest {
+		ls.tightest = low
+		ls.header = ratelimit.AppendRateLimit(ls.header[:0], g.limits, d)
+	}
+}
+
+var (
+	keyRateLimitPolicy = []byte("RateLimit-Policy")
+	keyRateLimit       = []byte("RateLimit")
+)
+
+// setLimitHeaders adds the route's RateLimit-Policy and the tightest
+// RateLimit of the request to its response.
+func (s *Server) setLimitHeaders(ctx *fasthttp.RequestCtx, st *requestState, rt *route) {
+	if rt.limits == nil || st.limits.tightest < 0 {
+		return
+	}
+	ctx.Response.Header.SetCanonical(keyRateLimitPolicy, rt.limits.policy)
+	ctx.Response.Header.SetCanonical(keyRateLimit, st.limits.header)
+}
+
+// subject appends the store key of the request for group g.
+func (g *limitGroup) subject(dst []byte, ctx *fasthttp.RequestCtx, st *requestState) []byte {
+	dst = append(dst, g.id...)
+	dst = append(dst, 0)
+	switch {
+	case g.key == "route":
+	case g.key == "consumer" && len(st.scope.Consumer) > 0:
+		dst = append(dst, "c:"...)
+		dst = append(dst, st.scope.Consumer...)
+	case g.header != nil:
+		if v := ctx.Request.Header.PeekBytes(g.header); len(v) > 0 {
+			dst = append(dst, "h:"...)
+			return append(dst, v...)
+		}
+		fallthrough
+	default: // client_ip, and consumer or header:NAME when the request has none
+		dst = append(dst, "ip:"...)
+		dst = append(dst, st.scope.Client...)
+	}
+	return dst
+}
+
+// Charge implements abi.Limiter for the route's plugins: the named limit's
+// group is charged for a subject the plugin chooses.
+func (rl *routeLimits) Charge(name, key []byte, cost int64) (allowed bool, remaining int64, retryAfter time.Duration, ok bool) {
+	g := rl.byName[string(name)]
+	if g == nil {
+		return false, 0, 0, false
+	}
+	subject := g.id + "\x00p:" + string(key)
+	var d ratelimit.Decision
+	if err := g.store.Decide(context.Background(), subject, g.limits, cost, &d); err != nil {
+		rl.s.log.Error("rate limit decision failed", "route", rl.route, "err", err)
+		return true, 0, 0, true
+	}
+	if d.Fallback {
+		rl.s.metrics.RedisFallback()
+	}
+	remaining = -1
+	for i, st := range d.States {
+		if g.limits[i].Name == string(name) {
+			remaining = st.Remaining
+		}
+	}
+	return d.Allowed, max(remaining, 0), d.RetryAfter, true
+}
+
+// redisStore is the Redis connection of a config, kept across reloads that
+// leave the redis section unchanged.
+type redisStore struct {
+	*ratelimit.Redis
+	cfg config.Redis
+}
+
+// openRedis connects the limiter to the configured Redis; decisions fall
+// back onto the local limiter while it fails.
+func (s *Server) openRedis(cfg config.Redis) (*redisStore, error) {
+	r, err := ratelimit.NewRedis(ratelimit.RedisOptions{
+		Addr:          cfg.Address,
+		Username:      cfg.Username,
+		Password:      cfg.Password,
+		DB:            cfg.DB,
+		Prefix:        cfg.KeyPrefix + "rl:",
+		Timeout:       cfg.Timeout.D(),
+		ProbeInterval: cfg.ProbeInterval.D(),
+		Fallback:      s.localLimits,
+		OnFallback: func(err error) {
+			s.metrics.RedisUp(false)
+			s.log.Warn("redis failing: rate limits fall back onto this instance's local limiter", "redis", cfg.Address, "err", err)
+		},
+		OnRecover: func() {
+			s.metrics.RedisUp(true)
+			s.log.Info("redis is back: rate limits are shared again", "redis", cfg.Address)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", cfg.Address, err)
+	}
+	s.metrics.RedisUp(true)
+	return &redisStore{Redis: r, cfg: cfg}, nil
+}

@@ -1,12 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"container/list"
+	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wasmgate/wasmgate/host/cache"
@@ -352,4 +356,46 @@ func formatPercent(v float64) string {
 		return "n/a"
 	}
 	return strconv.FormatFloat(v*100, 'f', 1, 64) + "%"
+}
+
+// RegisterFlags binds o's tunables to flags on fs.
+func (o *HitRatioOptions) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.Objects, "objects", 100_000, "distinct objects")
+	fs.IntVar(&o.Requests, "requests", 1_000_000, "requests per trace")
+	fs.Uint64Var(&o.Seed, "seed", 1, "trace seed")
+}
+
+// Command returns the command line that reproduces a study with o.
+func (o HitRatioOptions) Command(outDir string) string {
+	o = o.withDefaults()
+	return fmt.Sprintf("wasmgate bench cache -objects %d -requests %d -seed %d -out %s", o.Objects, o.Requests, o.Seed, outDir)
+}
+
+// RunCacheHitRatio runs the study, prints its table to out and writes
+// cache-hitratio-<UTC time>.json (copied to cache-hitratio-latest.json),
+// cache-hitratio-latest.md and cache-hitratio-latest.svg to outDir.
+func RunCacheHitRatio(o HitRatioOptions, outDir string, out io.Writer) (*HitRatioReport, error) {
+	if outDir == "" {
+		outDir = defaultOutDir
+	}
+	started := time.Now().UTC()
+	rep := CacheHitRatio(o)
+	if rep.Err != "" {
+		return &rep, fmt.Errorf("bench cache: %s", rep.Err)
+	}
+	if err := rep.WriteText(out); err != nil {
+		return &rep, fmt.Errorf("bench cache: %w", err)
+	}
+	files := reportFiles(outDir, "cache-hitratio", started)
+	var md bytes.Buffer
+	fmt.Fprintf(&md, "# Cache hit ratio: host/cache (ristretto) vs an exact LRU of the same byte budget\n\n%s, %s.\n\n",
+		started.Format("2006-01-02 15:04:05 UTC"), rep.Elapsed)
+	_ = rep.WriteText(&md)
+	fmt.Fprintf(&md, "\n![hit ratios](cache-hitratio-latest.svg)\n\nRaw rows: [cache-hitratio-latest.json](cache-hitratio-latest.json) (also kept as %s).\n\nReproduce:\n\n```sh\n%s\n```\n",
+		filepath.Base(files[0]), o.Command(outDir))
+	if err := writeReports(files, rep, md.Bytes(), rep.Chart()); err != nil {
+		return &rep, fmt.Errorf("bench cache: %w", err)
+	}
+	fmt.Fprintf(out, "reports: %s\n", strings.Join(files, ", "))
+	return &rep, nil
 }

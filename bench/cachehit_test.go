@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,5 +117,31 @@ func TestCacheHitRatioStudy(t *testing.T) {
 	t.Logf("elapsed %s\n%s", rep.Elapsed, buf.String())
 	for _, r := range rep.Rows {
 		t.Logf("%s s=%g budget=%g: %s", r.Policy, r.Skew, r.Budget, r.Elapsed)
+	}
+}
+
+// TestRunCacheHitRatioReports runs the study end to end on a tiny trace
+// and checks the reports it writes are well formed (no timing asserted).
+func TestRunCacheHitRatioReports(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	rep, err := RunCacheHitRatio(HitRatioOptions{Objects: 300, Requests: 3000, Skews: []float64{1.1}, Budgets: []float64{0.05}}, dir, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2 || !strings.Contains(out.String(), "ristretto hits") {
+		t.Fatalf("rows %d, output:\n%s", len(rep.Rows), out.String())
+	}
+	var back HitRatioReport
+	b, err := os.ReadFile(filepath.Join(dir, "cache-hitratio-latest.json"))
+	if err != nil || json.Unmarshal(b, &back) != nil || len(back.Rows) != 2 {
+		t.Fatalf("latest JSON: %v %s", err, b)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "cache-hitratio-latest.md"))
+	if err != nil || !strings.Contains(string(md), "wasmgate bench cache -objects 300 -requests 3000") {
+		t.Fatalf("markdown: %v\n%s", err, md)
+	}
+	if svg, err := os.ReadFile(filepath.Join(dir, "cache-hitratio-latest.svg")); err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
+		t.Fatalf("svg: %v %.40s", err, svg)
 	}
 }

@@ -6,6 +6,8 @@
 //	wasmgate config schema
 //	wasmgate bench proxy [flags]
 //	wasmgate bench plugins [flags]
+//	wasmgate bench coldstart [flags]
+//	wasmgate bench cache [flags]
 package main
 
 import (
@@ -33,6 +35,7 @@ Usage:
   wasmgate bench proxy [flags]       gateway vs direct upstream vs nginx (see -h)
   wasmgate bench plugins [flags]     plugin overhead, cold starts, pooled vs fresh (see -h)
   wasmgate bench coldstart [flags]   compile, instantiate, first and warm request per plugin (see -h)
+  wasmgate bench cache [flags]       cache hit ratio on Zipf traces: host/cache vs an exact LRU (see -h)
   wasmgate plugin check FILE.wasm    validate a module against the ABI offline
   wasmgate version
 
@@ -159,7 +162,7 @@ func printConfigError(w io.Writer, err error) {
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins|coldstart [flags]\n")
+		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins|coldstart|cache [flags]\n")
 		return 2
 	}
 	name, args := args[0], args[1:]
@@ -187,6 +190,14 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	case "coldstart":
 		return bench.ColdstartCommand(args, stdout, stderr)
+	case "cache":
+		var o bench.HitRatioOptions
+		o.RegisterFlags(fs)
+		out := fs.String("out", "bench/results", "directory for the JSON, markdown and SVG reports")
+		run = func(context.Context) error {
+			_, err := bench.RunCacheHitRatio(o, *out, stdout)
+			return err
+		}
 	case "upstream": // internal: the benchmark's upstream process
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
 		run = func(ctx context.Context) error { return bench.ServeUpstream(ctx, *addr) }
@@ -195,7 +206,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		upstream := fs.String("upstream", "", "upstream host:port")
 		run = func(ctx context.Context) error { return bench.ServeBareProxy(ctx, *addr, *upstream) }
 	default:
-		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: proxy, plugins, coldstart)\n", name)
+		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: proxy, plugins, coldstart, cache)\n", name)
 		return 2
 	}
 	if err := fs.Parse(args); err != nil {

@@ -14,6 +14,7 @@ type hitCase struct {
 	pol  Policy
 	raw  string // request head
 	vary string // Vary of the stored response
+	key  []byte // a plugin's key; nil: computed
 }
 
 var hitCases = []hitCase{
@@ -22,6 +23,7 @@ var hitCases = []hitCase{
 		raw: "GET /api/items?page=2&sort=name&utm_source=mail HTTP/1.1\r\nHost: example.com\r\nX-Tenant: acme\r\n" +
 			"Cookie: session=abc; lang=en\r\nAccept: */*\r\n\r\n"},
 	{name: "vary", raw: "GET /api/items/42 HTTP/1.1\r\nHost: example.com\r\nAccept-Encoding: gzip, br\r\n\r\n", vary: "Accept-Encoding"},
+	{name: "plugin key", raw: "GET /api/items/42 HTTP/1.1\r\nHost: example.com\r\n\r\n", key: []byte("tenant-a/items/42")},
 }
 
 var benchBody = []byte(strings.Repeat("0123456789abcdef", 64)) // 1 KiB
@@ -51,9 +53,9 @@ func hitFixture(tb testing.TB, hc hitCase) (*Cache, *fasthttp.Request, []byte, F
 	uri := append([]byte(nil), req.RequestURI()...)
 	resp := new(fasthttp.Response)
 	for range 3 { // fill (twice with Vary: the first fill lacks the header), then hit
-		c.Serve(req, resp, nil, fetch)
+		c.Serve(req, resp, hc.key, fetch)
 	}
-	if st, err := c.Serve(req, resp, nil, fetch); st != Hit || err != nil {
+	if st, err := c.Serve(req, resp, hc.key, fetch); st != Hit || err != nil {
 		tb.Fatalf("fixture: %v %v", st, err)
 	}
 	return c, req, uri, fetch
@@ -72,7 +74,7 @@ func TestServeHitAllocs(t *testing.T) {
 				// A fresh URI each time, as for a new request: the key
 				// build parses path and query again.
 				req.SetRequestURIBytes(uri)
-				if st, _ := c.Serve(req, resp, nil, fetch); st != Hit {
+				if st, _ := c.Serve(req, resp, hc.key, fetch); st != Hit {
 					t.Fatalf("status %v", st)
 				}
 			})
@@ -97,7 +99,7 @@ func BenchmarkServeHit(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				req.SetRequestURIBytes(uri)
-				c.Serve(req, resp, nil, fetch)
+				c.Serve(req, resp, hc.key, fetch)
 			}
 		})
 	}

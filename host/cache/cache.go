@@ -17,7 +17,8 @@ type Status uint8
 const (
 	// Bypass: the cache was not used; the client's request went to the
 	// upstream untouched (a method other than GET and HEAD, an unkeyed
-	// Authorization, a key marked hit-for-pass, a closed Cache).
+	// Authorization, a variant marked hit-for-pass, a fill whose response
+	// may not be stored, a closed Cache).
 	Bypass Status = iota
 	// Miss: nothing usable was stored; the response comes from the
 	// upstream (and was stored when it could be).
@@ -65,10 +66,12 @@ type Cache struct {
 	st  *store
 	fl  flights
 
-	bgMu    sync.Mutex // guards closing and bg.Add
-	closing bool
-	closed  atomic.Bool
-	bg      sync.WaitGroup
+	// bgMu orders refresh starts with Close: once closed is set under
+	// it, no refresh starts. bg counts the running refreshes; Close does
+	// not wait for them (tests do).
+	bgMu   sync.Mutex
+	closed atomic.Bool
+	bg     sync.WaitGroup
 
 	hits, misses, stale, revalidated, bypass, coalesced atomic.Uint64
 }
@@ -104,23 +107,29 @@ func (c *Cache) Update(p Policy) error {
 	return nil
 }
 
-// Close waits for background refreshes to end and releases the store.
+// Close releases the store and returns without waiting for anything
+// upstream: the server calls it under its reload lock, and a background
+// refresh (stale-while-revalidate) can take the upstream's timeouts times
+// its retries. No refresh starts after Close; those already running end
+// in the background when their Fetcher returns, and store nothing (the
+// closed store refuses writes). A server that tears down the upstream
+// behind the Fetcher after Close should make the Fetcher fail fast then.
 // Serve still works after Close, as a plain pass-through (Bypass).
 func (c *Cache) Close() {
 	c.bgMu.Lock()
-	if c.closing {
+	if c.closed.Load() {
 		c.bgMu.Unlock()
 		return
 	}
-	c.closing = true
 	c.closed.Store(true)
 	c.bgMu.Unlock()
-	c.bg.Wait()
 	c.st.close()
 }
 
 // Key returns the key text Serve computes for req (see the package
-// documentation for its form): for logs, tests and purges.
+// documentation for its form): for logs, tests and purges. A computed key
+// never starts with '@'; a key a plugin passes to Serve is stored as "@"
+// followed by it.
 func (c *Cache) Key(req *fasthttp.Request) []byte {
 	sc := getScratch()
 	defer putScratch(sc)
@@ -129,11 +138,14 @@ func (c *Cache) Key(req *fasthttp.Request) []byte {
 }
 
 // PurgeKey removes the response stored under key, all its Vary variants,
-// and returns how many responses it removed.
+// and returns how many responses it removed. key is as Keys lists it: a
+// computed key, or "@" and the key a plugin set.
 func (c *Cache) PurgeKey(key string) int { return c.st.purgeKey(key) }
 
 // PurgePrefix removes the responses under every key starting with prefix
-// (e.g. "example.com/api/"), and returns how many it removed.
+// (e.g. "example.com/api/"; "@tenant-a/" for keys a plugin set as
+// "tenant-a/..."; "@" for every plugin key), and returns how many it
+// removed.
 func (c *Cache) PurgePrefix(prefix string) int { return c.st.purgePrefix(prefix) }
 
 // PurgeSurrogate removes the responses tagged tag by their upstream
@@ -142,7 +154,7 @@ func (c *Cache) PurgePrefix(prefix string) int { return c.st.purgePrefix(prefix)
 func (c *Cache) PurgeSurrogate(tag string) int { return c.st.purgeTag(tag) }
 
 // Keys returns the stored keys starting with prefix, sorted, at most limit
-// of them (limit <= 0: all).
+// of them (limit <= 0: all). Keys a plugin set are listed with their "@".
 func (c *Cache) Keys(prefix string, limit int) []string { return c.st.keys(prefix, limit, false) }
 
 // Stats is a snapshot of a Cache's counters.
@@ -199,9 +211,10 @@ type flights struct {
 
 // flight is one fill in progress; res is set before done closes.
 type flight struct {
-	key  string
-	done chan struct{}
-	res  fillResult
+	key     string
+	done    chan struct{}
+	res     fillResult
+	waiters int // requests waiting for res (fs.mu)
 }
 
 // join returns the flight for key and whether the caller leads it (and
@@ -210,6 +223,7 @@ func (fs *flights) join(key []byte) (*flight, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f := fs.m[string(key)]; f != nil {
+		f.waiters++
 		return f, false
 	}
 	f := &flight{key: string(key), done: make(chan struct{})}
@@ -217,10 +231,20 @@ func (fs *flights) join(key []byte) (*flight, bool) {
 	return f, true
 }
 
-// finish publishes f's result to its waiters.
-func (fs *flights) finish(f *flight) {
+// seal stops requests from joining f and returns how many wait for it.
+// The next request for the key starts a new flight. Calling it again is
+// harmless: it never removes another flight.
+func (fs *flights) seal(f *flight) int {
 	fs.mu.Lock()
-	delete(fs.m, f.key)
-	fs.mu.Unlock()
+	defer fs.mu.Unlock()
+	if fs.m[f.key] == f {
+		delete(fs.m, f.key)
+	}
+	return f.waiters
+}
+
+// finish publishes f's result (set by the caller) to its waiters.
+func (fs *flights) finish(f *flight) {
+	fs.seal(f)
 	close(f.done)
 }

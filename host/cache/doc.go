@@ -31,6 +31,14 @@
 // SHA-256, so that a key listing does not show them. The host, path and
 // query part is the key's target URI, which unsafe methods invalidate.
 //
+// A plugin may set a request's key instead (Serve's key argument). It is
+// stored as "@" followed by the plugin's key: a computed key never starts
+// with '@' (the host escapes it as %40), so a plugin key such as
+// "example.com/home" cannot name, and poison, the entry of GET
+// example.com/home. Keys lists plugin keys with their "@", and admins
+// purge them as such: PurgeKey("@tenant-a/home"), PurgePrefix("@tenant-a/"),
+// PurgePrefix("@") for all of them.
+//
 // The request a fill sends upstream is built from those same parts, not
 // copied from the client's request: GET, Host, path, the keyed query
 // parameters in their canonical order and encoding, the keyed headers and
@@ -44,7 +52,17 @@
 // unkeyed-input attacks of web cache poisoning have nothing to work with.
 // The price is that a route whose upstream depends on an input must key
 // it. Requests the cache does not store (other methods, an unkeyed
-// Authorization, hit-for-pass keys) go upstream untouched.
+// Authorization, hit-for-pass variants) go upstream untouched.
+//
+// When the answer to a fill may not be stored (private, no-store,
+// Set-Cookie, Vary: *, too large, a status not in Policy.Statuses...),
+// nobody gets it: it answers the fill request, not the client's, and
+// lacks the client's unkeyed inputs (with an unkeyed session cookie, the
+// anonymous page or a 401). The client whose request started the fill is
+// answered by its own request, sent untouched (BYPASS), like the requests
+// coalesced behind it. The first request for a key whose responses are
+// not storable therefore costs two upstream requests; hit-for-pass then
+// sends the next ones straight upstream.
 //
 // # What is stored
 //
@@ -83,12 +101,20 @@
 //
 // # Coalescing
 //
-// Concurrent misses (and revalidations) of one key make one upstream
-// request; the others wait and are answered from its response. When that
-// response turns out not storable, the waiters do not get it: each is
-// passed through with its own request, and the key is marked hit-for-pass
-// for a few seconds so that later requests go upstream in parallel
-// instead of queueing behind fills nobody may share.
+// Concurrent misses (and revalidations) of one key (and Vary variant)
+// make one upstream request; the others wait and are answered from its
+// response. When that response turns out not storable, nobody gets it:
+// each request, the fill's included, is passed through with its own
+// request, and the variant is marked hit-for-pass for a few seconds so
+// that later requests for it go upstream in parallel instead of queueing
+// behind fills nobody may share. The mark replaces that variant's stored
+// response, if any, and leaves the key's other variants (a key without
+// Vary is one variant). A server error is different: when the upstream
+// answers 5xx (or the Fetcher fails) and nothing stale may be served,
+// the fill's client gets that response (or error) and every waiting
+// request a copy of it (or the same error), as MISS, so that N coalesced
+// requests do not become N more requests to an upstream that is failing;
+// errors do not mark hit-for-pass.
 //
 // # Store, index and purges
 //
@@ -103,6 +129,14 @@
 // follows the store's. Surrogate-Key and Surrogate-Control are not served
 // to clients. A fill that started before a purge and ends after it does
 // not store what the purge covered.
+//
+// # Close
+//
+// Close returns at once, even while stale-while-revalidate refreshes are
+// waiting for the upstream (possibly for its timeouts times its retries):
+// the server calls it under its reload lock. No refresh starts after it;
+// those running end when their Fetcher returns and store nothing, since
+// the closed store refuses writes.
 //
 // # Hot path
 //
@@ -127,11 +161,13 @@
 //     Varies on, so it sends none of them; when the client sent such a
 //     header, the cache then fills the client's own variant with a second
 //     request.
-//   - The client whose request causes a fill gets the upstream's answer to
-//     the fill request, which lacks its unkeyed inputs: with an unkeyed
-//     session cookie that is the anonymous answer (and its Set-Cookie).
-//     Key what the upstream personalizes on, or keep such requests away
-//     from the cache in a plugin.
+//   - A stored response answers everyone who asks for its key, the client
+//     whose request caused the fill included, whatever unkeyed inputs
+//     they sent: with an unkeyed session cookie and a storable anonymous
+//     page, that is the anonymous page. Key what the upstream
+//     personalizes on, or keep such requests away from the cache in a
+//     plugin. (A response that may not be stored is never shared: see
+//     above.)
 //   - Location and Content-Location targets are not invalidated by unsafe
 //     methods, only the request's own target URI, and keys set by plugins
 //     are not reached by it.

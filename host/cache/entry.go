@@ -397,20 +397,34 @@ func (e *entry) hasTag(tag string) bool {
 }
 
 // node is what the store holds under a primary key: the variants of one
-// resource (one entry when the upstream does not Vary), or a hit-for-pass
-// marker. Immutable: changes build a new node.
+// resource (one entry when the upstream does not Vary) and the variants
+// marked hit-for-pass. Immutable: changes build a new node.
 type node struct {
 	key  string
 	base int      // key[:base] is the target URI part (host, path, query)
 	vary [][]byte // canonical Vary names of the variants; nil: none
 	vs   []*entry
-	hfp  time.Time // hit-for-pass marker until this time; vs is empty
+	// pass marks variants (by secondary key under vary) whose last
+	// response was not storable: requests for them go upstream in
+	// parallel until the mark ends. A variant is in vs or in pass, not
+	// both. With vary nil, the one secondary key "" covers the whole key.
+	pass []passMark
 	cost int64
 }
 
+// passMark is one variant's hit-for-pass mark.
+type passMark struct {
+	sec   string
+	until time.Time
+}
+
 // maxVariants bounds the variants of one key (Vary: User-Agent would
-// otherwise grow a node without end); the oldest is dropped first.
+// otherwise grow a node without end); the oldest is dropped first. It
+// bounds the hit-for-pass marks of a key the same way.
 const maxVariants = 32
+
+// passMarkOverhead is charged per mark on top of its secondary key.
+const passMarkOverhead = 40
 
 func (n *node) computeCost() {
 	n.cost = int64(nodeOverhead + len(n.key))
@@ -419,6 +433,9 @@ func (n *node) computeCost() {
 	}
 	for _, e := range n.vs {
 		n.cost += e.cost
+	}
+	for _, m := range n.pass {
+		n.cost += int64(len(m.sec)) + passMarkOverhead
 	}
 }
 
@@ -432,12 +449,24 @@ func (n *node) match(sec []byte) *entry {
 	return nil
 }
 
+// passing reports whether the variant sec is marked hit-for-pass at now.
+// It does not allocate: the conversion in the comparison is free.
+func (n *node) passing(sec []byte, now time.Time) bool {
+	for _, m := range n.pass {
+		if m.sec == string(sec) {
+			return now.Before(m.until)
+		}
+	}
+	return false
+}
+
 // with returns a node holding e added to (or replacing its variant in) the
-// variants of old. A Vary list different from old's replaces the whole
-// variant set: old variants were selected by other headers.
+// variants of old, and old's hit-for-pass marks but e's. A Vary list
+// different from old's replaces the whole variant set and drops the marks:
+// they were selected by other headers.
 func (old *node) with(key string, base int, vary [][]byte, e *entry) *node {
 	n := &node{key: key, base: base, vary: vary}
-	if old != nil && len(old.vs) > 0 && slices.EqualFunc(old.vary, vary, bytes.Equal) {
+	if old != nil && slices.EqualFunc(old.vary, vary, bytes.Equal) {
 		for _, v := range old.vs {
 			if !bytes.Equal(v.sec, e.sec) {
 				n.vs = append(n.vs, v)
@@ -446,14 +475,45 @@ func (old *node) with(key string, base int, vary [][]byte, e *entry) *node {
 		if len(n.vs) >= maxVariants {
 			n.vs = n.vs[len(n.vs)-maxVariants+1:]
 		}
+		for _, m := range old.pass {
+			if m.sec != string(e.sec) {
+				n.pass = append(n.pass, m)
+			}
+		}
 	}
 	n.vs = append(n.vs, e)
 	n.computeCost()
 	return n
 }
 
-// without returns old minus the variants drop selects, and how many it
-// dropped; nil when none remain.
+// withPass returns a node holding old's variants and marks but the
+// variant sec, marked hit-for-pass until until; marks over at now are
+// dropped. vary must be old's (or old nil).
+func (old *node) withPass(key string, base int, vary [][]byte, sec []byte, until, now time.Time) *node {
+	n := &node{key: key, base: base, vary: vary}
+	if old != nil {
+		for _, v := range old.vs {
+			if !bytes.Equal(v.sec, sec) {
+				n.vs = append(n.vs, v)
+			}
+		}
+		for _, m := range old.pass {
+			if m.sec != string(sec) && now.Before(m.until) {
+				n.pass = append(n.pass, m)
+			}
+		}
+		if len(n.pass) >= maxVariants {
+			n.pass = n.pass[len(n.pass)-maxVariants+1:]
+		}
+	}
+	n.pass = append(n.pass, passMark{sec: string(sec), until: until})
+	n.computeCost()
+	return n
+}
+
+// without returns old minus the variants drop selects, with old's marks,
+// and how many it dropped; nil when no variant remains (the marks go too:
+// they only save upstream requests).
 func (old *node) without(drop func(*entry) bool) (*node, int) {
 	n := &node{key: old.key, base: old.base, vary: old.vary}
 	for _, v := range old.vs {
@@ -465,6 +525,7 @@ func (old *node) without(drop func(*entry) bool) (*node, int) {
 	if len(n.vs) == 0 {
 		return nil, dropped
 	}
+	n.pass = old.pass // immutable: shared
 	n.computeCost()
 	return n, dropped
 }

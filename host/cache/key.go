@@ -18,6 +18,7 @@ import (
 // allocate.
 type scratch struct {
 	key   []byte   // computed key
+	pkey  []byte   // "@" + a plugin's key
 	sec   []byte   // secondary (Vary) key of the request
 	host  []byte   // normalized host
 	path  []byte   // decoded path
@@ -43,7 +44,7 @@ func putScratch(sc *scratch) {
 	// buffers that grew unusually large.
 	clear(sc.hv)
 	clear(sc.cv)
-	if cap(sc.key) > 64<<10 || cap(sc.qbuf) > 64<<10 {
+	if cap(sc.key) > 64<<10 || cap(sc.pkey) > 64<<10 || cap(sc.qbuf) > 64<<10 {
 		*sc = scratch{}
 	}
 	scratchPool.Put(sc)

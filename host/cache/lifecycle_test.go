@@ -94,8 +94,8 @@ func TestUpdate(t *testing.T) {
 	if err := g.c.Update(p); err != nil {
 		t.Fatal(err)
 	}
-	if r := g.get(t, "/404"); r.cache != "MISS" {
-		t.Fatalf("404 after removing it from Statuses: %s", r.cache)
+	if r := g.get(t, "/404"); r.cache != "BYPASS" || r.status != 404 {
+		t.Fatalf("404 after removing it from Statuses: %s %d, want BYPASS 404 (not storable)", r.cache, r.status)
 	}
 	if r := g.get(t, "/h"); r.cache != "MISS" {
 		t.Fatalf("after lowering MaxTTL: %s", r.cache)
@@ -112,34 +112,6 @@ func TestUpdate(t *testing.T) {
 	}
 	if r := g.get(t, "/h"); r.get("X-Edge") != "HIT" {
 		t.Fatalf("status header not renamed:\n%s", r.header)
-	}
-}
-
-func TestClose(t *testing.T) {
-	release := make(chan struct{})
-	g, clk := setup(t, Policy{StaleWhileRevalidate: time.Minute}, gated(1, release, validating(`"e"`, "Cache-Control: max-age=10")))
-	g.get(t, "/c")
-	clk.Advance(20 * time.Second)
-	if r := g.get(t, "/c"); r.cache != "STALE" {
-		t.Fatal(r.cache)
-	}
-	waitFor(t, "the refresh", func() bool { return g.up.count() == 2 })
-	closed := make(chan struct{})
-	go func() { g.c.Close(); close(closed) }()
-	select {
-	case <-closed:
-		t.Fatal("Close returned while a background refresh was running")
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(release)
-	<-closed
-	g.c.Close() // idempotent
-	r := g.get(t, "/c")
-	if r.cache != "BYPASS" || r.status != 200 || g.up.count() != 3 {
-		t.Fatalf("after Close: %s %d, %d upstream requests", r.cache, r.status, g.up.count())
-	}
-	if g.c.PurgePrefix("") != 0 || len(g.c.Keys("", 0)) != 0 {
-		t.Fatal("a closed cache lists or purges")
 	}
 }
 

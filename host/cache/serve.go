@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,6 +53,12 @@ type fillResult struct {
 	// upstreamErr: the upstream answered 500, 502, 503 or 504 (or failed),
 	// so stale-if-error may apply.
 	upstreamErr bool
+	// serverErr: the upstream answered a 5xx that is not stored. Everyone
+	// who asked gets it (the leader in its response, the waiters a copy
+	// in errResp, nil when none waited): resending N requests to an
+	// upstream that just failed would multiply its load by N.
+	serverErr bool
+	errResp   *fasthttp.Response
 }
 
 // Serve answers resp for the client request req. GET and HEAD are looked
@@ -60,8 +67,10 @@ type fillResult struct {
 // invalidates the stored responses of its target URI.
 //
 // key, when not nil (set by a plugin), replaces the computed key for the
-// lookup and store; the fill request is built from the keyed request parts
-// either way. Serve returns the status (also written into the status
+// lookup and store, as "@" followed by key: a computed key never starts
+// with '@', so a plugin's key cannot name (and poison) the entry of a
+// computed one. Admins list and purge it as "@" + key. The fill request
+// is built from the keyed request parts either way. Serve returns the status (also written into the status
 // header) and, when the upstream failed and nothing stale could be served,
 // the Fetcher's error, for the caller to answer 502 or 504.
 //
@@ -99,23 +108,22 @@ func (c *Cache) Serve(req *fasthttp.Request, resp *fasthttp.Response, key []byte
 	p.key.collect(req, sc)
 	lookup, base := sc.key, sc.base
 	if key != nil {
-		lookup, base = key, len(key)
+		// In the scratch memory, so that a hit stays allocation-free.
+		sc.pkey = append(append(sc.pkey[:0], '@'), key...)
+		lookup, base = sc.pkey, len(sc.pkey)
 	}
 
 	for range maxAttempts {
 		now := p.now()
 		n := c.st.get(lookup)
-		if n != nil && !n.hfp.IsZero() {
-			if now.Before(n.hfp) && !rd.has(ccOnlyIfCached) {
-				return c.pass(p, req, resp, fetch, Bypass)
-			}
-			n = nil
-		}
 		var e *entry
 		if n != nil {
 			sc.sec = appendSecondary(sc.sec[:0], n.vary, &req.Header, &sc.tmp)
 			if e = n.match(sc.sec); e != nil && !p.statusOK(e.status) {
 				e = nil // Statuses changed since it was stored
+			}
+			if e == nil && n.passing(sc.sec, now) && !rd.has(ccOnlyIfCached) {
+				return c.pass(p, req, resp, fetch, Bypass)
 			}
 		}
 		if e != nil {
@@ -219,14 +227,14 @@ func (c *Cache) fill(p *policy, req *fasthttp.Request, resp *fasthttp.Response, 
 	fillReq := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(fillReq)
 	var vary [][]byte
-	if n != nil {
-		vary = n.vary
+	var sec []byte
+	if n != nil && len(n.vary) > 0 {
+		vary, sec = n.vary, sc.sec
 	}
 	p.key.buildFill(fillReq, req, sc, vary)
-	res := c.exchange(p, fillReq, resp, fetch, lookup, base, stale)
-	f.res = res
+	res := c.exchange(p, fillReq, resp, fetch, lookup, base, vary, sec, stale)
+	c.publish(f, res, resp)
 	published = true
-	c.fl.finish(f)
 
 	now := p.now()
 	switch {
@@ -257,11 +265,24 @@ func (c *Cache) fill(p *policy, req *fasthttp.Request, resp *fasthttp.Response, 
 		return res.status, nil, false
 	case res.upstreamErr && staleIfError(p, stale, now):
 		return c.serve(p, req, resp, stale, Stale, now, sc), nil, false
+	case res.serverErr:
+		// The upstream failed: the client gets its answer, as the waiters
+		// do, rather than a second request to a failing upstream.
+		resp.Header.Del(surrogateKey)
+		resp.Header.Del(surrogateControl)
+		c.setStatus(p, resp, Miss)
+		c.count(Miss)
+		return Miss, nil, false
 	}
-	// Not storable: the client gets the upstream's response as is.
-	c.setStatus(p, resp, Miss)
-	c.count(Miss)
-	return Miss, nil, false
+	// Not storable: resp answers the fill request, which lacks the
+	// client's unkeyed inputs (a session cookie: the anonymous page, or a
+	// 401). The client gets the answer to its own request instead, as the
+	// waiters do. The variant is hit-for-pass now (but after a 304 to an
+	// unconditional request), so this second upstream request is made
+	// once per mark, not per request.
+	resp.Reset()
+	st, err = c.pass(p, req, resp, fetch, Bypass)
+	return st, err, false
 }
 
 // follow answers a request coalesced behind another request's fill.
@@ -280,6 +301,14 @@ func (c *Cache) follow(p *policy, req *fasthttp.Request, resp *fasthttp.Response
 		c.setStatus(p, resp, Miss)
 		c.count(Miss)
 		return Miss, res.err, false
+	case res.errResp != nil:
+		// The fill's 5xx, copied for the waiters (see fillResult).
+		res.errResp.CopyTo(resp)
+		resp.Header.Del(surrogateKey)
+		resp.Header.Del(surrogateControl)
+		c.setStatus(p, resp, Miss)
+		c.count(Miss)
+		return Miss, nil, false
 	}
 	// The fill's response was not shareable (private, Set-Cookie, ...):
 	// this request gets its own, from its own request.
@@ -287,10 +316,25 @@ func (c *Cache) follow(p *policy, req *fasthttp.Request, resp *fasthttp.Response
 	return st, err, false
 }
 
+// publish hands res to the requests waiting for f. A 5xx that is not
+// stored is copied for them when there are any: resp is the leader's and
+// changes once it returns.
+func (c *Cache) publish(f *flight, res fillResult, resp *fasthttp.Response) {
+	if c.fl.seal(f) > 0 && res.serverErr {
+		res.errResp = new(fasthttp.Response)
+		resp.CopyTo(res.errResp)
+	}
+	f.res = res
+	close(f.done)
+}
+
 // exchange performs a fill: the upstream request, then storing what may be
-// stored. resp holds the upstream's last response afterwards.
+// stored. resp holds the upstream's last response afterwards. vary and sec
+// are the Vary names of the stored variants and the request's secondary
+// key under them (nil when none): a response that is not storable marks
+// that variant hit-for-pass.
 func (c *Cache) exchange(p *policy, fillReq *fasthttp.Request, resp *fasthttp.Response, fetch Fetcher,
-	lookup []byte, base int, stale *entry) fillResult {
+	lookup []byte, base int, vary [][]byte, sec []byte, stale *entry) fillResult {
 	conditional := stale != nil && stale.validator()
 	for try := 0; ; try++ {
 		fillReq.Header.Del(fasthttp.HeaderIfNoneMatch)
@@ -317,20 +361,20 @@ func (c *Cache) exchange(p *policy, fillReq *fasthttp.Request, resp *fasthttp.Re
 		if upstreamErr && stale != nil {
 			// Keep what is stored: stale-if-error may serve it, and an
 			// error must not replace a good response.
-			return fillResult{upstreamErr: true}
+			return fillResult{upstreamErr: true, serverErr: true}
 		}
 
 		var (
-			e    *entry
-			vary [][]byte
-			v    verdict
-			st   = Miss
+			e     *entry
+			rvary [][]byte // the response's Vary names
+			v     verdict
+			st    = Miss
 		)
 		if code == fasthttp.StatusNotModified {
 			if !conditional {
 				return fillResult{} // a 304 to an unconditional request: nothing to share
 			}
-			e, vary, v = refreshed(p, stale, resp, &fi)
+			e, rvary, v = refreshed(p, stale, resp, &fi)
 			if v != storable && try == 0 {
 				// The 304 does not validate what is stored, or what it
 				// says may not be stored: ask for the full response.
@@ -339,17 +383,17 @@ func (c *Cache) exchange(p *policy, fillReq *fasthttp.Request, resp *fasthttp.Re
 			}
 			st = Revalidated
 		} else {
-			e, vary, v = newEntry(p, resp, &fi)
+			e, rvary, v = newEntry(p, resp, &fi)
 		}
 		if v != storable {
 			if v.hitForPass() && code < 500 {
-				c.markPass(lookup, base, fi.respTime)
+				c.markPass(p, lookup, base, vary, sec)
 			}
-			return fillResult{upstreamErr: upstreamErr}
+			return fillResult{upstreamErr: upstreamErr, serverErr: code >= 500}
 		}
-		e.setSecondary(appendSecondary(nil, vary, &fillReq.Header, new([]byte)))
-		c.storeVariant(p, lookup, base, vary, e, gen)
-		return fillResult{e: e, vary: vary, status: st}
+		e.setSecondary(appendSecondary(nil, rvary, &fillReq.Header, new([]byte)))
+		c.storeVariant(p, lookup, base, rvary, e, gen)
+		return fillResult{e: e, vary: rvary, status: st}
 	}
 }
 
@@ -398,33 +442,73 @@ func refreshed(p *policy, stale *entry, r304 *fasthttp.Response, fi *fillInfo) (
 	return newEntry(p, m, fi)
 }
 
-// storeVariant adds e to the variants stored under lookup.
+// storeVariant adds e to the variants stored under lookup (replacing the
+// hit-for-pass mark of its variant, if any).
 func (c *Cache) storeVariant(p *policy, lookup []byte, base int, vary [][]byte, e *entry, gen uint64) {
 	c.st.modify(string(lookup), gen, func(cur *node) (*node, time.Duration) {
-		if cur != nil && !cur.hfp.IsZero() {
-			cur = nil
-		}
 		now := p.now()
-		dead := func(v *entry) time.Duration { return v.respTime.Add(v.storeTTL(p)).Sub(now) }
-		n, _ := cur.with(string(lookup), base, vary, e).without(func(v *entry) bool { return v != e && dead(v) <= 0 })
-		// The node lives as long as its longest-lived variant.
-		var ttl time.Duration
-		for _, v := range n.vs {
-			ttl = max(ttl, dead(v))
-		}
-		return n, ttl
+		n, _ := cur.with(string(lookup), base, vary, e).without(func(v *entry) bool { return v != e && variantTTL(p, v, now) <= 0 })
+		n.pass = livePass(n.pass, now)
+		n.computeCost()
+		return n, nodeTTL(p, n, now)
 	})
 }
 
-// markPass marks lookup hit-for-pass: its response was not storable, so
-// requests for it go to the upstream in parallel for a while instead of
-// queueing behind fills whose responses they may not share.
-func (c *Cache) markPass(lookup []byte, base int, now time.Time) {
-	c.st.modify(string(lookup), c.st.generation(), func(*node) (*node, time.Duration) {
-		n := &node{key: string(lookup), base: base, hfp: now.Add(hitForPassTTL)}
-		n.computeCost()
-		return n, hitForPassTTL
+// markPass marks the variant sec of lookup (under the Vary names vary;
+// the whole key when vary is nil) hit-for-pass: its response was not
+// storable, so requests for it go to the upstream in parallel for a while
+// instead of queueing behind fills whose responses they may not share.
+// The key's other variants stay; a stored response of this variant goes,
+// as the upstream has replaced it with one that may not be stored.
+func (c *Cache) markPass(p *policy, lookup []byte, base int, vary [][]byte, sec []byte) {
+	c.st.modify(string(lookup), c.st.generation(), func(cur *node) (*node, time.Duration) {
+		if cur != nil && !slices.EqualFunc(cur.vary, vary, bytes.Equal) {
+			if len(cur.vs) > 0 {
+				// A response with other Vary names was stored meanwhile:
+				// sec means nothing under them, and its variants stay.
+				return nil, 0
+			}
+			cur = nil
+		}
+		now := p.now()
+		n := cur.withPass(string(lookup), base, vary, sec, now.Add(hitForPassTTL), now)
+		return n, nodeTTL(p, n, now)
 	})
+}
+
+// variantTTL is how much longer the store keeps v.
+func variantTTL(p *policy, v *entry, now time.Time) time.Duration {
+	return v.respTime.Add(v.storeTTL(p)).Sub(now)
+}
+
+// nodeTTL is the store TTL of n: it lives as long as its longest-lived
+// variant or mark.
+func nodeTTL(p *policy, n *node, now time.Time) time.Duration {
+	var ttl time.Duration
+	for _, v := range n.vs {
+		ttl = max(ttl, variantTTL(p, v, now))
+	}
+	for _, m := range n.pass {
+		ttl = max(ttl, m.until.Sub(now))
+	}
+	return ttl
+}
+
+// livePass returns the marks of pass not over at now, in a new slice when
+// some are (pass may be shared with a stored node).
+func livePass(pass []passMark, now time.Time) []passMark {
+	for i, m := range pass {
+		if !now.Before(m.until) {
+			out := slices.Clone(pass[:i])
+			for _, m := range pass[i+1:] {
+				if now.Before(m.until) {
+					out = append(out, m)
+				}
+			}
+			return out
+		}
+	}
+	return pass
 }
 
 // refresh starts a background revalidation of e (stale-while-revalidate),
@@ -440,18 +524,24 @@ func (c *Cache) refresh(p *policy, req *fasthttp.Request, sc *scratch, lookup []
 		return
 	}
 	c.bgMu.Lock()
-	if c.closing {
+	if c.closed.Load() {
+		// Close has run: it does not wait for refreshes, so none may
+		// start after it.
 		c.bgMu.Unlock()
 		c.fl.finish(f)
 		return
 	}
 	c.bg.Add(1)
 	c.bgMu.Unlock()
-	// The client's request is reused once Serve returns: build the fill
-	// request now.
+	// The client's request and sc are reused once Serve returns: build the
+	// fill request and copy the key now.
 	fillReq := fasthttp.AcquireRequest()
 	p.key.buildFill(fillReq, req, sc, n.vary)
 	key := string(lookup)
+	var sec []byte
+	if len(n.vary) > 0 {
+		sec = bytes.Clone(sc.sec)
+	}
 	go func() {
 		defer c.bg.Done()
 		resp := fasthttp.AcquireResponse()
@@ -464,9 +554,9 @@ func (c *Cache) refresh(p *policy, req *fasthttp.Request, sc *scratch, lookup []
 			fasthttp.ReleaseResponse(resp)
 			fasthttp.ReleaseRequest(fillReq)
 		}()
-		f.res = c.exchange(p, fillReq, resp, fetch, []byte(key), base, e)
+		res := c.exchange(p, fillReq, resp, fetch, []byte(key), base, n.vary, sec, e)
+		c.publish(f, res, resp)
 		published = true
-		c.fl.finish(f)
 	}()
 }
 

@@ -274,26 +274,31 @@ func (s *store) purgeTag(tag string) int {
 	for _, n := range nodes {
 		rest, dropped := n.without(func(e *entry) bool { return e.hasTag(tag) })
 		count += dropped
-		if rest == nil {
+		// Keep the rest for the key's remaining lifetime. A key that
+		// expired but is not swept yet has none left: re-storing it with
+		// TTL 0 would mean "no expiry" to ristretto and bring it back for
+		// good, so it goes. (ttl < 0: it expired since GetTTL looked.)
+		ttl, live := s.ttlOf(n.key)
+		if rest == nil || !live || ttl < 0 {
 			s.del(n.key)
 			continue
 		}
 		// The key is stored (settled above), so this Set replaces it
-		// synchronously; keep its remaining lifetime.
-		s.putLocked(rest, s.ttlOf(n.key))
+		// synchronously.
+		s.putLocked(rest, ttl)
 	}
 	return count
 }
 
-// ttlOf returns the remaining ristretto TTL of key (0 for none).
-func (s *store) ttlOf(key string) time.Duration {
+// ttlOf returns the remaining ristretto TTL of key (0: none, as ristretto
+// reads it), and live false when the key is gone or expired.
+func (s *store) ttlOf(key string) (ttl time.Duration, live bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return 0
+		return 0, false
 	}
-	d, _ := s.rc.GetTTL([]byte(key))
-	return d
+	return s.rc.GetTTL([]byte(key))
 }
 
 // keys returns the indexed keys starting with prefix, sorted, at most

@@ -13,9 +13,7 @@ import (
 type Scope struct {
 	Client   []byte // client IP as text (request_client_ip)
 	Consumer []byte // set_consumer; empty: none identified
-	CacheKey []byte // cache_set_key; valid when CacheKeySet
-	// CacheKeySet distinguishes an empty key a plugin set from no key.
-	CacheKeySet bool
+	CacheKey []byte // cache_set_key; empty: none set (a set key is never empty)
 }
 
 // Reset clears the scope for a new request, keeping its buffers.
@@ -23,7 +21,6 @@ func (s *Scope) Reset() {
 	s.Client = s.Client[:0]
 	s.Consumer = s.Consumer[:0]
 	s.CacheKey = s.CacheKey[:0]
-	s.CacheKeySet = false
 }
 
 func (s *Scope) client() []byte {
@@ -85,7 +82,6 @@ func cacheSetKey(c *Call, stack []uint64) {
 		code = ErrBadArgument
 	default:
 		c.Scope.CacheKey = append(c.Scope.CacheKey[:0], key...)
-		c.Scope.CacheKeySet = true
 	}
 	ret32(stack, code)
 }

@@ -322,3 +322,11 @@ func canonical(name string) []byte {
 	}
 	return b
 }
+
+// Validate reports what New or Update would refuse in p, without building a
+// cache: a config reload checks a carried-over cache's new policy with it
+// before anything is swapped.
+func (p Policy) Validate() error {
+	_, err := compile(p)
+	return err
+}

@@ -48,8 +48,12 @@
 // limits without charging them: it is always allowed unless a limit is
 // already over its window (after a reload made it stricter); read the States.
 // A cost larger than a limit's Burst can never pass, however long the client
-// waits: it is denied, nothing is charged, and RetryAfter is InfDuration,
-// which a server turns into a 429 (or 413) without a Retry-After header.
+// waits. Decide then returns no error and a Decision with Allowed false and
+// RetryAfter = InfDuration, whatever the other limits would ask for; that
+// limit's State has Allowed false; nothing is charged, so every State's
+// Remaining and Reset are those of a consultation (cost 0). Local, Redis and
+// Redis's fallback answer alike. A server turns it into a 429 (or 413)
+// without a Retry-After header: no delay would be true.
 //
 // # Keys and state
 //
@@ -59,8 +63,8 @@
 // never seen, so the stores drop it: Local by a sweep that each decision
 // advances over a couple of entries and by a janitor goroutine (stopped by
 // Close) that also gives memory back after a spike of keys, Redis by a
-// PEXPIRE at the last TAT. A
-// denied or consulting decision on an unknown key creates nothing.
+// PEXPIRE at the last TAT. A denied or consulting decision on an unknown key
+// creates nothing.
 //
 // # Redis
 //
@@ -71,7 +75,8 @@
 // so gateways whose clocks disagree still agree on the limits. Redis failures
 // fail open onto the fallback Local: per-instance limits, so N gateways allow
 // up to N times the quota while Redis is down, instead of refusing everything
-// or nothing. See Redis.
+// or nothing. The store returns to Redis once a probe decision succeeds. See
+// Redis for what counts as a failure, and for decisions after Close.
 //
 // # Headers
 //
@@ -81,5 +86,8 @@
 //	RateLimit-Policy: "per-second";q=10;w=1, "per-hour";q=1000;w=3600
 //	RateLimit: "per-hour";r=0;t=30
 //
-// and RetryAfterSeconds the delay of a Retry-After header.
+// The policy advertises each limit's bucket, q = Burst units over the w
+// seconds an empty bucket takes to refill, and RateLimit counts down from
+// it: r = Remaining goes from q to 0, t = Reset from 0 to w. RetryAfterSeconds
+// gives the delay of a Retry-After header.
 package ratelimit

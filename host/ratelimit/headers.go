@@ -1,7 +1,7 @@
 package ratelimit
 
 import (
-	"math"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -21,12 +21,19 @@ const maxSFInteger = 999_999_999_999_999
 //
 //	"per-second";q=10;w=1, "per-hour";q=1000;w=3600
 //
-// q is the Rate and w the Period in seconds. A Period that is not a whole
-// number of seconds is rounded up to one that is, and q is the quota refilled
-// over that window (rounded down): 5 per 1500ms is q=6;w=2. Burst has no
-// parameter in the draft and is not shown. Names are written as Structured
-// Field Strings; a byte that a String cannot hold (outside printable ASCII)
-// is written as '?'. It does not allocate when dst has room.
+// It advertises each limit's bucket, the quantity the RateLimit field counts
+// down: q is the Burst, what a client may spend at once, and w the time an
+// empty bucket takes to fill up again, Burst × Period / Rate, in seconds
+// rounded up and at least 1. A client that spends at most q units in any w
+// seconds is therefore never refused. The rounding errs on the safe side: a
+// window under a second is advertised as a second, which understates the
+// sustained rate (10 per second with a Burst of 1 is q=1;w=1), and 5 per
+// 1500ms is q=5;w=2.
+//
+// Names are written as Structured Field Strings; a byte that a String cannot
+// hold (outside printable ASCII) is written as '?'. A limit that
+// ValidateLimits rejects still yields a well-formed member, with numbers
+// clamped to what the syntax allows. It does not allocate when dst has room.
 func AppendPolicy(dst []byte, limits []Limit) []byte {
 	for i := range limits {
 		l := &limits[i]
@@ -34,7 +41,7 @@ func AppendPolicy(dst []byte, limits []Limit) []byte {
 			dst = append(dst, ", "...)
 		}
 		dst = appendSFString(dst, l.Name)
-		q, w := policyWindow(l.Rate, l.Period)
+		q, w := policyWindow(l)
 		dst = append(dst, ";q="...)
 		dst = strconv.AppendInt(dst, q, 10)
 		dst = append(dst, ";w="...)
@@ -43,27 +50,42 @@ func AppendPolicy(dst []byte, limits []Limit) []byte {
 	return dst
 }
 
-// policyWindow returns the q and w parameters of a limit.
-func policyWindow(rate int64, period time.Duration) (q, w int64) {
-	if rate < 0 {
-		rate = 0
+// policyWindow returns the q and w parameters of a limit: its Burst, and
+// ceil(Burst × Period / Rate / 1s), at least 1. The window is computed in 128
+// bits, so that it is exact for any int64 inputs.
+func policyWindow(l *Limit) (q, w int64) {
+	burst := max(l.burst(), 0)
+	q = clampSF(burst)
+	switch {
+	case l.Rate < 1:
+		return q, maxSFInteger // never refills
+	case l.Period <= 0 || burst == 0:
+		return q, 1
 	}
-	if period <= 0 {
-		return clampSF(rate), 0
+	// ns = ceil(burst × period / rate), a 128-bit quotient hi:lo.
+	rate := uint64(l.Rate)
+	hi, lo := bits.Mul64(uint64(burst), uint64(l.Period))
+	qhi, rem := hi/rate, hi%rate
+	qlo, rem := bits.Div64(rem, lo, rate)
+	if rem > 0 {
+		var c uint64
+		qlo, c = bits.Add64(qlo, 1, 0)
+		qhi += c
 	}
-	w = int64(period / time.Second)
-	if period%time.Second == 0 {
-		return clampSF(rate), clampSF(w)
+	// w = ceil(ns / 1s); the ceiling of a ceiling is the ceiling of the
+	// exact quotient.
+	const second = uint64(time.Second)
+	if qhi >= second {
+		return q, maxSFInteger
 	}
-	w++
-	if w > math.MaxInt64/int64(time.Second) {
-		return clampSF(rate), clampSF(w) // too long for the rounding to matter
+	s, rem := bits.Div64(qhi, qlo, second)
+	if s >= maxSFInteger {
+		return q, maxSFInteger
 	}
-	s, ok := mulDiv(rate, w*int64(time.Second), int64(period))
-	if !ok {
-		return maxSFInteger, clampSF(w)
+	if rem > 0 {
+		s++
 	}
-	return clampSF(s.n), clampSF(w)
+	return q, max(int64(s), 1)
 }
 
 // AppendRateLimit appends to dst the RateLimit field value for decision d
@@ -74,9 +96,12 @@ func policyWindow(rate int64, period time.Duration) (q, w int64) {
 //
 //	"per-hour";r=0;t=30
 //
-// r is the remaining quota and t the time until the limit is fully reset, in
-// seconds rounded up. It appends nothing when there is no limit, and does not
-// allocate when dst has room.
+// r is the remaining quota, the units that could pass at once: it counts down
+// from the policy's q (the Burst) to 0. t is the time until the quota is
+// fully restored (r back at q), in seconds rounded up: 0 for an untouched
+// limit, the policy's w for an empty bucket (more only after a reload made a
+// limit stricter than the debt a key had run up). It appends nothing when
+// there is no limit, and does not allocate when dst has room.
 func AppendRateLimit(dst []byte, limits []Limit, d *Decision) []byte {
 	n := min(len(limits), len(d.States))
 	if n == 0 {

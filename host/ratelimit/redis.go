@@ -23,16 +23,23 @@ type RedisOptions struct {
 	DB int
 	// Prefix starts every key the limiter writes; default "ratelimit:".
 	Prefix string
-	// Timeout bounds one decision's round trip, connecting included, and
-	// each probe; default 50ms. A decision that takes longer is decided by
-	// the fallback.
+	// Timeout bounds one decision, from asking for a pooled connection to
+	// the script's answer, connecting included, and each probe; default
+	// 50ms. A decision that takes longer is decided by the fallback.
 	Timeout time.Duration
-	// ProbeInterval is how often a failed Redis is PINGed to detect its
+	// PoolSize bounds the connections to Redis, hence the decisions on
+	// Redis at once; default 10 per GOMAXPROCS. A decision waits at most
+	// Timeout/2 for a connection, then is decided by the fallback alone
+	// (see Redis): raise PoolSize when Decision.Fallback shows up in bursts
+	// while Redis is healthy.
+	PoolSize int
+	// ProbeInterval is how often a failed Redis is probed to detect its
 	// recovery; default 1s.
 	ProbeInterval time.Duration
-	// Fallback decides while Redis fails; nil means a NewLocal of its own.
-	// It may be the gateway's local limiter, as long as the keys (or limit
-	// names) of Redis-backed limits differ from those of local ones.
+	// Fallback decides while Redis fails, and after Close; nil means a
+	// NewLocal of its own. It may be the gateway's local limiter, as long
+	// as the keys (or limit names) of Redis-backed limits differ from
+	// those of local ones.
 	Fallback *Local
 	// OnFallback is called once when decisions switch to the fallback,
 	// with the error that made them switch. OnRecover is called once when
@@ -46,22 +53,43 @@ type RedisOptions struct {
 // each decision is one Lua script, one round trip, deciding and charging all
 // limits of the decision atomically on Redis's clock.
 //
-// When Redis fails (an error, or no answer within Timeout), the decision and
-// the following ones are taken by the fallback Local, with
-// Decision.Fallback set: the gateway fails open onto per-instance limits
-// rather than refusing or letting everything through. Redis is not tried
-// again by requests until a background probe (a PING every ProbeInterval)
-// succeeds, so an outage costs requests nothing.
+// When Redis fails, the decision and the following ones are taken by the
+// fallback Local, with Decision.Fallback set: the gateway fails open onto
+// per-instance limits rather than refusing or letting everything through.
+// Redis fails when a decision gets no answer within Timeout (connection
+// refused or lost, server hung) or an error reply that any decision would
+// get: no permission (NOPERM), a script running too long (BUSY), a replica
+// (READONLY), out of memory (OOM), still loading (LOADING). Redis is then not
+// tried again by requests until a background probe, every ProbeInterval,
+// succeeds, so an outage costs requests nothing. The probe is a decision:
+// the script itself, charging a dedicated key under Prefix, so the store
+// switches back only once decisions work again, writes included, and not
+// merely when the server answers a PING.
 //
-// Two consequences worth knowing. A decision that timed out may still reach
-// Redis and be charged there once it answers, besides the fallback's charge:
-// the error is on the side of limiting. And any error switches, an error
-// reply too: if something else writes a key under Prefix (WRONGTYPE), the
-// store goes back and forth between Redis and the fallback at the probe's
-// pace, each switch reported by OnFallback and OnRecover.
+// Two failures concern one decision only; it is taken by the fallback
+// (Decision.Fallback set) but the store does not switch and no hook is
+// called:
+//   - no pooled connection within Timeout/2: every connection is busy with
+//     a decision in flight, a burst rather than an outage. If Redis is
+//     failing, those decisions find out and switch. The other half of
+//     Timeout is left for the round trip, so that a decision that waited
+//     long still has time to be answered.
+//   - WRONGTYPE: the decision's key holds a value that is not the limiter's
+//     (something else writes under Prefix). Only that key is affected, so
+//     only its decisions are taken by the fallback, without switching
+//     everything back and forth.
+//
+// A decision that timed out may still reach Redis and be charged there once
+// it answers, besides the fallback's charge: the error is on the side of
+// limiting.
+//
+// After Close, Decide keeps answering on the fallback (Decision.Fallback
+// set, no hook called): a gateway closes the store of an old configuration
+// while requests that started on it may still be deciding.
 type Redis struct {
 	client        *redis.Client
 	prefix        string
+	probeKey      string
 	timeout       time.Duration
 	probeInterval time.Duration
 	fallback      *Local
@@ -80,8 +108,17 @@ type Redis struct {
 	probes sync.WaitGroup
 }
 
-// ErrClosed is returned by Decide after Close.
-var ErrClosed = errors.New("ratelimit: redis store closed")
+// probeSuffix completes Prefix into the probe's key. A NUL cannot come from
+// an HTTP field, so no request's key is the probe's.
+const probeSuffix = "\x00probe"
+
+// probeLimits is what the probe decides on its key: a limit that never
+// denies (a burst of 2^30) and whose debt after one charge, about a
+// nanosecond, makes the key expire within a millisecond or two.
+var (
+	probeLimits = []Limit{{Name: "probe", Rate: 1 << 30, Period: time.Second}}
+	probeParams = []params{prepare(&probeLimits[0], 1)}
+)
 
 // NewRedis returns a Store on the Redis server at opts.Addr. It does not
 // connect: connections are made by the decisions, so a gateway starts while
@@ -90,8 +127,8 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Addr == "" {
 		return nil, errors.New("ratelimit: redis: empty address")
 	}
-	if opts.Timeout < 0 || opts.ProbeInterval < 0 {
-		return nil, fmt.Errorf("ratelimit: redis %s: negative timeout %v or probe interval %v", opts.Addr, opts.Timeout, opts.ProbeInterval)
+	if opts.Timeout < 0 || opts.ProbeInterval < 0 || opts.PoolSize < 0 {
+		return nil, fmt.Errorf("ratelimit: redis %s: negative timeout %v, probe interval %v or pool size %d", opts.Addr, opts.Timeout, opts.ProbeInterval, opts.PoolSize)
 	}
 	r := &Redis{
 		prefix:        opts.Prefix,
@@ -105,6 +142,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if r.prefix == "" {
 		r.prefix = "ratelimit:"
 	}
+	r.probeKey = r.prefix + probeSuffix
 	if r.timeout == 0 {
 		r.timeout = 50 * time.Millisecond
 	}
@@ -120,6 +158,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		Username: opts.Username,
 		Password: opts.Password,
 		DB:       opts.DB,
+		PoolSize: opts.PoolSize,
 		// A retry or a redial would spend the decision's time budget
 		// on a server that just failed; the fallback is the retry.
 		MaxRetries:    -1,
@@ -127,7 +166,11 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		DialTimeout:   r.timeout,
 		ReadTimeout:   r.timeout,
 		WriteTimeout:  r.timeout,
-		PoolTimeout:   r.timeout,
+		// Shorter than the decision's deadline, so that a wait for a
+		// connection ends with ErrPoolTimeout, which says the pool is
+		// saturated, rather than with the deadline, which would read as
+		// a server that does not answer.
+		PoolTimeout: poolTimeout(r.timeout),
 		// Deadlines come from the decision's context.
 		ContextTimeoutEnabled: true,
 		// No extra round trips when connecting.
@@ -137,8 +180,14 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	return r, nil
 }
 
-// Close stops the probe and closes the connections. A Fallback passed in
-// RedisOptions is left open; the one NewRedis made is closed.
+// poolTimeout is the longest wait for a pooled connection of a decision
+// whose budget is timeout: half of it, leaving the other half for the round
+// trip.
+func poolTimeout(timeout time.Duration) time.Duration { return max(timeout/2, 1) }
+
+// Close stops the probe and closes the connections. Decisions keep working
+// on the fallback. A Fallback passed in RedisOptions is left open; the one
+// NewRedis made is closed (it keeps deciding, without its janitor).
 func (r *Redis) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -158,12 +207,22 @@ func (r *Redis) Close() error {
 	return nil
 }
 
-// Degraded reports whether decisions are currently taken by the fallback.
+// Degraded reports whether decisions are currently taken by the fallback
+// because Redis fails.
 func (r *Redis) Degraded() bool { return r.epoch.Load()&1 == 1 }
 
-// Decide implements Store. It fails only on invalid input, when ctx is done
-// (a caller that gave up is no reason to think Redis failed), or after Close;
-// a Redis failure is answered by the fallback.
+func (r *Redis) isClosed() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Decide implements Store. It fails only on invalid input, or when ctx is
+// done (a caller that gave up is no reason to think Redis failed). A Redis
+// failure is answered by the fallback, and so is every decision after Close.
 func (r *Redis) Decide(ctx context.Context, key string, limits []Limit, cost int64, d *Decision) error {
 	if cost < 0 {
 		return ErrNegativeCost
@@ -185,38 +244,18 @@ func (r *Redis) Decide(ctx context.Context, key string, limits []Limit, cost int
 		return nil
 	}
 
-	select {
-	case <-r.done:
-		return ErrClosed
-	default:
-	}
 	ep := r.epoch.Load()
-	if ep&1 == 1 {
+	if ep&1 == 1 || r.isClosed() {
 		return r.fallbackDecide(key, limits, ps, cost, d)
 	}
-
-	args := make([]any, 1, 1+argsPerLimit*len(limits))
-	args[0] = 0
-	if cost > 0 {
-		args[0] = 1
-	}
-	for i := range ps {
-		p := &ps[i]
-		args = append(args, limits[i].Name, p.cost.n, p.cost.f, p.window.n, p.window.f, p.rate)
-	}
-	cctx, cancel := context.WithTimeout(ctx, r.timeout)
-	res, err := decideScript.Run(cctx, r.client, []string{r.prefix + key}, args...).Int64Slice()
-	cancel()
-	if err == nil && len(res) != 1+2*len(limits) {
-		err = fmt.Errorf("script answered %d values for %d limits", len(res), len(limits))
-	}
+	res, err := r.run(ctx, r.prefix+key, limits, ps, cost)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("ratelimit: redis decision for %q: %w", key, cerr)
 		}
-		select {
-		case <-r.done: // closed under a decision: not an outage
-		default:
+		// Closed under a decision, or a failure of this decision alone:
+		// not an outage.
+		if !r.isClosed() && !oneDecisionOnly(err) {
 			r.fail(ep, fmt.Errorf("ratelimit: redis %s: %w", r.client.Options().Addr, err))
 		}
 		return r.fallbackDecide(key, limits, ps, cost, d)
@@ -231,6 +270,33 @@ func (r *Redis) Decide(ctx context.Context, key string, limits []Limit, cost int
 		}
 	}
 	return nil
+}
+
+// run sends one decision's script for the Redis key rkey, within Timeout, and
+// returns the script's checked reply.
+func (r *Redis) run(ctx context.Context, rkey string, limits []Limit, ps []params, cost int64) ([]int64, error) {
+	args := make([]any, 1, 1+argsPerLimit*len(limits))
+	args[0] = 0
+	if cost > 0 {
+		args[0] = 1
+	}
+	for i := range ps {
+		p := &ps[i]
+		args = append(args, limits[i].Name, p.cost.n, p.cost.f, p.window.n, p.window.f, p.rate)
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	res, err := decideScript.Run(cctx, r.client, []string{rkey}, args...).Int64Slice()
+	cancel()
+	if err == nil && len(res) != 1+2*len(limits) {
+		err = fmt.Errorf("script answered %d values for %d limits", len(res), len(limits))
+	}
+	return res, err
+}
+
+// oneDecisionOnly reports whether err, the failure of a decision, concerns
+// that decision alone rather than Redis: see Redis.
+func oneDecisionOnly(err error) bool {
+	return errors.Is(err, redis.ErrPoolTimeout) || redis.HasErrorPrefix(err, "WRONGTYPE")
 }
 
 func (r *Redis) fallbackDecide(key string, limits []Limit, ps []params, cost int64, d *Decision) error {
@@ -257,7 +323,8 @@ func (r *Redis) fail(ep uint64, err error) {
 	go r.probe(ep + 1)
 }
 
-// probe PINGs Redis until it answers, then switches decisions back to it.
+// probe runs a decision on the probe key every probeInterval until one
+// succeeds, then switches decisions back to Redis.
 func (r *Redis) probe(ep uint64) {
 	defer r.probes.Done()
 	t := time.NewTicker(r.probeInterval)
@@ -268,10 +335,7 @@ func (r *Redis) probe(ep uint64) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		err := r.client.Ping(ctx).Err()
-		cancel()
-		if err != nil {
+		if r.probeOnce() != nil {
 			continue
 		}
 		if r.epoch.CompareAndSwap(ep, ep+1) && r.onRecover != nil {
@@ -279,6 +343,19 @@ func (r *Redis) probe(ep uint64) {
 		}
 		return
 	}
+}
+
+// probeOnce decides one request on the probe key, charging it so that the
+// script's writes are tested too: a replica, a read-only ACL or a full
+// memory let a mere read through but fail every charging decision. A
+// WRONGTYPE there (something wrote the probe key) still proves that
+// decisions run, as it fails no other key.
+func (r *Redis) probeOnce() error {
+	_, err := r.run(context.Background(), r.probeKey, probeLimits, probeParams, 1)
+	if err != nil && redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return nil
+	}
+	return err
 }
 
 // argsPerLimit is the number of script arguments per limit.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -42,7 +44,13 @@ func newHooks() *hooks { return &hooks{recovered: make(chan struct{}, 16)} }
 
 func (h *hooks) opts(o RedisOptions) RedisOptions {
 	o.OnFallback = func(err error) { h.fallbacks.Add(1); h.lastErr.Store(err) }
-	o.OnRecover = func() { h.recovers.Add(1); h.recovered <- struct{}{} }
+	o.OnRecover = func() {
+		h.recovers.Add(1)
+		select { // hooks must not block, even when a store flaps
+		case h.recovered <- struct{}{}:
+		default:
+		}
+	}
 	return o
 }
 
@@ -55,7 +63,7 @@ func (h *hooks) waitRecovered(t *testing.T) {
 	}
 }
 
-// scriptCounter counts the scripts a client sends.
+// scriptCounter counts the decisions a client sends, not the probes.
 type scriptCounter struct{ n atomic.Int64 }
 
 func (c *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -64,8 +72,11 @@ func (c *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 }
 func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		// Decisions only: EVAL[SHA] script numkeys key, not on the probe's key.
 		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			c.n.Add(1)
+			if args := cmd.Args(); len(args) < 4 || !strings.HasSuffix(fmt.Sprint(args[3]), probeSuffix) {
+				c.n.Add(1)
+			}
 		}
 		return next(ctx, cmd)
 	}
@@ -95,12 +106,19 @@ func TestNewRedisOptions(t *testing.T) {
 	if _, err := NewRedis(RedisOptions{Addr: "127.0.0.1:1", Timeout: -1}); err == nil {
 		t.Error("negative timeout accepted")
 	}
+	if _, err := NewRedis(RedisOptions{Addr: "127.0.0.1:1", PoolSize: -1}); err == nil {
+		t.Error("negative pool size accepted")
+	}
 	r, err := NewRedis(RedisOptions{Addr: "127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.prefix != "ratelimit:" || r.timeout != 50*time.Millisecond || r.probeInterval != time.Second || r.fallback == nil {
-		t.Errorf("defaults: prefix %q timeout %v probe %v fallback %v", r.prefix, r.timeout, r.probeInterval, r.fallback)
+	if r.prefix != "ratelimit:" || r.probeKey != "ratelimit:\x00probe" || r.timeout != 50*time.Millisecond || r.probeInterval != time.Second || r.fallback == nil {
+		t.Errorf("defaults: prefix %q probe key %q timeout %v probe %v fallback %v", r.prefix, r.probeKey, r.timeout, r.probeInterval, r.fallback)
+	}
+	// The wait for a connection ends before the decision's deadline.
+	if o := r.client.Options(); o.PoolTimeout != 25*time.Millisecond || o.PoolSize < 1 {
+		t.Errorf("pool: timeout %v size %d", o.PoolTimeout, o.PoolSize)
 	}
 	if err := r.Close(); err != nil {
 		t.Error(err)
@@ -108,9 +126,13 @@ func TestNewRedisOptions(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	var d Decision
-	if err := r.Decide(bg, "k", []Limit{{Name: "a", Rate: 1, Period: time.Second}}, 1, &d); !errors.Is(err, ErrClosed) {
-		t.Errorf("Decide after Close: %v, want ErrClosed", err)
+	r, err = NewRedis(RedisOptions{Addr: "127.0.0.1:1", Timeout: time.Second, PoolSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if o := r.client.Options(); o.PoolTimeout != 500*time.Millisecond || o.PoolSize != 3 {
+		t.Errorf("pool: timeout %v size %d, want 500ms 3", o.PoolTimeout, o.PoolSize)
 	}
 }
 
@@ -486,5 +508,298 @@ func TestRedisCallerContext(t *testing.T) {
 	}
 	if err := r.Decide(bg, "k", nil, 1, &d); err != nil || !d.Allowed {
 		t.Fatalf("no limits: %v %+v", err, d)
+	}
+}
+
+// TestRedisDecideAfterClose: the server closes the store of an old config
+// while requests on it still decide. They get fallback decisions, exact, and
+// no hook is called: nothing failed.
+func TestRedisDecideAfterClose(t *testing.T) {
+	srv := redistest.Start(t)
+	limits := []Limit{{Name: "day", Rate: 20, Period: 24 * time.Hour}}
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprint("own fallback ", own), func(t *testing.T) {
+			h := newHooks()
+			o := h.opts(RedisOptions{Addr: srv.Addr(), Timeout: testTimeout, ProbeInterval: 20 * time.Millisecond, Prefix: fmt.Sprint("close-", own, ":")})
+			var fallback *Local
+			if !own {
+				fallback = newLocal(t)
+				o.Fallback = fallback
+			}
+			r, err := NewRedis(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d Decision
+			if err := r.Decide(bg, "k", limits, 1, &d); err != nil || d.Fallback || !d.Allowed {
+				t.Fatalf("before Close: %v %+v", err, d)
+			}
+
+			// Decisions in flight while Close runs: none fails.
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for w := 0; w < 4; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					var d Decision
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if err := r.Decide(bg, fmt.Sprint("busy-", w, "-", i%5), limits, 1, &d); err != nil {
+							t.Errorf("decision during Close: %v", err)
+							return
+						}
+					}
+				}(w)
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			close(stop)
+			wg.Wait()
+
+			// After Close: the fallback decides, exactly its quota.
+			if got := hammer(t, r, "after-close", limits, 4, 10); got != 20 {
+				t.Fatalf("after Close %d passed, want the local quota of 20", got)
+			}
+			if err := r.Decide(bg, "after-close", limits, 0, &d); err != nil || !d.Fallback || d.States[0].Remaining != 0 {
+				t.Fatalf("after Close: %v %+v", err, d)
+			}
+			if fallback != nil {
+				if err := fallback.Decide(bg, "after-close", limits, 0, &d); err != nil || d.States[0].Remaining != 0 {
+					t.Fatalf("the given fallback was not used: %v %+v", err, d)
+				}
+			}
+			if n := h.fallbacks.Load(); n != 0 {
+				t.Fatalf("OnFallback called %d times: Close is not an outage", n)
+			}
+			if r.Degraded() {
+				t.Fatal("degraded after Close")
+			}
+		})
+	}
+}
+
+// TestRedisProbeRunsTheScript: when decisions fail although Redis answers
+// (no permission to run scripts or to write the keys, no memory left to
+// write), the probe fails too,
+// so the store stays on the fallback instead of switching back and forth at
+// the probe's pace; it recovers once decisions work again.
+func TestRedisProbeRunsTheScript(t *testing.T) {
+	srv := redistest.Start(t)
+	do := func(t *testing.T, args ...string) {
+		t.Helper()
+		if v, err := srv.Do(args...); err != nil || v != "OK" {
+			t.Fatalf("%v: %q %v", args, v, err)
+		}
+	}
+	acl := func(rules ...string) []string { return append([]string{"ACL", "SETUSER", "gw"}, rules...) }
+	for _, tt := range []struct {
+		name     string
+		restrict []string // a command that breaks decisions
+		restore  []string
+		code     string // the error's code
+	}{
+		{"no scripting", acl("-@scripting"), acl("+@scripting"), "NOPERM"},
+		{"read-only keys", acl("resetkeys", "%R~*"), acl("resetkeys", "~*"), "NOPERM"},
+		// Reads still work: a probe that only consulted would pass.
+		{"out of memory", []string{"CONFIG", "SET", "maxmemory", "1"}, []string{"CONFIG", "SET", "maxmemory", "0"}, "OOM"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			do(t, acl("reset", "on", ">secret", "~*", "&*", "+@all")...)
+			h := newHooks()
+			r := newRedis(t, h.opts(RedisOptions{Addr: srv.Addr(), Username: "gw", Password: "secret", ProbeInterval: 10 * time.Millisecond}))
+			limits := []Limit{{Name: "day", Rate: 1000, Period: 24 * time.Hour}}
+			var d Decision
+			if err := r.Decide(bg, "k", limits, 1, &d); err != nil || d.Fallback {
+				t.Fatalf("healthy: %v %+v", err, d)
+			}
+
+			do(t, tt.restrict...)
+			restored := false
+			defer func() {
+				if !restored {
+					do(t, tt.restore...)
+				}
+			}()
+			if err := r.Decide(bg, "k", limits, 1, &d); err != nil || !d.Fallback {
+				t.Fatalf("restricted: %v %+v", err, d)
+			}
+			if err, _ := h.lastErr.Load().(error); !redis.HasErrorPrefix(errors.Unwrap(err), tt.code) {
+				t.Fatalf("OnFallback error %v, want %s", err, tt.code)
+			}
+			// Many probe intervals, with requests meanwhile: a probe that
+			// only PINGs would recover and fail again every time.
+			for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+				if err := r.Decide(bg, "k", limits, 1, &d); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if f, rc := h.fallbacks.Load(), h.recovers.Load(); f != 1 || rc != 0 {
+				t.Fatalf("while restricted: OnFallback %d times, OnRecover %d times; want 1 and 0", f, rc)
+			}
+
+			do(t, tt.restore...)
+			restored = true
+			h.waitRecovered(t)
+			if err := r.Decide(bg, "k", limits, 1, &d); err != nil || d.Fallback {
+				t.Fatalf("restored: %v %+v", err, d)
+			}
+			if f, rc := h.fallbacks.Load(), h.recovers.Load(); f != 1 || rc != 1 {
+				t.Fatalf("restored: OnFallback %d times, OnRecover %d times; want 1 and 1", f, rc)
+			}
+		})
+	}
+	// The probe's key is under the prefix and expires a moment after the
+	// last probe.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		v, err := srv.Do("KEYS", "ratelimit:*probe*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("probe keys left: %q", v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRedisWrongTypeKey: a key under the prefix holding another program's
+// value fails the decisions on that key only. They are taken by the
+// fallback; the store keeps deciding every other key on Redis.
+func TestRedisWrongTypeKey(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHooks()
+	r := newRedis(t, h.opts(RedisOptions{Addr: srv.Addr(), ProbeInterval: 10 * time.Millisecond}))
+	if v, err := srv.Do("SET", "ratelimit:foreign", "not a hash"); err != nil || v != "OK" {
+		t.Fatalf("SET: %q %v", v, err)
+	}
+	limits := []Limit{{Name: "day", Rate: 3, Period: 24 * time.Hour}}
+	var d Decision
+	for i := 0; i < 5; i++ {
+		if err := r.Decide(bg, "foreign", limits, 1, &d); err != nil || !d.Fallback {
+			t.Fatalf("foreign key, decision %d: %v %+v", i, err, d)
+		}
+		if d.Allowed != (i < 3) {
+			t.Fatalf("foreign key, decision %d: allowed %v; the fallback limits it", i, d.Allowed)
+		}
+		if err := r.Decide(bg, "mine", limits, 0, &d); err != nil || d.Fallback {
+			t.Fatalf("other key, decision %d: %v %+v", i, err, d)
+		}
+	}
+	if r.Degraded() || h.fallbacks.Load() != 0 {
+		t.Fatalf("one foreign key switched the store: degraded %v, OnFallback %d times", r.Degraded(), h.fallbacks.Load())
+	}
+	if v, _ := srv.Do("GET", "ratelimit:foreign"); v != "not a hash" {
+		t.Fatalf("the foreign value was changed: %q", v)
+	}
+}
+
+// blockingDial holds the first dial until released: the connection it
+// makes holds the pool's only turn meanwhile.
+type blockingDial struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (b *blockingDial) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		first := false
+		b.once.Do(func() { first = true })
+		if first {
+			close(b.entered)
+			<-b.release
+		}
+		return next(ctx, network, addr)
+	}
+}
+func (b *blockingDial) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (b *blockingDial) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestRedisPoolTimeoutIsNotAnOutage: a decision that cannot get a connection
+// because all of them are busy is taken by the fallback, and the store does
+// not switch: in a burst, Redis is busy, not down.
+func TestRedisPoolTimeoutIsNotAnOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHooks()
+	r := newRedis(t, h.opts(RedisOptions{Addr: srv.Addr(), PoolSize: 1, Timeout: 2 * time.Second, ProbeInterval: 10 * time.Millisecond}))
+	dial := &blockingDial{entered: make(chan struct{}), release: make(chan struct{})}
+	r.client.AddHook(dial)
+	limits := []Limit{{Name: "day", Rate: 10, Period: 24 * time.Hour}}
+
+	// The first decision takes the only connection (its dial hangs).
+	first := make(chan Decision, 1)
+	go func() {
+		var d Decision
+		if err := r.Decide(bg, "k", limits, 1, &d); err != nil {
+			t.Error(err)
+		}
+		first <- d
+	}()
+	<-dial.entered
+
+	// The second waits for it, past the pool timeout (a second).
+	var d Decision
+	if err := r.Decide(bg, "k", limits, 1, &d); err != nil || !d.Fallback || !d.Allowed {
+		t.Fatalf("waiting for a connection: %v %+v", err, d)
+	}
+	if r.Degraded() || h.fallbacks.Load() != 0 {
+		t.Fatalf("a saturated pool switched the store: degraded %v, OnFallback %d times", r.Degraded(), h.fallbacks.Load())
+	}
+	close(dial.release)
+	<-first
+	if err := r.Decide(bg, "k", limits, 1, &d); err != nil || d.Fallback {
+		t.Fatalf("after the burst: %v %+v", err, d)
+	}
+}
+
+// TestCostAboveBurst pins what doc.go promises for a cost no wait can
+// satisfy, on every store and on the Redis fallback: denied, nothing
+// charged, RetryAfter InfDuration even when another limit would only ask for
+// a finite wait, and the states of a consultation.
+func TestCostAboveBurst(t *testing.T) {
+	srv := redistest.Start(t)
+	down := redistest.Start(t)
+	down.Kill()
+	limits := []Limit{
+		{Name: "small", Rate: 10, Period: time.Hour, Burst: 3},
+		{Name: "big", Rate: 100, Period: time.Hour},
+	}
+	for name, s := range map[string]Store{
+		"local":          newLocal(t),
+		"redis":          newRedis(t, RedisOptions{Addr: srv.Addr()}),
+		"redis fallback": newRedis(t, RedisOptions{Addr: down.Addr(), ProbeInterval: time.Hour}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var d Decision
+			if err := s.Decide(bg, "k", limits, 2, &d); err != nil || !d.Allowed {
+				t.Fatalf("charge: %v %+v", err, d)
+			}
+			for _, cost := range []int64{4, 101, math.MaxInt64} {
+				if err := s.Decide(bg, "k", limits, cost, &d); err != nil {
+					t.Fatal(err)
+				}
+				if d.Allowed || d.RetryAfter != InfDuration {
+					t.Fatalf("cost %d: allowed %v retry %v, want denied, InfDuration", cost, d.Allowed, d.RetryAfter)
+				}
+				if d.States[0].Allowed || d.States[0].Remaining != 1 || d.States[1].Remaining != 98 {
+					t.Fatalf("cost %d: states %+v, want small denied with 1 left, big 98 left", cost, d.States)
+				}
+			}
+			if err := s.Decide(bg, "k", limits, 1, &d); err != nil || !d.Allowed || d.States[0].Remaining != 0 || d.States[1].Remaining != 97 {
+				t.Fatalf("the denied requests were charged: %v %+v", err, d)
+			}
+		})
 	}
 }

@@ -38,12 +38,19 @@ func cachePolicy(c *config.Cache) cache.Policy {
 }
 
 // routeCache gives a cached route its cache: the one the previous snapshot
-// had for the route name (contents survive a reload; the new policy applies
-// at commit), or a new one.
+// had for the route, if the route still fetches from the same place
+// (upstream, split, rewrite), with its contents (the new policy, checked
+// here, applies at commit); otherwise a new one.
 func (s *Server) routeCache(snap, prev *snapshot, rc *config.Route) (*cache.Cache, error) {
 	p := cachePolicy(rc.Cache)
+	at := func(err error) error {
+		return fmt.Errorf("%s:%d:%d: route %q: cache: %w", snap.cfg.File, rc.Cache.Pos.Line, rc.Cache.Pos.Col, rc.Name, err)
+	}
 	if prev != nil {
-		if c := prev.caches[rc.Name]; c != nil {
+		if c := prev.caches[rc.Name]; c != nil && sameSource(prev.routeConfig(rc.Name), rc) {
+			if err := p.Validate(); err != nil {
+				return nil, at(err)
+			}
 			snap.caches[rc.Name] = c
 			snap.cachePolicies[rc.Name] = p
 			return c, nil
@@ -51,11 +58,28 @@ func (s *Server) routeCache(snap, prev *snapshot, rc *config.Route) (*cache.Cach
 	}
 	c, err := cache.New(p)
 	if err != nil {
-		return nil, fmt.Errorf("%s:%d:%d: route %q: cache: %w", snap.cfg.File, rc.Cache.Pos.Line, rc.Cache.Pos.Col, rc.Name, err)
+		return nil, at(err)
 	}
 	snap.caches[rc.Name] = c
 	snap.newCaches = append(snap.newCaches, c)
 	return c, nil
+}
+
+// sameSource reports whether two configs of a route fetch the same
+// responses: same upstream or split, same rewrite. A cache is kept across a
+// reload only then; a route pointed elsewhere starts empty.
+func sameSource(old *config.Route, rc *config.Route) bool {
+	return old != nil && old.Upstream == rc.Upstream && sameConfig(old.Split, rc.Split) && sameConfig(old.Rewrite, rc.Rewrite)
+}
+
+// routeConfig returns the config of the snapshot's route called name.
+func (snap *snapshot) routeConfig(name string) *config.Route {
+	for _, r := range snap.routes {
+		if r.name == name {
+			return r.cfg
+		}
+	}
+	return nil
 }
 
 // commitCaches applies the new policies of carried-over caches and closes
@@ -84,15 +108,21 @@ func (s *Server) commitCaches(old, next *snapshot) {
 // fetcher returns the function a route's cache fills through: the route's
 // upstream, with its retries and timeouts, counted like any proxied request.
 //
-// A bypassed request arrives prepared like any proxied one. A fill request
-// is the cache's own, built from the key alone: it serves every client
-// alike, so it carries no client's forwarding chain, only the proto and
-// host the key names.
+// A bypassed request arrives prepared like any proxied one (but for the
+// host rewrite). A fill request is the cache's own, built from the key
+// alone: it serves every client alike, so it carries no client's
+// forwarding chain, only the proto and host the key names.
 func (s *Server) fetcher(rt *route) cache.Fetcher {
 	return func(req *fasthttp.Request, resp *fasthttp.Response) error {
 		if len(req.Header.PeekBytes(keyXForwardedHost)) == 0 {
 			req.Header.SetCanonical(keyXForwardedProto, protoHTTP)
 			req.Header.SetCanonical(keyXForwardedHost, req.Header.Host())
+		}
+		// The host rewrite comes last, here: the cache key, and the
+		// X-Forwarded-Host of a fill, keep the host the client asked for.
+		if rt.rewriteHst != nil {
+			req.Header.SetHostBytes(rt.rewriteHst)
+			req.URI().SetHostBytes(rt.rewriteHst)
 		}
 		up := rt.pick()
 		x := proxy.Exchange{Req: req, Resp: resp, Timeouts: rt.timeouts, Retries: rt.retries}
@@ -121,7 +151,7 @@ var (
 // upstream (through the route's fetcher) when it must.
 func (s *Server) serveCached(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose bool) {
 	var key []byte
-	if st.scope.CacheKeySet {
+	if len(st.scope.CacheKey) > 0 {
 		key = st.scope.CacheKey
 	}
 	status, err := rt.cache.Serve(&ctx.Request, &ctx.Response, key, rt.fetch)

@@ -207,3 +207,58 @@ routes:
 		}
 	}
 }
+
+// TestCacheRouteChanges covers a cached route with a host rewrite and the
+// cache across reloads: a new policy is checked before the swap, and a
+// route pointed at another upstream starts with an empty cache.
+func TestCacheRouteChanges(t *testing.T) {
+	o1, o2 := startCacheOrigin(t), startCacheOrigin(t)
+	cfg := func(origin, keyHeaders string) string {
+		return fmt.Sprintf(baseConfig, 100) + fmt.Sprintf(`
+upstreams:
+  - {name: one, targets: [{address: %s}]}
+  - {name: two, targets: [{address: %s}]}
+routes:
+  - name: cached
+    match: {path_prefix: /}
+    upstream: %s
+    rewrite: {host: internal.svc}
+    cache: {max_bytes: 1MiB, default_ttl: 1m, key: {headers: [%s]}}
+`, o1.addr, o2.addr, origin, keyHeaders)
+	}
+	g := startGateway(t, 100, "")
+	writeConfig(t, g.cfgPath, cfg("one", "Accept"))
+	if _, err := g.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	get := func() response {
+		t.Helper()
+		return do(t, "GET", g.url("/page"), map[string]string{"Host": "www.example.com"}, nil)
+	}
+
+	r := get()
+	if h := r.served(t).Headers; h["Host"] != "internal.svc" || h["X-Forwarded-Host"] != "www.example.com" {
+		t.Fatalf("a fill must reach internal.svc on behalf of www.example.com: %v", h)
+	}
+	if get().headers["X-Cache-Status"] != "HIT" {
+		t.Fatal("no hit")
+	}
+
+	// A policy the cache refuses fails the reload; the old one keeps serving.
+	writeConfig(t, g.cfgPath, cfg("one", "Host"))
+	if _, err := g.Reload("test"); err == nil {
+		t.Fatal("a reload keying the Host header was accepted")
+	}
+	if get().headers["X-Cache-Status"] != "HIT" {
+		t.Fatal("a rejected reload dropped the cache")
+	}
+
+	// The same route fetching from another upstream starts empty.
+	writeConfig(t, g.cfgPath, cfg("two", "Accept"))
+	if _, err := g.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(); r.headers["X-Cache-Status"] != "MISS" || o2.hits.Load() != 1 {
+		t.Fatalf("after pointing the route elsewhere: %q, origin two hits %d", r.headers["X-Cache-Status"], o2.hits.Load())
+	}
+}

@@ -110,7 +110,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if len(rt.chain) > 0 {
 		defer snap.release() // taken by matchRoute
 	}
-	if rt.limits != nil && rt.limits.before && !s.admit(ctx, st, snap, rt, false) {
+	if rt.limits != nil && rt.limits.before && !s.admit(ctx, st, snap, rt) {
 		return
 	}
 	if len(rt.chain) > 0 {
@@ -149,12 +149,6 @@ func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, s
 		ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
 		s.setLimitHeaders(ctx, st, rt)
 		s.finish(ctx, st, snap, rt, "", "")
-		return
-	}
-	// Limits keyed by consumer count once the auth plugins have said who
-	// the consumer is.
-	if rt.limits != nil && rt.limits.after && !s.admit(ctx, st, snap, rt, true) {
-		s.releaseChain(st, rt)
 		return
 	}
 	rewrite := rt.rewrite && bytes.Equal(path, ctx.Request.URI().PathOriginal())
@@ -225,7 +219,7 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestSta
 	}
 	proxy.StripHopByHop(&req.Header)
 	proxy.SetForwarded(req, st.scope.Client, protoHTTP, host)
-	if rt.rewriteHst != nil {
+	if rt.rewriteHst != nil && rt.cache == nil { // a cached route's fetcher does it
 		req.Header.SetHostBytes(rt.rewriteHst)
 		req.URI().SetHostBytes(rt.rewriteHst)
 	}
@@ -253,6 +247,12 @@ func (s *Server) clientIP(ctx *fasthttp.RequestCtx, snap *snapshot, dst []byte) 
 
 // fail answers with a JSON error naming the request id, then logs and counts it.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, status int, code, msg string) {
+	writeError(ctx, st, status, code, msg)
+	s.finish(ctx, st, snap, rt, "", "")
+}
+
+// writeError sets the response to a JSON error naming the request id.
+func writeError(ctx *fasthttp.RequestCtx, st *requestState, status int, code, msg string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
@@ -265,7 +265,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot
 	body = strconv.AppendQuote(body, string(st.requestID))
 	body = append(body, "}\n"...)
 	ctx.Response.SetBodyRaw(body)
-	s.finish(ctx, st, snap, rt, "", "")
 }
 
 // finish records metrics and the access log line of a request.

@@ -43,10 +43,13 @@ func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLim
 		return nil, nil
 	}
 	rl := &routeLimits{route: rc.Name, byName: map[string]*limitGroup{}, s: s}
-	var all []ratelimit.Limit
+	var all, applied []ratelimit.Limit
 	for _, l := range rc.RateLimits {
 		lim := ratelimit.Limit{Name: l.Name, Rate: l.Rate, Period: l.Period.D(), Burst: l.Burst}
 		all = append(all, lim)
+		if l.Key != "plugin" { // the gateway applies it to every request
+			applied = append(applied, lim)
+		}
 		id := rc.Name + "\x00" + l.Key + "\x00" + l.Store
 		if l.Key == "plugin" {
 			id += "\x00" + l.Name // charged one by one, by name
@@ -58,7 +61,9 @@ func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLim
 			}
 		}
 		if g == nil {
-			g = &limitGroup{id: id, key: l.Key, store: s.localLimits, afterPlg: l.Key == "consumer"}
+			// Without plugins nobody names a consumer: the limit counts
+			// per client IP, before anything else.
+			g = &limitGroup{id: id, key: l.Key, store: s.localLimits, afterPlg: l.Key == "consumer" && len(rc.Plugins) > 0}
 			if name, ok := strings.CutPrefix(l.Key, "header:"); ok {
 				g.header = []byte(name)
 			}
@@ -80,7 +85,9 @@ func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLim
 	if err := ratelimit.ValidateLimits(all); err != nil {
 		return nil, fmt.Errorf("route %q: rate_limits: %w", rc.Name, err)
 	}
-	rl.policy = ratelimit.AppendPolicy(nil, all)
+	if len(applied) > 0 {
+		rl.policy = ratelimit.AppendPolicy(nil, applied)
+	}
 	return rl, nil
 }
 
@@ -103,18 +110,41 @@ type limitState struct {
 	subject  []byte
 	header   []byte // the RateLimit header of the tightest decision so far
 	tightest int64  // its smallest remaining quota; -1: none yet
+	// afterDone: the consumer-keyed limits were decided.
+	afterDone bool
 }
 
 func (ls *limitState) reset() {
 	ls.header = ls.header[:0]
 	ls.tightest = -1
+	ls.afterDone = false
 }
 
-// admit decides the route's limit groups of one phase (before or after the
-// plugin chain) for the request. It answers 429 and returns false when a
-// limit refuses it.
-func (s *Server) admit(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, afterChain bool) bool {
+// admit decides the limits counted before the plugin chain, and answers 429
+// (the request is done) when one refuses the request.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) bool {
+	if s.decideLimits(ctx, st, rt, false) {
+		return true
+	}
+	s.finish(ctx, st, snap, rt, "", "")
+	return false
+}
+
+// consumerLimitDue reports whether the request's consumer-keyed limits are
+// still to be decided: they are, as soon as a plugin names the consumer, or
+// when the chain ends without one (then per client IP).
+func (st *requestState) consumerLimitDue(rt *route) bool {
+	return rt.limits != nil && rt.limits.after && !st.limits.afterDone
+}
+
+// decideLimits decides the route's limit groups of one phase (before the
+// plugin chain, or keyed by consumer) for the request. When one refuses the
+// request it writes the 429 and returns false; the caller finishes it.
+func (s *Server) decideLimits(ctx *fasthttp.RequestCtx, st *requestState, rt *route, afterChain bool) bool {
 	rl := rt.limits
+	if afterChain {
+		st.limits.afterDone = true
+	}
 	ls := &st.limits
 	for _, g := range rl.groups {
 		if g.key == "plugin" || g.afterPlg != afterChain {
@@ -135,9 +165,10 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, st *requestState, snap *snapsho
 		rt.metrics.RateLimited(d.Allowed)
 		ls.note(g, d)
 		if !d.Allowed {
+			ctx.Response.Reset()
 			ctx.Response.Header.Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(d.RetryAfter), 10))
 			s.setLimitHeaders(ctx, st, rt)
-			s.fail(ctx, st, snap, rt, fasthttp.StatusTooManyRequests, "rate_limited", "rate limit exceeded; retry later")
+			writeError(ctx, st, fasthttp.StatusTooManyRequests, "rate_limited", "rate limit exceeded; retry later")
 			return false
 		}
 	}
@@ -169,7 +200,9 @@ func (s *Server) setLimitHeaders(ctx *fasthttp.RequestCtx, st *requestState, rt 
 	if rt.limits == nil || st.limits.tightest < 0 {
 		return
 	}
-	ctx.Response.Header.SetCanonical(keyRateLimitPolicy, rt.limits.policy)
+	if len(rt.limits.policy) > 0 {
+		ctx.Response.Header.SetCanonical(keyRateLimitPolicy, rt.limits.policy)
+	}
 	ctx.Response.Header.SetCanonical(keyRateLimit, st.limits.header)
 }
 
@@ -195,14 +228,28 @@ func (g *limitGroup) subject(dst []byte, ctx *fasthttp.RequestCtx, st *requestSt
 	return dst
 }
 
-// Charge implements abi.Limiter for the route's plugins: the named limit's
-// group is charged for a subject the plugin chooses.
+// Charge implements abi.Limiter for the route's plugins. The plugin names
+// the subject the way the gateway keys the limit (a consumer id, a header
+// value, a client IP; nothing for key: route), so it consults and charges
+// the very quota the gateway applies. A limit is decided with the others
+// of its group (same key and store), all charged or none.
 func (rl *routeLimits) Charge(name, key []byte, cost int64) (allowed bool, remaining int64, retryAfter time.Duration, ok bool) {
 	g := rl.byName[string(name)]
 	if g == nil {
 		return false, 0, 0, false
 	}
-	subject := g.id + "\x00p:" + string(key)
+	subject := g.id + "\x00"
+	switch {
+	case g.key == "route":
+	case g.key == "consumer":
+		subject += "c:" + string(key)
+	case g.header != nil:
+		subject += "h:" + string(key)
+	case g.key == "client_ip":
+		subject += "ip:" + string(key)
+	default: // plugin
+		subject += "p:" + string(key)
+	}
 	var d ratelimit.Decision
 	if err := g.store.Decide(context.Background(), subject, g.limits, cost, &d); err != nil {
 		rl.s.log.Error("rate limit decision failed", "route", rl.route, "err", err)
@@ -216,6 +263,9 @@ func (rl *routeLimits) Charge(name, key []byte, cost int64) (allowed bool, remai
 		if g.limits[i].Name == string(name) {
 			remaining = st.Remaining
 		}
+	}
+	if d.RetryAfter%time.Millisecond != 0 && d.RetryAfter < ratelimit.InfDuration {
+		d.RetryAfter = d.RetryAfter.Truncate(time.Millisecond) + time.Millisecond // never early
 	}
 	return d.Allowed, max(remaining, 0), d.RetryAfter, true
 }

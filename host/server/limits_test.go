@@ -54,6 +54,10 @@ routes:
     match: {path_prefix: /all}
     upstream: a
     rate_limits: [{name: total, rate: 25, period: 1h}]
+  - name: consumer-without-plugins
+    match: {path_prefix: /nobody}
+    upstream: a
+    rate_limits: [{name: c, rate: 1, period: 1h, burst: 2, key: consumer}]
 `, a.addr))
 
 	t.Run("headers and 429", func(t *testing.T) {
@@ -62,7 +66,7 @@ routes:
 			if r.status != 200 {
 				t.Fatalf("request %d: %d", i+1, r.status)
 			}
-			if got, want := r.headers["Ratelimit-Policy"], `"burst";q=1;w=3600, "daily";q=100;w=86400`; got != want {
+			if got, want := r.headers["Ratelimit-Policy"], `"burst";q=3;w=10800, "daily";q=100;w=86400`; got != want {
 				t.Fatalf("RateLimit-Policy %q, want %q", got, want)
 			}
 			if want := fmt.Sprintf(`"burst";r=%d;`, 2-i); !strings.HasPrefix(r.headers["Ratelimit"], want) {
@@ -105,6 +109,13 @@ routes:
 		}
 	})
 
+	t.Run("keyed by consumer without plugins", func(t *testing.T) {
+		// Nobody names a consumer: the client IP is the key.
+		if c := burstOf(t, 6, g.url("/nobody"), nil); c[200] != 2 || c[429] != 4 {
+			t.Fatalf("%v, want 2 passed", c)
+		}
+	})
+
 	if !strings.Contains(string(g.admin(t, "GET", "/metrics").body), `wasmgate_ratelimit_decisions_total{result="limited",route="everyone"} 35`) {
 		t.Errorf("metrics do not count the limited requests")
 	}
@@ -134,7 +145,18 @@ routes:
     match: {path_prefix: /credits}
     upstream: a
     plugins: [{name: hostcheck, config: {check: gateway}}]
-    rate_limits: [{name: credits, rate: 1, period: 1h, burst: 5, key: plugin}]
+    rate_limits:
+      - {name: credits, rate: 1, period: 1h, burst: 5, key: plugin}
+      - {name: per-consumer, rate: 1, period: 1h, burst: 3, key: consumer}
+  # The consumer limit counts once api-key has named the consumer, before
+  # the next plugin answers locally (as an aggregation plugin would).
+  - name: local-answer
+    match: {path_prefix: /local}
+    plugins:
+      - name: api-key
+        config: {keys: [{consumer: acme, key: acme-key-0123456789}]}
+      - {name: hostcheck, config: {check: chain, tag: x, stop: true}}
+    rate_limits: [{name: per-consumer, rate: 1, period: 1h, burst: 2, key: consumer}]
 `, e2eCacheDir(t), pluginPath(t, "api-key"), pluginPath(t, "hostcheck"), a.addr))
 
 	t.Run("keyed by consumer", func(t *testing.T) {
@@ -161,9 +183,13 @@ routes:
 			Remaining int64 `json:"remaining"`
 			RetryMS   int64 `json:"retry_ms"`
 		}
+		n := 0
 		charge := func(query string) answer {
 			t.Helper()
-			r := do(t, "GET", g.url("/credits?"+query), nil, nil)
+			// Each call as a consumer of its own, so that the route's
+			// consumer limit does not count these calls together.
+			n++
+			r := do(t, "GET", g.url(fmt.Sprintf("/credits?%s&consumer=caller-%d", query, n)), nil, nil)
 			var a answer
 			if r.status != 200 || json.Unmarshal(r.body, &a) != nil {
 				t.Fatalf("%s: %d %s", query, r.status, r.body)
@@ -186,9 +212,34 @@ routes:
 		if got := charge("limit=credits&key=t1&cost=3"); got.Allowed || got.Remaining != 2 || got.RetryMS < 3_000_000 {
 			t.Errorf("over the quota: %+v, want refused with about an hour to wait", got)
 		}
-		// A limit with key: plugin is only charged by plugins.
-		if c := burstOf(t, 10, g.url("/credits"), nil); c[200] != 10 {
+		// A limit with key: plugin is only charged by plugins; the
+		// consumer limit counts these requests (per IP: no consumer named).
+		if c := burstOf(t, 3, g.url("/credits"), nil); c[200] != 3 {
 			t.Errorf("requests without a plugin charge: %v", c)
+		}
+		// A plugin consults the gateway's own quota by naming the subject
+		// as the gateway keys it: here the consumer "bob", who then sends
+		// three requests of his own.
+		if got := charge("limit=per-consumer&key=bob&cost=0"); !got.Allowed || got.Remaining != 3 {
+			t.Errorf("consult before: %+v", got)
+		}
+		for i := range 3 {
+			if r := do(t, "GET", g.url("/credits?consumer=bob"), nil, nil); r.status != 200 {
+				t.Fatalf("bob's request %d: %d", i+1, r.status)
+			}
+		}
+		if got := charge("limit=per-consumer&key=bob&cost=0"); !got.Allowed || got.Remaining != 0 {
+			t.Errorf("consult after bob's 3 requests: %+v, want 0 left", got)
+		}
+		if r := do(t, "GET", g.url("/credits?consumer=bob"), nil, nil); r.status != 429 {
+			t.Errorf("bob's 4th request: %d", r.status)
+		}
+	})
+
+	t.Run("before a local answer", func(t *testing.T) {
+		c := burstOf(t, 4, g.url("/local"), map[string]string{"X-Api-Key": "acme-key-0123456789"})
+		if c[200] != 2 || c[429] != 2 {
+			t.Fatalf("%v, want 2 local answers and 2 limited", c)
 		}
 	})
 }

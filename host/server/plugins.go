@@ -369,12 +369,20 @@ func (s *Server) runRequestChain(ctx *fasthttp.RequestCtx, st *requestState, sna
 			}
 			continue
 		}
+		// Consumer-keyed limits count as soon as a plugin names the
+		// consumer: before later plugins (an aggregation fan-out) run.
+		if st.consumerLimitDue(rt) && (len(st.scope.Consumer) > 0 || action == abi.Stop) && !s.decideLimits(ctx, st, rt, true) {
+			return true // the 429; the plugins before this one see it
+		}
 		if action == abi.Stop {
 			// A local response: the plugins before this one see it.
 			return true
 		}
 	}
 	cs.reached = len(rt.chain)
+	if st.consumerLimitDue(rt) && !s.decideLimits(ctx, st, rt, true) {
+		return true
+	}
 	return false
 }
 

@@ -77,7 +77,8 @@ type rtKey struct {
 type sharedRuntime struct {
 	key  rtKey
 	rt   wazero.Runtime
-	refs int // CompiledModules using it; guarded by WazeroEngine.mu
+	refs int  // CompiledModules using it; guarded by WazeroEngine.mu
+	wasi bool // wasi_snapshot_preview1 instantiated; guarded by WazeroEngine.mu
 }
 
 // compilerSupported mirrors wazero's own check (internal/platform): its
@@ -140,8 +141,9 @@ func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
 	// Every module is first compiled without a cap in the runtime of the
 	// engine's interruption mode: the engine makes it now and keeps it
 	// until Close, so that no Load (the first after a restart included)
-	// pays for a runtime and its host modules.
-	base, err := e.acquire(context.Background(), rtKey{instrumented: e.instrument})
+	// pays for a runtime and the wasmgate host module. WASI comes with
+	// the first module that imports it.
+	base, err := e.acquire(context.Background(), rtKey{instrumented: e.instrument}, false)
 	if err != nil {
 		_ = e.cache.Close(context.Background())
 		return nil, err
@@ -221,7 +223,7 @@ func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule
 // compile compiles code in the shared runtime capped at pages (0:
 // wazero's default, 4 GiB).
 func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, code []byte, pages uint32, instrumented bool) (*wzCompiled, error) {
-	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages})
+	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages}, importsWASI(info))
 	if err != nil {
 		return nil, err
 	}
@@ -235,12 +237,16 @@ func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, code []byte
 }
 
 // acquire returns the runtime of key with one more reference, creating it
-// (and its host modules) on first use. The lock is held while creating so
-// that concurrent loads under a new cap make one runtime, not several.
-func (e *WazeroEngine) acquire(ctx context.Context, key rtKey) (*sharedRuntime, error) {
+// (and the wasmgate host module) on first use, and WASI the first time a
+// module needs it. The lock is held while creating so that concurrent loads
+// under a new cap make one runtime, not several.
+func (e *WazeroEngine) acquire(ctx context.Context, key rtKey, wasi bool) (*sharedRuntime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if sr := e.rts[key]; sr != nil {
+		if err := sr.needWASI(ctx, wasi); err != nil {
+			return nil, err
+		}
 		sr.refs++
 		return sr, nil
 	}
@@ -259,8 +265,37 @@ func (e *WazeroEngine) acquire(ctx context.Context, key rtKey) (*sharedRuntime, 
 		return nil, err
 	}
 	sr := &sharedRuntime{key: key, rt: rt, refs: 1}
+	if err := sr.needWASI(ctx, wasi); err != nil {
+		_ = rt.Close(ctx)
+		return nil, err
+	}
 	e.rts[key] = sr
 	return sr, nil
+}
+
+// needWASI instantiates WASI in sr if a module needs it and it is not there
+// yet. Compiling WASI's ~46 host trampolines is most of a new runtime's
+// cost, which a module without WASI imports (WAT, C, Rust without std)
+// should not pay at every restart. Called with WazeroEngine.mu held.
+func (sr *sharedRuntime) needWASI(ctx context.Context, wasi bool) error {
+	if !wasi || sr.wasi {
+		return nil
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, sr.rt); err != nil {
+		return fmt.Errorf("host module %s: %w", wasiModule, err)
+	}
+	sr.wasi = true
+	return nil
+}
+
+// importsWASI reports whether a module imports anything from WASI.
+func importsWASI(info ModuleInfo) bool {
+	for _, im := range info.Imports {
+		if im.Module == wasiModule {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseRuntime drops a reference to sr and closes it with the last.
@@ -278,8 +313,7 @@ func (e *WazeroEngine) releaseRuntime(ctx context.Context, sr *sharedRuntime) er
 	return sr.rt.Close(ctx)
 }
 
-// instantiateHost adds the "wasmgate" and "wasi_snapshot_preview1" host
-// modules to rt.
+// instantiateHost adds the "wasmgate" host module to rt.
 func (e *WazeroEngine) instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(abi.ModuleName)
 	for _, f := range e.host {
@@ -293,9 +327,6 @@ func (e *WazeroEngine) instantiateHost(ctx context.Context, rt wazero.Runtime) e
 	}
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("host module %s: %w", abi.ModuleName, err)
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		return fmt.Errorf("host module %s: %w", wasiModule, err)
 	}
 	return nil
 }

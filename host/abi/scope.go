@@ -50,40 +50,42 @@ const (
 // request belongs to, for the route's consumer-keyed rate limits and the
 // access log.
 func setConsumer(c *Call, stack []uint64) {
-	id := c.guest("set_consumer", stack[0], stack[1])
-	code := int32(0)
-	switch {
-	case c.Phase != PhaseRequest || c.Scope == nil:
-		code = ErrNotAllowed
-	case len(id) > MaxConsumer:
-		code = ErrTooLarge
-	case !printable(id):
-		code = ErrBadArgument
-	default:
-		c.Scope.Consumer = append(c.Scope.Consumer[:0], id...)
-	}
-	ret32(stack, code)
+	ret32(stack, c.setScoped("set_consumer", stack, MaxConsumer, codeOK, func(s *Scope) *[]byte { return &s.Consumer }))
 }
 
 // cacheSetKey replaces the cache key the route would compute for the
 // request. The key stays scoped to the route, so a plugin cannot reach
 // another route's entries.
 func cacheSetKey(c *Call, stack []uint64) {
-	key := c.guest("cache_set_key", stack[0], stack[1])
-	code := int32(0)
+	unavailable := codeOK
+	if c.Env == nil || !c.Env.Cache {
+		unavailable = ErrUnavailable
+	}
+	ret32(stack, c.setScoped("cache_set_key", stack, MaxCacheKey, unavailable, func(s *Scope) *[]byte { return &s.CacheKey }))
+}
+
+// codeOK is the return code of success.
+const codeOK int32 = 0
+
+// setScoped copies the guest bytes at (ptr, len) into the Scope field that
+// field picks. It works in on_request only, for 1 to limit printable ASCII
+// bytes; unavailable, when not codeOK, is what a call in the right hook gets
+// instead.
+func (c *Call) setScoped(fn string, stack []uint64, limit int, unavailable int32, field func(*Scope) *[]byte) int32 {
+	v := c.guest(fn, stack[0], stack[1])
 	switch {
 	case c.Phase != PhaseRequest || c.Scope == nil:
-		code = ErrNotAllowed
-	case c.Env == nil || !c.Env.Cache:
-		code = ErrUnavailable
-	case len(key) > MaxCacheKey:
-		code = ErrTooLarge
-	case !printable(key):
-		code = ErrBadArgument
-	default:
-		c.Scope.CacheKey = append(c.Scope.CacheKey[:0], key...)
+		return ErrNotAllowed
+	case unavailable != codeOK:
+		return unavailable
+	case len(v) > limit:
+		return ErrTooLarge
+	case !printable(v):
+		return ErrBadArgument
 	}
-	ret32(stack, code)
+	dst := field(c.Scope)
+	*dst = append((*dst)[:0], v...)
+	return codeOK
 }
 
 // rateLimit consults (cost 0) or charges one of the route's named limits

@@ -174,19 +174,10 @@ func (l *Local) nowNS() int64 { return int64(l.now().Sub(l.base)) }
 // Decide implements Store. It never fails on valid input, and ignores ctx.
 // For a key it has seen, it does not allocate.
 func (l *Local) Decide(_ context.Context, key string, limits []Limit, cost int64, d *Decision) error {
-	if cost < 0 {
-		return ErrNegativeCost
-	}
-	if err := checkLimits(limits); err != nil {
-		return err
-	}
 	var buf [maxStack]params
-	ps := buf[:0]
-	if len(limits) > maxStack {
-		ps = make([]params, 0, len(limits))
-	}
-	for i := range limits {
-		ps = append(ps, prepare(&limits[i], cost))
+	ps, err := prepared(&buf, limits, cost)
+	if err != nil {
+		return err
 	}
 	l.decide(key, limits, ps, cost, d)
 	return nil
@@ -327,3 +318,22 @@ func (l *Local) Len() int {
 // Evictions returns how many keys with debt were dropped because their shard
 // was full (see LocalOptions.MaxKeys).
 func (l *Local) Evictions() uint64 { return l.evictions.Load() }
+
+// prepared checks a decision's input and derives the per-limit parameters
+// for cost into buf (heap only beyond maxStack limits).
+func prepared(buf *[maxStack]params, limits []Limit, cost int64) ([]params, error) {
+	if cost < 0 {
+		return nil, ErrNegativeCost
+	}
+	if err := checkLimits(limits); err != nil {
+		return nil, err
+	}
+	ps := buf[:0]
+	if len(limits) > maxStack {
+		ps = make([]params, 0, len(limits))
+	}
+	for i := range limits {
+		ps = append(ps, prepare(&limits[i], cost))
+	}
+	return ps, nil
+}

@@ -224,19 +224,10 @@ func (r *Redis) isClosed() bool {
 // done (a caller that gave up is no reason to think Redis failed). A Redis
 // failure is answered by the fallback, and so is every decision after Close.
 func (r *Redis) Decide(ctx context.Context, key string, limits []Limit, cost int64, d *Decision) error {
-	if cost < 0 {
-		return ErrNegativeCost
-	}
-	if err := checkLimits(limits); err != nil {
-		return err
-	}
 	var buf [maxStack]params
-	ps := buf[:0]
-	if len(limits) > maxStack {
-		ps = make([]params, 0, len(limits))
-	}
-	for i := range limits {
-		ps = append(ps, prepare(&limits[i], cost))
+	ps, err := prepared(&buf, limits, cost)
+	if err != nil {
+		return err
 	}
 	if len(limits) == 0 {
 		d.reset(0)

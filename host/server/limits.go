@@ -21,7 +21,6 @@ type limitGroup struct {
 	key      string // config key: client_ip, route, consumer, header:NAME, plugin
 	header   []byte // for header:NAME
 	store    ratelimit.Store
-	redis    bool
 	limits   []ratelimit.Limit
 	afterPlg bool // keyed by consumer: decided after the plugin chain
 }
@@ -68,7 +67,7 @@ func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLim
 				g.header = []byte(name)
 			}
 			if l.Store == "redis" && redis != nil {
-				g.store, g.redis = redis, true
+				g.store = redis
 			}
 			rl.groups = append(rl.groups, g)
 			switch {

@@ -53,9 +53,9 @@ func hitFixture(tb testing.TB, hc hitCase) (*Cache, *fasthttp.Request, []byte, F
 	uri := append([]byte(nil), req.RequestURI()...)
 	resp := new(fasthttp.Response)
 	for range 3 { // fill (twice with Vary: the first fill lacks the header), then hit
-		c.Serve(req, resp, hc.key, fetch)
+		c.Serve(req, resp, hc.key, Fetchers{fetch, fetch})
 	}
-	if st, err := c.Serve(req, resp, hc.key, fetch); st != Hit || err != nil {
+	if st, err := c.Serve(req, resp, hc.key, Fetchers{fetch, fetch}); st != Hit || err != nil {
 		tb.Fatalf("fixture: %v %v", st, err)
 	}
 	return c, req, uri, fetch
@@ -74,7 +74,7 @@ func TestServeHitAllocs(t *testing.T) {
 				// A fresh URI each time, as for a new request: the key
 				// build parses path and query again.
 				req.SetRequestURIBytes(uri)
-				if st, _ := c.Serve(req, resp, hc.key, fetch); st != Hit {
+				if st, _ := c.Serve(req, resp, hc.key, Fetchers{fetch, fetch}); st != Hit {
 					t.Fatalf("status %v", st)
 				}
 			})
@@ -99,7 +99,7 @@ func BenchmarkServeHit(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				req.SetRequestURIBytes(uri)
-				c.Serve(req, resp, hc.key, fetch)
+				c.Serve(req, resp, hc.key, Fetchers{fetch, fetch})
 			}
 		})
 	}
@@ -116,7 +116,7 @@ func BenchmarkServeHitParallel(b *testing.B) {
 		resp := new(fasthttp.Response)
 		for pb.Next() {
 			r.SetRequestURIBytes(uri)
-			c.Serve(r, resp, nil, fetch)
+			c.Serve(r, resp, nil, Fetchers{fetch, fetch})
 		}
 	})
 }
@@ -145,7 +145,7 @@ func BenchmarkServeFill(b *testing.B) {
 		i++
 		uri = strconv.AppendInt(append(uri[:0], "/items/"...), int64(i), 10)
 		req.SetRequestURIBytes(uri)
-		if st, _ := c.Serve(req, resp, nil, fetch); st != Miss {
+		if st, _ := c.Serve(req, resp, nil, Fetchers{fetch, fetch}); st != Miss {
 			b.Fatalf("status %v", st)
 		}
 	}

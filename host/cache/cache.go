@@ -59,6 +59,16 @@ func (s Status) String() string {
 // stale-while-revalidate refresh).
 type Fetcher func(req *fasthttp.Request, resp *fasthttp.Response) error
 
+// Fetchers are the two ways Serve reaches the upstream. Fill sends the
+// requests the cache builds itself (fills, revalidations and the background
+// refreshes of stale-while-revalidate, which may run after Serve returned):
+// it must not depend on the request being served. Pass sends the client's
+// own request untouched (a bypass), only while Serve runs, so it may use the
+// caller's per-request state. Both may be the same function.
+type Fetchers struct {
+	Fill, Pass Fetcher
+}
+
 // Cache is an HTTP response cache for one route, with the semantics of a
 // shared cache (RFC 9111). Safe for concurrent use.
 type Cache struct {

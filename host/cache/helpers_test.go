@@ -138,7 +138,7 @@ func (g *gateway) serve(ctx *fasthttp.RequestCtx) {
 	if k := g.key.Load(); k != nil {
 		key = *k
 	}
-	_, err := g.c.Serve(&ctx.Request, &ctx.Response, key, g.up.fetch)
+	_, err := g.c.Serve(&ctx.Request, &ctx.Response, key, Fetchers{g.up.fetch, g.up.fetch})
 	if err != nil {
 		ctx.Response.Reset()
 		ctx.Response.SetStatusCode(fasthttp.StatusBadGateway)

@@ -459,3 +459,39 @@ func TestPassMarks(t *testing.T) {
 	store([][]byte{[]byte("Accept-Language")}, "Accept-Language:fr;")
 	check("Vary change", []string{"Accept-Language:fr;"}, nil)
 }
+
+// TestFetchersSplit checks which fetcher each path uses: the client's own
+// request goes through Pass, requests the cache builds through Fill.
+func TestFetchersSplit(t *testing.T) {
+	c, err := New(Policy{MaxBytes: 1 << 20, DefaultTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var fills, passes []string
+	answer := func(log *[]string) Fetcher {
+		return func(req *fasthttp.Request, resp *fasthttp.Response) error {
+			*log = append(*log, string(req.Header.Method())+" "+string(req.URI().PathOriginal()))
+			resp.SetStatusCode(200)
+			resp.SetBodyString("x")
+			return nil
+		}
+	}
+	f := Fetchers{Fill: answer(&fills), Pass: answer(&passes)}
+	for _, raw := range []string{
+		"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n",                              // miss: a fill
+		"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n",                              // hit: neither
+		"POST /a HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n",        // bypass: pass
+		"GET /b HTTP/1.1\r\nHost: example.com\r\nAuthorization: Basic eA==\r\n\r\n", // bypass: pass
+	} {
+		if _, err := c.Serve(clientRequest(t, raw), new(fasthttp.Response), nil, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"GET /a"}; !slices.Equal(fills, want) {
+		t.Errorf("fills %q, want %q", fills, want)
+	}
+	if want := []string{"POST /a", "GET /b"}; !slices.Equal(passes, want) {
+		t.Errorf("passes %q, want %q", passes, want)
+	}
+}

@@ -77,7 +77,7 @@ type fillResult struct {
 // A response served from the store shares its body with the store
 // (SetBodyRaw): callers may replace resp's body but must not modify it in
 // place.
-func (c *Cache) Serve(req *fasthttp.Request, resp *fasthttp.Response, key []byte, fetch Fetcher) (Status, error) {
+func (c *Cache) Serve(req *fasthttp.Request, resp *fasthttp.Response, key []byte, fetch Fetchers) (Status, error) {
 	p := c.pol.Load()
 	if c.closed.Load() {
 		return c.pass(p, req, resp, fetch, Bypass)
@@ -133,7 +133,7 @@ func (c *Cache) Serve(req *fasthttp.Request, resp *fasthttp.Response, key []byte
 			case useStale:
 				return c.serve(p, req, resp, e, Stale, now, sc), nil
 			case useStaleRefresh:
-				c.refresh(p, req, sc, lookup, base, n, e, fetch)
+				c.refresh(p, req, sc, lookup, base, n, e, fetch.Fill)
 				return c.serve(p, req, resp, e, Stale, now, sc), nil
 			}
 		}
@@ -202,7 +202,7 @@ func secs(n int64) time.Duration { return time.Duration(n) * time.Second }
 // coalesced with the other requests for the same key (and variant). It
 // reports again when the request should be looked up once more.
 func (c *Cache) fill(p *policy, req *fasthttp.Request, resp *fasthttp.Response, sc *scratch,
-	lookup []byte, base int, n *node, stale *entry, fetch Fetcher) (st Status, err error, again bool) {
+	lookup []byte, base int, n *node, stale *entry, fetch Fetchers) (st Status, err error, again bool) {
 	// The flight key: the primary key, plus the variant when the Vary
 	// names are known.
 	sc.tmp = append(sc.tmp[:0], lookup...)
@@ -232,7 +232,7 @@ func (c *Cache) fill(p *policy, req *fasthttp.Request, resp *fasthttp.Response, 
 		vary, sec = n.vary, sc.sec
 	}
 	p.key.buildFill(fillReq, req, sc, vary)
-	res := c.exchange(p, fillReq, resp, fetch, lookup, base, vary, sec, stale)
+	res := c.exchange(p, fillReq, resp, fetch.Fill, lookup, base, vary, sec, stale)
 	c.publish(f, res, resp)
 	published = true
 
@@ -287,7 +287,7 @@ func (c *Cache) fill(p *policy, req *fasthttp.Request, resp *fasthttp.Response, 
 
 // follow answers a request coalesced behind another request's fill.
 func (c *Cache) follow(p *policy, req *fasthttp.Request, resp *fasthttp.Response, sc *scratch,
-	res *fillResult, stale *entry, fetch Fetcher) (Status, error, bool) {
+	res *fillResult, stale *entry, fetch Fetchers) (Status, error, bool) {
 	now := p.now()
 	switch {
 	case res.e != nil:
@@ -597,8 +597,8 @@ func putField(resp *fasthttp.Response, h hkv) {
 }
 
 // pass sends the client's request to the upstream untouched.
-func (c *Cache) pass(p *policy, req *fasthttp.Request, resp *fasthttp.Response, fetch Fetcher, st Status) (Status, error) {
-	err := fetch(req, resp)
+func (c *Cache) pass(p *policy, req *fasthttp.Request, resp *fasthttp.Response, fetch Fetchers, st Status) (Status, error) {
+	err := fetch.Pass(req, resp)
 	c.setStatus(p, resp, st)
 	c.count(st)
 	return st, err

@@ -132,9 +132,10 @@ func (d *direct) get(t testing.TB, path string, fetch func(n int64, resp *fastht
 	t.Helper()
 	req := clientRequest(t, "GET "+path+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	resp := new(fasthttp.Response)
-	st, err := d.c.Serve(req, resp, nil, func(_ *fasthttp.Request, resp *fasthttp.Response) error {
+	f := func(_ *fasthttp.Request, resp *fasthttp.Response) error {
 		return fetch(d.n.Add(1), resp)
-	})
+	}
+	st, err := d.c.Serve(req, resp, nil, Fetchers{f, f})
 	return st, err, resp
 }
 
@@ -176,7 +177,7 @@ func serveDirect(t *testing.T, g *gateway, path string) (Status, error, *fasthtt
 	t.Helper()
 	req := clientRequest(t, "GET "+path+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	resp := new(fasthttp.Response)
-	st, err := g.c.Serve(req, resp, nil, g.up.fetch)
+	st, err := g.c.Serve(req, resp, nil, Fetchers{g.up.fetch, g.up.fetch})
 	return st, err, resp
 }
 

@@ -107,39 +107,51 @@ func (s *Server) commitCaches(old, next *snapshot) {
 
 // fetcher returns the function a route's cache fills through: the route's
 // upstream, with its retries and timeouts, counted like any proxied request.
-//
-// A bypassed request arrives prepared like any proxied one (but for the
-// host rewrite). A fill request is the cache's own, built from the key
-// alone: it serves every client alike, so it carries no client's
-// forwarding chain, only the proto and host the key names.
+// A fill request is the cache's own, built from the key alone: it serves
+// every client alike, so it carries no client's forwarding chain, only the
+// proto and host the key names, and a trace of its own.
 func (s *Server) fetcher(rt *route) cache.Fetcher {
 	return func(req *fasthttp.Request, resp *fasthttp.Response) error {
-		if len(req.Header.PeekBytes(keyXForwardedHost)) == 0 {
-			req.Header.SetCanonical(keyXForwardedProto, protoHTTP)
-			req.Header.SetCanonical(keyXForwardedHost, req.Header.Host())
-		}
-		// The host rewrite comes last, here: the cache key, and the
-		// X-Forwarded-Host of a fill, keep the host the client asked for.
-		if rt.rewriteHst != nil {
-			req.Header.SetHostBytes(rt.rewriteHst)
-			req.URI().SetHostBytes(rt.rewriteHst)
-		}
-		up := rt.pick()
-		x := proxy.Exchange{Req: req, Resp: resp, Timeouts: rt.timeouts, Retries: rt.retries}
-		err := up.Do(&x)
-		s.metrics.Retries(up.Name(), x.Attempts-1)
-		if err != nil {
-			kind := "other"
-			var perr *proxy.Error
-			if errors.As(err, &perr) {
-				kind = perr.Kind.String()
-			}
-			s.metrics.UpstreamError(up.Name(), kind)
-			return err
-		}
-		proxy.StripHopByHopResponse(&resp.Header)
-		return nil
+		req.Header.SetCanonical(keyXForwardedProto, protoHTTP)
+		req.Header.SetCanonical(keyXForwardedHost, req.Header.Host())
+		var tp [64]byte
+		req.Header.SetCanonical(keyTraceparent, appendTraceparent(tp[:0], nil))
+		return s.fetchUpstream(rt, req, resp, nil)
 	}
+}
+
+// passUpstream is the cache's Pass fetcher of a request (bound once per
+// pooled requestState): a bypassed request is the client's own, prepared
+// like any proxied request only now, so that a cache hit never pays for
+// forwarding headers and a trace it does not send.
+func (st *requestState) passUpstream(req *fasthttp.Request, resp *fasthttp.Response) error {
+	st.srv.prepareForwarding(req, st)
+	return st.srv.fetchUpstream(st.rt, req, resp, st.scope.Client)
+}
+
+// fetchUpstream sends req through the route's upstream: the host rewrite
+// last (the cache key and X-Forwarded-Host keep the client's host), then
+// the exchange.
+func (s *Server) fetchUpstream(rt *route, req *fasthttp.Request, resp *fasthttp.Response, clientIP []byte) error {
+	if rt.rewriteHst != nil {
+		req.Header.SetHostBytes(rt.rewriteHst)
+		req.URI().SetHostBytes(rt.rewriteHst)
+	}
+	up := rt.pick()
+	x := proxy.Exchange{Req: req, Resp: resp, ClientIP: clientIP, Timeouts: rt.timeouts, Retries: rt.retries}
+	err := up.Do(&x)
+	s.metrics.Retries(up.Name(), x.Attempts-1)
+	if err != nil {
+		kind := "other"
+		var perr *proxy.Error
+		if errors.As(err, &perr) {
+			kind = perr.Kind.String()
+		}
+		s.metrics.UpstreamError(up.Name(), kind)
+		return err
+	}
+	proxy.StripHopByHopResponse(&resp.Header)
+	return nil
 }
 
 var (
@@ -154,7 +166,9 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, st *requestState, snap *s
 	if len(st.scope.CacheKey) > 0 {
 		key = st.scope.CacheKey
 	}
-	status, err := rt.cache.Serve(&ctx.Request, &ctx.Response, key, rt.fetch)
+	st.srv, st.rt = s, rt
+	status, err := rt.cache.Serve(&ctx.Request, &ctx.Response, key, cache.Fetchers{Fill: rt.fetch, Pass: st.pass})
+	st.srv, st.rt = nil, nil
 	st.cacheState = status.String()
 	rt.metrics.CacheServed(st.cacheState)
 	if err != nil {

@@ -113,6 +113,21 @@ routes:
 		}
 	})
 
+	t.Run("what reaches the upstream", func(t *testing.T) {
+		// A bypass is the client's own request, prepared like any proxied one.
+		r := do(t, "POST", g.url("/c/bypass"), map[string]string{"Connection": "keep-alive, X-Hop", "X-Hop": "x"}, []byte("body"))
+		h := r.served(t).Headers
+		if r.headers["X-Cache-Status"] != "BYPASS" || h["X-Forwarded-For"] != "127.0.0.1" || h["Traceparent"] == "" || h["X-Hop"] != "" {
+			t.Fatalf("bypass: %q, upstream saw %v", r.headers["X-Cache-Status"], h)
+		}
+		// A fill is the cache's own: forwarding proto and host, a trace, no client chain.
+		r = get("/c/fill", nil)
+		h = r.served(t).Headers
+		if h["X-Forwarded-Host"] != g.ProxyAddr() || h["X-Forwarded-Proto"] != "http" || h["Traceparent"] == "" || h["X-Forwarded-For"] != "" {
+			t.Fatalf("fill: upstream saw %v", h)
+		}
+	})
+
 	t.Run("unkeyed headers cannot poison", func(t *testing.T) {
 		attack := map[string]string{
 			"X-Forwarded-Host": "evil.example", "X-Host": "evil.example", "X-Forwarded-Scheme": "nothttps",

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/router"
 )
@@ -42,15 +43,24 @@ type requestState struct {
 	scope      abi.Scope // client IP, and what the plugins say of the request
 	limits     limitState
 	cacheState string // the cache status of a cached route's request
+
+	// For a cached route's bypassed request: pass is st.passUpstream,
+	// bound once so that handing it to the cache allocates nothing; srv
+	// and rt are set while the cache serves the request.
+	pass cache.Fetcher
+	srv  *Server
+	rt   *route
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &requestState{
+	st := &requestState{
 		requestID:  make([]byte, 0, 128),
 		traceparnt: make([]byte, 0, 64),
 		path:       make([]byte, 0, 256),
 		scope:      abi.Scope{Client: make([]byte, 0, 48)},
 	}
+	st.pass = st.passUpstream
+	return st
 }}
 
 // handle serves one client request: admission, route match, upstream
@@ -209,20 +219,30 @@ func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, sna
 
 // prepareUpstreamRequest turns the client request into the upstream request
 // in place: path rewrite, host rewrite, hop-by-hop headers out, forwarding
-// and tracing headers in.
+// and tracing headers in. On a cached route only the path is rewritten
+// here (the cache key is made from it); the rest is done if and when the
+// request goes upstream (fetcher, passUpstream).
 func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, rewrite bool) {
 	req := &ctx.Request
-	host := ctx.Host()
 	if rewrite {
 		st.path = snap.table.Rewrite(st.path[:0], req.URI().Path(), &st.match)
 		req.URI().SetPathBytes(st.path)
 	}
-	proxy.StripHopByHop(&req.Header)
-	proxy.SetForwarded(req, st.scope.Client, protoHTTP, host)
-	if rt.rewriteHst != nil && rt.cache == nil { // a cached route's fetcher does it
+	if rt.cache != nil {
+		return
+	}
+	s.prepareForwarding(req, st)
+	if rt.rewriteHst != nil {
 		req.Header.SetHostBytes(rt.rewriteHst)
 		req.URI().SetHostBytes(rt.rewriteHst)
 	}
+}
+
+// prepareForwarding strips the hop-by-hop headers of the client's request
+// and adds the forwarding and tracing headers, before the host rewrite.
+func (s *Server) prepareForwarding(req *fasthttp.Request, st *requestState) {
+	proxy.StripHopByHop(&req.Header)
+	proxy.SetForwarded(req, st.scope.Client, protoHTTP, req.URI().Host())
 	st.traceparnt = appendTraceparent(st.traceparnt[:0], req.Header.Peek(headerTraceparent))
 	req.Header.SetCanonical(keyTraceparent, st.traceparnt)
 }

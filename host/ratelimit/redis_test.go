@@ -321,30 +321,12 @@ func TestRedisFailoverAndRecovery(t *testing.T) {
 
 	// Kill Redis while 8 goroutines decide: each decision after the
 	// outage is a fallback decision, and OnFallback is called once.
-	stop := make(chan struct{})
 	var fallbacks atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var d Decision
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := a.Decide(bg, fmt.Sprint("w", w, "-", i%10), limits, 1, &d); err != nil {
-					t.Error(err)
-					return
-				}
-				if d.Fallback {
-					fallbacks.Add(1)
-				}
-			}
-		}(w)
-	}
+	stop := decideInBackground(t, a, 8, "w", 10, limits, func(d *Decision) {
+		if d.Fallback {
+			fallbacks.Add(1)
+		}
+	})
 	time.Sleep(20 * time.Millisecond)
 	srv.Kill()
 	for deadline := time.Now().Add(10 * time.Second); fallbacks.Load() < 100; {
@@ -353,8 +335,7 @@ func TestRedisFailoverAndRecovery(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if n := ha.fallbacks.Load(); n != 1 {
 		t.Fatalf("OnFallback called %d times, want once", n)
 	}
@@ -392,6 +373,7 @@ func TestRedisFailoverAndRecovery(t *testing.T) {
 	// Shared again: the restarted Redis is empty, and the two gateways
 	// together get the quota once.
 	var ga, gb int64
+	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ga = hammer(t, a, "after", limits, 4, 20) }()
 	go func() { defer wg.Done(); gb = hammer(t, b, "after", limits, 4, 20) }()
@@ -536,32 +518,12 @@ func TestRedisDecideAfterClose(t *testing.T) {
 			}
 
 			// Decisions in flight while Close runs: none fails.
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for w := 0; w < 4; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					var d Decision
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						if err := r.Decide(bg, fmt.Sprint("busy-", w, "-", i%5), limits, 1, &d); err != nil {
-							t.Errorf("decision during Close: %v", err)
-							return
-						}
-					}
-				}(w)
-			}
+			stop := decideInBackground(t, r, 4, "busy-", 5, limits, nil)
 			time.Sleep(10 * time.Millisecond)
 			if err := r.Close(); err != nil {
 				t.Fatal(err)
 			}
-			close(stop)
-			wg.Wait()
+			stop()
 
 			// After Close: the fallback decides, exactly its quota.
 			if got := hammer(t, r, "after-close", limits, 4, 10); got != 20 {
@@ -801,5 +763,40 @@ func TestCostAboveBurst(t *testing.T) {
 				t.Fatalf("the denied requests were charged: %v %+v", err, d)
 			}
 		})
+	}
+}
+
+// decideInBackground has workers goroutines decide on s without pause, each
+// over mod keys of its own named from prefix, handing every decision to
+// check (nil: none), until the returned stop is called; stop waits for them.
+// A failed decision fails the test.
+func decideInBackground(t *testing.T, s Store, workers int, prefix string, mod int, limits []Limit, check func(*Decision)) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var d Decision
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := s.Decide(bg, fmt.Sprint(prefix, w, "-", i%mod), limits, 1, &d); err != nil {
+					t.Errorf("decision: %v", err)
+					return
+				}
+				if check != nil {
+					check(&d)
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }

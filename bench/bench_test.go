@@ -688,7 +688,7 @@ func TestMedian(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	o := ProxyOptions{Duration: 1500 * time.Millisecond}.withDefaults()
+	o := ProxyOptions{LoadOptions{Duration: 1500 * time.Millisecond}}.withDefaults()
 	if o.Duration != 2*time.Second || o.Runs != 3 || o.Connections != 64 || o.OutDir != "bench/results" || o.Progress == nil {
 		t.Errorf("withDefaults = %+v", o)
 	}
@@ -892,10 +892,10 @@ func TestRunProxyEndToEnd(t *testing.T) {
 	defer cancel()
 	outDir := filepath.Join(dir, "results")
 	var table, progress bytes.Buffer
-	rep, err := RunProxy(ctx, ProxyOptions{
+	rep, err := RunProxy(ctx, ProxyOptions{LoadOptions{
 		Gateway: gateway, Duration: time.Second, Runs: 1, Connections: 8,
 		OutDir: outDir, Progress: &progress,
-	}, &table)
+	}}, &table)
 	if err != nil {
 		t.Fatalf("RunProxy: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -930,7 +930,7 @@ func TestRunProxyCancelLeavesNothing(t *testing.T) {
 		skipUnlessCI(t, "nginx not installed")
 	}
 	checkCancelLeavesNothing(t, "RunProxy", t.TempDir(), func(ctx context.Context, gateway, outDir string) error {
-		_, err := RunProxy(ctx, ProxyOptions{Gateway: gateway, OutDir: outDir}, io.Discard)
+		_, err := RunProxy(ctx, ProxyOptions{LoadOptions{Gateway: gateway, OutDir: outDir}}, io.Discard)
 		return err
 	})
 }
@@ -994,7 +994,7 @@ func TestRunProxyRejectsMissingGateway(t *testing.T) {
 	if _, err := RunProxy(context.Background(), ProxyOptions{}, nil); err == nil {
 		t.Error("RunProxy without a gateway succeeded")
 	}
-	if _, err := RunProxy(context.Background(), ProxyOptions{Gateway: "/nonexistent/wasmgate"}, nil); err == nil {
+	if _, err := RunProxy(context.Background(), ProxyOptions{LoadOptions{Gateway: "/nonexistent/wasmgate"}}, nil); err == nil {
 		t.Error("RunProxy with a missing gateway succeeded")
 	}
 }

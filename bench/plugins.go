@@ -147,40 +147,20 @@ func (r pluginRouteSpec) path() string { return "/" + r.config }
 
 // PluginsOptions configures RunPlugins. Zero fields take the defaults below.
 type PluginsOptions struct {
-	// Gateway is the path of the wasmgate binary; the caller passes
-	// os.Executable(). It runs the gateway (`serve`) and the upstream
-	// (`bench upstream`).
-	Gateway string
+	LoadOptions // Connections also sizes the plugin pools, so a pooled plugin never makes a request wait
 	// PluginsDir holds the built plugins (default "plugins", the
 	// repository's, built by `bash plugins/build.sh`).
 	PluginsDir string
 	// Routes selects the routes to measure (default all, in the order of
 	// the Route constants). RouteNone, the baseline, is always measured.
 	Routes []string
-	// Duration of one measurement (default 5s), rounded up to whole seconds.
-	Duration time.Duration
-	// Runs is the number of rounds (default 3); medians are reported.
-	// Rounds interleave the routes so that drifts in machine noise spread
-	// over all of them.
-	Runs int
-	// Connections is wrk's -c (default 64); wrk runs 2 threads. Pools are
-	// sized to it, so a pooled plugin never makes a request wait.
-	Connections int
-	// OutDir receives the JSON, markdown and SVG reports (default
-	// "bench/results").
-	OutDir string
-	// Progress receives one line per step; nil discards them.
-	Progress io.Writer
 }
 
 // RegisterFlags binds o's tunables to flags on fs, with the defaults as flag
 // defaults, so that a command line and Command agree on names.
 func (o *PluginsOptions) RegisterFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&o.Duration, "duration", defaultProxyDuration, "length of one measurement (whole seconds)")
-	fs.IntVar(&o.Runs, "runs", defaultProxyRuns, "rounds over all routes; medians are reported")
-	fs.IntVar(&o.Connections, "connections", defaultProxyConnections, "wrk connections (-c); plugin pools are sized to it")
+	o.registerFlags(fs, "routes", "; plugin pools are sized to it")
 	fs.StringVar(&o.PluginsDir, "plugins", defaultPluginsDir, "directory of the built plugins (bash plugins/build.sh)")
-	fs.StringVar(&o.OutDir, "out", defaultOutDir, "directory for the JSON, markdown and SVG reports")
 	fs.Func("routes", "comma-separated routes to measure (default all: "+strings.Join(pluginRoutes, ",")+"); none is always measured",
 		func(s string) error {
 			o.Routes = nil
@@ -198,8 +178,7 @@ func (o *PluginsOptions) RegisterFlags(fs *flag.FlagSet) {
 // defaults), using the flags RegisterFlags defines.
 func (o PluginsOptions) Command() string {
 	o = o.withDefaults()
-	cmd := fmt.Sprintf("wasmgate bench plugins -duration %s -runs %d -connections %d -plugins %s -out %s",
-		o.Duration, o.Runs, o.Connections, o.PluginsDir, o.OutDir)
+	cmd := fmt.Sprintf("wasmgate bench plugins %s -plugins %s -out %s", o.flags(), o.PluginsDir, o.OutDir)
 	if routes, err := selectRoutes(o.Routes); err == nil && len(routes) < len(pluginRoutes) {
 		cmd += " -routes " + strings.Join(routes, ",")
 	}
@@ -207,24 +186,9 @@ func (o PluginsOptions) Command() string {
 }
 
 func (o PluginsOptions) withDefaults() PluginsOptions {
+	o.LoadOptions = o.LoadOptions.withDefaults()
 	if o.PluginsDir == "" {
 		o.PluginsDir = defaultPluginsDir
-	}
-	if o.Duration <= 0 {
-		o.Duration = defaultProxyDuration
-	}
-	o.Duration = wholeSeconds(o.Duration)
-	if o.Runs <= 0 {
-		o.Runs = defaultProxyRuns
-	}
-	if o.Connections <= 0 {
-		o.Connections = defaultProxyConnections
-	}
-	if o.OutDir == "" {
-		o.OutDir = defaultOutDir
-	}
-	if o.Progress == nil {
-		o.Progress = io.Discard
 	}
 	return o
 }

@@ -262,7 +262,7 @@ func TestSelectRoutes(t *testing.T) {
 }
 
 func TestPluginsOptions(t *testing.T) {
-	o := PluginsOptions{Duration: 1500 * time.Millisecond}.withDefaults()
+	o := PluginsOptions{LoadOptions: LoadOptions{Duration: 1500 * time.Millisecond}}.withDefaults()
 	if o.Duration != 2*time.Second || o.Runs != 3 || o.Connections != 64 || o.PluginsDir != "plugins" ||
 		o.OutDir != "bench/results" || o.Progress == nil {
 		t.Errorf("withDefaults = %+v", o)
@@ -768,9 +768,8 @@ func TestRunPluginsEndToEnd(t *testing.T) {
 	outDir := filepath.Join(dir, "results")
 	var table, progress bytes.Buffer
 	rep, err := RunPlugins(ctx, PluginsOptions{
-		Gateway: gateway, PluginsDir: pluginsDir, Routes: routes,
-		Duration: time.Second, Runs: 1, Connections: 8,
-		OutDir: outDir, Progress: &progress,
+		LoadOptions: LoadOptions{Gateway: gateway, Duration: time.Second, Runs: 1, Connections: 8, OutDir: outDir, Progress: &progress},
+		PluginsDir:  pluginsDir, Routes: routes,
 	}, &table)
 	if err != nil {
 		t.Fatalf("RunPlugins: %v\nprogress:\n%s", err, progress.String())
@@ -826,9 +825,9 @@ func TestRunPluginsRejects(t *testing.T) {
 		want string
 	}{
 		{"no gateway", PluginsOptions{}, "no gateway"},
-		{"missing gateway", PluginsOptions{Gateway: "/nonexistent/wasmgate"}, "gateway binary"},
-		{"unknown route", PluginsOptions{Gateway: self, Routes: []string{"bogus"}}, "unknown route"},
-		{"modules not built", PluginsOptions{Gateway: self, PluginsDir: t.TempDir()}, "bash plugins/build.sh"},
+		{"missing gateway", PluginsOptions{LoadOptions: LoadOptions{Gateway: "/nonexistent/wasmgate"}}, "gateway binary"},
+		{"unknown route", PluginsOptions{LoadOptions: LoadOptions{Gateway: self}, Routes: []string{"bogus"}}, "unknown route"},
+		{"modules not built", PluginsOptions{LoadOptions: LoadOptions{Gateway: self}, PluginsDir: t.TempDir()}, "bash plugins/build.sh"},
 	}
 	for _, tc := range tests {
 		out := filepath.Join(t.TempDir(), "out")
@@ -862,7 +861,7 @@ func TestRunPluginsCancelLeavesNothing(t *testing.T) {
 		}
 	}
 	checkCancelLeavesNothing(t, "RunPlugins", dir, func(ctx context.Context, gateway, outDir string) error {
-		_, err := RunPlugins(ctx, PluginsOptions{Gateway: gateway, PluginsDir: pluginsDir, OutDir: outDir}, io.Discard)
+		_, err := RunPlugins(ctx, PluginsOptions{LoadOptions: LoadOptions{Gateway: gateway, OutDir: outDir}, PluginsDir: pluginsDir}, io.Discard)
 		return err
 	})
 }

@@ -53,8 +53,9 @@ const (
 	maxBadShare = 0.001
 )
 
-// ProxyOptions configures RunProxy. Zero fields take the defaults below.
-type ProxyOptions struct {
+// LoadOptions are the settings every wrk-driven benchmark (proxy,
+// plugins) shares. Zero fields take the defaults noted.
+type LoadOptions struct {
 	// Gateway is the path of the wasmgate binary; the caller passes
 	// os.Executable(). It runs the gateway (`serve`) and the upstream
 	// (`bench upstream`).
@@ -62,9 +63,9 @@ type ProxyOptions struct {
 	// Duration of one measurement (default 5s). wrk counts whole seconds,
 	// so it is rounded up to one.
 	Duration time.Duration
-	// Runs is the number of rounds (default 3); medians are reported. Rounds
-	// interleave the targets (direct, gateway, nginx, direct, ...) so that
-	// slow drifts in machine noise spread over all of them.
+	// Runs is the number of rounds (default 3); medians are reported.
+	// Rounds interleave the targets so that slow drifts in machine noise
+	// spread over all of them.
 	Runs int
 	// Connections is wrk's -c (default 64); wrk runs 2 threads.
 	Connections int
@@ -75,30 +76,22 @@ type ProxyOptions struct {
 	Progress io.Writer
 }
 
-// RegisterFlags binds o's tunables to flags on fs, with the defaults as flag
-// defaults, so a command line and Command agree on names.
-func (o *ProxyOptions) RegisterFlags(fs *flag.FlagSet) {
+// registerFlags binds o's tunables to flags on fs, with the defaults as
+// flag defaults, so that a command line and Command agree on names. what
+// says what a round covers, conns what the connection count also sizes.
+func (o *LoadOptions) registerFlags(fs *flag.FlagSet, what, conns string) {
 	fs.DurationVar(&o.Duration, "duration", defaultProxyDuration, "length of one measurement (whole seconds)")
-	fs.IntVar(&o.Runs, "runs", defaultProxyRuns, "rounds over all targets; medians are reported")
-	fs.IntVar(&o.Connections, "connections", defaultProxyConnections, "wrk connections (-c)")
+	fs.IntVar(&o.Runs, "runs", defaultProxyRuns, "rounds over all "+what+"; medians are reported")
+	fs.IntVar(&o.Connections, "connections", defaultProxyConnections, "wrk connections (-c)"+conns)
 	fs.StringVar(&o.OutDir, "out", defaultOutDir, "directory for the JSON, markdown and SVG reports")
 }
 
-// Command returns the command line that reproduces a run with o (after
-// defaults), using the flags RegisterFlags defines.
-func (o ProxyOptions) Command() string {
-	o = o.withDefaults()
-	return fmt.Sprintf("wasmgate bench proxy -duration %s -runs %d -connections %d -out %s",
-		o.Duration, o.Runs, o.Connections, o.OutDir)
+// flags is the command-line form of o (after defaults).
+func (o LoadOptions) flags() string {
+	return fmt.Sprintf("-duration %s -runs %d -connections %d", o.Duration, o.Runs, o.Connections)
 }
 
-// wholeSeconds rounds d up to whole seconds, at least one: wrk's -d takes
-// whole seconds.
-func wholeSeconds(d time.Duration) time.Duration {
-	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
-}
-
-func (o ProxyOptions) withDefaults() ProxyOptions {
+func (o LoadOptions) withDefaults() LoadOptions {
 	if o.Duration <= 0 {
 		o.Duration = defaultProxyDuration
 	}
@@ -115,6 +108,34 @@ func (o ProxyOptions) withDefaults() ProxyOptions {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	return o
+}
+
+// ProxyOptions configures RunProxy.
+type ProxyOptions struct {
+	LoadOptions
+}
+
+// RegisterFlags binds o's tunables to flags on fs.
+func (o *ProxyOptions) RegisterFlags(fs *flag.FlagSet) {
+	o.registerFlags(fs, "targets", "")
+}
+
+// Command returns the command line that reproduces a run with o (after
+// defaults), using the flags RegisterFlags defines.
+func (o ProxyOptions) Command() string {
+	o = o.withDefaults()
+	return fmt.Sprintf("wasmgate bench proxy %s -out %s", o.flags(), o.OutDir)
+}
+
+// wholeSeconds rounds d up to whole seconds, at least one: wrk's -d takes
+// whole seconds.
+func wholeSeconds(d time.Duration) time.Duration {
+	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
+}
+
+func (o ProxyOptions) withDefaults() ProxyOptions {
+	o.LoadOptions = o.LoadOptions.withDefaults()
 	return o
 }
 

@@ -171,7 +171,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	var run func(ctx context.Context) error
 	switch name {
 	case "proxy":
-		o := bench.ProxyOptions{Progress: stderr}
+		o := bench.ProxyOptions{LoadOptions: bench.LoadOptions{Progress: stderr}}
 		o.RegisterFlags(fs)
 		run = func(ctx context.Context) (err error) {
 			if o.Gateway, err = os.Executable(); err == nil {
@@ -180,7 +180,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			return err
 		}
 	case "plugins":
-		o := bench.PluginsOptions{Progress: stderr}
+		o := bench.PluginsOptions{LoadOptions: bench.LoadOptions{Progress: stderr}}
 		o.RegisterFlags(fs)
 		run = func(ctx context.Context) (err error) {
 			if o.Gateway, err = os.Executable(); err == nil {

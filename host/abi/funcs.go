@@ -1,9 +1,12 @@
 package abi
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // Signatures shared by several functions.
@@ -124,8 +127,8 @@ func requestMethod(c *Call, stack []uint64) {
 	getter(c, stack, "request_method", func(c *Call) []byte { return c.Req.Header.Method() })
 }
 
-// requestPath answers the path as the client sent it, percent-encoding
-// intact: the URI's original path, without the query.
+// requestPath answers the request's path without the query, in the
+// canonical form the route matched and the upstream receives.
 func requestPath(c *Call, stack []uint64) {
 	getter(c, stack, "request_path", func(c *Call) []byte { return c.Req.URI().PathOriginal() })
 }
@@ -139,34 +142,37 @@ func requestClientIP(c *Call, stack []uint64) {
 }
 
 // requestSetPath replaces the path sent upstream and, after a '?', the
-// query. Control bytes, spaces and '#' are refused: the upstream client
-// writes the original path as is, so they would corrupt the request line.
+// query. The path is put in canonical form like a client's (encoded
+// slashes kept: a plugin that encodes one means it); one that has none
+// (broken percent-encoding, an encoded NUL, a control byte, "..;") is
+// refused, and so are spaces, control bytes and '#' in the query: the
+// upstream client writes both as they are into the request line.
 func requestSetPath(c *Call, stack []uint64) {
 	b := c.guest("request_set_path", stack[0], stack[1])
 	if c.Phase != PhaseRequest || c.Req == nil {
 		ret32(stack, ErrNotAllowed)
 		return
 	}
-	if len(b) == 0 || b[0] != '/' {
-		ret32(stack, ErrBadArgument)
-		return
+	path, query := b, []byte(nil)
+	if q := bytes.IndexByte(b, '?'); q >= 0 {
+		path, query = b[:q], b[q+1:]
 	}
-	q := -1
-	for i, ch := range b {
+	for _, ch := range query {
 		if ch <= ' ' || ch == 0x7f || ch == '#' {
 			ret32(stack, ErrBadArgument)
 			return
 		}
-		if ch == '?' && q < 0 {
-			q = i
-		}
+	}
+	var buf [256]byte
+	clean, err := httpsyntax.CleanPath(buf[:0], path, httpsyntax.KeepEscapedSlashes)
+	if len(path) == 0 || path[0] != '/' || err != nil {
+		ret32(stack, ErrBadArgument)
+		return
 	}
 	u := c.Req.URI()
-	if q < 0 {
-		u.SetPathBytes(b)
-	} else {
-		u.SetPathBytes(b[:q])
-		u.SetQueryStringBytes(b[q+1:])
+	u.SetPathBytes(clean)
+	if query != nil {
+		u.SetQueryStringBytes(query)
 	}
 	ret32(stack, 0)
 }

@@ -132,10 +132,15 @@ func TestRequestSetPath(t *testing.T) {
 		{"/n?a=b?c", 0, "/n", "a=b?c"},
 		{"new", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
 		{"", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
-		{"/a b", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
+		{"/a b/../c//d/%7e", 0, "/c/d/~", "x=1&y=2"}, // canonical form, like a client's path
+		{"/a%zz", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
+		{"/a%00", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
+		{"/..;/admin", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
+		{"/a?b c", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
 		{"/a\r\nX-Evil: 1", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
 		{"/a?b\n", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
-		{"/a#frag", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
+		{"/a#frag", 0, "/a%23frag", "x=1&y=2"},
+		{"/a?b#frag", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
 		{"/a\x00", ErrBadArgument, "/a%20b/./c", "x=1&y=2"},
 	}
 	for _, tt := range tests {

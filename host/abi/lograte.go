@@ -23,12 +23,13 @@ const (
 // line at most every DefaultLogSummaryEvery, when the plugin next logs, or
 // on Flush. A nil *RateLimitedLogs allows everything.
 type RateLimitedLogs struct {
-	log    *slog.Logger
-	plugin string
-	rate   float64          // tokens per second
-	burst  float64          // bucket size
-	every  time.Duration    // summary interval
-	now    func() time.Time // the clock, replaced by tests
+	log   *slog.Logger
+	what  string           // what the summary counts: "plugin log lines"
+	attrs []slog.Attr      // on the summary line: the plugin's name
+	rate  float64          // tokens per second
+	burst float64          // bucket size
+	every time.Duration    // summary interval
+	now   func() time.Time // the clock, replaced by tests
 
 	total atomic.Uint64 // lines dropped since creation
 
@@ -43,6 +44,12 @@ type RateLimitedLogs struct {
 // bursts of burst lines, reporting drops to log (slog.Default if nil) tagged
 // with plugin. Non-positive values take the defaults.
 func NewRateLimitedLogs(log *slog.Logger, plugin string, perSecond float64, burst int) *RateLimitedLogs {
+	return NewLogBudget(log, "plugin log lines", perSecond, burst, slog.String("plugin", plugin))
+}
+
+// NewLogBudget is NewRateLimitedLogs for lines of any kind: the summary
+// reads "N <what> dropped", with attrs.
+func NewLogBudget(log *slog.Logger, what string, perSecond float64, burst int, attrs ...slog.Attr) *RateLimitedLogs {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -54,7 +61,7 @@ func NewRateLimitedLogs(log *slog.Logger, plugin string, perSecond float64, burs
 	}
 	now := time.Now()
 	return &RateLimitedLogs{
-		log: log, plugin: plugin, rate: perSecond, burst: float64(burst),
+		log: log, what: what, attrs: attrs, rate: perSecond, burst: float64(burst),
 		every: DefaultLogSummaryEvery, now: time.Now,
 		tokens: float64(burst), last: now, summary: now,
 	}
@@ -114,6 +121,6 @@ func (r *RateLimitedLogs) report(n uint64) {
 		return
 	}
 	r.log.LogAttrs(context.Background(), slog.LevelWarn,
-		strconv.FormatUint(n, 10)+" plugin log lines dropped",
-		slog.String("plugin", r.plugin), slog.Uint64("dropped", n))
+		strconv.FormatUint(n, 10)+" "+r.what+" dropped",
+		append(r.attrs[:len(r.attrs):len(r.attrs)], slog.Uint64("dropped", n))...)
 }

@@ -18,8 +18,9 @@
 //	example.com/products?color=red&page=2 h:accept-language=en c:ab=b
 //
 // host is lower-cased, without a trailing dot or the scheme's default
-// port. path is fasthttp's decoded, normalized path ("/a/../b" and
-// "/%61" are "/b" and "/a"), percent-encoded again in one canonical way.
+// port. path is the canonical path (httpsyntax.CleanPath, encoded slashes
+// kept): the one the gateway matched and forwards ("/a/../b" and "/%61"
+// are "/b" and "/a"; "/a%2Fb" stays apart from "/a/b").
 // query holds the keyed parameters only, sorted by name then value, each
 // decoded and re-encoded canonically (unreserved characters literal, all
 // else %XX in upper case), and is omitted when empty. The keyed headers

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // Keys are computed here; their text form is documented in doc.go. Every
@@ -55,7 +57,14 @@ func putScratch(sc *scratch) {
 func (ks *keySpec) collect(req *fasthttp.Request, sc *scratch) {
 	u := req.URI()
 	sc.host = normHost(sc.host[:0], req.Host(), bytes.Equal(u.Scheme(), []byte("https")))
-	sc.path = append(sc.path[:0], u.Path()...)
+	// The canonical path: the form the gateway matched and forwards, so
+	// that two requests share an entry exactly when the upstream would
+	// see the same path. A path that has none (the gateway refuses those
+	// before they get here) keys on its raw form.
+	var err error
+	if sc.path, err = httpsyntax.CleanPath(sc.path[:0], u.PathOriginal(), httpsyntax.KeepEscapedSlashes); err != nil {
+		sc.path = append(sc.path[:0], u.PathOriginal()...)
+	}
 
 	// Query: keyed parameters, decoded, sorted, re-encoded.
 	sc.qbuf = sc.qbuf[:0]
@@ -101,7 +110,7 @@ func (ks *keySpec) collect(req *fasthttp.Request, sc *scratch) {
 	}
 
 	sc.key = appendHostEscaped(sc.key[:0], sc.host)
-	sc.key = appendPathEscaped(sc.key, sc.path)
+	sc.key = append(sc.key, sc.path...)
 	if len(sc.query) > 0 {
 		sc.key = append(sc.key, '?')
 		sc.key = append(sc.key, sc.query...)
@@ -138,7 +147,7 @@ func (ks *keySpec) collect(req *fasthttp.Request, sc *scratch) {
 func (ks *keySpec) buildFill(fill, req *fasthttp.Request, sc *scratch, vary [][]byte) {
 	fill.Reset()
 	fill.Header.SetMethod(fasthttp.MethodGet)
-	sc.tmp = appendPathEscaped(sc.tmp[:0], sc.path)
+	sc.tmp = append(sc.tmp[:0], sc.path...)
 	if len(sc.query) > 0 {
 		sc.tmp = append(sc.tmp, '?')
 		sc.tmp = append(sc.tmp, sc.query...)
@@ -323,21 +332,6 @@ func appendHostEscaped(dst, host []byte) []byte {
 		if isUnreserved(c) || c == ':' || c == '[' || c == ']' {
 			dst = append(dst, c)
 		} else {
-			dst = appendPct(dst, c)
-		}
-	}
-	return dst
-}
-
-// appendPathEscaped keeps pchar and '/' (RFC 3986) literal and escapes the
-// rest, '%' included, so the decoded path round-trips exactly.
-func appendPathEscaped(dst, path []byte) []byte {
-	for _, c := range path {
-		switch {
-		case isUnreserved(c), c == '/', c == ':', c == '@', c == '!', c == '$', c == '&', c == '\'',
-			c == '(', c == ')', c == '*', c == '+', c == ',', c == ';', c == '=':
-			dst = append(dst, c)
-		default:
 			dst = appendPct(dst, c)
 		}
 	}

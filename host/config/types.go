@@ -39,6 +39,7 @@ type Listen struct {
 	MaxConnections        int      `yaml:"max_connections" json:"max_connections,omitempty" doc:"open client connections at once" default:"65536"`
 	RetryAfter            Duration `yaml:"retry_after" json:"retry_after,omitempty" doc:"Retry-After sent with 503 when over max_concurrent_requests" default:"1s"`
 	ShutdownTimeout       Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"how long SIGTERM waits for in-flight requests before exiting" default:"15s"`
+	EscapedSlashes        string   `yaml:"escaped_slashes" json:"escaped_slashes,omitempty" doc:"what an encoded slash or backslash (%2F, %5C) or a raw backslash in a request path does: reject (400), unescape (a real /), keep (data, matched and forwarded encoded)" default:"reject" enum:"reject,unescape,keep"`
 	TrustedProxies        []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs whose X-Forwarded-For is trusted when finding the client IP"`
 
 	Pos Pos       `yaml:"-" json:"-"`

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -249,12 +250,13 @@ const (
 	ErrNoTarget                      // no healthy target
 	ErrCircuitOpen                   // every healthy target's circuit is open
 	ErrBodyTooLarge                  // the response body is over the limit
+	ErrRequest                       // the request could not be sent as it is: the gateway's fault, not the target's
 )
 
-var kindNames = [...]string{"other", "connect", "timeout", "reset", "no_target", "circuit_open", "body_too_large"}
+var kindNames = [...]string{"other", "connect", "timeout", "reset", "no_target", "circuit_open", "body_too_large", "request"}
 
 // String returns the kind's label: connect, timeout, reset, no_target,
-// circuit_open, body_too_large or other.
+// circuit_open, body_too_large, request or other.
 func (k ErrorKind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -286,13 +288,16 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Status is the HTTP status the gateway answers with: 504 for a timeout, 503
-// when no target could be tried, 502 otherwise.
+// when no target could be tried, 500 for a request it could not send, 502
+// otherwise.
 func (e *Error) Status() int {
 	switch e.Kind {
 	case ErrTimeout:
 		return fasthttp.StatusGatewayTimeout
 	case ErrNoTarget, ErrCircuitOpen:
 		return fasthttp.StatusServiceUnavailable
+	case ErrRequest:
+		return fasthttp.StatusInternalServerError
 	default:
 		return fasthttp.StatusBadGateway
 	}
@@ -305,9 +310,18 @@ var (
 
 // Do sends x.Req to a target chosen by the balancer and fills x.Resp. It
 // retries per the effective policy, on another target when one is available,
-// all within the total timeout. A response is a success for Do (nil error)
-// whatever its status; when retries on a status are exhausted, the last
-// response is kept. The error is nil or an *Error.
+// all within the total timeout: 1 + attempts requests at most, each one
+// counted in x.Attempts. The one exception, also counted: a request that
+// failed on a pooled keep-alive connection the target had closed while
+// idle, before any response byte, is sent once more on a new connection,
+// if it is idempotent (it most likely never reached the target). A
+// response is a success for Do (nil error) whatever its status; when
+// retries on a status are exhausted, the last response is kept. The error
+// is nil or an *Error.
+//
+// Only the target's own failures count toward its circuit breaker: no
+// connection, a timeout, a broken connection, a malformed response or a
+// 5xx; never a request the gateway could not send.
 func (u *Upstream) Do(x *Exchange) error {
 	x.Target, x.Attempts = "", 0
 	key, total := u.effective(&x.Timeouts)
@@ -329,8 +343,11 @@ func (u *Upstream) Do(x *Exchange) error {
 	// A proxy forwards the client's Content-Type or none; fasthttp would
 	// invent one for a body without it.
 	x.Req.Header.SetNoDefaultContentType(true)
+	// A request without a Host (HTTP/1.0 allows it) names the target.
+	noHost := len(x.Req.Header.Host()) == 0 && len(x.Req.URI().Host()) == 0
 	var tr tried
 	var last *Error
+	staleRetried := false
 	for {
 		t, kind := u.pick(u.pool.Load(), x.Req, x.ClientIP, &tr)
 		if t == nil {
@@ -344,21 +361,35 @@ func (u *Upstream) Do(x *Exchange) error {
 			return &Error{Kind: kind, Err: err}
 		}
 		tr.add(t)
+	send:
 		x.Attempts++
 		x.Target = t.addr
+		if noHost {
+			x.Req.Header.SetHost(t.addr)
+			x.Req.URI().SetHost(t.addr) // fasthttp writes the URI's host
+		}
 		t.inflight.Add(1)
 		t.requests.Add(1)
+		dials := t.dials.Load()
 		err := t.client(key).DoDeadline(x.Req, x.Resp, deadline)
 		t.release()
 
 		retry := false
 		if err != nil {
 			kind := classify(err)
-			if kind != ErrBodyTooLarge && !time.Now().Before(deadline) {
+			if kind != ErrBodyTooLarge && kind != ErrRequest && !time.Now().Before(deadline) {
 				kind = ErrTimeout // whatever broke, the total timeout is what ran out
 			}
 			last = &Error{Kind: kind, Target: t.addr, Err: err}
-			u.record(t, kind != ErrBodyTooLarge)
+			if !staleRetried && staleConn(err) && t.dials.Load() == dials && idempotent(x.Req) && time.Now().Before(deadline) {
+				// The target closed an idle pooled connection: not its
+				// failure, and the request most likely never reached it.
+				// (No dial during the attempt means the connection was a
+				// pooled one; a concurrent dial only forgoes this retry.)
+				staleRetried = true
+				goto send
+			}
+			u.record(t, kind != ErrBodyTooLarge && kind != ErrRequest)
 			retry = pol != nil && retryOnKind(pol, kind)
 		} else {
 			last = nil
@@ -458,6 +489,10 @@ func classify(err error) ErrorKind {
 	var de *dialError
 	var ne net.Error
 	switch {
+	case strings.Contains(err.Error(), "missing required host header"):
+		// fasthttp's error is unexported; Do fills a missing Host, so this
+		// is a guard, kept apart from the target's failures.
+		return ErrRequest
 	case errors.As(err, &de), errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return ErrConnect
@@ -473,14 +508,12 @@ func classify(err error) ErrorKind {
 	return ErrOther
 }
 
-// retryStale lets fasthttp resend an idempotent request once when a pooled
-// keep-alive connection turns out to have been closed by the target while
-// idle: the request most likely never reached it. Every other failure is
-// left to Do, which owns the retry policy.
-func retryStale(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	stale := err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+// staleConn reports whether err is how a keep-alive connection that the
+// target closed while it sat idle fails: closed or reset before the first
+// response byte.
+func staleConn(err error) bool {
+	return err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-	return false, stale && attempts < 2 && idempotent(req)
 }
 
 // UpstreamStatus is a snapshot of an upstream for the admin API.

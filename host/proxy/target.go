@@ -45,6 +45,7 @@ type target struct {
 	retired  atomic.Bool
 	inflight atomic.Int64
 	requests atomic.Int64
+	dials    atomic.Int64 // connections dialed: Do tells a pooled connection from a new one
 	failures atomic.Int64
 
 	state     atomic.Uint32 // circuit state
@@ -97,19 +98,21 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 			if timeout <= 0 || timeout > connect {
 				timeout = connect
 			}
+			t.dials.Add(1)
 			c, err := dialer.DialDualStackTimeout(addr, timeout)
 			if err != nil {
 				return nil, &dialError{err}
 			}
 			return c, nil
 		},
-		MaxConns:                      t.u.maxConns,
-		MaxIdleConnDuration:           t.u.idle,
-		MaxConnWaitTimeout:            connect,
-		ReadTimeout:                   k.read,
-		WriteTimeout:                  k.write,
-		MaxIdemponentCallAttempts:     2,
-		RetryIfErr:                    retryStale,
+		MaxConns:            t.u.maxConns,
+		MaxIdleConnDuration: t.u.idle,
+		MaxConnWaitTimeout:  connect,
+		ReadTimeout:         k.read,
+		WriteTimeout:        k.write,
+		// One request per call: Do owns every retry, counts it, and
+		// retries a stale pooled connection itself (staleConn).
+		MaxIdemponentCallAttempts:     1,
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,

@@ -43,12 +43,15 @@
 //
 // # Which path is matched
 //
-// Matching uses fasthttp's URI.Path: percent-decoded and normalized ("//",
-// "/./" and "/../" resolved). Matching the raw PathOriginal would let
-// "/public/../admin" or "/%61dmin" reach an upstream while dodging the route
-// (and its plugins) written for /admin. The price is that an encoded slash
-// (%2F) separates segments like a real one. Params and Rewrite therefore see
-// decoded bytes; fasthttp re-encodes the path when it writes the request.
+// The caller passes the request's canonical path (httpsyntax.CleanPath):
+// dot segments resolved, empty segments merged, unreserved characters
+// decoded and every other percent-encoding kept, upper-case. The same bytes
+// are what the upstream receives, so a route and the upstream can never
+// disagree on which resource a request names: "/public/../admin" and
+// "/%61dmin" match, and reach the upstream as, "/admin". Params, rewrites
+// and path_regex therefore see the percent-encoded form ("/my%20file").
+// Configured paths must be canonical themselves; Compile says what a
+// non-canonical one reads as.
 //
 // # Data structure
 //

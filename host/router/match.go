@@ -7,11 +7,13 @@ import (
 )
 
 // Match finds the route for req by the precedence documented in the package
-// and fills res. It returns false when no route matches. It does not allocate
-// unless a path_regex with named groups is tried.
-func (t *Table) Match(req *fasthttp.Request, res *Result) bool {
+// and fills res. path is the request's path in canonical form
+// (httpsyntax.CleanPath): the path the upstream receives. It returns false
+// when no route matches. It does not allocate unless a path_regex with
+// named groups is tried.
+func (t *Table) Match(req *fasthttp.Request, path []byte, res *Result) bool {
 	// fasthttp lower-cases URI hosts, so no case folding is needed here.
-	return t.match(hostOnly(req.Host()), req.URI().Path(), req, res)
+	return t.match(hostOnly(req.Host()), path, req, res)
 }
 
 func (t *Table) match(host, path []byte, req *fasthttp.Request, res *Result) bool {

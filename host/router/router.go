@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // MaxParams is the most params one route may capture. Params is a fixed-size
@@ -197,6 +199,12 @@ func (c *compiler) add(i int, rc *config.Route) {
 	var re *regexp.Regexp
 	var groups []int
 	kind := "prefix"
+	for _, f := range []struct{ key, path string }{{"path", m.Path}, {"path_prefix", m.PathPrefix}} {
+		if want, ok := canonicalTemplate(f.path); !ok {
+			c.errorf(m.At.Of(f.key, m.Pos), "route %q: %s %q is not a canonical path (requests are matched on their normalized, percent-encoded path): it reads as %q", rc.Name, f.key, f.path, want)
+			return
+		}
+	}
 	switch {
 	case m.Path != "":
 		kind = "path"
@@ -228,6 +236,11 @@ func (c *compiler) add(i int, rc *config.Route) {
 		}
 	}
 	if rw := rc.Rewrite; rw != nil {
+		for _, f := range []struct{ key, path string }{{"path", rw.Path}, {"strip_prefix", rw.StripPrefix}} {
+			if want, ok := canonicalTemplate(f.path); !ok {
+				c.errorf(rw.At.Of(f.key, rw.Pos), "route %q: rewrite.%s %q is not a canonical path: it reads as %q", rc.Name, f.key, f.path, want)
+			}
+		}
 		r.strip = strings.TrimRight(rw.StripPrefix, "/")
 		if rw.Path != "" {
 			var err error
@@ -391,6 +404,35 @@ func (c *compiler) finishList(rs []*route) {
 		}
 	}
 }
+
+// canonicalTemplate reports whether a configured path (a template whose
+// {params} stand for canonical text) is in the form httpsyntax.CleanPath
+// gives request paths, and if not, what it reads as in that form. A literal
+// compared with canonical paths must be canonical itself, or it could
+// never match, or match another path than it says.
+func canonicalTemplate(p string) (string, bool) {
+	if !strings.HasPrefix(p, "/") {
+		return p, true // validation reports it
+	}
+	// Each {param} becomes a placeholder that CleanPath keeps as is.
+	params := templateParamRe.FindAllString(p, -1)
+	n := 0
+	lit := templateParamRe.ReplaceAllStringFunc(p, func(string) string { n++; return "~" + strconv.Itoa(n-1) + "~" })
+	clean, err := httpsyntax.CleanPath(nil, []byte(lit), httpsyntax.RejectEscapedSlashes)
+	if err != nil {
+		return err.Error(), false
+	}
+	if string(clean) == lit {
+		return p, true
+	}
+	want := string(clean)
+	for i, param := range params {
+		want = strings.Replace(want, "~"+strconv.Itoa(i)+"~", param, 1)
+	}
+	return want, false
+}
+
+var templateParamRe = regexp.MustCompile(`\{[^{}]*\}`)
 
 // parseTemplate splits a match path into segments and param names.
 func parseTemplate(p string) ([]seg, []string, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // rt builds a route; line gives it a position so conflict errors can be checked.
@@ -42,6 +43,16 @@ func mkReq(tb testing.TB, method, host, uri string, hdrs ...string) *fasthttp.Re
 	return req
 }
 
+// reqPath is the canonical path of req, as the gateway computes it before
+// matching (the raw path when it is not valid: the router must cope).
+func reqPath(req *fasthttp.Request) []byte {
+	p, err := httpsyntax.CleanPath(nil, req.URI().PathOriginal(), httpsyntax.RejectEscapedSlashes)
+	if err != nil {
+		return req.URI().PathOriginal()
+	}
+	return p
+}
+
 func compile(tb testing.TB, routes []config.Route) *Table {
 	tb.Helper()
 	t, err := Compile("gw.yaml", routes)
@@ -54,7 +65,7 @@ func compile(tb testing.TB, routes []config.Route) *Table {
 // got renders a match as "name k=v k=v" (or "-" for no match).
 func got(t *Table, routes []config.Route, req *fasthttp.Request) string {
 	var res Result
-	if !t.Match(req, &res) {
+	if !t.Match(req, reqPath(req), &res) {
 		return "-"
 	}
 	s := routes[res.Route].Name
@@ -256,10 +267,10 @@ func TestRewrite(t *testing.T) {
 	} {
 		req := mkReq(t, "GET", "h", c.uri)
 		var res Result
-		if !tbl.Match(req, &res) {
+		if !tbl.Match(req, reqPath(req), &res) {
 			t.Fatalf("%s: no match", c.uri)
 		}
-		if g := string(tbl.Rewrite([]byte("X"), req.URI().Path(), &res)); g != "X"+c.want {
+		if g := string(tbl.Rewrite([]byte("X"), reqPath(req), &res)); g != "X"+c.want {
 			t.Errorf("%s (route %s): rewrite = %q, want %q", c.uri, routes[res.Route].Name, g, "X"+c.want)
 		}
 	}
@@ -289,6 +300,13 @@ func TestCompileErrors(t *testing.T) {
 		{"catch-all not last", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{Path: "/{p...}/x", At: config.Positions{"path": {Line: 2, Col: 9}}}}}, "must be the last segment"},
 		{"partial param", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{Path: "/a{p}", At: config.Positions{"path": {Line: 2, Col: 9}}}}}, "whole segment"},
 		{"unknown rewrite param", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: P("/u/{id}"), Rewrite: &config.Rewrite{Path: "/{uid}", Pos: config.Pos{Line: 2}}}}, "{uid} is not a param"},
+		// Paths are compared with canonical request paths: a literal must be canonical.
+		{"dot segment", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{Path: "/a/../b", At: config.Positions{"path": {Line: 2, Col: 9}}}}}, `it reads as "/b"`},
+		{"empty segment", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{PathPrefix: "/a//{id}", At: config.Positions{"path_prefix": {Line: 2, Col: 9}}}}}, `it reads as "/a/{id}"`},
+		{"raw space", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{Path: "/my file/{id}", At: config.Positions{"path": {Line: 2, Col: 9}}}}}, `it reads as "/my%20file/{id}"`},
+		{"encoded unreserved", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{Path: "/%61dmin", At: config.Positions{"path": {Line: 2, Col: 9}}}}}, `it reads as "/admin"`},
+		{"encoded slash", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: config.Match{Path: "/a%2Fb", At: config.Positions{"path": {Line: 2, Col: 9}}}}}, `encoded slash`},
+		{"rewrite dot segment", []config.Route{rt("a", 1, P("/x")), {Name: "b", Match: P("/u/{id}"), Rewrite: &config.Rewrite{Path: "/v1/../{id}", Pos: config.Pos{Line: 2}}}}, `rewrite.path "/v1/../{id}" is not a canonical path: it reads as "/{id}"`},
 		// Routes that can be told apart.
 		{"priority differs", []config.Route{rt("a", 1, P("/x")), with(rt("b", 2, P("/x")), prio(1))}, ""},
 		{"methods differ", []config.Route{rt("a", 1, P("/x")), rt("b", 2, config.Match{Path: "/x", Methods: []string{"GET"}})}, ""},
@@ -334,9 +352,10 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		{"x.b.example.com", "/nope", "wild-any"},
 	} {
 		req := mkReq(t, "GET", c.host, c.uri, "X-A: 1")
+		path := reqPath(req)
 		var res Result
 		if allocs := testing.AllocsPerRun(100, func() {
-			if !tbl.Match(req, &res) || routes[res.Route].Name != c.want {
+			if !tbl.Match(req, path, &res) || routes[res.Route].Name != c.want {
 				t.Fatalf("%s%s: matched %d", c.host, c.uri, res.Route)
 			}
 		}); allocs != 0 {
@@ -391,12 +410,12 @@ func FuzzMatch(f *testing.F) {
 		req := &fasthttp.Request{}
 		req.Header.SetHost(host)
 		req.URI().SetPath(path)
-		if tbl.Match(req, &res) {
-			tbl.Rewrite(nil, req.URI().Path(), &res)
+		if tbl.Match(req, reqPath(req), &res) {
+			tbl.Rewrite(nil, reqPath(req), &res)
 		}
 		tbl.match([]byte(host), []byte(path), req, &res) // raw bytes, unnormalized
 		req = mkReq(t, "GET", "fuzz.test", gen)
-		if !tbl.Match(req, &res) || res.Route != len(routes)-1 {
+		if !tbl.Match(req, reqPath(req), &res) || res.Route != len(routes)-1 {
 			t.Fatalf("generated route %q did not match its own path (got route %d)", gen, res.Route)
 		}
 	})

@@ -161,7 +161,7 @@ var (
 
 // serveCached answers a cached route's request from its cache, which goes
 // upstream (through the route's fetcher) when it must.
-func (s *Server) serveCached(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose bool) {
+func (s *Server) serveCached(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) {
 	var key []byte
 	if len(st.scope.CacheKey) > 0 {
 		key = st.scope.CacheKey
@@ -186,9 +186,6 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, st *requestState, snap *s
 	}
 	if len(rt.chain) > 0 {
 		s.runResponseChain(ctx, st, snap, rt)
-	}
-	if clientClose {
-		ctx.SetConnectionClose()
 	}
 	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
 	s.setLimitHeaders(ctx, st, rt)

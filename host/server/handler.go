@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/cache"
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/router"
 )
@@ -40,9 +42,13 @@ type requestState struct {
 	requestID  []byte
 	traceparnt []byte
 	path       []byte
+	scratch    []byte
 	scope      abi.Scope // client IP, and what the plugins say of the request
 	limits     limitState
 	cacheState string // the cache status of a cached route's request
+	// clientClose: the client asked to close its connection after this
+	// request ("Connection: close", or HTTP/1.0 without keep-alive).
+	clientClose bool
 
 	// For a cached route's bypassed request: pass is st.passUpstream,
 	// bound once so that handing it to the cache allocates nothing; srv
@@ -57,6 +63,7 @@ var statePool = sync.Pool{New: func() any {
 		requestID:  make([]byte, 0, 128),
 		traceparnt: make([]byte, 0, 64),
 		path:       make([]byte, 0, 256),
+		scratch:    make([]byte, 0, 256),
 		scope:      abi.Scope{Client: make([]byte, 0, 48)},
 	}
 	st.pass = st.passUpstream
@@ -75,17 +82,31 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 	st := statePool.Get().(*requestState)
 	defer statePool.Put(st)
+	st.scope.Reset()
+	st.scope.Client = s.clientIP(ctx, snap, st.scope.Client)
+	st.limits.reset()
+	st.cacheState = ""
+	// Read before the hop-by-hop headers go: the client's "Connection: close"
+	// still decides what happens to its connection.
+	st.clientClose = ctx.Request.Header.ConnectionClose()
+
+	rej := checkRequest(&ctx.Request, &st.path, snap.slashes)
 
 	// Request id: keep a sane client-sent one, otherwise make one. It is
-	// forwarded, echoed and logged.
+	// forwarded, echoed and logged: one value, whatever the client sent.
 	st.requestID = st.requestID[:0]
 	if id := ctx.Request.Header.Peek(headerRequestID); validRequestID(id) {
 		st.requestID = append(st.requestID, id...)
 	} else {
 		st.requestID = appendRandomID(st.requestID)
-		ctx.Request.Header.SetCanonical(keyRequestID, st.requestID)
 	}
+	setOnly(&ctx.Request.Header, keyRequestID, st.requestID)
 
+	if rej != nil {
+		s.metrics.Rejected(rej.code)
+		s.fail(ctx, st, snap, nil, rej.status, rej.code, rej.msg)
+		return
+	}
 	if max := int64(snap.cfg.Listen.MaxConcurrentRequests); max > 0 && n > max {
 		s.metrics.Rejected("overload")
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfterSeconds(snap.cfg.Listen.RetryAfter.D())))
@@ -99,35 +120,24 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, st, snap, nil, fasthttp.StatusNotFound, "no_route", "no route matches this request")
 		return
 	}
-
-	limit := snap.maxBody
-	if rt.maxBody > 0 {
-		limit = rt.maxBody
-	}
-	if int64(len(ctx.Request.Body())) > limit {
-		s.metrics.Rejected("body_too_large")
-		s.fail(ctx, st, snap, rt, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the route's limit")
-		return
-	}
-
-	st.scope.Reset()
-	st.scope.Client = s.clientIP(ctx, snap, st.scope.Client)
-	st.limits.reset()
-	st.cacheState = ""
-	// Read before the hop-by-hop headers go: the client's "Connection: close"
-	// still decides what happens to its connection.
-	clientClose := ctx.Request.Header.ConnectionClose()
 	if len(rt.chain) > 0 {
 		defer snap.release() // taken by matchRoute
+	}
+	// fasthttp refused a body over the route's limit by its headers
+	// (bodyLimit); this catches one read under a config since replaced.
+	if int64(len(ctx.Request.Body())) > rt.bodyLimit {
+		s.metrics.Rejected(rejectBodyTooLong.code)
+		s.fail(ctx, st, snap, rt, rejectBodyTooLong.status, rejectBodyTooLong.code, rejectBodyTooLong.msg)
+		return
 	}
 	if rt.limits != nil && rt.limits.before && !s.admit(ctx, st, snap, rt) {
 		return
 	}
 	if len(rt.chain) > 0 {
-		s.handleWithPlugins(ctx, st, snap, rt, clientClose)
+		s.handleWithPlugins(ctx, st, snap, rt)
 		return
 	}
-	s.proxyToUpstream(ctx, st, snap, rt, clientClose, rt.rewrite)
+	s.proxyToUpstream(ctx, st, snap, rt, rt.rewrite)
 }
 
 // matchRoute finds the request's route in snap. For a route with plugins it
@@ -136,7 +146,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // snap in the meantime, the request is matched again on the new snapshot.
 func (s *Server) matchRoute(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot) (*snapshot, *route) {
 	for {
-		if !snap.table.Match(&ctx.Request, &st.match) {
+		if !snap.table.Match(&ctx.Request, st.path, &st.match) {
 			return snap, nil
 		}
 		rt := snap.routes[st.match.Route]
@@ -150,10 +160,7 @@ func (s *Server) matchRoute(ctx *fasthttp.RequestCtx, st *requestState, snap *sn
 // handleWithPlugins runs the route's chain around the upstream exchange:
 // on_request in order (a plugin may answer), the upstream, on_response in
 // reverse over the plugins the request passed.
-func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose bool) {
-	// A route rewrite applies to the path the client sent, unless a plugin
-	// changed it: the plugin then decides the upstream path.
-	path := append(st.path[:0], ctx.Request.URI().PathOriginal()...)
+func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) {
 	if s.runRequestChain(ctx, st, snap, rt) {
 		s.runResponseChain(ctx, st, snap, rt)
 		ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
@@ -161,22 +168,24 @@ func (s *Server) handleWithPlugins(ctx *fasthttp.RequestCtx, st *requestState, s
 		s.finish(ctx, st, snap, rt, "", "")
 		return
 	}
-	rewrite := rt.rewrite && bytes.Equal(path, ctx.Request.URI().PathOriginal())
-	st.path = path[:0]
+	// A route rewrite applies to the path the client sent, unless a plugin
+	// changed it (st.path still holds the client's): the plugin then
+	// decides the upstream path.
+	rewrite := rt.rewrite && bytes.Equal(st.path, ctx.Request.URI().PathOriginal())
 	if len(rt.targets) == 0 {
 		s.releaseChain(st, rt)
 		s.fail(ctx, st, snap, rt, fasthttp.StatusBadGateway, "no_upstream", "the route has no upstream and its plugins did not answer")
 		return
 	}
-	s.proxyToUpstream(ctx, st, snap, rt, clientClose, rewrite)
+	s.proxyToUpstream(ctx, st, snap, rt, rewrite)
 }
 
 // proxyToUpstream sends the request upstream and answers with the result,
 // after the response chain when the route has one.
-func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, clientClose, rewrite bool) {
+func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, rewrite bool) {
 	s.prepareUpstreamRequest(ctx, st, snap, rt, rewrite)
 	if rt.cache != nil {
-		s.serveCached(ctx, st, snap, rt, clientClose)
+		s.serveCached(ctx, st, snap, rt)
 		return
 	}
 	up := rt.pick()
@@ -209,9 +218,6 @@ func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, sna
 	if len(rt.chain) > 0 {
 		s.runResponseChain(ctx, st, snap, rt)
 	}
-	if clientClose {
-		ctx.SetConnectionClose()
-	}
 	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
 	s.setLimitHeaders(ctx, st, rt)
 	s.finish(ctx, st, snap, rt, up.Name(), x.Target)
@@ -225,8 +231,14 @@ func (s *Server) proxyToUpstream(ctx *fasthttp.RequestCtx, st *requestState, sna
 func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, rewrite bool) {
 	req := &ctx.Request
 	if rewrite {
-		st.path = snap.table.Rewrite(st.path[:0], req.URI().Path(), &st.match)
-		req.URI().SetPathBytes(st.path)
+		// The rewrite joins canonical pieces; cleaning the result keeps
+		// what the upstream receives canonical too (an empty param can
+		// leave "//").
+		st.scratch = snap.table.Rewrite(st.scratch[:0], st.path, &st.match)
+		if clean, err := httpsyntax.CleanPath(st.path[:0], st.scratch, httpsyntax.KeepEscapedSlashes); err == nil {
+			st.path = clean
+			req.URI().SetPathBytes(clean)
+		}
 	}
 	if rt.cache != nil {
 		return
@@ -238,13 +250,18 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *requestSta
 	}
 }
 
-// prepareForwarding strips the hop-by-hop headers of the client's request
-// and adds the forwarding and tracing headers, before the host rewrite.
+// prepareForwarding adds the forwarding and tracing headers, before the
+// host rewrite, and makes the request one of the gateway's own version:
+// the client's version describes its connection, not the upstream's.
+// (checkRequest stripped the client's hop-by-hop headers.)
 func (s *Server) prepareForwarding(req *fasthttp.Request, st *requestState) {
-	proxy.StripHopByHop(&req.Header)
+	if !bytes.Equal(req.Header.Protocol(), strHTTP11) {
+		req.Header.SetProtocolBytes(strHTTP11)
+	}
+	req.Header.ResetConnectionClose()
 	proxy.SetForwarded(req, st.scope.Client, protoHTTP, req.URI().Host())
 	st.traceparnt = appendTraceparent(st.traceparnt[:0], req.Header.Peek(headerTraceparent))
-	req.Header.SetCanonical(keyTraceparent, st.traceparnt)
+	setOnly(&req.Header, keyTraceparent, st.traceparnt)
 }
 
 var protoHTTP = []byte("http")
@@ -289,6 +306,9 @@ func writeError(ctx *fasthttp.RequestCtx, st *requestState, status int, code, ms
 
 // finish records metrics and the access log line of a request.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route, upstream, target string) {
+	if st.clientClose {
+		ctx.SetConnectionClose()
+	}
 	elapsed := time.Since(ctx.Time())
 	status := ctx.Response.StatusCode()
 	bytesIn, bytesOut := len(ctx.Request.Body()), len(ctx.Response.Body())
@@ -319,12 +339,16 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *requestState, snap *snapsh
 }
 
 // handleReadError answers requests fasthttp could not read: too large,
-// too slow or malformed.
+// too slow or malformed. Its log line names the kind and the client, never
+// the request's bytes (fasthttp's error quotes them, credentials and all),
+// and is rate-limited.
 func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
 	status, reason := fasthttp.StatusBadRequest, "bad_request"
 	var small *fasthttp.ErrSmallBuffer
 	var netErr net.Error
 	switch {
+	case errors.As(err, &small) && requestLineIncomplete(small):
+		status, reason = fasthttp.StatusRequestURITooLong, "uri_too_long"
 	case errors.As(err, &small):
 		status, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
@@ -333,10 +357,33 @@ func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
 		status, reason = fasthttp.StatusRequestTimeout, "read_timeout"
 	}
 	s.metrics.Rejected(reason)
+	if s.clientLog.Allow() {
+		var ip []byte
+		if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			ip = tcp.IP
+		}
+		s.log.Warn("request refused before routing", "reason", reason, "status", status, "client_ip", net.IP(ip).String())
+	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetConnectionClose()
 	ctx.SetBodyString(`{"error":"` + reason + `"}` + "\n")
+}
+
+// requestLineIncomplete reports whether the read buffer filled up before
+// the request line ended: the request-target alone is too long (414), as
+// opposed to the headers (431). fasthttp tells it only in its message,
+// which quotes the first 200 bytes it read: no line end among them means
+// a request line longer than any the gateway reads. (A test pins this to
+// fasthttp's behaviour.)
+func requestLineIncomplete(err *fasthttp.ErrSmallBuffer) bool {
+	msg := err.Error()
+	_, contents, ok := strings.Cut(msg, "contents: ")
+	if !ok {
+		return false
+	}
+	head, _, _ := strings.Cut(contents, `"..."`) // the first of the two quoted snippets
+	return !strings.Contains(head, `\n`)
 }
 
 func retryAfterSeconds(d time.Duration) int {

@@ -469,7 +469,7 @@ func TestPluginHostFunctions(t *testing.T) {
 
 	t.Run("inspect", func(t *testing.T) {
 		before := time.Now().UnixNano()
-		r := hdo(t, "POST", g.url("/inspect/a%2Fb?q=v+w&x=1"), []string{
+		r := hdo(t, "POST", g.url("/inspect/a%20b/./c%2a?q=v+w&x=1"), []string{
 			"X-Probe", "p", "X-Multi", "m1", "X-Multi", "m2", "X-Set", "s1", "X-Set", "s2",
 			"X-Remove", "r", "X-Set-Path", "/new/p%20ath?n=1",
 		}, []byte("0123456789"))
@@ -486,7 +486,7 @@ func TestPluginHostFunctions(t *testing.T) {
 
 		// Reads of the request in on_request.
 		for k, want := range map[string]any{
-			"method": "POST", "path": "/inspect/a%2Fb", "query": "q=v+w&x=1", "query_param_q": "v w",
+			"method": "POST", "path": "/inspect/a%20b/c%2A", "query": "q=v+w&x=1", "query_param_q": "v w",
 			"client_ip": "127.0.0.1", "header_probe": "p", "header_probe_found": true, "header_absent_found": false,
 			"body": "0123456789", "path_after": "/new/p%20ath", "query_after": "n=1", "removed_found": false,
 			"config":     `{"check":"inspect","big_body":70000,"echo":{"nested":[1,"two"]}}`,
@@ -508,7 +508,7 @@ func TestPluginHostFunctions(t *testing.T) {
 			"bad_name_get_code": -2, "bad_name_set_code": -2, "bad_value_crlf_code": -2, "bad_value_nul_code": -2,
 			"content_length_set_code": -3, "transfer_encoding_add_code": -3, "content_length_remove_code": -3,
 			"set_code": 0, "add_code": 0, "remove_code": 0, "remove_absent_code": 0, "host_set_code": 0,
-			"set_path_code": 0, "set_path_no_slash_code": -2, "set_path_space_code": -2, "set_path_hash_code": -2,
+			"set_path_code": 0, "set_path_no_slash_code": -2, "set_path_bad_escape_code": -2, "set_path_dot_params_code": -2, "set_path_query_space_code": -2,
 			"set_path_empty_code": -2, "random_code": 0, "random_raw_ret": 5, "random_zero_len_ret": 0,
 			"body_set_too_large_code": -4, "send_response_too_large_code": -4, "send_response_bad_status_code": -2,
 			"response_status_before_send": -3,

@@ -19,12 +19,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/admin"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/metrics"
@@ -72,6 +74,7 @@ type Server struct {
 	closeLogsOnce      sync.Once
 	history            map[string]*pluginHistory // by plugin name; guarded by reloadMu
 	localLimits        *ratelimit.Local          // rate limit state of this process, kept across reloads
+	clientLog          *abi.RateLimitedLogs      // budget of the lines about malformed requests
 	loadedSum          []byte                    // sha256 of the config file content last loaded
 }
 
@@ -97,6 +100,9 @@ func New(opts Options) (*Server, error) {
 		history:  make(map[string]*pluginHistory),
 		serveErr: make(chan error, 2),
 	}
+	// A client can send malformed requests as fast as it likes: their
+	// log lines get a budget (the metrics count every one).
+	s.clientLog = abi.NewLogBudget(s.log, "malformed-request log lines", 1, 10)
 	s.loadedSum = fileSum(opts.ConfigPath)
 	cfg, table, err := Check(opts.ConfigPath, opts.AdminToken)
 	if err != nil {
@@ -222,7 +228,7 @@ func (s *Server) Start() error {
 		MaxRequestBodySize:    64 << 20, // plugin uploads come here later
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{s.log},
+		Logger:                fasthttpLogger{s.log, s.clientLog},
 	}
 	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
 	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
@@ -263,11 +269,16 @@ func (s *Server) newProxyServer(cfg *config.Config) *fasthttp.Server {
 		// fasthttp bounds the request line plus headers by its read buffer.
 		ReadBufferSize:     int(cfg.Listen.MaxHeaderBytes),
 		MaxRequestBodySize: int(maxBody),
-		Concurrency:        cfg.Listen.MaxConnections,
-		CloseOnShutdown:    true,
+		// Each request's body limit is its route's, decided from its
+		// headers before the body is read; 100-continue is answered 413
+		// when the body would be over it.
+		HeaderReceived:  s.bodyLimit,
+		ExpectHandler:   s.expectContinue,
+		Concurrency:     cfg.Listen.MaxConnections,
+		CloseOnShutdown: true,
 		// Bodies are proxied byte for byte; no transparent decompression.
 		DisablePreParseMultipartForm: true,
-		Logger:                       fasthttpLogger{s.log},
+		Logger:                       fasthttpLogger{s.log, s.clientLog},
 	}
 }
 
@@ -418,10 +429,19 @@ func (s *Server) Ready() bool { return s.snap.Load() != nil && !s.draining.Load(
 // Config returns the running config as JSON, secrets redacted.
 func (s *Server) Config() ([]byte, error) { return config.Redacted(s.snap.Load().cfg) }
 
-// fasthttpLogger routes fasthttp's own messages into the process log.
-type fasthttpLogger struct{ log *slog.Logger }
+// fasthttpLogger routes fasthttp's own messages into the process log,
+// within a budget. Its per-connection errors quote the client's raw request,
+// credentials included: they are dropped here, and handleReadError logs
+// their kind instead.
+type fasthttpLogger struct {
+	log    *slog.Logger
+	budget *abi.RateLimitedLogs
+}
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
+	if strings.HasPrefix(format, "error when serving connection") || !l.budget.Allow() {
+		return
+	}
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
 

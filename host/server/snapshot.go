@@ -14,6 +14,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/discovery"
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
@@ -32,12 +33,16 @@ type snapshot struct {
 	routes    []*route
 	upstreams map[string]*managedUpstream
 	trusted   []netip.Prefix
-	maxBody   int64
-	accessLog *slog.Logger // nil when the access log is off
-	noRoute   *metrics.Route
-	modules   []*wasm.Module           // this snapshot's loads of plugin modules
-	bindings  map[string]*wasm.Binding // plugin bindings by link key
-	plugins   map[string]*loadedPlugin // by plugin name
+	maxBody   int64                     // listen.max_body_bytes
+	slashes   httpsyntax.EscapedSlashes // listen.escaped_slashes
+	// routeBodyLimits: some route has a max_body_bytes of its own, so the
+	// limit of a request depends on its route.
+	routeBodyLimits bool
+	accessLog       *slog.Logger // nil when the access log is off
+	noRoute         *metrics.Route
+	modules         []*wasm.Module           // this snapshot's loads of plugin modules
+	bindings        map[string]*wasm.Binding // plugin bindings by link key
+	plugins         map[string]*loadedPlugin // by plugin name
 
 	// Caches by route name. A reload keeps a route's cache (its contents
 	// survive); the new policy is applied at commit, so that a rejected
@@ -52,6 +57,14 @@ type snapshot struct {
 	// that started on it are done (a closed binding refuses instances).
 	refs     atomic.Int64
 	retiring atomic.Bool
+}
+
+// escapedSlashes maps listen.escaped_slashes (validated by config) to the policy.
+var escapedSlashes = map[string]httpsyntax.EscapedSlashes{
+	"":         httpsyntax.RejectEscapedSlashes,
+	"reject":   httpsyntax.RejectEscapedSlashes,
+	"unescape": httpsyntax.UnescapeSlashes,
+	"keep":     httpsyntax.KeepEscapedSlashes,
 }
 
 // acquire takes a reference on snap for a request with plugins; false when
@@ -75,7 +88,8 @@ type route struct {
 	totalW     int
 	timeouts   config.Timeouts
 	retries    *config.Retries
-	maxBody    int64
+	maxBody    int64 // the route's max_body_bytes; 0: none of its own
+	bodyLimit  int64 // the limit its requests get: maxBody or listen's
 	rewrite    bool
 	rewriteHst []byte
 	metrics    *metrics.Route
@@ -128,6 +142,7 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		table:     table,
 		upstreams: make(map[string]*managedUpstream, len(cfg.Upstreams)),
 		maxBody:   int64(cfg.Listen.MaxBodyBytes),
+		slashes:   escapedSlashes[cfg.Listen.EscapedSlashes],
 		noRoute:   s.metrics.Route(metrics.NoRoute),
 		bindings:  map[string]*wasm.Binding{},
 		plugins:   map[string]*loadedPlugin{},
@@ -199,6 +214,11 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 			retries:  rc.Retries,
 			maxBody:  int64(rc.MaxBodyBytes),
 			metrics:  s.metrics.Route(rc.Name),
+		}
+		r.bodyLimit = snap.maxBody
+		if r.maxBody > 0 {
+			r.bodyLimit = r.maxBody
+			snap.routeBodyLimits = true
 		}
 		if rc.Rewrite != nil {
 			r.rewrite = rc.Rewrite.StripPrefix != "" || rc.Rewrite.Path != ""

@@ -297,8 +297,9 @@ func inspectRequest(req *wasmgate.Request) wasmgate.Action {
 		r["query_after"] = req.Query()
 	}
 	r["set_path_no_slash_code"] = code(req.SetPath("no-slash"))
-	r["set_path_space_code"] = code(req.SetPath("/a b"))
-	r["set_path_hash_code"] = code(req.SetPath("/a#b"))
+	r["set_path_bad_escape_code"] = code(req.SetPath("/a%zz"))
+	r["set_path_dot_params_code"] = code(req.SetPath("/..;/b"))
+	r["set_path_query_space_code"] = code(req.SetPath("/a?b c"))
 	r["set_path_empty_code"] = code(req.SetPath(""))
 
 	r["config"] = string(cfgRaw)

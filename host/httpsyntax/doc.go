@@ -1,0 +1,49 @@
+// Package httpsyntax decides what of a client's request is well formed
+// before anything routes on it: the HTTP version, the field lines, the
+// host, and the path, in the one canonical form that the router matches
+// and the upstream receives.
+//
+// fasthttp parses leniently and forwards what it parsed; a gateway may not.
+// Every check here answers the question "could two HTTP implementations
+// read these bytes differently?", and refuses the input when they could:
+// that difference is where path-based auth bypasses, header smuggling and
+// cache poisoning live.
+//
+// The byte classes come from one generated table (gen.go, table.go): each
+// check is one indexed load per byte and nothing allocates.
+package httpsyntax
+
+//go:generate go run gen.go
+
+// The flags of table.go's class; gen.go defines them the same way.
+const (
+	classToken      = 1 << iota // tchar (RFC 9110, 5.6.2): header names, methods
+	classUnreserved             // ALPHA DIGIT - . _ ~ (RFC 3986, 2.3)
+	classPChar                  // unreserved, sub-delims, ':' and '@': raw in a path segment
+	classFieldValue             // VCHAR, obs-text, SP and HTAB: a header field value
+	classRegName                // ALPHA DIGIT - . _ ~: the host names the gateway accepts
+)
+
+// IsToken reports whether b is a non-empty token: a valid header name or method.
+func IsToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if class[c]&classToken == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// IsFieldValue reports whether b may be a header field value: visible
+// characters, obs-text, spaces and tabs; no CR, LF, NUL or other control.
+func IsFieldValue(b []byte) bool {
+	for _, c := range b {
+		if class[c]&classFieldValue == 0 {
+			return false
+		}
+	}
+	return true
+}

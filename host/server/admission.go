@@ -1,0 +1,155 @@
+package server
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
+	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/wasmgate/wasmgate/host/router"
+)
+
+// rejection is why the gateway refuses a request before routing it.
+type rejection struct {
+	status int
+	code   string
+	msg    string
+}
+
+var (
+	rejectVersion     = &rejection{fasthttp.StatusHTTPVersionNotSupported, "http_version_not_supported", "the gateway speaks HTTP/1.0 and HTTP/1.1"}
+	rejectBadVersion  = &rejection{fasthttp.StatusBadRequest, "bad_request", "malformed HTTP version"}
+	rejectFieldName   = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header name is not a token"}
+	rejectFieldValue  = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header value holds a control character"}
+	rejectObsFold     = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header line is folded onto the next (obs-fold)"}
+	rejectHost        = &rejection{fasthttp.StatusBadRequest, "bad_host", "the Host header is not a valid host[:port] (no userinfo, no delimiters)"}
+	rejectTarget      = &rejection{fasthttp.StatusBadRequest, "bad_target", "the request target must be a path, or an absolute http(s) URL with a valid host and no userinfo"}
+	rejectConnect     = &rejection{fasthttp.StatusMethodNotAllowed, "method_not_allowed", "the gateway does not tunnel (CONNECT)"}
+	rejectPath        = &rejection{fasthttp.StatusBadRequest, "bad_path", "the request path is malformed"}
+	rejectSlashes     = &rejection{fasthttp.StatusBadRequest, "bad_path", "the request path holds an encoded slash or backslash (%2F, %5C) or a backslash"}
+	rejectDotParams   = &rejection{fasthttp.StatusBadRequest, "bad_path", `the request path holds a dot segment with parameters ("..;")`}
+	rejectBodyTooLong = &rejection{fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the route's limit"}
+)
+
+// The forms of what the gateway sends upstream, whatever the client used.
+var (
+	strHTTP11 = []byte("HTTP/1.1")
+	strHTTP   = []byte("http")
+	strHTTPS  = []byte("https")
+)
+
+// checkRequest refuses what fasthttp parsed leniently but two HTTP
+// implementations could read differently, and puts the request into the
+// one form every later step sees: the canonical path (matched and
+// forwarded alike) and, for an absolute-form target, the target's
+// authority as the Host. It must run before anything reads the request.
+func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.EscapedSlashes) *rejection {
+	h := &req.Header
+	if proto := h.Protocol(); !bytes.Equal(proto, strHTTP11) {
+		switch httpsyntax.CheckVersion(proto) {
+		case httpsyntax.ErrVersionUnsupported:
+			return rejectVersion
+		case httpsyntax.ErrVersionMalformed:
+			return rejectBadVersion
+		}
+	}
+	switch httpsyntax.CheckFieldLines(h.RawHeaders()) {
+	case httpsyntax.ErrFieldName:
+		return rejectFieldName
+	case httpsyntax.ErrFieldValue:
+		return rejectFieldValue
+	case httpsyntax.ErrObsFold:
+		return rejectObsFold
+	}
+	if h.IsConnect() {
+		return rejectConnect
+	}
+	if host := h.Host(); len(host) > 0 && !httpsyntax.ValidHost(host) {
+		return rejectHost
+	}
+	uri := req.URI()
+	if target := h.RequestURI(); len(target) == 0 || target[0] != '/' {
+		// Absolute form: its authority is the Host (RFC 9112, 3.2.2).
+		scheme := uri.Scheme()
+		if !bytes.Equal(scheme, strHTTP) && !bytes.Equal(scheme, strHTTPS) ||
+			len(uri.Username()) > 0 || len(uri.Password()) > 0 || !httpsyntax.ValidHost(uri.Host()) ||
+			bytes.IndexByte(target, '@') >= 0 {
+			return rejectTarget
+		}
+		h.SetHostBytes(uri.Host())
+	}
+	clean, err := httpsyntax.CleanPath((*path)[:0], uri.PathOriginal(), slashes)
+	*path = clean
+	switch err {
+	case nil:
+	case httpsyntax.ErrPathEscapedSlash:
+		return rejectSlashes
+	case httpsyntax.ErrPathDotParams:
+		return rejectDotParams
+	default:
+		return rejectPath
+	}
+	if !bytes.Equal(clean, uri.PathOriginal()) {
+		uri.SetPathBytes(clean)
+	}
+	// Hop-by-hop headers go first, so that a client naming a header in
+	// Connection removes only its own, never one the gateway or a plugin
+	// adds later (X-Request-Id, a plugin's claim header).
+	proxy.StripHopByHop(h)
+	return nil
+}
+
+// setOnly sets header key to value, dropping every other occurrence the
+// client sent: the upstream and the log must see the same one value.
+func setOnly(h *fasthttp.RequestHeader, key, value []byte) {
+	h.DelBytes(key)
+	h.SetCanonical(key, value)
+}
+
+// bodyLimit is the most body bytes the request whose header is h may send:
+// its route's max_body_bytes, or listen.max_body_bytes. fasthttp calls it
+// once the header is read (Server.HeaderReceived), so that a body over the
+// limit is refused by its Content-Length before a byte of it is read, and
+// a chunked body is cut off at the limit.
+func (s *Server) bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	snap := s.snap.Load()
+	if !snap.routeBodyLimits || h.ContentLength() == 0 {
+		return fasthttp.RequestConfig{MaxRequestBodySize: int(snap.maxBody)}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(s.routeBodyLimit(snap, h))}
+}
+
+// routeBodyLimit finds the body limit of the route a request header
+// matches. The request is not parsed yet: it matches on a copy.
+func (s *Server) routeBodyLimit(snap *snapshot, h *fasthttp.RequestHeader) int64 {
+	sc := headerScratchPool.Get().(*headerScratch)
+	defer headerScratchPool.Put(sc)
+	h.CopyTo(&sc.req.Header)
+	defer sc.req.Reset()
+	if checkRequest(&sc.req, &sc.path, snap.slashes) != nil || !snap.table.Match(&sc.req, sc.path, &sc.match) {
+		return snap.maxBody // refused or unrouted: the handler answers before reading it
+	}
+	return snap.routes[sc.match.Route].bodyLimit
+}
+
+// expectContinue answers a request that waits for "100 Continue" before
+// sending its body: 413 at once when its Content-Length is over its
+// route's limit, so that the client never sends the body.
+func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
+	snap := s.snap.Load()
+	if n := ctx.Request.Header.ContentLength(); n > 0 && int64(n) > s.routeBodyLimit(snap, &ctx.Request.Header) {
+		s.metrics.Rejected("body_too_large")
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
+}
+
+type headerScratch struct {
+	req   fasthttp.Request
+	path  []byte
+	match router.Result
+}
+
+var headerScratchPool = sync.Pool{New: func() any { return &headerScratch{path: make([]byte, 0, 256)} }}

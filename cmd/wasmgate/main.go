@@ -125,7 +125,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, "usage: wasmgate config validate FILE\n")
 			return 2
 		}
-		cfg, _, err := server.Check(args[1], os.Getenv("WASMGATE_ADMIN_TOKEN"))
+		cfg, err := server.Validate(args[1], os.Getenv("WASMGATE_ADMIN_TOKEN"))
 		if err != nil {
 			printConfigError(stderr, err)
 			return 1

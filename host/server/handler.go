@@ -260,7 +260,13 @@ func (s *Server) prepareForwarding(req *fasthttp.Request, st *requestState) {
 	}
 	req.Header.ResetConnectionClose()
 	proxy.SetForwarded(req, st.scope.Client, protoHTTP, req.URI().Host())
-	st.traceparnt = appendTraceparent(st.traceparnt[:0], req.Header.Peek(headerTraceparent))
+	// Two traceparent headers are no trace context at all (W3C Trace
+	// Context, 3.2): a new trace starts.
+	var in []byte
+	if all := req.Header.PeekAll(headerTraceparent); len(all) == 1 {
+		in = all[0]
+	}
+	st.traceparnt = appendTraceparent(st.traceparnt[:0], in)
 	setOnly(&req.Header, keyTraceparent, st.traceparnt)
 }
 

@@ -167,7 +167,7 @@ func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (any, 
 	h := s.history[name]
 	prevPin := h.pinned
 	h.pinned = v
-	next, err := s.buildSnapshot(old.cfg, old.table, old)
+	next, err := s.safeBuild(old.cfg, old.table, old)
 	if err != nil {
 		h.pinned = prevPin
 		s.log.Error("plugin version rejected; the running version stays", "plugin", name, "sha256", v.sha, "err", err.Error())
@@ -311,7 +311,7 @@ func (s *Server) DeletePlugin(name string) (any, error) {
 			cfg.Plugins = append(cfg.Plugins, p)
 		}
 	}
-	next, err := s.buildSnapshot(&cfg, old.table, old)
+	next, err := s.safeBuild(&cfg, old.table, old)
 	if err != nil {
 		return nil, err
 	}

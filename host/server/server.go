@@ -14,14 +14,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -45,6 +48,10 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// AdminToken, when set (from WASMGATE_ADMIN_TOKEN), wins over the config's token.
 	AdminToken string
+
+	// dryRun builds everything a config asks for without serving or
+	// writing anything: Validate.
+	dryRun bool
 }
 
 // Server is a running gateway.
@@ -118,7 +125,7 @@ func New(opts Options) (*Server, error) {
 	// Local rate limit state lives as long as the process: a reload keeps
 	// every client's quota where it was.
 	s.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
-	snap, err := s.buildSnapshot(cfg, table, nil)
+	snap, err := s.safeBuild(cfg, table, nil)
 	if err != nil {
 		s.localLimits.Close()
 		s.plugins.runtime.Close(context.Background())
@@ -155,6 +162,38 @@ func New(opts Options) (*Server, error) {
 		admin.Endpoint{Method: "POST", Path: "/cache/purge", Handler: s.cacheEndpoint})
 	s.metrics.SetCacheStats(s.cacheStats)
 	return s, nil
+}
+
+// Validate runs on the config file at path every check that serving it or
+// reloading it would run, and serves nothing: schema, references and
+// routes (Check), then the whole build: plugin modules read, compiled and
+// started with their config (on_init), upstreams and their discovery,
+// Redis, the access log's file. Everything it built is released before it
+// returns. envToken is WASMGATE_ADMIN_TOKEN.
+func Validate(path, envToken string) (*config.Config, error) {
+	s, err := New(Options{ConfigPath: path, AdminToken: envToken, Log: slog.New(slog.DiscardHandler),
+		Stdout: io.Discard, Stderr: io.Discard, dryRun: true})
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.snap.Load().cfg
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Shutdown(ctx)
+	return cfg, nil
+}
+
+// safeBuild is buildSnapshot for a config from outside: a bug that panics
+// on some input rejects that config instead of ending the process serving
+// the running one.
+func (s *Server) safeBuild(cfg *config.Config, table *router.Table, prev *snapshot) (snap *snapshot, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("config build panicked: the config is rejected", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			snap, err = nil, fmt.Errorf("%s: internal error building the config (please report it): %v", cfg.File, r)
+		}
+	}()
+	return s.buildSnapshot(cfg, table, prev)
 }
 
 // Check loads a config file and runs every validation the gateway would run
@@ -298,7 +337,7 @@ func (s *Server) Reload(source string) (any, error) {
 	cfg, table, err := Check(s.opts.ConfigPath, s.opts.AdminToken)
 	var next *snapshot
 	if err == nil {
-		next, err = s.buildSnapshot(cfg, table, old)
+		next, err = s.safeBuild(cfg, table, old)
 	}
 	if err != nil {
 		s.metrics.Reload(false, 0)
@@ -413,6 +452,9 @@ func (s *Server) openAccessLog(path string) (io.Writer, error) {
 	if w, ok := s.logFiles[path]; ok {
 		return w, nil
 	}
+	if s.opts.dryRun {
+		return io.Discard, writable(path)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
@@ -420,6 +462,22 @@ func (s *Server) openAccessLog(path string) (io.Writer, error) {
 	w := newBufferedWriter(f)
 	s.logFiles[path] = w
 	return w, nil
+}
+
+// writable reports why the access log at path could not be opened for
+// appending, without creating it.
+func writable(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := syscall.Access(filepath.Dir(path), 2 /* W_OK */); err != nil {
+		return &fs.PathError{Op: "create", Path: path, Err: err}
+	}
+	return nil
 }
 
 // Ready reports whether the gateway takes traffic: a config is loaded and it

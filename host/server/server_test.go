@@ -126,9 +126,21 @@ func writeConfig(t testing.TB, path, body string) {
 
 func startGateway(t testing.TB, maxConcurrent int, rest string) *gateway {
 	t.Helper()
+	return startGatewayConfig(t, fmt.Sprintf(baseConfig, maxConcurrent)+rest)
+}
+
+// startGatewayListen is startGateway (100 concurrent requests) with one
+// more listen setting, "key: value".
+func startGatewayListen(t testing.TB, listen, rest string) *gateway {
+	t.Helper()
+	return startGatewayConfig(t, strings.Replace(fmt.Sprintf(baseConfig, 100), "listen:\n", "listen:\n  "+listen+"\n", 1)+rest)
+}
+
+func startGatewayConfig(t testing.TB, body string) *gateway {
+	t.Helper()
 	t.Setenv("TEST_ADMIN_TOKEN", testToken)
 	path := filepath.Join(t.TempDir(), "wasmgate.yaml")
-	writeConfig(t, path, fmt.Sprintf(baseConfig, maxConcurrent)+rest)
+	writeConfig(t, path, body)
 	g := &gateway{cfgPath: path, logs: &syncBuffer{}, access: &syncBuffer{}}
 	s, err := New(Options{ConfigPath: path, Log: slog.New(slog.NewJSONHandler(g.logs, nil)), Stdout: g.access})
 	if err != nil {

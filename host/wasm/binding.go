@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -69,11 +70,20 @@ type BindingConfig struct {
 	MemoryHighWaterPages uint32
 	// AcquireTimeout is how long Acquire waits for a free instance.
 	AcquireTimeout time.Duration
-	// QuarantineAfter consecutive failures quarantine the binding; a
-	// negative value never does.
+	// QuarantineAfter consecutive failures of one stage quarantine the
+	// binding; a negative value never does. Failures are counted per
+	// stage: the cold start (instantiation, _initialize, on_init: what
+	// Acquire does for a new instance), on_request and on_response. A
+	// success of a stage resets that stage's count only, so a stage that
+	// fails on every request is quarantined whatever the other stages do
+	// (in pooled mode each hook is a request of its own to the binding).
 	QuarantineAfter int
 	// QuarantineBackoff is the first quarantine period; it doubles after
-	// each failed trial, up to QuarantineMaxBackoff.
+	// each failed trial, up to QuarantineMaxBackoff. It also doubles when
+	// the binding is quarantined again before it was healthy in every
+	// stage since its last quarantine (a trial that passed one stage while
+	// another goes on failing); it restarts at QuarantineBackoff once every
+	// stage's count is back to zero.
 	QuarantineBackoff    time.Duration
 	QuarantineMaxBackoff time.Duration
 }
@@ -136,8 +146,9 @@ type Binding struct {
 	inUse   int
 	closed  bool
 	drained chan struct{}
-	// Quarantine.
-	fails       int
+	// Quarantine. fails counts consecutive failures per stage, indexed by
+	// hook: HookInit counts cold starts (see QuarantineAfter).
+	fails       [numHooks]int
 	quarantined bool
 	until       time.Time
 	backoff     time.Duration
@@ -275,6 +286,7 @@ func (b *Binding) newInstance() (*Instance, error) {
 	b.series.memory(mi.MemorySize())
 	b.mu.Lock()
 	b.live++
+	b.settleLocked(false, 1<<HookInit, false, HookInit) // a cold start that worked
 	b.mu.Unlock()
 	return inst, nil
 }
@@ -350,12 +362,13 @@ func (b *Binding) Acquire(ctx context.Context) (*Instance, error) {
 	if inst == nil {
 		var err error
 		if inst, err = b.newInstance(); err != nil {
-			b.settle(trial, true)
+			b.settle(trial)
 			return nil, err
 		}
 	}
 	inst.trial = trial
 	inst.held = true
+	inst.ok, inst.last = 0, HookRequest
 	return inst, nil
 }
 
@@ -379,19 +392,30 @@ func (b *Binding) waitSlot(ctx context.Context) error {
 // reused; so is one past MaxRequestsPerInstance or MemoryHighWaterPages,
 // every fresh-mode instance, and any instance of a closed binding. The
 // pool replaces it lazily, on a later Acquire.
+//
+// Release also settles the checkout for quarantine (see settleLocked):
+// each hook that succeeded on the instance since Acquire resets its own
+// stage's failure count; a failure counts one against the hook that
+// failed (when failed is set with no hook failing, against the hook the
+// instance ran last, on_request if none). A checkout that ran no hook
+// and did not fail changes no count.
 func (b *Binding) Release(inst *Instance, failed bool) {
 	if inst == nil || inst.b != b || !inst.held {
 		return
 	}
 	inst.held = false
 	failed = failed || inst.broken
+	ok := inst.ok
+	if failed {
+		ok &^= 1 << inst.last
+	}
 	inst.requests++
 	recycle := failed || b.cfg.Mode == ModeFresh ||
 		b.cfg.MaxRequestsPerInstance > 0 && inst.requests >= b.cfg.MaxRequestsPerInstance ||
 		b.cfg.MemoryHighWaterPages > 0 && uint64(inst.mi.MemorySize()) > uint64(b.cfg.MemoryHighWaterPages)<<16
 
 	b.mu.Lock()
-	b.settleLocked(inst.trial, failed)
+	b.settleLocked(inst.trial, ok, failed, inst.last)
 	if b.closed {
 		recycle = true
 	}
@@ -412,11 +436,10 @@ func (b *Binding) Release(inst *Instance, failed bool) {
 	<-b.slots
 }
 
-// settle records the outcome of a request (or of a failed cold start,
-// which also gives back its slot).
-func (b *Binding) settle(trial, failed bool) {
+// settle records a failed cold start in Acquire and gives back its slot.
+func (b *Binding) settle(trial bool) {
 	b.mu.Lock()
-	b.settleLocked(trial, failed)
+	b.settleLocked(trial, 0, true, HookInit)
 	b.inUse--
 	if b.closed && b.inUse == 0 && b.drained != nil {
 		close(b.drained)
@@ -426,31 +449,66 @@ func (b *Binding) settle(trial, failed bool) {
 	<-b.slots
 }
 
-// settleLocked runs the quarantine state machine: QuarantineAfter
-// consecutive failures start a backoff; when it ends one trial request is
-// let through: success lifts the quarantine, failure doubles the backoff
-// (up to the maximum). Any success resets the failure count.
-func (b *Binding) settleLocked(trial, failed bool) {
+// settleLocked runs the quarantine state machine with the outcome of one
+// checkout (or cold start): the stages in ok succeeded, and when failed,
+// stage h failed. A stage is a hook, or HookInit for the cold start.
+//
+//   - A success of a stage resets that stage's consecutive-failure count,
+//     and only that one.
+//   - A failure adds one to stage h's count; when any stage's count
+//     reaches QuarantineAfter, the binding is quarantined for the backoff.
+//   - When the backoff ends, Acquire lets one trial checkout through. A
+//     trial that does not fail lifts the quarantine; one that fails
+//     doubles the backoff (up to the maximum) and starts it again.
+//   - Lifting the quarantine does not reset the other stages' counts: one
+//     more failure of a stage still at QuarantineAfter quarantines the
+//     binding again, with the backoff doubled. The backoff restarts from
+//     QuarantineBackoff only after a success leaves every count at zero.
+//
+// Checkouts that were in flight when the binding was quarantined still
+// count, but neither lift nor extend the quarantine.
+func (b *Binding) settleLocked(trial bool, ok Hooks, failed bool, h Hook) {
+	if ok != 0 {
+		for s := range b.fails {
+			if ok.Has(Hook(s)) {
+				b.fails[s] = 0
+			}
+		}
+	}
 	if !failed {
-		b.fails = 0
 		if trial {
-			b.quarantined, b.trial, b.backoff = false, false, 0
+			b.quarantined, b.trial = false, false
+		}
+		if !b.quarantined && b.backoff != 0 && b.fails == [numHooks]int{} {
+			b.backoff = 0 // healthy in every stage: the next quarantine starts afresh
 		}
 		return
 	}
-	b.fails++
+	b.fails[h]++
 	switch {
 	case trial:
 		b.trial = false
 		b.backoff = min(2*b.backoff, b.cfg.QuarantineMaxBackoff)
 		b.until = b.now().Add(b.backoff)
-	case !b.quarantined && b.cfg.QuarantineAfter > 0 && b.fails >= b.cfg.QuarantineAfter:
+	case !b.quarantined && b.cfg.QuarantineAfter > 0 && b.fails[h] >= b.cfg.QuarantineAfter:
 		b.quarantined = true
-		b.backoff = b.cfg.QuarantineBackoff
+		if b.backoff == 0 {
+			b.backoff = b.cfg.QuarantineBackoff
+		} else {
+			b.backoff = min(2*b.backoff, b.cfg.QuarantineMaxBackoff)
+		}
 		b.until = b.now().Add(b.backoff)
-		b.sink.emit(slog.LevelError, "plugin quarantined",
-			slog.Int("consecutive_failures", b.fails), slog.Duration("backoff", b.backoff))
+		b.sink.emit(slog.LevelError, "plugin quarantined", slog.String("stage", stageName(h)),
+			slog.Int("consecutive_failures", b.fails[h]), slog.Duration("backoff", b.backoff))
 	}
+}
+
+// stageName names a quarantine stage for logs.
+func stageName(h Hook) string {
+	if h == HookInit {
+		return "cold_start"
+	}
+	return h.String()
 }
 
 // Close stops the binding: Acquire fails from now on, idle instances are
@@ -488,9 +546,12 @@ func (b *Binding) Close(ctx context.Context) error {
 
 // BindingStats is a snapshot of a binding, for the admin API.
 type BindingStats struct {
-	Live, Idle, InUse   int
-	Quarantined         bool
-	QuarantineUntil     time.Time
+	Live, Idle, InUse int
+	Quarantined       bool
+	QuarantineUntil   time.Time
+	// ConsecutiveFailures is the largest consecutive-failure count of the
+	// binding's stages (cold start, on_request, on_response): the one that
+	// QuarantineAfter is compared with.
 	ConsecutiveFailures int
 	// Instantiate summarizes the cold starts of the plugin version (all
 	// bindings of the same plugin name and module).
@@ -504,7 +565,7 @@ type BindingStats struct {
 func (b *Binding) Stats() BindingStats {
 	b.mu.Lock()
 	s := BindingStats{Live: b.live, Idle: len(b.idle), InUse: b.inUse,
-		Quarantined: b.quarantined, ConsecutiveFailures: b.fails}
+		Quarantined: b.quarantined, ConsecutiveFailures: slices.Max(b.fails[:])}
 	if b.quarantined {
 		s.QuarantineUntil = b.until
 	}

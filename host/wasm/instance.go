@@ -23,6 +23,10 @@ type Instance struct {
 	broken   bool // a hook failed: the instance is never reused
 	trial    bool // the quarantine trial request
 	held     bool // checked out
+	// For quarantine, since Acquire: the hooks that succeeded, and the
+	// hook run last (the one that failed, once broken).
+	ok   Hooks
+	last Hook
 }
 
 // OnRequest runs on_request under the call deadline. It returns
@@ -49,6 +53,9 @@ func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, sco
 	default:
 		err = i.fail(HookRequest, nil, "on_request returned "+strconv.Itoa(int(rc)))
 	}
+	if err == nil {
+		i.ok |= 1 << HookRequest
+	}
 	c.Reset()
 	return rc, err
 }
@@ -65,6 +72,9 @@ func (i *Instance) OnResponse(req *fasthttp.Request, resp *fasthttp.Response, sc
 	if err == nil && rc != abi.Continue {
 		err = i.fail(HookResponse, nil, "on_response returned "+strconv.Itoa(int(rc)))
 	}
+	if err == nil {
+		i.ok |= 1 << HookResponse
+	}
 	c.Reset()
 	return err
 }
@@ -80,6 +90,7 @@ func (i *Instance) run(h Hook) (int32, error) {
 	if i.broken {
 		return 0, i.fail(h, nil, "instance already failed")
 	}
+	i.last = h
 	b := i.b
 	start := mono()
 	rc, err := i.mi.CallHook(h, 0, b.cfg.CallTimeout)

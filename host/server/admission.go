@@ -70,7 +70,12 @@ func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.Escape
 		return rejectHost
 	}
 	uri := req.URI()
-	if target := h.RequestURI(); len(target) == 0 || target[0] != '/' {
+	target := h.RequestURI()
+	if bytes.IndexByte(target, '#') >= 0 {
+		return rejectTarget // a fragment is no part of a request (RFC 9112, 3.2)
+	}
+	rawPath := uri.PathOriginal()
+	if len(target) == 0 || target[0] != '/' {
 		// Absolute form: its authority is the Host (RFC 9112, 3.2.2).
 		scheme := uri.Scheme()
 		if !bytes.Equal(scheme, strHTTP) && !bytes.Equal(scheme, strHTTPS) ||
@@ -79,8 +84,19 @@ func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.Escape
 			return rejectTarget
 		}
 		h.SetHostBytes(uri.Host())
+	} else {
+		// Origin form: all of it up to the query is the path, even when it
+		// starts with "//" (fasthttp reads "//x" as an authority when the
+		// request has no Host), and the host is the Host header's.
+		rawPath = target
+		if q := bytes.IndexByte(target, '?'); q >= 0 {
+			rawPath = target[:q]
+		}
+		if !bytes.EqualFold(uri.Host(), h.Host()) {
+			uri.SetHostBytes(h.Host())
+		}
 	}
-	clean, err := httpsyntax.CleanPath((*path)[:0], uri.PathOriginal(), slashes)
+	clean, err := httpsyntax.CleanPath((*path)[:0], rawPath, slashes)
 	*path = clean
 	switch err {
 	case nil:

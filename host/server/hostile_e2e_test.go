@@ -47,7 +47,7 @@ func (c captured) header(name string) []string {
 	return vs
 }
 
-func startCapture(t *testing.T, answer string) *capture {
+func startCapture(t testing.TB, answer string) *capture {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -9,7 +9,7 @@ PKGS  := ./...
 # Debian packages the tests and benchmarks use (load generator, reference proxies, ...).
 APT_PACKAGES := wrk nginx-light haproxy wabt redis-server
 
-.PHONY: all build plugins run test test-short deps vet fmt bench-proxy clean
+.PHONY: all build plugins run test test-short fuzz-short deps vet fmt bench-proxy clean
 
 all: build
 
@@ -49,6 +49,18 @@ vet:
 
 test: deps vet plugins
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) --no-print-directory fuzz-short
+
+# A short pass of every fuzz target that takes hostile input (request bytes,
+# paths, config files) from its committed seed corpus; FUZZ_TIME each.
+# go test fuzzes one target of one package per run.
+FUZZ_TIME ?= 15s
+FUZZ_TARGETS := FuzzRequestPath:./host/server FuzzCleanPath:./host/httpsyntax FuzzParse:./host/config
+fuzz-short:
+	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t%%:*} ($(FUZZ_TIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZ_TIME) $${t#*:} | tail -n 2; \
+	done
 
 test-short: vet plugins
 	$(GO) test -count=1 -short $(PKGS)

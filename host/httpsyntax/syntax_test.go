@@ -64,6 +64,9 @@ func TestCheckFieldLines(t *testing.T) {
 		"X-A: a\rb\r\n\r\n":                  ErrFieldValue,
 		"X-A: a\x1bb\r\n\r\n":                ErrFieldValue,
 		"X-A: a\x7fb\r\n\r\n":                ErrFieldValue,
+		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n": ErrFraming,
+		"transfer-encoding: chunked\r\ncontent-LENGTH: 3\r\n\r\n": ErrFraming,
+		"Content-Length: 3\r\n\r\nTransfer-Encoding: chunked\r\n": nil, // after the block
 	} {
 		if err := CheckFieldLines([]byte(in)); !errors.Is(err, want) {
 			t.Errorf("CheckFieldLines(%q) = %v, want %v", in, err, want)

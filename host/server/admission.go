@@ -24,6 +24,7 @@ var (
 	rejectFieldName   = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header name is not a token"}
 	rejectFieldValue  = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header value holds a control character"}
 	rejectObsFold     = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header line is folded onto the next (obs-fold)"}
+	rejectFraming     = &rejection{fasthttp.StatusBadRequest, "bad_header", "the request has both Content-Length and Transfer-Encoding"}
 	rejectHost        = &rejection{fasthttp.StatusBadRequest, "bad_host", "the Host header is not a valid host[:port] (no userinfo, no delimiters)"}
 	rejectTarget      = &rejection{fasthttp.StatusBadRequest, "bad_target", "the request target must be a path, or an absolute http(s) URL with a valid host and no userinfo"}
 	rejectConnect     = &rejection{fasthttp.StatusMethodNotAllowed, "method_not_allowed", "the gateway does not tunnel (CONNECT)"}
@@ -62,6 +63,8 @@ func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.Escape
 		return rejectFieldValue
 	case httpsyntax.ErrObsFold:
 		return rejectObsFold
+	case httpsyntax.ErrFraming:
+		return rejectFraming
 	}
 	if h.IsConnect() {
 		return rejectConnect

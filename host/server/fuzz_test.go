@@ -83,7 +83,7 @@ func exchangeRaw(t *testing.T, addr string, req []byte) []byte {
 	return out
 }
 
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization"}
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Transfer-Encoding"}
 
 func checkForwarded(t *testing.T, req []byte, r captured, clientAuth bool) {
 	t.Helper()

@@ -246,6 +246,13 @@ func TestHostileRequests(t *testing.T) {
 		{"obs-fold", get("/x", "X-A: 1\r\n  folded\r\n"), 400, "bad_header"},
 		{"tab obs-fold", get("/x", "X-A: 1\r\n\tfolded\r\n"), 400, "bad_header"},
 		{"escape byte in a value", get("/x", "X-A: a\x1bb\r\n"), 400, "bad_header"},
+		// Framing and Host, refused by fasthttp's own parser.
+		{"two Host headers", "GET /x HTTP/1.1\r\nHost: gw.test\r\nHost: evil.test\r\n\r\n", 400, "bad_request"},
+		{"HTTP/1.1 without Host", "GET /x HTTP/1.1\r\n\r\n", 400, "bad_request"},
+		{"two Content-Lengths", "POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, "bad_request"},
+		{"Content-Length and chunked", "POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_header"},
+		{"chunked and Content-Length", "POST /x HTTP/1.1\r\nHost: gw.test\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n0\r\n\r\n", 400, "bad_header"},
+		{"bad chunk size", "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "bad_request"},
 		// Hosts and authorities.
 		{"userinfo in Host", "GET /x HTTP/1.1\r\nHost: user:pass@gw.test\r\n\r\n", 400, "bad_host"},
 		{"user in Host", "GET /x HTTP/1.1\r\nHost: user@gw.test\r\n\r\n", 400, "bad_host"},

@@ -15,15 +15,6 @@ package httpsyntax
 
 //go:generate go run gen.go
 
-// The flags of table.go's class; gen.go defines them the same way.
-const (
-	classToken      = 1 << iota // tchar (RFC 9110, 5.6.2): header names, methods
-	classUnreserved             // ALPHA DIGIT - . _ ~ (RFC 3986, 2.3)
-	classPChar                  // unreserved, sub-delims, ':' and '@': raw in a path segment
-	classFieldValue             // VCHAR, obs-text, SP and HTAB: a header field value
-	classRegName                // ALPHA DIGIT - . _ ~: the host names the gateway accepts
-)
-
 // IsToken reports whether b is a non-empty token: a valid header name or method.
 func IsToken(b []byte) bool {
 	if len(b) == 0 {

@@ -2,6 +2,15 @@
 
 package httpsyntax
 
+// The flags of class.
+const (
+	classToken      = 1 << iota // tchar (RFC 9110, 5.6.2): header names, methods
+	classUnreserved             // ALPHA DIGIT - . _ ~ (RFC 3986, 2.3)
+	classPChar                  // unreserved, sub-delims, ':' and '@': raw in a path segment
+	classFieldValue             // VCHAR, obs-text, SP and HTAB: a header field value
+	classRegName                // ALPHA DIGIT - . _ ~: the host names the gateway accepts
+)
+
 // class holds the byte classes of every byte value, as flags.
 var class = [256]uint8{
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,

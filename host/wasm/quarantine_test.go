@@ -234,13 +234,7 @@ func TestQuarantineTrialPerHook(t *testing.T) {
 	h := newQuarantineHarness(t, clock.now, BindingConfig{PoolMax: 4,
 		QuarantineAfter: 3, QuarantineBackoff: time.Second, QuarantineMaxBackoff: 8 * time.Second})
 	b := h.b
-	until := func(want time.Duration) {
-		t.Helper()
-		s := b.Stats()
-		if !s.Quarantined || !s.QuarantineUntil.Equal(clock.now().Add(want)) {
-			t.Fatalf("stats %+v, want quarantined for %v", s, want)
-		}
-	}
+	until := func(want time.Duration) { t.Helper(); quarantinedFor(t, b, clock, want) }
 
 	if got := h.run("R+ S- R+ S- R+ S-"); got != 5 {
 		t.Fatalf("quarantined after step %d, want 5", got)
@@ -295,13 +289,7 @@ func TestQuarantineTrialFresh(t *testing.T) {
 	h := newQuarantineHarness(t, clock.now, BindingConfig{Mode: ModeFresh, PoolMax: 4,
 		QuarantineAfter: 3, QuarantineBackoff: time.Second, QuarantineMaxBackoff: 8 * time.Second})
 	b := h.b
-	until := func(want time.Duration) {
-		t.Helper()
-		s := b.Stats()
-		if !s.Quarantined || !s.QuarantineUntil.Equal(clock.now().Add(want)) {
-			t.Fatalf("stats %+v, want quarantined for %v", s, want)
-		}
-	}
+	until := func(want time.Duration) { t.Helper(); quarantinedFor(t, b, clock, want) }
 	if got := h.run("F+- F+- F+-"); got != 2 {
 		t.Fatalf("quarantined after step %d, want 2", got)
 	}
@@ -379,5 +367,14 @@ func TestQuarantineCallerFailure(t *testing.T) {
 	}
 	if s := b.Stats(); !s.Quarantined || s.ConsecutiveFailures != 2 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// quarantinedFor fails the test unless b is quarantined for want from now.
+func quarantinedFor(t *testing.T, b *Binding, clock *fakeClock, want time.Duration) {
+	t.Helper()
+	s := b.Stats()
+	if !s.Quarantined || !s.QuarantineUntil.Equal(clock.now().Add(want)) {
+		t.Fatalf("stats %+v, want quarantined for %v", s, want)
 	}
 }

@@ -527,3 +527,20 @@ routes: [{name: all, match: {path_prefix: /}, upstream: closer}]
 		})
 	}
 }
+
+// TestBuildPanicRejectsTheConfig: a bug that panics while building a
+// config rejects that config; the gateway keeps serving the running one.
+func TestBuildPanicRejectsTheConfig(t *testing.T) {
+	priv, pub, cb := startCapture(t, "private"), startCapture(t, "public"), startCapture(t, "cb")
+	g := startGateway(t, 100, fmt.Sprintf(hostileRoutes, priv.addr, pub.addr, cb.addr))
+	// A nil config dereferences on the first line of the build.
+	if snap, err := g.safeBuild(nil, nil, g.snap.Load()); snap != nil || err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("safeBuild(nil) = %v, %v", snap, err)
+	}
+	if !strings.Contains(g.logs.String(), "config build panicked") {
+		t.Fatalf("the panic is not logged:\n%s", g.logs.String())
+	}
+	if r := raw(t, g.ProxyAddr(), get("/x", "")); r.StatusCode() != 200 {
+		t.Fatalf("after the panic: %d", r.StatusCode())
+	}
+}

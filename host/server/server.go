@@ -190,7 +190,7 @@ func (s *Server) safeBuild(cfg *config.Config, table *router.Table, prev *snapsh
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("config build panicked: the config is rejected", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			snap, err = nil, fmt.Errorf("%s: internal error building the config (please report it): %v", cfg.File, r)
+			snap, err = nil, fmt.Errorf("internal error building the config (please report it): %v", r)
 		}
 	}()
 	return s.buildSnapshot(cfg, table, prev)

@@ -11,27 +11,38 @@ import (
 	"github.com/wasmgate/wasmgate/host/router"
 )
 
-// rejection is why the gateway refuses a request before routing it.
+// rejection is an answer the gateway gives in place of the upstream's.
 type rejection struct {
 	status int
-	code   string
+	code   string // the JSON error's "error"
 	msg    string
+	reason string // the label of wasmgate_rejected_requests_total; "" counts none
+}
+
+// reject is a refusal before routing, counted under its code.
+func reject(status int, code, msg string) *rejection {
+	return &rejection{status: status, code: code, msg: msg, reason: code}
 }
 
 var (
-	rejectVersion     = &rejection{fasthttp.StatusHTTPVersionNotSupported, "http_version_not_supported", "the gateway speaks HTTP/1.0 and HTTP/1.1"}
-	rejectBadVersion  = &rejection{fasthttp.StatusBadRequest, "bad_request", "malformed HTTP version"}
-	rejectFieldName   = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header name is not a token"}
-	rejectFieldValue  = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header value holds a control character"}
-	rejectObsFold     = &rejection{fasthttp.StatusBadRequest, "bad_header", "a header line is folded onto the next (obs-fold)"}
-	rejectFraming     = &rejection{fasthttp.StatusBadRequest, "bad_header", "the request has both Content-Length and Transfer-Encoding"}
-	rejectHost        = &rejection{fasthttp.StatusBadRequest, "bad_host", "the Host header is not a valid host[:port] (no userinfo, no delimiters)"}
-	rejectTarget      = &rejection{fasthttp.StatusBadRequest, "bad_target", "the request target must be a path, or an absolute http(s) URL with a valid host and no userinfo"}
-	rejectConnect     = &rejection{fasthttp.StatusMethodNotAllowed, "method_not_allowed", "the gateway does not tunnel (CONNECT)"}
-	rejectPath        = &rejection{fasthttp.StatusBadRequest, "bad_path", "the request path is malformed"}
-	rejectSlashes     = &rejection{fasthttp.StatusBadRequest, "bad_path", "the request path holds an encoded slash or backslash (%2F, %5C) or a backslash"}
-	rejectDotParams   = &rejection{fasthttp.StatusBadRequest, "bad_path", `the request path holds a dot segment with parameters ("..;")`}
-	rejectBodyTooLong = &rejection{fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the route's limit"}
+	rejectVersion     = reject(fasthttp.StatusHTTPVersionNotSupported, "http_version_not_supported", "the gateway speaks HTTP/1.0 and HTTP/1.1")
+	rejectBadVersion  = reject(fasthttp.StatusBadRequest, "bad_request", "malformed HTTP version")
+	rejectFieldName   = reject(fasthttp.StatusBadRequest, "bad_header", "a header name is not a token")
+	rejectFieldValue  = reject(fasthttp.StatusBadRequest, "bad_header", "a header value holds a control character")
+	rejectObsFold     = reject(fasthttp.StatusBadRequest, "bad_header", "a header line is folded onto the next (obs-fold)")
+	rejectFraming     = reject(fasthttp.StatusBadRequest, "bad_header", "the request has both Content-Length and Transfer-Encoding")
+	rejectHost        = reject(fasthttp.StatusBadRequest, "bad_host", "the Host header is not a valid host[:port] (no userinfo, no delimiters)")
+	rejectTarget      = reject(fasthttp.StatusBadRequest, "bad_target", "the request target must be a path, or an absolute http(s) URL with a valid host and no userinfo")
+	rejectConnect     = reject(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "the gateway does not tunnel (CONNECT)")
+	rejectPath        = reject(fasthttp.StatusBadRequest, "bad_path", "the request path is malformed")
+	rejectSlashes     = reject(fasthttp.StatusBadRequest, "bad_path", "the request path holds an encoded slash or backslash (%2F, %5C) or a backslash")
+	rejectDotParams   = reject(fasthttp.StatusBadRequest, "bad_path", `the request path holds a dot segment with parameters ("..;")`)
+	rejectBodyTooLong = reject(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the route's limit")
+	rejectNoRoute     = reject(fasthttp.StatusNotFound, "no_route", "no route matches this request")
+	rejectOverload    = &rejection{fasthttp.StatusServiceUnavailable, "overloaded", "the gateway is at its concurrency limit; retry later", "overload"}
+	// Not refusals before routing: counted elsewhere, or not at all.
+	rejectNoUpstream  = &rejection{status: fasthttp.StatusBadGateway, code: "no_upstream", msg: "the route has no upstream and its plugins did not answer"}
+	rejectRateLimited = &rejection{status: fasthttp.StatusTooManyRequests, code: "rate_limited", msg: "rate limit exceeded; retry later"}
 )
 
 // The forms of what the gateway sends upstream, whatever the client used.
@@ -159,7 +170,7 @@ func (s *Server) routeBodyLimit(snap *snapshot, h *fasthttp.RequestHeader) int64
 func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
 	snap := s.snap.Load()
 	if n := ctx.Request.Header.ContentLength(); n > 0 && int64(n) > s.routeBodyLimit(snap, &ctx.Request.Header) {
-		s.metrics.Rejected("body_too_large")
+		s.metrics.Rejected(rejectBodyTooLong.reason)
 		return fasthttp.StatusRequestEntityTooLarge
 	}
 	return fasthttp.StatusContinue

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/metrics"
-	"github.com/wasmgate/wasmgate/host/proxy"
 )
 
 // cachePolicy converts a route's cache config.
@@ -103,93 +101,6 @@ func (s *Server) commitCaches(old, next *snapshot) {
 			c.Close()
 		}
 	}
-}
-
-// fetcher returns the function a route's cache fills through: the route's
-// upstream, with its retries and timeouts, counted like any proxied request.
-// A fill request is the cache's own, built from the key alone: it serves
-// every client alike, so it carries no client's forwarding chain, only the
-// proto and host the key names, and a trace of its own.
-func (s *Server) fetcher(rt *route) cache.Fetcher {
-	return func(req *fasthttp.Request, resp *fasthttp.Response) error {
-		req.Header.SetCanonical(keyXForwardedProto, protoHTTP)
-		req.Header.SetCanonical(keyXForwardedHost, req.Header.Host())
-		var tp [64]byte
-		req.Header.SetCanonical(keyTraceparent, appendTraceparent(tp[:0], nil))
-		return s.fetchUpstream(rt, req, resp, nil)
-	}
-}
-
-// passUpstream is the cache's Pass fetcher of a request (bound once per
-// pooled requestState): a bypassed request is the client's own, prepared
-// like any proxied request only now, so that a cache hit never pays for
-// forwarding headers and a trace it does not send.
-func (st *requestState) passUpstream(req *fasthttp.Request, resp *fasthttp.Response) error {
-	st.srv.prepareForwarding(req, st)
-	return st.srv.fetchUpstream(st.rt, req, resp, st.scope.Client)
-}
-
-// fetchUpstream sends req through the route's upstream: the host rewrite
-// last (the cache key and X-Forwarded-Host keep the client's host), then
-// the exchange.
-func (s *Server) fetchUpstream(rt *route, req *fasthttp.Request, resp *fasthttp.Response, clientIP []byte) error {
-	if rt.rewriteHst != nil {
-		req.Header.SetHostBytes(rt.rewriteHst)
-		req.URI().SetHostBytes(rt.rewriteHst)
-	}
-	up := rt.pick()
-	x := proxy.Exchange{Req: req, Resp: resp, ClientIP: clientIP, Timeouts: rt.timeouts, Retries: rt.retries}
-	err := up.Do(&x)
-	s.metrics.Retries(up.Name(), x.Attempts-1)
-	if err != nil {
-		kind := "other"
-		var perr *proxy.Error
-		if errors.As(err, &perr) {
-			kind = perr.Kind.String()
-		}
-		s.metrics.UpstreamError(up.Name(), kind)
-		return err
-	}
-	proxy.StripHopByHopResponse(&resp.Header)
-	return nil
-}
-
-var (
-	keyXForwardedProto = []byte("X-Forwarded-Proto")
-	keyXForwardedHost  = []byte("X-Forwarded-Host")
-)
-
-// serveCached answers a cached route's request from its cache, which goes
-// upstream (through the route's fetcher) when it must.
-func (s *Server) serveCached(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) {
-	var key []byte
-	if len(st.scope.CacheKey) > 0 {
-		key = st.scope.CacheKey
-	}
-	st.srv, st.rt = s, rt
-	status, err := rt.cache.Serve(&ctx.Request, &ctx.Response, key, cache.Fetchers{Fill: rt.fetch, Pass: st.pass})
-	st.srv, st.rt = nil, nil
-	st.cacheState = status.String()
-	rt.metrics.CacheServed(st.cacheState)
-	if err != nil {
-		code, kind := fasthttp.StatusBadGateway, "other"
-		var perr *proxy.Error
-		if errors.As(err, &perr) {
-			code, kind = perr.Status(), perr.Kind.String()
-		}
-		ctx.Response.Reset()
-		if len(rt.chain) > 0 {
-			s.releaseChain(st, rt)
-		}
-		s.fail(ctx, st, snap, rt, code, "upstream_"+kind, "the upstream did not answer: "+kind)
-		return
-	}
-	if len(rt.chain) > 0 {
-		s.runResponseChain(ctx, st, snap, rt)
-	}
-	ctx.Response.Header.SetCanonical(keyRequestID, st.requestID)
-	s.setLimitHeaders(ctx, st, rt)
-	s.finish(ctx, st, snap, rt, "", "")
 }
 
 // cacheStats reads every cache of the running snapshot for the metrics.

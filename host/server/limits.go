@@ -3,11 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
@@ -33,7 +30,7 @@ type routeLimits struct {
 	policy []byte                 // the RateLimit-Policy header value, precomputed
 	before bool                   // some group is decided before the plugin chain
 	after  bool                   // some group is decided after it
-	s      *Server
+	svc    *services
 }
 
 // buildLimits compiles a route's rate_limits.
@@ -41,7 +38,7 @@ func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLim
 	if len(rc.RateLimits) == 0 {
 		return nil, nil
 	}
-	rl := &routeLimits{route: rc.Name, byName: map[string]*limitGroup{}, s: s}
+	rl := &routeLimits{route: rc.Name, byName: map[string]*limitGroup{}, svc: s.svc}
 	var all, applied []ratelimit.Limit
 	for _, l := range rc.RateLimits {
 		lim := ratelimit.Limit{Name: l.Name, Rate: l.Rate, Period: l.Period.D(), Burst: l.Burst}
@@ -119,61 +116,6 @@ func (ls *limitState) reset() {
 	ls.afterDone = false
 }
 
-// admit decides the limits counted before the plugin chain, and answers 429
-// (the request is done) when one refuses the request.
-func (s *Server) admit(ctx *fasthttp.RequestCtx, st *requestState, snap *snapshot, rt *route) bool {
-	if s.decideLimits(ctx, st, rt, false) {
-		return true
-	}
-	s.finish(ctx, st, snap, rt, "", "")
-	return false
-}
-
-// consumerLimitDue reports whether the request's consumer-keyed limits are
-// still to be decided: they are, as soon as a plugin names the consumer, or
-// when the chain ends without one (then per client IP).
-func (st *requestState) consumerLimitDue(rt *route) bool {
-	return rt.limits != nil && rt.limits.after && !st.limits.afterDone
-}
-
-// decideLimits decides the route's limit groups of one phase (before the
-// plugin chain, or keyed by consumer) for the request. When one refuses the
-// request it writes the 429 and returns false; the caller finishes it.
-func (s *Server) decideLimits(ctx *fasthttp.RequestCtx, st *requestState, rt *route, afterChain bool) bool {
-	rl := rt.limits
-	if afterChain {
-		st.limits.afterDone = true
-	}
-	ls := &st.limits
-	for _, g := range rl.groups {
-		if g.key == "plugin" || g.afterPlg != afterChain {
-			continue
-		}
-		ls.subject = g.subject(ls.subject[:0], ctx, st)
-		d := &ls.decision
-		err := g.store.Decide(background, string(ls.subject), g.limits, 1, d)
-		if err != nil {
-			// The stores fail open onto the local limiter themselves; an
-			// error here is a bug or a canceled context: let the request pass.
-			s.log.Error("rate limit decision failed", "route", rt.name, "err", err)
-			continue
-		}
-		if d.Fallback {
-			s.metrics.RedisFallback()
-		}
-		rt.metrics.RateLimited(d.Allowed)
-		ls.note(g, d)
-		if !d.Allowed {
-			ctx.Response.Reset()
-			ctx.Response.Header.Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(d.RetryAfter), 10))
-			s.setLimitHeaders(ctx, st, rt)
-			writeError(ctx, st, fasthttp.StatusTooManyRequests, "rate_limited", "rate limit exceeded; retry later")
-			return false
-		}
-	}
-	return true
-}
-
 // note keeps the RateLimit header of the decision closest to exhaustion.
 func (ls *limitState) note(g *limitGroup, d *ratelimit.Decision) {
 	low := int64(-1)
@@ -186,45 +128,6 @@ func (ls *limitState) note(g *limitGroup, d *ratelimit.Decision) {
 		ls.tightest = low
 		ls.header = ratelimit.AppendRateLimit(ls.header[:0], g.limits, d)
 	}
-}
-
-var (
-	keyRateLimitPolicy = []byte("RateLimit-Policy")
-	keyRateLimit       = []byte("RateLimit")
-)
-
-// setLimitHeaders adds the route's RateLimit-Policy and the tightest
-// RateLimit of the request to its response.
-func (s *Server) setLimitHeaders(ctx *fasthttp.RequestCtx, st *requestState, rt *route) {
-	if rt.limits == nil || st.limits.tightest < 0 {
-		return
-	}
-	if len(rt.limits.policy) > 0 {
-		ctx.Response.Header.SetCanonical(keyRateLimitPolicy, rt.limits.policy)
-	}
-	ctx.Response.Header.SetCanonical(keyRateLimit, st.limits.header)
-}
-
-// subject appends the store key of the request for group g.
-func (g *limitGroup) subject(dst []byte, ctx *fasthttp.RequestCtx, st *requestState) []byte {
-	dst = append(dst, g.id...)
-	dst = append(dst, 0)
-	switch {
-	case g.key == "route":
-	case g.key == "consumer" && len(st.scope.Consumer) > 0:
-		dst = append(dst, "c:"...)
-		dst = append(dst, st.scope.Consumer...)
-	case g.header != nil:
-		if v := ctx.Request.Header.PeekBytes(g.header); len(v) > 0 {
-			dst = append(dst, "h:"...)
-			return append(dst, v...)
-		}
-		fallthrough
-	default: // client_ip, and consumer or header:NAME when the request has none
-		dst = append(dst, "ip:"...)
-		dst = append(dst, st.scope.Client...)
-	}
-	return dst
 }
 
 // Charge implements abi.Limiter for the route's plugins. The plugin names
@@ -251,11 +154,11 @@ func (rl *routeLimits) Charge(name, key []byte, cost int64) (allowed bool, remai
 	}
 	var d ratelimit.Decision
 	if err := g.store.Decide(context.Background(), subject, g.limits, cost, &d); err != nil {
-		rl.s.log.Error("rate limit decision failed", "route", rl.route, "err", err)
+		rl.svc.log.Error("rate limit decision failed", "route", rl.route, "err", err)
 		return true, 0, 0, true
 	}
 	if d.Fallback {
-		rl.s.metrics.RedisFallback()
+		rl.svc.metrics.RedisFallback()
 	}
 	remaining = -1
 	for i, st := range d.States {

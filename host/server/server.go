@@ -59,6 +59,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	svc     *services // what the request path uses of the above
 	admin   *admin.API
 	plugins *plugins
 
@@ -110,6 +111,7 @@ func New(opts Options) (*Server, error) {
 	// A client can send malformed requests as fast as it likes: their
 	// log lines get a budget (the metrics count every one).
 	s.clientLog = abi.NewLogBudget(s.log, "malformed-request log lines", 1, 10)
+	s.svc = &services{metrics: s.metrics, log: s.log, current: &s.snap}
 	s.loadedSum = fileSum(opts.ConfigPath)
 	cfg, table, err := Check(opts.ConfigPath, opts.AdminToken)
 	if err != nil {

@@ -22,10 +22,21 @@ import (
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
+// services is what every request of every snapshot uses and no reload
+// replaces: the metrics, the process log, and the pointer to the running
+// snapshot (a request that finds its snapshot retired matches again on the
+// one in force).
+type services struct {
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	current *atomic.Pointer[snapshot]
+}
+
 // snapshot is one immutable generation of the running config: everything a
 // request needs, resolved at load time. A reload builds a new one and swaps
 // it in with one atomic store; requests finish on the one they started with.
 type snapshot struct {
+	svc       *services
 	version   uint64
 	loadedAt  time.Time
 	cfg       *config.Config
@@ -82,21 +93,22 @@ func (snap *snapshot) release() { snap.refs.Add(-1) }
 
 // route is a config route compiled for the hot path.
 type route struct {
-	name       string
-	cfg        *config.Route
-	targets    []weightedUpstream // one entry without a split
-	totalW     int
-	timeouts   config.Timeouts
-	retries    *config.Retries
-	maxBody    int64 // the route's max_body_bytes; 0: none of its own
-	bodyLimit  int64 // the limit its requests get: maxBody or listen's
-	rewrite    bool
-	rewriteHst []byte
-	metrics    *metrics.Route
-	chain      []*link // the plugin chain
-	cache      *cache.Cache
-	fetch      cache.Fetcher // how the cache reaches the upstream
-	limits     *routeLimits  // nil: no rate limits
+	name        string
+	cfg         *config.Route
+	targets     []weightedUpstream // one entry without a split
+	totalW      int
+	timeouts    config.Timeouts
+	retries     *config.Retries
+	maxBody     int64 // the route's max_body_bytes; 0: none of its own
+	bodyLimit   int64 // the limit its requests get: maxBody or listen's
+	rewrite     bool
+	rewriteHost []byte
+	svc         *services
+	metrics     *metrics.Route
+	chain       []*link // the plugin chain
+	cache       *cache.Cache
+	fill        cache.Fetcher // how the cache fills itself: rt.fillUpstream
+	limits      *routeLimits  // nil: no rate limits
 }
 
 type weightedUpstream struct {
@@ -137,6 +149,7 @@ func (m *managedUpstream) close() {
 // the upstreams prev had that the new snapshot does not use, after the swap.
 func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *snapshot) (*snapshot, error) {
 	snap := &snapshot{
+		svc:       s.svc,
 		loadedAt:  time.Now(),
 		cfg:       cfg,
 		table:     table,
@@ -213,6 +226,7 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 			timeouts: rc.Timeouts,
 			retries:  rc.Retries,
 			maxBody:  int64(rc.MaxBodyBytes),
+			svc:      s.svc,
 			metrics:  s.metrics.Route(rc.Name),
 		}
 		r.bodyLimit = snap.maxBody
@@ -223,7 +237,7 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		if rc.Rewrite != nil {
 			r.rewrite = rc.Rewrite.StripPrefix != "" || rc.Rewrite.Path != ""
 			if rc.Rewrite.Host != "" {
-				r.rewriteHst = []byte(rc.Rewrite.Host)
+				r.rewriteHost = []byte(rc.Rewrite.Host)
 			}
 		}
 		if rc.Upstream != "" {
@@ -246,7 +260,7 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 			if r.cache, err = s.routeCache(snap, prev, rc); err != nil {
 				return fail(err)
 			}
-			r.fetch = s.fetcher(r)
+			r.fill = r.fillUpstream
 		}
 		snap.routes = append(snap.routes, r)
 	}

@@ -1,8 +1,17 @@
 package server
 
-import (
-	"math/rand/v2"
-	"net/netip"
+import "math/rand/v2"
+
+const (
+	headerRequestID   = "X-Request-Id"
+	headerTraceparent = "Traceparent"
+)
+
+// Canonical header names, for SetCanonical, which skips the normalization
+// SetBytesV does on every call.
+var (
+	keyRequestID   = []byte(headerRequestID)
+	keyTraceparent = []byte(headerTraceparent)
 )
 
 const hexDigits = "0123456789abcdef"
@@ -106,51 +115,4 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// clientAddr finds the client address: the peer, unless the peer is a trusted
-// proxy, in which case X-Forwarded-For is walked right to left and the first
-// address that is not a trusted proxy is the client.
-func clientAddr(peer netip.Addr, xff []byte, trusted []netip.Prefix) netip.Addr {
-	if len(trusted) == 0 || !inPrefixes(peer, trusted) {
-		return peer
-	}
-	client := peer
-	for end := len(xff); end > 0; {
-		start := end - 1
-		for start >= 0 && xff[start] != ',' {
-			start--
-		}
-		field := trimSpace(xff[start+1 : end])
-		end = start
-		addr, err := netip.ParseAddr(string(field))
-		if err != nil {
-			return client
-		}
-		addr = addr.Unmap()
-		client = addr
-		if !inPrefixes(addr, trusted) {
-			return addr
-		}
-	}
-	return client
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

@@ -1,0 +1,689 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/cache"
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
+	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/wasmgate/wasmgate/host/ratelimit"
+	"github.com/wasmgate/wasmgate/host/router"
+	"github.com/wasmgate/wasmgate/host/wasm"
+)
+
+// This file is the request path, top to bottom, in the order of the
+// README's request flow: accept (what fasthttp could not read, and the body
+// limit decided from the headers: admission.go), admission checks, route
+// match, rate limits, the plugins' on_request, the cache or the upstream,
+// the plugins' on_response, then the access log and metrics. Every step is
+// a method of the pooled request, which carries the snapshot and the
+// route: a step needs nothing else, and nothing here reaches the Server.
+
+// request is one client request on its way through the gateway: the
+// per-request state, pooled so that a proxied request allocates nothing in
+// steady state.
+type request struct {
+	ctx   *fasthttp.RequestCtx
+	snap  *snapshot
+	route *route // nil until matched
+	// holdsSnapshot: matchRoute took a reference on snap (a route with
+	// plugins), released when the request is done.
+	holdsSnapshot bool
+
+	match       router.Result
+	exchange    proxy.Exchange
+	chain       chainState
+	id          []byte // X-Request-Id
+	traceparent []byte
+	path        []byte // the canonical path the route matched
+	scratch     []byte
+	scope       abi.Scope // client IP, and what the plugins say of the request
+	limits      limitState
+	cacheStatus string // the cache status of a cached route's request
+	// clientClose: the client asked to close its connection after this
+	// request ("Connection: close", or HTTP/1.0 without keep-alive).
+	clientClose bool
+	// upstream and target name what answered, for the access log.
+	upstream, target string
+
+	// pass is rq.passUpstream, bound once so that handing it to the cache
+	// allocates nothing.
+	pass cache.Fetcher
+}
+
+var requestPool = sync.Pool{New: func() any {
+	rq := &request{
+		id:          make([]byte, 0, 128),
+		traceparent: make([]byte, 0, 64),
+		path:        make([]byte, 0, 256),
+		scratch:     make([]byte, 0, 256),
+		scope:       abi.Scope{Client: make([]byte, 0, 48)},
+	}
+	rq.pass = rq.passUpstream
+	return rq
+}}
+
+// handle is the proxy listener's handler: one client request, in one pass.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	inFlight := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	gauge := s.metrics.InFlight()
+	gauge.Inc()
+	defer gauge.Dec()
+
+	rq := requestPool.Get().(*request)
+	rq.start(ctx, s.snap.Load())
+	rq.serve(inFlight)
+	rq.end()
+	requestPool.Put(rq)
+}
+
+// start readies a pooled request for ctx on snap.
+func (rq *request) start(ctx *fasthttp.RequestCtx, snap *snapshot) {
+	rq.ctx, rq.snap, rq.route, rq.holdsSnapshot = ctx, snap, nil, false
+	rq.scope.Reset()
+	rq.scope.Client = clientIP(ctx, snap.trusted, rq.scope.Client)
+	rq.limits.reset()
+	rq.cacheStatus, rq.upstream, rq.target = "", "", ""
+	// Read before the hop-by-hop headers go: the client's "Connection:
+	// close" still decides what happens to its connection.
+	rq.clientClose = ctx.Request.Header.ConnectionClose()
+}
+
+// end releases what the request held.
+func (rq *request) end() {
+	if rq.holdsSnapshot {
+		rq.snap.release()
+	}
+	rq.ctx, rq.snap, rq.route = nil, nil, nil
+}
+
+// serve runs the steps of the request flow.
+func (rq *request) serve(inFlight int64) {
+	if rej := rq.admit(inFlight); rej != nil {
+		rq.refuse(rej)
+		return
+	}
+	if !rq.matchRoute() {
+		rq.refuse(rejectNoRoute)
+		return
+	}
+	rt := rq.route
+	// fasthttp refused a body over the route's limit by its headers
+	// (bodyLimit); this catches one read under a config since replaced.
+	if int64(len(rq.ctx.Request.Body())) > rt.bodyLimit {
+		rq.refuse(rejectBodyTooLong)
+		return
+	}
+	if rt.limits != nil && rt.limits.before && !rq.decideLimits(false) {
+		rq.finish()
+		return
+	}
+	if len(rt.chain) > 0 && rq.runRequestChain() {
+		// Answered by a plugin, a fail_closed plugin's failure or a rate
+		// limit: the plugins the request passed see the answer.
+		rq.runResponseChain()
+		rq.answer()
+		return
+	}
+	if len(rt.targets) == 0 {
+		rq.releaseChain()
+		rq.refuse(rejectNoUpstream)
+		return
+	}
+	rq.prepareUpstream()
+	var err error
+	if rt.cache != nil {
+		err = rq.serveFromCache()
+	} else {
+		err = rq.proxy()
+	}
+	if err != nil {
+		rq.upstreamFailed(err)
+		return
+	}
+	if len(rt.chain) > 0 {
+		rq.runResponseChain()
+	}
+	rq.answer()
+}
+
+// admit runs the admission checks (admission.go), settles the request id
+// and refuses a request over the concurrency limit.
+func (rq *request) admit(inFlight int64) *rejection {
+	h := &rq.ctx.Request.Header
+	rej := checkRequest(&rq.ctx.Request, &rq.path, rq.snap.slashes)
+	// Request id: keep a sane client-sent one, otherwise make one. It is
+	// forwarded, echoed and logged: one value, whatever the client sent.
+	rq.id = rq.id[:0]
+	if id := h.Peek(headerRequestID); validRequestID(id) {
+		rq.id = append(rq.id, id...)
+	} else {
+		rq.id = appendRandomID(rq.id)
+	}
+	setOnly(h, keyRequestID, rq.id)
+	if rej != nil {
+		return rej
+	}
+	listen := &rq.snap.cfg.Listen
+	if max := int64(listen.MaxConcurrentRequests); max > 0 && inFlight > max {
+		rq.ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfterSeconds(listen.RetryAfter.D())))
+		return rejectOverload
+	}
+	return nil
+}
+
+// matchRoute finds the request's route. For a route with plugins it takes
+// a reference on the snapshot, so that the plugin bindings stay open until
+// the request is done; if a reload retired the snapshot in the meantime,
+// the request is matched again on the new one.
+func (rq *request) matchRoute() bool {
+	for {
+		snap := rq.snap
+		if !snap.table.Match(&rq.ctx.Request, rq.path, &rq.match) {
+			return false
+		}
+		rt := snap.routes[rq.match.Route]
+		if len(rt.chain) == 0 {
+			rq.route = rt
+			return true
+		}
+		if snap.acquire() {
+			rq.route, rq.holdsSnapshot = rt, true
+			return true
+		}
+		rq.snap = snap.svc.current.Load()
+	}
+}
+
+// decideLimits decides the route's limit groups of one phase (before the
+// plugin chain, or keyed by consumer). When one refuses the request it
+// writes the 429 and returns false; the caller finishes the request.
+func (rq *request) decideLimits(afterChain bool) bool {
+	rt, ls := rq.route, &rq.limits
+	if afterChain {
+		ls.afterDone = true
+	}
+	for _, g := range rt.limits.groups {
+		if g.key == "plugin" || g.afterPlg != afterChain {
+			continue
+		}
+		ls.subject = rq.limitSubject(ls.subject[:0], g)
+		d := &ls.decision
+		if err := g.store.Decide(background, string(ls.subject), g.limits, 1, d); err != nil {
+			// The stores fail open onto the local limiter themselves; an
+			// error here is a bug or a canceled context: let the request pass.
+			rq.snap.svc.log.Error("rate limit decision failed", "route", rt.name, "err", err)
+			continue
+		}
+		if d.Fallback {
+			rq.snap.svc.metrics.RedisFallback()
+		}
+		rt.metrics.RateLimited(d.Allowed)
+		ls.note(g, d)
+		if !d.Allowed {
+			rq.ctx.Response.Reset()
+			rq.ctx.Response.Header.Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(d.RetryAfter), 10))
+			rq.setLimitHeaders()
+			rq.writeError(rejectRateLimited)
+			return false
+		}
+	}
+	return true
+}
+
+// limitSubject appends the store key of the request for group g.
+func (rq *request) limitSubject(dst []byte, g *limitGroup) []byte {
+	dst = append(dst, g.id...)
+	dst = append(dst, 0)
+	switch {
+	case g.key == "route":
+	case g.key == "consumer" && len(rq.scope.Consumer) > 0:
+		dst = append(dst, "c:"...)
+		dst = append(dst, rq.scope.Consumer...)
+	case g.header != nil:
+		if v := rq.ctx.Request.Header.PeekBytes(g.header); len(v) > 0 {
+			dst = append(dst, "h:"...)
+			return append(dst, v...)
+		}
+		fallthrough
+	default: // client_ip, and consumer or header:NAME when the request has none
+		dst = append(dst, "ip:"...)
+		dst = append(dst, rq.scope.Client...)
+	}
+	return dst
+}
+
+// consumerLimitDue reports whether the request's consumer-keyed limits are
+// still to be decided: they are, as soon as a plugin names the consumer, or
+// when the chain ends without one (then per client IP).
+func (rq *request) consumerLimitDue() bool {
+	rl := rq.route.limits
+	return rl != nil && rl.after && !rq.limits.afterDone
+}
+
+// runRequestChain runs on_request of the route's plugins in order. It
+// reports true when the request is answered: by a plugin's local response,
+// by a consumer-keyed rate limit, or by the gateway because a fail_closed
+// plugin failed.
+func (rq *request) runRequestChain() bool {
+	cs := &rq.chain
+	for i, l := range rq.route.chain {
+		cs.reached = i
+		if !l.onRequest && !l.fresh {
+			continue
+		}
+		inst, err := l.binding.Acquire(background)
+		if err != nil {
+			if rq.pluginFailed(l, err) {
+				return true
+			}
+			continue
+		}
+		action := int32(abi.Continue)
+		if l.onRequest {
+			l.calls.Add(1)
+			action, err = inst.OnRequest(&rq.ctx.Request, &rq.ctx.Response, &rq.scope)
+		}
+		if l.fresh && err == nil {
+			cs.held[i] = inst
+		} else {
+			l.binding.Release(inst, err != nil)
+		}
+		if err != nil {
+			if rq.pluginFailed(l, err) {
+				return true
+			}
+			continue
+		}
+		// Consumer-keyed limits count as soon as a plugin names the
+		// consumer: before later plugins (an aggregation fan-out) run.
+		if rq.consumerLimitDue() && (len(rq.scope.Consumer) > 0 || action == abi.Stop) && !rq.decideLimits(true) {
+			return true // the 429; the plugins before this one see it
+		}
+		if action == abi.Stop {
+			return true // a local response: the plugins before this one see it
+		}
+	}
+	cs.reached = len(rq.route.chain)
+	return rq.consumerLimitDue() && !rq.decideLimits(true)
+}
+
+// pluginFailed applies the plugin's failure policy: fail_open skips it
+// (counted) and reports false; fail_closed answers the request with a JSON
+// error naming the plugin and reports true.
+func (rq *request) pluginFailed(l *link, err error) bool {
+	var pe *wasm.PluginError
+	kind := "other"
+	if errors.As(err, &pe) {
+		kind = pe.Kind.String()
+	}
+	backpressure := errors.Is(err, wasm.ErrPoolExhausted) || errors.Is(err, wasm.ErrQuarantined)
+	if !backpressure {
+		l.failures.Add(1) // the version's own fault, not backpressure
+	}
+	if l.failOpen {
+		rq.snap.svc.metrics.PluginSkipped(l.plugin, rq.route.name, kind)
+		return false
+	}
+	resp := &rq.ctx.Response
+	status, code := fasthttp.StatusBadGateway, "plugin_failed"
+	resp.Reset()
+	if backpressure {
+		status, code = fasthttp.StatusServiceUnavailable, "plugin_unavailable"
+		resp.Header.Set("Retry-After", "1")
+	}
+	resp.SetStatusCode(status)
+	resp.Header.SetContentType("application/json")
+	body := make([]byte, 0, 160)
+	body = append(body, `{"error":"`...)
+	body = append(body, code...)
+	body = append(body, `","plugin":`...)
+	body = strconv.AppendQuote(body, l.plugin)
+	body = append(body, `,"kind":`...)
+	body = strconv.AppendQuote(body, kind)
+	body = append(body, `,"request_id":`...)
+	body = strconv.AppendQuote(body, string(rq.id))
+	body = append(body, "}\n"...)
+	resp.SetBodyRaw(body)
+	return true
+}
+
+// prepareUpstream turns the client request into the upstream request in
+// place: the route's path rewrite (unless a plugin changed the path: the
+// plugin then decides it), and, unless the route is cached, the forwarding
+// headers. A cached route's cache key is made from the rewritten path; its
+// forwarding headers are made only when a request goes upstream
+// (passUpstream), so that a hit never pays for them.
+func (rq *request) prepareUpstream() {
+	req := &rq.ctx.Request
+	if rq.route.rewrite && bytes.Equal(rq.path, req.URI().PathOriginal()) {
+		// The rewrite joins canonical pieces; cleaning the result keeps
+		// what the upstream receives canonical too (an empty param can
+		// leave "//").
+		rq.scratch = rq.snap.table.Rewrite(rq.scratch[:0], rq.path, &rq.match)
+		if clean, err := httpsyntax.CleanPath(rq.path[:0], rq.scratch, httpsyntax.KeepEscapedSlashes); err == nil {
+			rq.path = clean
+			req.URI().SetPathBytes(clean)
+		}
+	}
+	if rq.route.cache == nil {
+		rq.prepareForwarding(req)
+	}
+}
+
+// prepareForwarding adds the forwarding and tracing headers, before the
+// host rewrite, and makes the request one of the gateway's own version:
+// the client's version describes its connection, not the upstream's.
+// (checkRequest stripped the client's hop-by-hop headers.)
+func (rq *request) prepareForwarding(req *fasthttp.Request) {
+	if !bytes.Equal(req.Header.Protocol(), strHTTP11) {
+		req.Header.SetProtocolBytes(strHTTP11)
+	}
+	req.Header.ResetConnectionClose()
+	proxy.SetForwarded(req, rq.scope.Client, protoHTTP, req.URI().Host())
+	// Two traceparent headers are no trace context at all (W3C Trace
+	// Context, 3.2): a new trace starts.
+	var in []byte
+	if all := req.Header.PeekAll(headerTraceparent); len(all) == 1 {
+		in = all[0]
+	}
+	rq.traceparent = appendTraceparent(rq.traceparent[:0], in)
+	setOnly(&req.Header, keyTraceparent, rq.traceparent)
+}
+
+var protoHTTP = []byte("http")
+
+// proxy sends the request to the route's upstream.
+func (rq *request) proxy() error {
+	x := &rq.exchange
+	*x = proxy.Exchange{Req: &rq.ctx.Request, Resp: &rq.ctx.Response, ClientIP: rq.scope.Client}
+	var err error
+	rq.upstream, err = rq.route.send(x)
+	rq.target = x.Target
+	return err
+}
+
+// serveFromCache answers a cached route's request from its cache, which
+// goes upstream (through the route's fill, or passUpstream) when it must.
+func (rq *request) serveFromCache() error {
+	var key []byte
+	if len(rq.scope.CacheKey) > 0 {
+		key = rq.scope.CacheKey
+	}
+	rt := rq.route
+	status, err := rt.cache.Serve(&rq.ctx.Request, &rq.ctx.Response, key, cache.Fetchers{Fill: rt.fill, Pass: rq.pass})
+	rq.cacheStatus = status.String()
+	rt.metrics.CacheServed(rq.cacheStatus)
+	return err
+}
+
+// fillUpstream is the route's cache's Fill fetcher. A fill request is the
+// cache's own, built from the key alone: it serves every client alike, so
+// it carries no client's forwarding chain, only the proto and host the key
+// names, and a trace of its own.
+func (rt *route) fillUpstream(req *fasthttp.Request, resp *fasthttp.Response) error {
+	req.Header.SetCanonical(keyXForwardedProto, protoHTTP)
+	req.Header.SetCanonical(keyXForwardedHost, req.Header.Host())
+	var tp [64]byte
+	req.Header.SetCanonical(keyTraceparent, appendTraceparent(tp[:0], nil))
+	_, err := rt.send(&proxy.Exchange{Req: req, Resp: resp})
+	return err
+}
+
+var (
+	keyXForwardedProto = []byte("X-Forwarded-Proto")
+	keyXForwardedHost  = []byte("X-Forwarded-Host")
+)
+
+// passUpstream is the cache's Pass fetcher of a request: a bypassed
+// request is the client's own, prepared like any proxied request only now.
+func (rq *request) passUpstream(req *fasthttp.Request, resp *fasthttp.Response) error {
+	rq.prepareForwarding(req)
+	x := &rq.exchange
+	*x = proxy.Exchange{Req: req, Resp: resp, ClientIP: rq.scope.Client}
+	_, err := rq.route.send(x)
+	return err
+}
+
+// send sends x through the route's upstream, with the route's timeouts,
+// retries and host rewrite (last: the cache key and X-Forwarded-Host keep
+// the client's host), counted in the upstream's metrics. It returns the
+// upstream's name.
+func (rt *route) send(x *proxy.Exchange) (string, error) {
+	if rt.rewriteHost != nil {
+		x.Req.Header.SetHostBytes(rt.rewriteHost)
+		x.Req.URI().SetHostBytes(rt.rewriteHost)
+	}
+	up := rt.pick()
+	x.Timeouts, x.Retries = rt.timeouts, rt.retries
+	err := up.Do(x)
+	m := rt.svc.metrics
+	m.Retries(up.Name(), x.Attempts-1)
+	if err != nil {
+		m.UpstreamError(up.Name(), errorKind(err))
+		return up.Name(), err
+	}
+	proxy.StripHopByHopResponse(&x.Resp.Header)
+	return up.Name(), nil
+}
+
+// errorKind is the metric label of a failed exchange.
+func errorKind(err error) string {
+	var perr *proxy.Error
+	if errors.As(err, &perr) {
+		return perr.Kind.String()
+	}
+	return "other"
+}
+
+// upstreamFailed answers a request its upstream did not answer, with the
+// status the kind of failure calls for.
+func (rq *request) upstreamFailed(err error) {
+	status := fasthttp.StatusBadGateway
+	var perr *proxy.Error
+	if errors.As(err, &perr) {
+		status = perr.Status()
+	}
+	kind := errorKind(err)
+	rq.ctx.Response.Reset()
+	rq.releaseChain()
+	rq.refuse(&rejection{status: status, code: "upstream_" + kind, msg: "the upstream did not answer: " + kind})
+}
+
+// runResponseChain runs on_response in reverse order over the plugins the
+// request passed, then releases what the request held.
+func (rq *request) runResponseChain() {
+	cs := &rq.chain
+	for i := cs.reached - 1; i >= 0; i-- {
+		l := rq.route.chain[i]
+		if !l.onResponse {
+			continue
+		}
+		inst := cs.held[i]
+		if inst == nil {
+			var err error
+			if inst, err = l.binding.Acquire(background); err != nil {
+				if rq.pluginFailed(l, err) {
+					break
+				}
+				continue
+			}
+		}
+		cs.held[i] = nil
+		l.calls.Add(1)
+		err := inst.OnResponse(&rq.ctx.Request, &rq.ctx.Response, &rq.scope)
+		l.binding.Release(inst, err != nil)
+		if err != nil && rq.pluginFailed(l, err) {
+			break
+		}
+	}
+	rq.releaseChain()
+}
+
+// releaseChain returns instances still held (fresh mode) to their bindings.
+func (rq *request) releaseChain() {
+	if rq.route == nil {
+		return
+	}
+	cs := &rq.chain
+	for i, inst := range cs.held[:len(rq.route.chain)] {
+		if inst != nil {
+			rq.route.chain[i].binding.Release(inst, false)
+			cs.held[i] = nil
+		}
+	}
+	cs.reached = 0
+}
+
+// answer completes the response the request got: the request id, the
+// rate limit headers, then the log.
+func (rq *request) answer() {
+	rq.ctx.Response.Header.SetCanonical(keyRequestID, rq.id)
+	rq.setLimitHeaders()
+	rq.finish()
+}
+
+var (
+	keyRateLimitPolicy = []byte("RateLimit-Policy")
+	keyRateLimit       = []byte("RateLimit")
+)
+
+// setLimitHeaders adds the route's RateLimit-Policy and the tightest
+// RateLimit of the request to its response.
+func (rq *request) setLimitHeaders() {
+	rl := rq.route.limits
+	if rl == nil || rq.limits.tightest < 0 {
+		return
+	}
+	if len(rl.policy) > 0 {
+		rq.ctx.Response.Header.SetCanonical(keyRateLimitPolicy, rl.policy)
+	}
+	rq.ctx.Response.Header.SetCanonical(keyRateLimit, rq.limits.header)
+}
+
+// refuse answers with a JSON error naming the request id, then logs and
+// counts it.
+func (rq *request) refuse(rej *rejection) {
+	if rej.reason != "" {
+		rq.snap.svc.metrics.Rejected(rej.reason)
+	}
+	rq.writeError(rej)
+	rq.finish()
+}
+
+// writeError sets the response to a JSON error naming the request id.
+func (rq *request) writeError(rej *rejection) {
+	ctx := rq.ctx
+	ctx.SetStatusCode(rej.status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.SetCanonical(keyRequestID, rq.id)
+	body := make([]byte, 0, 128)
+	body = append(body, `{"error":"`...)
+	body = append(body, rej.code...)
+	body = append(body, `","message":`...)
+	body = strconv.AppendQuote(body, rej.msg)
+	body = append(body, `,"request_id":`...)
+	body = strconv.AppendQuote(body, string(rq.id))
+	body = append(body, "}\n"...)
+	ctx.Response.SetBodyRaw(body)
+}
+
+// finish records metrics and the access log line of a request.
+func (rq *request) finish() {
+	ctx, snap := rq.ctx, rq.snap
+	if rq.clientClose {
+		ctx.SetConnectionClose()
+	}
+	elapsed := time.Since(ctx.Time())
+	status := ctx.Response.StatusCode()
+	bytesIn, bytesOut := len(ctx.Request.Body()), len(ctx.Response.Body())
+	routeName := ""
+	m := snap.noRoute
+	if rq.route != nil {
+		m, routeName = rq.route.metrics, rq.route.name
+	}
+	m.Observe(status, elapsed.Seconds(), bytesIn, bytesOut)
+	if snap.accessLog == nil {
+		return
+	}
+	snap.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("request_id", string(rq.id)),
+		slog.String("route", routeName),
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", string(ctx.Request.Header.RequestURI())),
+		slog.Int("status", status),
+		slog.String("upstream", rq.upstream),
+		slog.String("target", rq.target),
+		slog.Int("bytes_in", bytesIn),
+		slog.Int("bytes_out", bytesOut),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.String("client_ip", string(rq.scope.Client)),
+		slog.String("consumer", string(rq.scope.Consumer)),
+		slog.String("cache", rq.cacheStatus),
+	)
+}
+
+// handleReadError answers requests fasthttp could not read: too large,
+// too slow or malformed. Its log line names the kind and the client, never
+// the request's bytes (fasthttp's error quotes them, credentials and all),
+// and is rate-limited.
+func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
+	status, reason := fasthttp.StatusBadRequest, "bad_request"
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small) && requestLineIncomplete(small):
+		status, reason = fasthttp.StatusRequestURITooLong, "uri_too_long"
+	case errors.As(err, &small):
+		status, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, reason = fasthttp.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		status, reason = fasthttp.StatusRequestTimeout, "read_timeout"
+	}
+	s.metrics.Rejected(reason)
+	if s.clientLog.Allow() {
+		var ip []byte
+		if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			ip = tcp.IP
+		}
+		s.log.Warn("request refused before routing", "reason", reason, "status", status, "client_ip", net.IP(ip).String())
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetConnectionClose()
+	ctx.SetBodyString(`{"error":"` + reason + `"}` + "\n")
+}
+
+// requestLineIncomplete reports whether the read buffer filled up before
+// the request line ended: the request-target alone is too long (414), as
+// opposed to the headers (431). fasthttp tells it only in its message,
+// which quotes the first 200 bytes it read: no line end among them means
+// a request line longer than any the gateway reads. (A test pins this to
+// fasthttp's behaviour.)
+func requestLineIncomplete(err *fasthttp.ErrSmallBuffer) bool {
+	msg := err.Error()
+	_, contents, ok := strings.Cut(msg, "contents: ")
+	if !ok {
+		return false
+	}
+	head, _, _ := strings.Cut(contents, `"..."`) // the first of the two quoted snippets
+	return !strings.Contains(head, `\n`)
+}
+
+func retryAfterSeconds(d time.Duration) int {
+	secs := int((d + time.Second - 1) / time.Second)
+	return max(secs, 1)
+}

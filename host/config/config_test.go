@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,8 @@ func TestParseErrors(t *testing.T) {
 		{"float for int", "listen: {max_connections: 1.5}\n", []string{`1:27: expected an integer for max_connections, got "1.5"`}},
 		{"list for string", "log: {level: [info]}\n", []string{`1:14: expected a string for level, got a list`}},
 		{"scalar for struct", "listen: 8080\n", []string{`1:9: expected a mapping for listen, got "8080"`}},
+		{"scalar for nested struct", "upstreams: [{name: u, discovery: 5}]\n", []string{`1:34: expected a mapping for discovery, got "5"`}},
+		{"list for list element", "routes: [[{name: r}]]\n", []string{`1:10: expected a mapping for route, got a list`}},
 		{"bad bool", "admin: {watch_config: maybe}\n", []string{`1:23: expected true or false for watch_config, got "maybe"`}},
 		{"bad duration", "listen: {read_timeout: 10x}\n", []string{
 			`1:24: bad duration "10x" for read_timeout: want a number with a unit (ns, us, ms, s, m, h), e.g. "250ms" or "1m30s"`}},
@@ -51,7 +54,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
 		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`2:1: a config file holds one YAML document; found a second one`}},
-		{"syntax", "log: {level: info\n", []string{`1: YAML syntax error: did not find expected ',' or '}'`}},
+		{"syntax", "log: {level: info\n", []string{`2:1: YAML syntax error: did not find expected ',' or '}'`}},
 		{"unknown anchor", "log: *nope\n", []string{`1:6: YAML syntax error: unknown anchor 'nope' referenced`}},
 		{"bad merge", "log: {<<: 3}\n", []string{`1:11: merge key (<<) in log needs a mapping or a list of mappings, got "3"`}},
 		{"unset env", "log: {level: \"${WG_UNSET_VAR}\"}\n", []string{
@@ -503,10 +506,14 @@ func TestErrorFormat(t *testing.T) {
 func TestAliasBomb(t *testing.T) {
 	yaml := ups + "x-h: &h [" + strings.Repeat("a.com, ", 1000) + "]\n" +
 		"x-r: &r {name: r, upstream: u, match: {hosts: *h}}\nroutes: [" + strings.Repeat("*r, ", 1100) + "]\n"
-	_, err := Parse("", []byte(yaml))
+	c, err := Parse("t.yaml", []byte(yaml))
 	var list ErrorList
-	if !errors.As(err, &list) || len(list) != 1 || !strings.Contains(list[0].Msg, "config too large") {
+	if !errors.As(err, &list) || c != nil || len(list) != 1 || !strings.Contains(list[0].Msg, "config too large") {
 		t.Fatalf("err = %.300v", err)
+	}
+	// At the alias being expanded when the budget ran out, one of the *r.
+	if e := list[0]; e.Line != 6 || e.Col < 10 || (e.Col-10)%4 != 0 || !strings.Contains(e.Msg, "alias *r") {
+		t.Errorf("error at %d:%d, want it at one of the *r of line 6: %v", e.Line, e.Col, e)
 	}
 	// A mapping merging itself must not loop.
 	if _, err := Parse("", []byte("log: &l {<<: *l}\n")); err == nil {
@@ -522,11 +529,18 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data)
 		if err == nil {
+			if c == nil {
+				t.Fatal("no config and no error")
+			}
 			if _, err := Redacted(c); err != nil {
 				t.Fatalf("Redacted: %v", err)
 			}
-		} else if msg := err.Error(); msg == "" || strings.Contains(msg, "internal error") {
-			t.Fatalf("bad error: %q", msg) // a recovered panic is still a bug
+			return
 		}
+		var list ErrorList
+		if !errors.As(err, &list) || len(list) == 0 || c != nil {
+			t.Fatalf("Parse = %v, %#v; want no config and an ErrorList", c, err)
+		}
+		checkErrors(t, "f.yaml", bytes.TrimPrefix(data, []byte("\ufeff")), list)
 	})
 }

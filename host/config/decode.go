@@ -15,6 +15,11 @@
 // Scalar values may use ${VAR} and ${VAR:-default}; "$${" writes a literal
 // "${". Expansion happens per scalar after parsing, so substituted text can
 // never change the YAML structure and positions stay those of the file.
+//
+// Any input, however large, deep or far from YAML, is rejected with errors
+// that all have a line and a column, or accepted whole: the limits below
+// stop aliases, nesting and sheer size, and text.go positions what yaml.v3
+// reports without a column.
 package config
 
 import (
@@ -26,10 +31,12 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -37,7 +44,14 @@ import (
 // Load reads and parses the config file at path.
 // The error, when not nil, is an ErrorList.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}}
+	}
+	defer f.Close()
+	// One byte past the limit is enough for Parse to report the file as too
+	// large, without reading all of a huge one.
+	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
 	if err != nil {
 		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}}
 	}
@@ -46,43 +60,73 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes, completes with defaults and validates a config; file names
 // it in errors and in Config.File. The error, when not nil, is an ErrorList
-// with every problem found, and the config is nil.
+// with every problem found (at most maxErrors of them), each at a line and a
+// column, and the config is nil.
 func Parse(file string, data []byte) (c *Config, err error) {
 	defer func() {
 		// No panic may cross the package boundary: a reload must reject a
-		// config, never take down the gateway serving the old one.
+		// config, never take down the gateway serving the old one. A panic
+		// is still a bug, which the message asks to report.
 		if r := recover(); r != nil {
-			c, err = nil, ErrorList{{File: file, Msg: fmt.Sprintf("internal error decoding config: %v", r)}}
+			c, err = nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("internal error decoding config (a bug, please report it): %v", r)}}
 		}
 	}()
-	d := &decoder{file: file, bad: map[Pos]bool{}, elems: map[*string]Pos{}, budget: maxNodes}
-	root := d.parse(data)
-	if root == nil {
-		return nil, d.errs.Err()
+	d := newDecoder(file)
+	if root := d.parse(data); root != nil {
+		c = &Config{File: file}
+		d.decode(root, reflect.ValueOf(c).Elem(), "config", "config")
+		applyDefaults(reflect.ValueOf(c).Elem())
+		if !d.over { // a truncated decode would only validate into noise
+			v := &validator{add: d.add, bad: d.bad, elems: d.elems, regex: map[string]compiled{}}
+			v.config(c)
+		}
 	}
-	c = &Config{File: file}
-	d.decode(root, reflect.ValueOf(c).Elem(), "config", "config")
-	applyDefaults(reflect.ValueOf(c).Elem())
-	if d.budget >= 0 { // a truncated decode would only validate into noise
-		v := &validator{file: file, errs: &d.errs, bad: d.bad, elems: d.elems}
-		v.config(c)
-	}
-	if err := d.errs.Err(); err != nil {
+	if err := d.err(); err != nil || c == nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// maxNodes bounds the values decoded from one file, so that aliases of
-// aliases cannot make a small file expand into a huge config.
-const maxNodes = 1 << 20
+// Limits on one config file. Past each of them Parse reports an error at the
+// place it was crossed, and returns no config: nothing is dropped silently.
+const (
+	// maxFileBytes bounds the file: yaml.v3 builds its node tree in memory,
+	// up to a hundred times the size of dense input.
+	maxFileBytes = 4 << 20
+	// maxNodes bounds the YAML nodes (keys and values) decoded, every alias
+	// expanded, so that aliases of aliases cannot make a small file expand
+	// into a huge config (a "billion laughs").
+	maxNodes = 1 << 20
+	// maxTextBytes bounds the text of the scalars decoded, aliases and
+	// ${VAR}s expanded: aliases of one long string add up to what maxNodes
+	// does not count.
+	maxTextBytes = 64 << 20
+	// maxDepth bounds nesting, aliases followed. Configs need a few levels;
+	// a plugin's JSON parser may need a stack as deep as its config.
+	maxDepth = 100
+	// maxErrors bounds the problems reported: an operator fixes the first
+	// ones, and a generated file could otherwise yield a report as large as
+	// itself.
+	maxErrors = 100
+)
 
 type decoder struct {
-	file   string
-	errs   ErrorList
-	bad    map[Pos]bool    // positions of decoding errors: validation stays quiet there
-	elems  map[*string]Pos // position of each decoded string list element
-	budget int
+	file  string
+	errs  ErrorList
+	seen  map[Error]bool  // errs, so that a value reached twice through aliases counts once
+	more  bool            // problems past maxErrors were left out
+	bad   map[Pos]bool    // positions of decoding errors: validation stays quiet there
+	elems map[*string]Pos // position of each decoded string list element
+
+	budget int          // nodes left to decode (maxNodes)
+	text   int          // bytes of scalar text left to decode (maxTextBytes)
+	over   bool         // a budget ran out: decoding has stopped
+	open   []*yaml.Node // the nodes being decoded, outermost first (maxDepth)
+	alias  *yaml.Node   // the outermost alias being expanded, what a budget overrun blames
+}
+
+func newDecoder(file string) *decoder {
+	return &decoder{file: file, seen: map[Error]bool{}, bad: map[Pos]bool{}, elems: map[*string]Pos{}, budget: maxNodes, text: maxTextBytes}
 }
 
 // errorf reports a bad value at n; validation stays quiet at n, where it
@@ -95,45 +139,62 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 // keyErrorf reports a bad key: validation may still speak at that position
 // (a block mapping starts where its first key does).
 func (d *decoder) keyErrorf(n *yaml.Node, format string, args ...any) {
-	d.errs.Add(posOf(n), d.file, format, args...)
+	d.add(posOf(n), format, args...)
+}
+
+// add records a problem at p, once, and at most maxErrors of them.
+func (d *decoder) add(p Pos, format string, args ...any) {
+	e := Error{File: d.file, Line: p.Line, Col: p.Col, Msg: clip(fmt.Sprintf(format, args...))}
+	switch {
+	case d.seen[e]:
+	case len(d.errs) == maxErrors:
+		d.more = true
+	default:
+		d.seen[e] = true
+		d.errs = append(d.errs, e)
+	}
+}
+
+// err returns the problems recorded, sorted, or nil.
+func (d *decoder) err() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	d.errs.Sort()
+	if d.more {
+		last := d.errs[len(d.errs)-1]
+		d.errs = append(d.errs, Error{File: d.file, Line: last.Line, Col: last.Col,
+			Msg: fmt.Sprintf("too many problems: only the first %d found are reported", maxErrors)})
+	}
+	return d.errs
 }
 
 func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
 
-var (
-	yamlLine      = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
-	unknownAnchor = regexp.MustCompile(`unknown anchor '(.+)' referenced`)
-)
-
 // parse returns the root node of the single YAML document in data, or nil
 // after recording why there is none.
 func (d *decoder) parse(data []byte) *yaml.Node {
+	// yaml.v3 skips a byte order mark without counting it in columns.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if i, msg := checkText(data); i >= 0 {
+		d.add(posAt(data, i), "%s", msg)
+		return nil
+	}
 	syntax := func(err error) *yaml.Node {
-		e := Error{File: d.file, Msg: "YAML syntax error: " + err.Error()}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = "YAML syntax error: " + m[2]
-		}
-		// yaml.v3 gives no line for an unknown alias: find its first use.
-		if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
-			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-				e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
-				e.Col = 1 + i - (bytes.LastIndexByte(data[:i], '\n') + 1)
-			}
-		}
-		d.errs = append(d.errs, e)
+		p, problem := syntaxError(data, err)
+		d.add(p, "YAML syntax error: %s", problem)
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc, extra yaml.Node
-	err := dec.Decode(&doc)
+	err := decodeNode(dec, &doc)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return syntax(err)
 	}
 	if err == nil {
-		switch err := dec.Decode(&extra); {
+		switch err := decodeNode(dec, &extra); {
 		case err == nil:
-			d.errs.Add(posOf(&extra), d.file, "a config file holds one YAML document; found a second one")
+			d.add(posOf(&extra), "a config file holds one YAML document; found a second one")
 			return nil
 		case !errors.Is(err, io.EOF):
 			return syntax(err)
@@ -142,14 +203,28 @@ func (d *decoder) parse(data []byte) *yaml.Node {
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		// An empty file is most likely a half-written one picked up by the
 		// watcher: accepting it would drop every route.
-		d.errs.Add(Pos{Line: 1, Col: 1}, d.file, "config is empty (want a mapping with keys %s)", knownKeys(reflect.TypeOf(Config{})))
+		d.add(Pos{Line: 1, Col: 1}, "config is empty (want a mapping with keys %s)", knownKeys(reflect.TypeOf(Config{})))
 		return nil
 	}
 	return doc.Content[0]
 }
 
+// decodeNode decodes the next document of dec into n. yaml.v3 panics on some
+// inputs it cannot handle ("internal error", "please report"): the input is
+// still what is wrong, at a place syntaxError finds.
+func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: the YAML library failed on this input: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
+// resolve follows an alias to its value. yaml.v3 makes no alias of an
+// alias; enter reports one that is still an alias after a few steps.
 func resolve(n *yaml.Node) *yaml.Node {
 	for i := 0; i < 8 && n.Kind == yaml.AliasNode && n.Alias != nil; i++ {
 		n = n.Alias
@@ -157,12 +232,89 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// enter starts decoding node n: it follows n if it is an alias, charges the
+// budgets, and opens one level of nesting. It returns the node to decode, to
+// be closed with leave(n), or nil after reporting why there is none.
+func (d *decoder) enter(n *yaml.Node) *yaml.Node {
+	r := resolve(n)
+	if n.Kind == yaml.AliasNode && d.alias == nil {
+		d.alias = n
+	}
+	switch {
+	case !d.spend(n) || !d.spendText(n, len(r.Value)):
+	case r.Kind == yaml.AliasNode:
+		d.errorf(n, "alias *%s leads to no value", n.Value)
+	case n.Kind == yaml.AliasNode && slices.Contains(d.open, r):
+		d.errorf(n, "alias *%s is used inside its own anchor (at %d:%d), which would make it endless", n.Value, r.Line, r.Column)
+	case len(d.open) == maxDepth:
+		d.errorf(n, "config nested too deeply: more than %d levels", maxDepth)
+	default:
+		d.open = append(d.open, r)
+		return r
+	}
+	if d.alias == n {
+		d.alias = nil
+	}
+	return nil
+}
+
+// leave ends decoding node n, after enter(n) returned a node.
+func (d *decoder) leave(n *yaml.Node) {
+	d.open = d.open[:len(d.open)-1]
+	if d.alias == n {
+		d.alias = nil
+	}
+}
+
+// spend charges node n to the node budget. It reports false once a budget
+// has run out, when decoding stops.
+func (d *decoder) spend(n *yaml.Node) bool {
+	if d.budget--; d.budget >= 0 && !d.over {
+		return true
+	}
+	d.overrun(n, fmt.Sprintf("more than %d keys and values", maxNodes))
+	return false
+}
+
+// spendText charges size bytes of text at node n, like spend: the text of
+// every scalar visited (messages quote it) and what ${VAR}s add to it.
+func (d *decoder) spendText(n *yaml.Node, size int) bool {
+	if d.text -= size; d.text >= 0 && !d.over {
+		return true
+	}
+	d.overrun(n, fmt.Sprintf("more than %d bytes of text", maxTextBytes))
+	return false
+}
+
+// overrun reports, once, that the config is too large. It blames the
+// outermost alias being expanded, when there is one: the place to fix.
+func (d *decoder) overrun(n *yaml.Node, what string) {
+	if d.over {
+		return
+	}
+	d.over = true
+	msg := "config too large: " + what
+	if d.alias != nil {
+		n, msg = d.alias, fmt.Sprintf("%s once alias *%s is expanded", msg, d.alias.Value)
+	}
+	// Past maxErrors too: this one says why decoding stopped.
+	d.errs = append(d.errs, Error{File: d.file, Line: n.Line, Col: n.Column, Msg: msg})
+}
+
+// describe names what n is in a message, quoting the start of a scalar.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
+	}
+	if s := n.Value; len(s) > 64 {
+		i := 60
+		for !utf8.RuneStart(s[i]) {
+			i--
+		}
+		return strconv.Quote(s[:i]) + "…"
 	}
 	return strconv.Quote(n.Value)
 }
@@ -179,13 +331,19 @@ var (
 // decode stores node n into v. key names the value in messages; noun names
 // the struct v is (or the elements of the list v is) in messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, key, noun string) {
-	if d.budget--; d.budget < 0 {
-		if d.budget == -1 {
-			d.errorf(n, "config too large: more than %d values after expanding aliases", maxNodes)
+	r := d.enter(n)
+	if r == nil {
+		if v.Kind() == reflect.Struct {
+			setBook(v, posOf(n), Positions{}) // validation stays quiet where decoding failed
 		}
 		return
 	}
-	n = resolve(n)
+	d.value(r, v, key, noun)
+	d.leave(n)
+}
+
+// value stores node n, entered and not an alias, into v.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, key, noun string) {
 	if isNull(n) {
 		// null is the same as leaving the key out; a struct still learns where it is.
 		if v.Kind() == reflect.Struct {
@@ -205,8 +363,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key, noun string) {
 		}
 		return
 	case t == jsonType:
-		var b []byte
-		if b = d.appendJSON(b, n, key); b != nil {
+		if b := d.appendJSON(nil, n, key); b != nil {
 			v.SetBytes(b)
 		}
 		return
@@ -224,7 +381,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key, noun string) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
-		d.decode(n, p.Elem(), key, noun)
+		d.value(n, p.Elem(), key, noun)
 		v.Set(p)
 	case reflect.Struct:
 		d.decodeStruct(n, v, noun)
@@ -235,6 +392,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key, noun string) {
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
+			if d.over {
+				break
+			}
 			e := s.Index(i)
 			d.decode(c, e, key, strings.TrimSuffix(key, "s"))
 			if e.Kind() == reflect.String {
@@ -281,18 +441,23 @@ func (d *decoder) scalar(n *yaml.Node, want, key string) (string, bool) {
 		d.errorf(n, "%s: %v", key, err)
 		return "", false
 	}
-	return s, true
+	return s, d.spendText(n, len(s)-len(n.Value)) // enter charged n.Value
+
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, noun string) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "expected a mapping for %s, got %s", noun, describe(n))
+		setBook(v, posOf(n), Positions{}) // validation stays quiet where decoding failed
 		return
 	}
 	at := Positions{}
 	setBook(v, posOf(n), at)
 	fields := fieldsOf(v.Type())
 	for _, kv := range d.pairs(n, noun, 0) {
+		if d.over {
+			return
+		}
 		k, val := kv[0], kv[1]
 		f, ok := fieldByKey(fields, k.Value)
 		if !ok && v.Type() == configType && strings.HasPrefix(k.Value, "x-") {
@@ -316,6 +481,9 @@ func (d *decoder) pairs(n *yaml.Node, noun string, depth int) [][2]*yaml.Node {
 	first := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if !d.spend(k) || !d.spendText(k, len(k.Value)) { // keys cost too: an alias of a mapping may be expanded many times
+			return nil
+		}
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
 			merged = append(merged, d.merge(val, noun, depth)...)
 			continue
@@ -343,6 +511,10 @@ func (d *decoder) pairs(n *yaml.Node, noun string, depth int) [][2]*yaml.Node {
 // merge returns the pairs a "<<" value contributes: one mapping, or a list of
 // mappings where earlier ones win.
 func (d *decoder) merge(val *yaml.Node, noun string, depth int) [][2]*yaml.Node {
+	if val.Kind == yaml.AliasNode && d.alias == nil {
+		d.alias = val // what a budget overrun blames
+		defer func() { d.alias = nil }()
+	}
 	r := resolve(val)
 	if depth > 8 {
 		d.errorf(val, "merge keys (<<) nested too deeply in %s", noun)
@@ -355,6 +527,9 @@ func (d *decoder) merge(val *yaml.Node, noun string, depth int) [][2]*yaml.Node 
 		var out [][2]*yaml.Node
 		seen := map[string]bool{}
 		for _, c := range r.Content {
+			if !d.spend(c) {
+				return nil
+			}
 			if resolve(c).Kind != yaml.MappingNode {
 				d.errorf(c, "merge key (<<) in %s needs mappings, got %s", noun, describe(resolve(c)))
 				continue
@@ -378,8 +553,13 @@ type field struct {
 	sf    reflect.StructField
 }
 
-// fieldsOf lists the YAML fields of struct type t (those with a yaml tag other than "-").
+// fieldsOf lists the YAML fields of struct type t (those with a yaml tag
+// other than "-"). The lists are kept: a large config has many structs of
+// few types.
 func fieldsOf(t reflect.Type) []field {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -387,8 +567,11 @@ func fieldsOf(t reflect.Type) []field {
 			fs = append(fs, field{index: i, key: key, sf: sf})
 		}
 	}
+	fieldCache.Store(t, fs)
 	return fs
 }
+
+var fieldCache sync.Map // reflect.Type → []field
 
 func fieldByKey(fs []field, key string) (field, bool) {
 	for _, f := range fs {
@@ -497,29 +680,30 @@ func parseByteSize(s string) (int64, error) {
 
 // appendJSON converts a free-form YAML value to JSON: mappings (string keys
 // only) to objects, lists to arrays, scalars by their resolved YAML tag, with
-// ${ENV} expansion in strings. It returns nil after reporting an error.
+// ${ENV} expansion in strings. n is entered and not an alias. It returns nil
+// after reporting an error.
 func (d *decoder) appendJSON(dst []byte, n *yaml.Node, key string) []byte {
-	if d.budget--; d.budget < 0 {
-		return nil
-	}
-	n = resolve(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		dst = append(dst, '{')
 		for i, kv := range d.pairs(n, key, 0) {
-			if resolve(kv[0]).Kind != yaml.ScalarNode {
+			k := resolve(kv[0])
+			if k.Kind != yaml.ScalarNode {
 				d.errorf(kv[0], "%s: mapping keys must be strings", key)
 				return nil
 			}
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			k, _ := json.Marshal(resolve(kv[0]).Value)
-			dst = append(dst, k...)
+			b, _ := json.Marshal(k.Value)
+			dst = append(dst, b...)
 			dst = append(dst, ':')
-			if dst = d.appendJSON(dst, kv[1], key); dst == nil {
+			if dst = d.appendChild(dst, kv[1], key); dst == nil {
 				return nil
 			}
+		}
+		if d.over {
+			return nil
 		}
 		return append(dst, '}')
 	case yaml.SequenceNode:
@@ -528,7 +712,7 @@ func (d *decoder) appendJSON(dst []byte, n *yaml.Node, key string) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst = d.appendJSON(dst, c, key); dst == nil {
+			if dst = d.appendChild(dst, c, key); dst == nil {
 				return nil
 			}
 		}
@@ -559,4 +743,14 @@ func (d *decoder) appendJSON(dst []byte, n *yaml.Node, key string) []byte {
 	}
 	d.errorf(n, "%s: unsupported YAML value", key)
 	return nil
+}
+
+// appendChild appends the JSON of node c, an element or a mapping value.
+func (d *decoder) appendChild(dst []byte, c *yaml.Node, key string) []byte {
+	r := d.enter(c)
+	if r == nil {
+		return nil
+	}
+	defer d.leave(c)
+	return d.appendJSON(dst, r, key)
 }

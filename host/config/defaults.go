@@ -64,6 +64,5 @@ func setDefault(v reflect.Value, tag string) {
 		}
 		n = doc.Content[0]
 	}
-	d := &decoder{bad: map[Pos]bool{}, elems: map[*string]Pos{}, budget: maxNodes}
-	d.decode(n, v, "default", "default")
+	newDecoder("").decode(n, v, "default", "default")
 }

@@ -10,8 +10,10 @@ import (
 
 // Error is one problem in a config file, at the place an operator must edit.
 type Error struct {
-	File      string
-	Line, Col int // 1-based; zero when unknown
+	File string
+	// Line and Col are 1-based. Parse always sets both; only Load's "cannot
+	// read config" has neither, and other packages may leave them zero.
+	Line, Col int
 	Msg       string
 }
 

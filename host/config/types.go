@@ -365,7 +365,7 @@ type PluginLimits struct {
 // Quarantine backs off a plugin that keeps failing, instead of
 // re-instantiating it in a tight loop.
 type Quarantine struct {
-	After      int      `yaml:"after" json:"after,omitempty" doc:"consecutive failures that quarantine the plugin on a route" default:"5"`
+	After      int      `yaml:"after" json:"after,omitempty" doc:"consecutive failures of one stage (cold start, on_request, on_response) that quarantine the plugin on a route" default:"5"`
 	Backoff    Duration `yaml:"backoff" json:"backoff,omitempty" doc:"first quarantine period; doubles each time" default:"1s"`
 	MaxBackoff Duration `yaml:"max_backoff" json:"max_backoff,omitempty" doc:"longest quarantine period" default:"1m"`
 

@@ -14,15 +14,31 @@ import (
 // validator checks a decoded config and records every problem it finds. It
 // also normalizes what it checks: methods are upper-cased, hosts lower-cased.
 type validator struct {
-	file  string
-	errs  *ErrorList
-	bad   map[Pos]bool    // decoding already reported a problem here
-	elems map[*string]Pos // positions of string list elements
+	add   func(p Pos, format string, args ...any) // records a problem
+	bad   map[Pos]bool                            // decoding already reported a problem here
+	elems map[*string]Pos                         // positions of string list elements
+	regex map[string]compiled                     // each regular expression, compiled once
+}
+
+type compiled struct {
+	re  *regexp.Regexp
+	err error
+}
+
+// compile compiles a regular expression. An alias may repeat a long one
+// thousands of times: compiling it once keeps validation linear.
+func (v *validator) compile(expr string) (*regexp.Regexp, error) {
+	c, ok := v.regex[expr]
+	if !ok {
+		c.re, c.err = regexp.Compile(expr)
+		v.regex[expr] = c
+	}
+	return c.re, c.err
 }
 
 func (v *validator) errorf(p Pos, format string, args ...any) {
 	if !v.bad[p] {
-		v.errs.Add(p, v.file, format, args...)
+		v.add(p, format, args...)
 	}
 }
 
@@ -35,7 +51,7 @@ func (v *validator) elem(s *string, fallback Pos) Pos {
 }
 
 func (v *validator) config(c *Config) {
-	v.tags(reflect.ValueOf(c).Elem(), "config")
+	v.tags(reflect.ValueOf(c).Elem(), "config", c.Pos)
 	l := &c.Listen
 	v.address(l.Address, l.At.Of("address", l.Pos), "listen.address", 0)
 	for i := range l.TrustedProxies {
@@ -150,21 +166,35 @@ func (v *validator) cache(c *Cache, pfx string) {
 			}
 		}
 	}
+	// Sets, as trying every pattern on every name would be quadratic.
+	names, prefixes := map[string]bool{}, map[string]bool{}
+	for _, ig := range k.IgnoreQuery {
+		if p, ok := strings.CutSuffix(ig, "*"); ok {
+			prefixes[p] = true
+		} else {
+			names[ig] = true
+		}
+	}
 	for i := range k.Query {
 		q := &k.Query[i]
-		if slices.ContainsFunc(k.IgnoreQuery, func(ig string) bool { return queryNameMatches(ig, *q) }) {
+		if queryIgnored(names, prefixes, *q) {
 			v.errorf(v.elem(q, k.At.Of("query", k.Pos)), "%scache.key: query parameter %q is both keyed and ignored", pfx, *q)
 		}
 	}
 }
 
-// queryNameMatches reports whether an ignore_query pattern (a name, or a
-// prefix ending in *) matches name.
-func queryNameMatches(pattern, name string) bool {
-	if p, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(name, p)
+// queryIgnored reports whether ignore_query, split into its names and the
+// prefixes of its patterns ending in *, matches name.
+func queryIgnored(names, prefixes map[string]bool, name string) bool {
+	if names[name] {
+		return true
 	}
-	return pattern == name
+	for i := range len(name) + 1 {
+		if prefixes[name[:i]] {
+			return true
+		}
+	}
+	return false
 }
 
 // rateLimits checks a route's rate limits.
@@ -210,7 +240,7 @@ func (v *validator) routePlugins(r *Route, pfx string, plugins map[string]Pos, p
 		if _, ok := plugins[rp.Name]; !ok && rp.Name != "" {
 			defined := "none are defined"
 			if len(pluginNames) > 0 {
-				defined = "defined: " + strings.Join(pluginNames, ", ")
+				defined = "defined: " + nameList(pluginNames)
 			}
 			v.errorf(rp.At.Of("name", rp.Pos), "%sunknown plugin %q (%s)", pfx, rp.Name, defined)
 		}
@@ -219,7 +249,7 @@ func (v *validator) routePlugins(r *Route, pfx string, plugins map[string]Pos, p
 			for j := range o.Upstreams {
 				name := &o.Upstreams[j]
 				if _, ok := upstreams[*name]; !ok {
-					v.errorf(v.elem(name, o.At.Of("upstreams", o.Pos)), "%soutbound: unknown upstream %q (defined: %s)", pfx, *name, strings.Join(upstreamNames, ", "))
+					v.errorf(v.elem(name, o.At.Of("upstreams", o.Pos)), "%soutbound: unknown upstream %q (defined: %s)", pfx, *name, nameList(upstreamNames))
 				}
 			}
 			for j := range o.Hosts {
@@ -238,18 +268,22 @@ func (v *validator) limits(l *PluginLimits, pfx string) {
 
 // tags checks what the struct tags declare, everywhere below rv: required
 // keys, enum values, non-negative durations and max_* limits.
-func (v *validator) tags(rv reflect.Value, noun string) {
+// A struct the file does not write is where its parent wrote about it.
+func (v *validator) tags(rv reflect.Value, noun string, parent Pos) {
 	switch rv.Kind() {
 	case reflect.Pointer:
 		if !rv.IsNil() {
-			v.tags(rv.Elem(), noun)
+			v.tags(rv.Elem(), noun, parent)
 		}
 	case reflect.Slice:
 		for i := range rv.Len() {
-			v.tags(rv.Index(i), strings.TrimSuffix(noun, "s"))
+			v.tags(rv.Index(i), strings.TrimSuffix(noun, "s"), parent)
 		}
 	case reflect.Struct:
 		pos, at := book(rv)
+		if pos == (Pos{}) {
+			pos = parent
+		}
 		for _, f := range fieldsOf(rv.Type()) {
 			fv, p := rv.Field(f.index), at.Of(f.key, pos)
 			if f.sf.Tag.Get("required") == "true" {
@@ -275,9 +309,19 @@ func (v *validator) tags(rv reflect.Value, noun string) {
 			case strings.HasPrefix(f.key, "max_") && fv.CanInt() && fv.Int() < 0:
 				v.errorf(p, "%s must be >= 0, got %d", f.key, fv.Int())
 			}
-			v.tags(fv, f.key)
+			v.tags(fv, f.key, p)
 		}
 	}
+}
+
+// nameList lists names in a message, the first few of them: with every
+// name, a message per route could be as large as the config.
+func nameList(names []string) string {
+	const show = 10
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:show], ", "), len(names)-show)
 }
 
 // label names a route or upstream in messages, by position when it has no name.
@@ -366,7 +410,7 @@ func (v *validator) route(r *Route, pfx string, upstreams map[string]Pos, names 
 		if _, ok := upstreams[name]; !ok && name != "" {
 			defined := "none are defined"
 			if len(names) > 0 {
-				defined = "defined: " + strings.Join(names, ", ")
+				defined = "defined: " + nameList(names)
 			}
 			v.errorf(p, "%sunknown upstream %q (%s)", pfx, name, defined)
 		}
@@ -423,7 +467,7 @@ func (v *validator) match(m *Match, pfx string) []string {
 		}
 	}
 	if m.PathRegex != "" {
-		if re, err := regexp.Compile(m.PathRegex); err != nil {
+		if re, err := v.compile(m.PathRegex); err != nil {
 			v.errorf(m.At.Of("path_regex", m.Pos), "%sbad path_regex: %v", pfx, err)
 		} else {
 			for _, n := range re.SubexpNames() {
@@ -463,7 +507,7 @@ func (v *validator) match(m *Match, pfx string) []string {
 				v.errorf(k.At.Of("absent", k.Pos), "%s%s %q: absent cannot be combined with value or regex", pfx, group.kind, k.Name)
 			}
 			if k.Regex != "" {
-				if _, err := regexp.Compile(k.Regex); err != nil {
+				if _, err := v.compile(k.Regex); err != nil {
 					v.errorf(k.At.Of("regex", k.Pos), "%s%s %q: bad regex: %v", pfx, group.kind, k.Name, err)
 				}
 			}
@@ -498,11 +542,15 @@ func (v *validator) rewrite(rw *Rewrite, m *Match, params []string, pfx string) 
 		v.errorf(p, "%sbad rewrite path %q: %v", pfx, rw.Path, err)
 		return
 	}
+	known := map[string]bool{}
+	for _, name := range params {
+		known[name] = true
+	}
 	for _, name := range used {
-		if !slices.Contains(params, name) {
+		if !known[name] {
 			defined := "the match defines no params"
 			if len(params) > 0 {
-				defined = "defined: " + strings.Join(params, ", ")
+				defined = "defined: " + nameList(params)
 			}
 			v.errorf(p, "%srewrite path uses {%s}, which the match does not define (%s)", pfx, name, defined)
 		}
@@ -515,6 +563,7 @@ func (v *validator) rewrite(rw *Rewrite, m *Match, params []string, pfx string) 
 func templateParams(path string, allowDup bool) ([]string, error) {
 	segs := strings.Split(path, "/")
 	var names []string
+	seen := map[string]bool{}
 	for i, s := range segs {
 		if !strings.ContainsAny(s, "{}") {
 			continue
@@ -532,9 +581,10 @@ func templateParams(path string, allowDup bool) ([]string, error) {
 		if !isIdent(name) {
 			return nil, fmt.Errorf("bad param name %q (want letters, digits and _, not starting with a digit)", name)
 		}
-		if !allowDup && slices.Contains(names, name) {
+		if !allowDup && seen[name] {
 			return nil, fmt.Errorf("duplicate param {%s}", name)
 		}
+		seen[name] = true
 		names = append(names, name)
 	}
 	return names, nil

@@ -40,6 +40,7 @@ type Listen struct {
 	RetryAfter            Duration `yaml:"retry_after" json:"retry_after,omitempty" doc:"Retry-After sent with 503 when over max_concurrent_requests" default:"1s"`
 	ShutdownTimeout       Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"how long SIGTERM waits for in-flight requests before exiting" default:"15s"`
 	EscapedSlashes        string   `yaml:"escaped_slashes" json:"escaped_slashes,omitempty" doc:"what an encoded slash or backslash (%2F, %5C) or a raw backslash in a request path does: reject (400), unescape (a real /), keep (data, matched and forwarded encoded)" default:"reject" enum:"reject,unescape,keep"`
+	PathParameters        string   `yaml:"path_parameters" json:"path_parameters,omitempty" doc:"what a ';' in a request path segment (path parameters: servlet containers strip \";x\" from segments, other servers keep it) does: reject (400) or keep (data, matched and forwarded as is)" default:"reject" enum:"reject,keep"`
 	TrustedProxies        []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs whose X-Forwarded-For is trusted when finding the client IP"`
 
 	Pos Pos       `yaml:"-" json:"-"`

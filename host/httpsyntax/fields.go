@@ -8,6 +8,9 @@ var (
 	ErrFieldValue = errors.New("header value holds a control character")
 	ErrObsFold    = errors.New("header line folded onto the next (obs-fold)")
 	ErrFraming    = errors.New("both Content-Length and Transfer-Encoding")
+	// ErrTransferCoding is a Transfer-Encoding other than chunked: RFC
+	// 9112 (6.1) has a server answer 501 to a coding it does not read.
+	ErrTransferCoding = errors.New("a Transfer-Encoding other than chunked")
 )
 
 // CheckFieldLines checks a raw header block as received (field lines, each
@@ -37,8 +40,10 @@ func CheckFieldLines(block []byte) error {
 			return ErrFieldName
 		}
 		name := block[start:i]
+		valueStart := i + 1
 		for i++; i < len(block) && class[block[i]]&classFieldValue != 0; i++ {
 		}
+		value := block[valueStart:i]
 		if i < len(block) && block[i] == '\r' {
 			i++
 		}
@@ -50,13 +55,29 @@ func CheckFieldLines(block []byte) error {
 		}
 		if len(name) == len("Content-Length") || len(name) == len("Transfer-Encoding") {
 			length = length || equalFold(name, "Content-Length")
-			chunked = chunked || equalFold(name, "Transfer-Encoding")
+			if equalFold(name, "Transfer-Encoding") {
+				if chunked || !equalFold(trimOWS(value), "chunked") {
+					return ErrTransferCoding // another coding, or chunked twice
+				}
+				chunked = true
+			}
 			if length && chunked {
 				return ErrFraming
 			}
 		}
 	}
 	return nil
+}
+
+// trimOWS trims the optional whitespace around a field value.
+func trimOWS(v []byte) []byte {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
 }
 
 // equalFold compares a header name with a canonical one, ASCII

@@ -180,6 +180,23 @@ func endSegment(dst []byte, base, seg int, more bool) ([]byte, int, error) {
 	return dst, len(dst), nil
 }
 
+// HasDotSegment reports whether a path has a "." or ".." segment: one that
+// CleanPath would resolve, climbing a level up for "..".
+func HasDotSegment(path []byte) bool {
+	for len(path) > 0 {
+		seg := path
+		if i := bytes.IndexByte(path, '/'); i >= 0 {
+			seg, path = path[:i], path[i+1:]
+		} else {
+			path = nil
+		}
+		if len(seg) == 1 && seg[0] == '.' || len(seg) == 2 && seg[0] == '.' && seg[1] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
 func unhex(c byte) int {
 	switch {
 	case '0' <= c && c <= '9':

@@ -64,9 +64,14 @@ func TestCheckFieldLines(t *testing.T) {
 		"X-A: a\rb\r\n\r\n":                  ErrFieldValue,
 		"X-A: a\x1bb\r\n\r\n":                ErrFieldValue,
 		"X-A: a\x7fb\r\n\r\n":                ErrFieldValue,
-		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n": ErrFraming,
-		"transfer-encoding: chunked\r\ncontent-LENGTH: 3\r\n\r\n": ErrFraming,
-		"Content-Length: 3\r\n\r\nTransfer-Encoding: chunked\r\n": nil, // after the block
+		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n":          ErrFraming,
+		"Transfer-Encoding:  Chunked \r\n\r\n":                             nil,
+		"Transfer-Encoding: identity\r\n\r\n":                              ErrTransferCoding,
+		"Transfer-Encoding: gzip, chunked\r\n\r\n":                         ErrTransferCoding,
+		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n": ErrTransferCoding,
+		"Transfer-Encoding:\r\n\r\n":                                       ErrTransferCoding,
+		"transfer-encoding: chunked\r\ncontent-LENGTH: 3\r\n\r\n":          ErrFraming,
+		"Content-Length: 3\r\n\r\nTransfer-Encoding: chunked\r\n":          nil, // after the block
 	} {
 		if err := CheckFieldLines([]byte(in)); !errors.Is(err, want) {
 			t.Errorf("CheckFieldLines(%q) = %v, want %v", in, err, want)
@@ -86,6 +91,17 @@ func TestValidHost(t *testing.T) {
 	} {
 		if got := ValidHost([]byte(in)); got != want {
 			t.Errorf("ValidHost(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestHasDotSegment(t *testing.T) {
+	for in, want := range map[string]bool{
+		"/a/b": false, "/a/../b": true, "/a/./b": true, "/..": true, "/a/..": true, "/a/...": false,
+		"/a/..b": false, "/.a/b.": false, "": false, "/": false, "//": false, "..": true,
+	} {
+		if got := HasDotSegment([]byte(in)); got != want {
+			t.Errorf("HasDotSegment(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -16,7 +16,9 @@ import (
 
 // rawUpstream is a TCP server on 127.0.0.1 that reads each request's head
 // and answers it with answer(n) (n counts requests from 1; "" closes the
-// connection without answering). It counts requests and connections.
+// connection without answering; an answer ending in NUL is sent without
+// the NUL, then the connection is reset). It counts requests and
+// connections.
 type rawUpstream struct {
 	addr            string
 	requests, conns atomic.Int64
@@ -56,7 +58,9 @@ func startRaw(t *testing.T, answer func(n int64) string) *rawUpstream {
 					if out == "" {
 						return
 					}
-					if _, err := io.WriteString(c, out); err != nil {
+					reset := strings.HasSuffix(out, "\x00")
+					if _, err := io.WriteString(c, strings.TrimSuffix(out, "\x00")); err != nil || reset {
+						c.(*net.TCPConn).SetLinger(0) //nolint:errcheck // close with a reset
 						return
 					}
 				}
@@ -205,4 +209,82 @@ func TestRequestErrorsSpareTheBreaker(t *testing.T) {
 	if s := (&Error{Kind: ErrRequest}).Status(); s != 500 {
 		t.Fatalf("a request error answers %d, want 500", s)
 	}
+}
+
+// TestOnlyTheTargetsFaultsCount: a full connection pool of the gateway's
+// own, and a target that answers early and closes while a large body is
+// still being written, leave the target's breaker closed; a half-open
+// circuit whose trial tells nothing lets the next request be the trial.
+func TestOnlyTheTargetsFaultsCount(t *testing.T) {
+	t.Run("pool exhausted", func(t *testing.T) {
+		be := startBackend(t, "a")
+		release := make(chan struct{})
+		be.setHandler(func(ctx *fasthttp.RequestCtx) {
+			if string(ctx.Path()) == "/slow" {
+				<-release
+			}
+			ctx.SetBodyString("ok")
+		})
+		cfg := upstreamConfig("round_robin", be.addr)
+		cfg.MaxConns = 1
+		cfg.Timeouts.Connect = config.Duration(50 * time.Millisecond)
+		cfg.CircuitBreaker = &config.CircuitBreaker{ConsecutiveFailures: 2, OpenFor: config.Duration(time.Minute)}
+		u := newUpstream(t, cfg)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			send(u, "GET", func(x *Exchange) { x.Req.SetRequestURI("/slow") }) //nolint:errcheck
+		}()
+		time.Sleep(50 * time.Millisecond) // the slow request holds the only connection
+		for range 4 {
+			_, _, err := send(u, "GET", nil)
+			if kindOf(err) != "busy" || err.(*Error).Status() != 503 {
+				t.Fatalf("with the pool full: %v", err)
+			}
+		}
+		close(release)
+		<-done
+		if st := u.Status().Targets[0]; st.Circuit != "closed" || st.Failures != 0 {
+			t.Fatalf("target after a full pool: %+v", st)
+		}
+	})
+	t.Run("early answer to a large body", func(t *testing.T) {
+		raw := startRaw(t, func(int64) string {
+			return "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+		})
+		cfg := upstreamConfig("round_robin", raw.addr)
+		cfg.CircuitBreaker = &config.CircuitBreaker{ConsecutiveFailures: 2, OpenFor: config.Duration(time.Minute)}
+		u := newUpstream(t, cfg)
+		body := make([]byte, 16<<20)
+		for range 4 {
+			_, x, err := send(u, "POST", func(x *Exchange) { x.Req.SetBodyRaw(body) })
+			if err == nil && x.Resp.StatusCode() == 413 {
+				continue // the answer arrived before the write broke
+			}
+			if kindOf(err) != "reset" {
+				t.Fatalf("a target closing early: %v", err)
+			}
+		}
+		if st := u.Status().Targets[0]; st.Circuit != "closed" || st.Failures != 0 {
+			t.Fatalf("target after early answers: %+v", st)
+		}
+	})
+	t.Run("broken mid-response is no stale connection", func(t *testing.T) {
+		// Answers the first request, then, on the same connection, sends
+		// part of a response and resets the connection.
+		raw := startRaw(t, func(n int64) string {
+			if n == 1 {
+				return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+			}
+			return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial\x00"
+		})
+		u := newUpstream(t, upstreamConfig("round_robin", raw.addr))
+		if _, _, err := send(u, "GET", nil); err != nil {
+			t.Fatal(err)
+		}
+		_, x, err := send(u, "GET", nil)
+		if err == nil || x.Attempts != 1 || raw.requests.Load() != 2 {
+			t.Fatalf("%v after %d attempts; the target got %d requests, want 2", err, x.Attempts, raw.requests.Load())
+		}
+	})
 }

@@ -251,12 +251,13 @@ const (
 	ErrCircuitOpen                   // every healthy target's circuit is open
 	ErrBodyTooLarge                  // the response body is over the limit
 	ErrRequest                       // the request could not be sent as it is: the gateway's fault, not the target's
+	ErrBusy                          // the gateway's pool of connections to the target is full
 )
 
-var kindNames = [...]string{"other", "connect", "timeout", "reset", "no_target", "circuit_open", "body_too_large", "request"}
+var kindNames = [...]string{"other", "connect", "timeout", "reset", "no_target", "circuit_open", "body_too_large", "request", "busy"}
 
 // String returns the kind's label: connect, timeout, reset, no_target,
-// circuit_open, body_too_large, request or other.
+// circuit_open, body_too_large, request, busy or other.
 func (k ErrorKind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -294,7 +295,7 @@ func (e *Error) Status() int {
 	switch e.Kind {
 	case ErrTimeout:
 		return fasthttp.StatusGatewayTimeout
-	case ErrNoTarget, ErrCircuitOpen:
+	case ErrNoTarget, ErrCircuitOpen, ErrBusy:
 		return fasthttp.StatusServiceUnavailable
 	case ErrRequest:
 		return fasthttp.StatusInternalServerError
@@ -377,7 +378,7 @@ func (u *Upstream) Do(x *Exchange) error {
 		retry := false
 		if err != nil {
 			kind := classify(err)
-			if kind != ErrBodyTooLarge && kind != ErrRequest && !time.Now().Before(deadline) {
+			if kind != ErrBodyTooLarge && kind != ErrRequest && kind != ErrBusy && !time.Now().Before(deadline) {
 				kind = ErrTimeout // whatever broke, the total timeout is what ran out
 			}
 			last = &Error{Kind: kind, Target: t.addr, Err: err}
@@ -387,9 +388,14 @@ func (u *Upstream) Do(x *Exchange) error {
 				// (No dial during the attempt means the connection was a
 				// pooled one; a concurrent dial only forgoes this retry.)
 				staleRetried = true
+				u.uncounted(t)
 				goto send
 			}
-			u.record(t, kind != ErrBodyTooLarge && kind != ErrRequest)
+			if targetsFault(kind, err, x.Req) {
+				u.record(t, true)
+			} else {
+				u.uncounted(t)
+			}
 			retry = pol != nil && retryOnKind(pol, kind)
 		} else {
 			last = nil
@@ -484,6 +490,22 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return "connect: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
+// targetsFault reports whether a failed exchange counts against the target
+// (its circuit breaker and failure count): only what the target did. Not
+// a response over the gateway's limit, not a request the gateway could
+// not send, not the gateway's own pool being full, and not a connection
+// the target closed while the request's body was still being written: a
+// server may answer early (a 413, say) and close without reading the body
+// (RFC 9112, 9.6).
+func targetsFault(kind ErrorKind, err error, req *fasthttp.Request) bool {
+	switch kind {
+	case ErrBodyTooLarge, ErrRequest, ErrBusy:
+		return false
+	}
+	var we *writeError
+	return !errors.As(err, &we) || len(req.Body()) == 0
+}
+
 // classify maps an error of fasthttp (or of the network under it) to a kind.
 func classify(err error) ErrorKind {
 	var de *dialError
@@ -493,7 +515,9 @@ func classify(err error) ErrorKind {
 		// fasthttp's error is unexported; Do fills a missing Host, so this
 		// is a guard, kept apart from the target's failures.
 		return ErrRequest
-	case errors.As(err, &de), errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout),
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return ErrBusy
+	case errors.As(err, &de), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return ErrConnect
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
@@ -509,11 +533,31 @@ func classify(err error) ErrorKind {
 }
 
 // staleConn reports whether err is how a keep-alive connection that the
-// target closed while it sat idle fails: closed or reset before the first
-// response byte.
+// target closed while it sat idle fails: before the first response byte,
+// either while the request is written or when the response should start.
+// A connection that breaks after response bytes is not stale: the target
+// got the request.
 func staleConn(err error) bool {
-	return err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	var we *writeError
+	return errors.As(err, &we) || err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed)
+}
+
+// writeError marks an error of writing the request to the target, so that
+// Do can tell it from one of reading the response.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// trackedConn is a connection to a target whose write errors are marked.
+type trackedConn struct{ net.Conn }
+
+func (c trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		err = &writeError{err}
+	}
+	return n, err
 }
 
 // UpstreamStatus is a snapshot of an upstream for the admin API.

@@ -605,7 +605,7 @@ func TestClassify(t *testing.T) {
 		{&dialError{syscall.ECONNREFUSED}, ErrConnect},
 		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, ErrConnect},
 		{fasthttp.ErrDialTimeout, ErrConnect},
-		{fasthttp.ErrNoFreeConns, ErrConnect},
+		{fasthttp.ErrNoFreeConns, ErrBusy},
 		{fasthttp.ErrTimeout, ErrTimeout},
 		{fasthttp.ErrConnectionClosed, ErrReset},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), ErrReset},

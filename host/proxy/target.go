@@ -103,7 +103,7 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 			if err != nil {
 				return nil, &dialError{err}
 			}
-			return c, nil
+			return trackedConn{c}, nil
 		},
 		MaxConns:            t.u.maxConns,
 		MaxIdleConnDuration: t.u.idle,
@@ -200,6 +200,16 @@ func (u *Upstream) record(t *target, failed bool) {
 			t.fails.Store(0)
 			u.log.Warn("circuit opened", "target", t.addr, "consecutive_failures", u.cbFailures)
 		}
+	}
+}
+
+// uncounted records an exchange that tells nothing of the target: when it
+// was the trial of a half-open circuit, the circuit opens again for no
+// time at all, so that the next request is the trial.
+func (u *Upstream) uncounted(t *target) {
+	if t.state.Load() == circuitHalfOpen {
+		t.openUntil.Store(u.now())
+		t.state.CompareAndSwap(circuitHalfOpen, circuitOpen)
 	}
 }
 

@@ -17,11 +17,14 @@ type rejection struct {
 	code   string // the JSON error's "error"
 	msg    string
 	reason string // the label of wasmgate_rejected_requests_total; "" counts none
+	close  bool   // the connection is closed after the answer
 }
 
-// reject is a refusal before routing, counted under its code.
+// reject is a refusal before routing, counted under its code. It closes
+// the connection: what follows a request the gateway could not read one
+// way only may be read as another request (smuggling).
 func reject(status int, code, msg string) *rejection {
-	return &rejection{status: status, code: code, msg: msg, reason: code}
+	return &rejection{status: status, code: code, msg: msg, reason: code, close: true}
 }
 
 var (
@@ -37,9 +40,12 @@ var (
 	rejectPath        = reject(fasthttp.StatusBadRequest, "bad_path", "the request path is malformed")
 	rejectSlashes     = reject(fasthttp.StatusBadRequest, "bad_path", "the request path holds an encoded slash or backslash (%2F, %5C) or a backslash")
 	rejectDotParams   = reject(fasthttp.StatusBadRequest, "bad_path", `the request path holds a dot segment with parameters ("..;")`)
+	rejectParams      = reject(fasthttp.StatusBadRequest, "bad_path", `the request path holds a ';' (path parameters, which some servers strip and others keep); see listen.path_parameters`)
+	rejectRewrite     = &rejection{status: fasthttp.StatusBadRequest, code: "bad_path", msg: "the route's rewrite of this path has no canonical form, or a dot segment", reason: "bad_path"}
+	rejectCoding      = reject(fasthttp.StatusNotImplemented, "not_implemented", "the only Transfer-Encoding the gateway reads is chunked")
 	rejectBodyTooLong = reject(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the route's limit")
-	rejectNoRoute     = reject(fasthttp.StatusNotFound, "no_route", "no route matches this request")
-	rejectOverload    = &rejection{fasthttp.StatusServiceUnavailable, "overloaded", "the gateway is at its concurrency limit; retry later", "overload"}
+	rejectNoRoute     = &rejection{fasthttp.StatusNotFound, "no_route", "no route matches this request", "no_route", false}
+	rejectOverload    = &rejection{fasthttp.StatusServiceUnavailable, "overloaded", "the gateway is at its concurrency limit; retry later", "overload", false}
 	// Not refusals before routing: counted elsewhere, or not at all.
 	rejectNoUpstream  = &rejection{status: fasthttp.StatusBadGateway, code: "no_upstream", msg: "the route has no upstream and its plugins did not answer"}
 	rejectRateLimited = &rejection{status: fasthttp.StatusTooManyRequests, code: "rate_limited", msg: "rate limit exceeded; retry later"}
@@ -52,12 +58,19 @@ var (
 	strHTTPS  = []byte("https")
 )
 
+// pathPolicy is what a listener does with the parts of a path servers
+// read differently: listen.escaped_slashes and listen.path_parameters.
+type pathPolicy struct {
+	slashes      httpsyntax.EscapedSlashes
+	rejectParams bool // a ';' in a segment: servlet containers strip ";params", other servers keep them
+}
+
 // checkRequest refuses what fasthttp parsed leniently but two HTTP
 // implementations could read differently, and puts the request into the
 // one form every later step sees: the canonical path (matched and
 // forwarded alike) and, for an absolute-form target, the target's
 // authority as the Host. It must run before anything reads the request.
-func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.EscapedSlashes) *rejection {
+func checkRequest(req *fasthttp.Request, path *[]byte, pol pathPolicy) *rejection {
 	h := &req.Header
 	if proto := h.Protocol(); !bytes.Equal(proto, strHTTP11) {
 		switch httpsyntax.CheckVersion(proto) {
@@ -76,6 +89,8 @@ func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.Escape
 		return rejectObsFold
 	case httpsyntax.ErrFraming:
 		return rejectFraming
+	case httpsyntax.ErrTransferCoding:
+		return rejectCoding
 	}
 	if h.IsConnect() {
 		return rejectConnect
@@ -99,18 +114,28 @@ func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.Escape
 		}
 		h.SetHostBytes(uri.Host())
 	} else {
-		// Origin form: all of it up to the query is the path, even when it
-		// starts with "//" (fasthttp reads "//x" as an authority when the
-		// request has no Host), and the host is the Host header's.
+		// Origin form: all of it up to the query is the path and the host
+		// is the Host header's, even when the target starts with "//",
+		// which fasthttp reads as an authority, userinfo and all (that
+		// it would send upstream as Authorization) when the request has no
+		// Host or the target holds "://".
 		rawPath = target
+		query := []byte(nil)
 		if q := bytes.IndexByte(target, '?'); q >= 0 {
-			rawPath = target[:q]
+			rawPath, query = target[:q], target[q+1:]
+		}
+		if len(uri.Username()) > 0 || len(uri.Password()) > 0 {
+			uri.SetUsernameBytes(nil)
+			uri.SetPasswordBytes(nil)
 		}
 		if !bytes.EqualFold(uri.Host(), h.Host()) {
 			uri.SetHostBytes(h.Host())
 		}
+		if len(target) > 1 && target[1] == '/' && !bytes.Equal(uri.QueryString(), query) {
+			uri.SetQueryStringBytes(query)
+		}
 	}
-	clean, err := httpsyntax.CleanPath((*path)[:0], rawPath, slashes)
+	clean, err := httpsyntax.CleanPath((*path)[:0], rawPath, pol.slashes)
 	*path = clean
 	switch err {
 	case nil:
@@ -120,6 +145,9 @@ func checkRequest(req *fasthttp.Request, path *[]byte, slashes httpsyntax.Escape
 		return rejectDotParams
 	default:
 		return rejectPath
+	}
+	if pol.rejectParams && bytes.IndexByte(clean, ';') >= 0 {
+		return rejectParams
 	}
 	if !bytes.Equal(clean, uri.PathOriginal()) {
 		uri.SetPathBytes(clean)
@@ -145,7 +173,8 @@ func setOnly(h *fasthttp.RequestHeader, key, value []byte) {
 // a chunked body is cut off at the limit.
 func (s *Server) bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	snap := s.snap.Load()
-	if !snap.routeBodyLimits || h.ContentLength() == 0 {
+	// No body (0; -2 is fasthttp's "none announced"), or one limit for all.
+	if cl := h.ContentLength(); cl == 0 || cl == -2 || !snap.routeBodyLimits {
 		return fasthttp.RequestConfig{MaxRequestBodySize: int(snap.maxBody)}
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(s.routeBodyLimit(snap, h))}
@@ -158,7 +187,7 @@ func (s *Server) routeBodyLimit(snap *snapshot, h *fasthttp.RequestHeader) int64
 	defer headerScratchPool.Put(sc)
 	h.CopyTo(&sc.req.Header)
 	defer sc.req.Reset()
-	if checkRequest(&sc.req, &sc.path, snap.slashes) != nil || !snap.table.Match(&sc.req, sc.path, &sc.match) {
+	if checkRequest(&sc.req, &sc.path, snap.paths) != nil || !snap.table.Match(&sc.req, sc.path, &sc.match) {
 		return snap.maxBody // refused or unrouted: the handler answers before reading it
 	}
 	return snap.routes[sc.match.Route].bodyLimit

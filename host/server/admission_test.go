@@ -7,7 +7,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/wasmgate/wasmgate/host/httpsyntax"
 	"github.com/wasmgate/wasmgate/host/proxy"
 )
 
@@ -40,7 +39,7 @@ func BenchmarkCheckRequest(b *testing.B) {
 				if c.uri == "" {
 					req.URI()
 					proxy.StripHopByHop(&req.Header)
-				} else if rej := checkRequest(&req, &path, httpsyntax.RejectEscapedSlashes); rej != nil {
+				} else if rej := checkRequest(&req, &path, pathPolicy{rejectParams: true}); rej != nil {
 					b.Fatal(rej.msg)
 				}
 			}

@@ -544,3 +544,118 @@ func TestBuildPanicRejectsTheConfig(t *testing.T) {
 		t.Fatalf("after the panic: %d", r.StatusCode())
 	}
 }
+
+// TestReviewFindings: the neighbours an outside review found past the first
+// round of fixes, each through a real gateway.
+func TestReviewFindings(t *testing.T) {
+	warmPlugins(t, "rewrite")
+	priv, pub, cb := startCapture(t, "private"), startCapture(t, "public"), startCapture(t, "cb")
+	routes := fmt.Sprintf(hostileRoutes, priv.addr, pub.addr, cb.addr)
+	routes = strings.Replace(routes, "routes:\n", fmt.Sprintf(`routes:
+  - name: versioned
+    match: {path_regex: '/v(?P<ver>[^/]+)/api'}
+    upstream: public
+    rewrite: {path: "/internal/{ver}/api"}
+  - name: hop
+    match: {path_prefix: /hop}
+    upstream: public
+    plugins:
+      - name: rewrite
+        config:
+          request:
+            headers:
+              set: {Upgrade: websocket, Keep-Alive: "timeout=5", Proxy-Authorization: "Basic eA==", TE: trailers, Connection: "X-Foo, Upgrade", X-Foo: bar, Trailer: X-T, X-Kept: yes}
+`), 1) + fmt.Sprintf(`
+plugins:
+  - {name: rewrite, module: %q}
+plugin_runtime: {cache_dir: %q}
+`, pluginPath(t, "rewrite"), e2eCacheDir(t))
+	g := startGateway(t, 100, routes)
+
+	t.Run("userinfo in an origin-form target never becomes Authorization", func(t *testing.T) {
+		for _, req := range []string{
+			"GET //user:pass@evil.test/x?u=http://y HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+			"GET //u:p@h/x HTTP/1.0\r\n\r\n",
+			"GET //u:p@gw.test/x?a=b HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+		} {
+			before := pub.count()
+			r := raw(t, g.ProxyAddr(), req)
+			if pub.count() == before {
+				if r.StatusCode() < 400 {
+					t.Fatalf("%q: %d, but nothing reached the upstream", req, r.StatusCode())
+				}
+				continue
+			}
+			seen := pub.last(t)
+			if seen.header("Authorization") != nil || strings.Contains(seen.host, "@") {
+				t.Fatalf("%q: upstream got Host %q and %q", req, seen.host, seen.headers)
+			}
+		}
+		if seen := pub.last(t); seen.uri != "/u:p@gw.test/x?a=b" {
+			t.Fatalf("path and query: upstream got %q", seen.uri)
+		}
+	})
+	t.Run("path parameters are refused by default", func(t *testing.T) {
+		for _, p := range []string{"/private;x/secret", "/public;jsessionid=1/x", "/x;"} {
+			if r := raw(t, g.ProxyAddr(), get(p, "")); r.StatusCode() != 400 || !strings.Contains(string(r.Body()), "path_parameters") {
+				t.Fatalf("%s: %d %s", p, r.StatusCode(), r.Body())
+			}
+		}
+		if r := raw(t, g.ProxyAddr(), get("/public/a%3Bb", "")); r.StatusCode() != 200 || pub.last(t).uri != "/public/a%3Bb" {
+			t.Fatalf("an encoded ';' is data: %d, upstream got %q", r.StatusCode(), pub.last(t).uri)
+		}
+	})
+	t.Run("hop-by-hop headers a plugin sets go", func(t *testing.T) {
+		if r := raw(t, g.ProxyAddr(), get("/hop", "")); r.StatusCode() != 200 {
+			t.Fatalf("%d %s", r.StatusCode(), r.Body())
+		}
+		seen := pub.last(t)
+		for _, h := range []string{"Upgrade", "Keep-Alive", "Proxy-Authorization", "TE", "Connection", "X-Foo", "Trailer"} {
+			if seen.header(h) != nil {
+				t.Errorf("the upstream got %s: %q", h, seen.headers)
+			}
+		}
+		if seen.header("X-Kept") == nil {
+			t.Errorf("an end-to-end header went: %q", seen.headers)
+		}
+	})
+	t.Run("a rewrite param cannot climb out of the rewrite", func(t *testing.T) {
+		for p, want := range map[string]int{"/v../api": 400, "/v./api": 400, "/v2/api": 200, "/v...;x/api": 400} {
+			r := raw(t, g.ProxyAddr(), get(p, ""))
+			if r.StatusCode() != want {
+				t.Errorf("%s: %d %s, want %d", p, r.StatusCode(), r.Body(), want)
+			}
+		}
+		if seen := pub.last(t); seen.uri != "/internal/2/api" {
+			t.Fatalf("upstream got %q", seen.uri)
+		}
+	})
+	t.Run("a refusal of a malformed request closes the connection", func(t *testing.T) {
+		before := priv.count()
+		for _, smuggle := range []string{
+			"POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+			"POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: identity\r\n\r\n",
+			"GET /x HTTP/1.1\r\nHost: gw.test\r\nX A: 1\r\n\r\n",
+		} {
+			out := exchangeRaw(t, g.ProxyAddr(), []byte(smuggle+"GET /private/smuggled HTTP/1.1\r\nHost: gw.test\r\n\r\n"))
+			if !strings.HasPrefix(string(out), "HTTP/1.1 4") && !strings.HasPrefix(string(out), "HTTP/1.1 501") {
+				t.Fatalf("%q: %q", smuggle, out)
+			}
+			if strings.Count(string(out), "HTTP/1.1 ") != 1 {
+				t.Fatalf("%q: more than one answer on the connection: %q", smuggle, out)
+			}
+		}
+		if priv.count() != before {
+			t.Fatalf("a smuggled request reached the private upstream")
+		}
+		if r := raw(t, g.ProxyAddr(), "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: gzip\r\n\r\n"); r.StatusCode() != 501 {
+			t.Fatalf("an unknown coding: %d", r.StatusCode())
+		}
+	})
+	t.Run("a long request line with large headers is 431", func(t *testing.T) {
+		r := raw(t, g.ProxyAddr(), get("/"+strings.Repeat("a", 300), strings.Repeat("X-H: 0123456789abcdef\r\n", 300)))
+		if r.StatusCode() != 431 || !strings.Contains(string(r.Body()), `"request_id":"`) || len(r.Header.Peek("X-Request-Id")) != 32 {
+			t.Fatalf("%d %s", r.StatusCode(), r.Body())
+		}
+	})
+}

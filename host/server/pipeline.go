@@ -142,7 +142,11 @@ func (rq *request) serve(inFlight int64) {
 		rq.refuse(rejectNoUpstream)
 		return
 	}
-	rq.prepareUpstream()
+	if rej := rq.prepareUpstream(); rej != nil {
+		rq.releaseChain()
+		rq.refuse(rej)
+		return
+	}
 	var err error
 	if rt.cache != nil {
 		err = rq.serveFromCache()
@@ -163,7 +167,7 @@ func (rq *request) serve(inFlight int64) {
 // and refuses a request over the concurrency limit.
 func (rq *request) admit(inFlight int64) *rejection {
 	h := &rq.ctx.Request.Header
-	rej := checkRequest(&rq.ctx.Request, &rq.path, rq.snap.slashes)
+	rej := checkRequest(&rq.ctx.Request, &rq.path, rq.snap.paths)
 	// Request id: keep a sane client-sent one, otherwise make one. It is
 	// forwarded, echoed and logged: one value, whatever the client sent.
 	rq.id = rq.id[:0]
@@ -366,21 +370,26 @@ func (rq *request) pluginFailed(l *link, err error) bool {
 // headers. A cached route's cache key is made from the rewritten path; its
 // forwarding headers are made only when a request goes upstream
 // (passUpstream), so that a hit never pays for them.
-func (rq *request) prepareUpstream() {
+func (rq *request) prepareUpstream() *rejection {
 	req := &rq.ctx.Request
 	if rq.route.rewrite && bytes.Equal(rq.path, req.URI().PathOriginal()) {
-		// The rewrite joins canonical pieces; cleaning the result keeps
-		// what the upstream receives canonical too (an empty param can
-		// leave "//").
+		// The rewrite joins canonical pieces. A param that makes a dot
+		// segment of it ("/v../api" through "/internal/{ver}/api") would
+		// climb out of the rewrite's prefix: refused, like a result with
+		// no canonical form. Cleaning the rest keeps what the upstream
+		// receives canonical (an empty param can leave "//").
 		rq.scratch = rq.snap.table.Rewrite(rq.scratch[:0], rq.path, &rq.match)
-		if clean, err := httpsyntax.CleanPath(rq.path[:0], rq.scratch, httpsyntax.KeepEscapedSlashes); err == nil {
-			rq.path = clean
-			req.URI().SetPathBytes(clean)
+		clean, err := httpsyntax.CleanPath(rq.path[:0], rq.scratch, httpsyntax.KeepEscapedSlashes)
+		if err != nil || httpsyntax.HasDotSegment(rq.scratch) {
+			return rejectRewrite
 		}
+		rq.path = clean
+		req.URI().SetPathBytes(clean)
 	}
 	if rq.route.cache == nil {
 		rq.prepareForwarding(req)
 	}
+	return nil
 }
 
 // prepareForwarding adds the forwarding and tracing headers, before the
@@ -388,6 +397,11 @@ func (rq *request) prepareUpstream() {
 // the client's version describes its connection, not the upstream's.
 // (checkRequest stripped the client's hop-by-hop headers.)
 func (rq *request) prepareForwarding(req *fasthttp.Request) {
+	if len(rq.route.chain) > 0 {
+		// Hop-by-hop headers a plugin set describe no connection of the
+		// gateway's: they go too.
+		proxy.StripHopByHop(&req.Header)
+	}
 	if !bytes.Equal(req.Header.Protocol(), strHTTP11) {
 		req.Header.SetProtocolBytes(strHTTP11)
 	}
@@ -580,6 +594,9 @@ func (rq *request) refuse(rej *rejection) {
 		rq.snap.svc.metrics.Rejected(rej.reason)
 	}
 	rq.writeError(rej)
+	if rej.close {
+		rq.clientClose = true
+	}
 	rq.finish()
 }
 
@@ -648,39 +665,41 @@ func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
 		status, reason = fasthttp.StatusRequestURITooLong, "uri_too_long"
 	case errors.As(err, &small):
 		status, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large"
+	case errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding), strings.Contains(err.Error(), "unsupported transfer-encoding"):
+		status, reason = fasthttp.StatusNotImplemented, rejectCoding.reason
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, reason = fasthttp.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.As(err, &netErr) && netErr.Timeout():
 		status, reason = fasthttp.StatusRequestTimeout, "read_timeout"
 	}
 	s.metrics.Rejected(reason)
+	id := appendRandomID(make([]byte, 0, 32))
 	if s.clientLog.Allow() {
 		var ip []byte
 		if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 			ip = tcp.IP
 		}
-		s.log.Warn("request refused before routing", "reason", reason, "status", status, "client_ip", net.IP(ip).String())
+		s.log.Warn("request refused before routing", "reason", reason, "status", status,
+			"client_ip", net.IP(ip).String(), "request_id", string(id))
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetConnectionClose()
-	ctx.SetBodyString(`{"error":"` + reason + `"}` + "\n")
+	ctx.Response.Header.SetCanonical(keyRequestID, id)
+	ctx.SetBodyString(`{"error":"` + reason + `","request_id":"` + string(id) + `"}` + "\n")
 }
 
 // requestLineIncomplete reports whether the read buffer filled up before
 // the request line ended: the request-target alone is too long (414), as
 // opposed to the headers (431). fasthttp tells it only in its message,
-// which quotes the first 200 bytes it read: no line end among them means
-// a request line longer than any the gateway reads. (A test pins this to
-// fasthttp's behaviour.)
+// which quotes the first and the last 200 bytes it read: a line end in
+// either means the request line ended. With none, the line is taken as
+// unended; the one misreading is a request line over 200 bytes followed by
+// one header line longer than 200 bytes that overflows (414, not 431).
+// (A test pins this to fasthttp's behaviour.)
 func requestLineIncomplete(err *fasthttp.ErrSmallBuffer) bool {
-	msg := err.Error()
-	_, contents, ok := strings.Cut(msg, "contents: ")
-	if !ok {
-		return false
-	}
-	head, _, _ := strings.Cut(contents, `"..."`) // the first of the two quoted snippets
-	return !strings.Contains(head, `\n`)
+	_, contents, ok := strings.Cut(err.Error(), "contents: ")
+	return ok && !strings.Contains(contents, `\n`)
 }
 
 func retryAfterSeconds(d time.Duration) int {

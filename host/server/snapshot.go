@@ -44,8 +44,8 @@ type snapshot struct {
 	routes    []*route
 	upstreams map[string]*managedUpstream
 	trusted   []netip.Prefix
-	maxBody   int64                     // listen.max_body_bytes
-	slashes   httpsyntax.EscapedSlashes // listen.escaped_slashes
+	maxBody   int64      // listen.max_body_bytes
+	paths     pathPolicy // listen.escaped_slashes and path_parameters
 	// routeBodyLimits: some route has a max_body_bytes of its own, so the
 	// limit of a request depends on its route.
 	routeBodyLimits bool
@@ -155,11 +155,14 @@ func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *sn
 		table:     table,
 		upstreams: make(map[string]*managedUpstream, len(cfg.Upstreams)),
 		maxBody:   int64(cfg.Listen.MaxBodyBytes),
-		slashes:   escapedSlashes[cfg.Listen.EscapedSlashes],
-		noRoute:   s.metrics.Route(metrics.NoRoute),
-		bindings:  map[string]*wasm.Binding{},
-		plugins:   map[string]*loadedPlugin{},
-		caches:    map[string]*cache.Cache{},
+		paths: pathPolicy{
+			slashes:      escapedSlashes[cfg.Listen.EscapedSlashes],
+			rejectParams: cfg.Listen.PathParameters != "keep",
+		},
+		noRoute:  s.metrics.Route(metrics.NoRoute),
+		bindings: map[string]*wasm.Binding{},
+		plugins:  map[string]*loadedPlugin{},
+		caches:   map[string]*cache.Cache{},
 
 		cachePolicies: map[string]cache.Policy{},
 	}

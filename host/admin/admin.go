@@ -1,18 +1,20 @@
-// Package admin serves the gateway's admin API: health, readiness, metrics,
-// the running config, routes, upstreams and reload.
-//
-// Every endpoint sits behind a bearer token compared in constant time; the
-// package knows nothing of how the gateway is wired and talks to it through
-// the Backend interface.
+// Package admin is the gateway's admin API: one router, one bearer-token
+// check, JSON answers. It knows no feature of the gateway: each feature
+// registers its endpoints beside its own code (in host/server, as Caddy's
+// reverseproxy/admin.go sits beside its proxy), with typed results, and
+// the router lists them all, so that the README's table is checked against
+// it.
 package admin
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"log/slog"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -20,52 +22,103 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
-// Backend is what the admin API reads from and acts on.
-type Backend interface {
-	// Ready reports whether the gateway takes traffic (config loaded, not draining).
-	Ready() bool
-	// Config returns the running config as JSON with secrets redacted.
-	Config() ([]byte, error)
-	// Routes and Upstreams return JSON-ready views of the running snapshot.
-	Routes() any
-	Upstreams() any
-	// Reload validates and applies the config file; on rejection the error
-	// lists every problem and the running config stays.
-	Reload(source string) (any, error)
-}
-
-// Endpoint is an extra admin endpoint (plugin management, for one).
+// Endpoint is one admin endpoint.
 type Endpoint struct {
-	Method, Path string
-	// Prefix makes Path match every path that starts with it.
-	Prefix  bool
+	Method string
+	// Path is exact ("/routes"), or a pattern whose {name} segments match
+	// one segment each ("/plugins/{name}/rollback"; Param reads them), or
+	// ends in "/…" to match any rest ("/debug/pprof/…").
+	Path    string
 	Handler fasthttp.RequestHandler
 }
 
-// API is the admin request handler.
-type API struct {
-	backend  Backend
-	metrics  fasthttp.RequestHandler
-	log      *slog.Logger
-	tokenSum atomic.Pointer[[sha256.Size]byte]
-	extra    []Endpoint
-	pprof    fasthttp.RequestHandler
+// Error is an admin answer other than success: its status, and a JSON body
+// {"error": Code, "message": Message, "errors": [...]}.
+type Error struct {
+	Status  int      `json:"-"`
+	Code    string   `json:"error"`
+	Message string   `json:"message,omitempty"`
+	Errors  []string `json:"errors,omitempty"`
 }
 
-// New returns the admin API. metrics serves GET /metrics.
-func New(b Backend, metrics http.Handler, token string, log *slog.Logger, extra ...Endpoint) *API {
-	a := &API{backend: b, metrics: fasthttpadaptor.NewFastHTTPHandler(metrics), log: log, extra: extra}
-	// Go profiles, behind the same token: CPU-µs per request is a product
-	// figure here, and operators need to see where it goes.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// JSON adapts f, which answers with a value of its own type, into a
+// handler: 200 with the value as JSON, an *Error's status and body, or 500
+// for any other error.
+func JSON[T any](f func(ctx *fasthttp.RequestCtx) (T, error)) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		v, err := f(ctx)
+		if err != nil {
+			var ae *Error
+			if !errors.As(err, &ae) {
+				ae = &Error{Status: fasthttp.StatusInternalServerError, Code: "internal", Message: err.Error()}
+			}
+			WriteJSON(ctx, ae.Status, ae)
+			return
+		}
+		WriteJSON(ctx, fasthttp.StatusOK, v)
+	}
+}
+
+// List is the errors of a multi-error (config.ErrorList, errors.Join) one
+// per entry, or the one error.
+func List(err error) []string {
+	var m interface{ Unwrap() []error }
+	if !errors.As(err, &m) {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range m.Unwrap() {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+// Param is the value of a {name} segment of the matched endpoint's path.
+func Param(ctx *fasthttp.RequestCtx, name string) string {
+	v, _ := ctx.UserValue(name).(string)
+	return v
+}
+
+// Pprof serves Go's profiles under /debug/pprof/: CPU-µs per request is a
+// product figure here, and operators need to see where it goes.
+func Pprof() fasthttp.RequestHandler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.pprof = fasthttpadaptor.NewFastHTTPHandler(mux)
-	a.SetToken(token)
-	return a
+	return fasthttpadaptor.NewFastHTTPHandler(mux)
 }
+
+// API is the admin request handler.
+type API struct {
+	endpoints []Endpoint
+	tokenSum  atomic.Pointer[[sha256.Size]byte]
+}
+
+// New returns the admin API serving endpoints behind token. Two endpoints
+// with the same method and path are an error.
+func New(token string, endpoints ...Endpoint) (*API, error) {
+	a := &API{endpoints: endpoints}
+	seen := map[string]bool{}
+	for _, e := range endpoints {
+		if e.Path == "" || e.Path[0] != '/' || e.Handler == nil {
+			return nil, fmt.Errorf("admin endpoint %s %q: a path starting with / and a handler", e.Method, e.Path)
+		}
+		if k := e.Method + " " + e.Path; seen[k] {
+			return nil, fmt.Errorf("admin endpoint %s registered twice", k)
+		} else {
+			seen[k] = true
+		}
+	}
+	a.SetToken(token)
+	return a, nil
+}
+
+// Endpoints lists the endpoints, in registration order.
+func (a *API) Endpoints() []Endpoint { return slices.Clone(a.endpoints) }
 
 // SetToken replaces the bearer token (a config reload may change it).
 func (a *API) SetToken(token string) {
@@ -76,8 +129,8 @@ func (a *API) SetToken(token string) {
 // authorized compares hashes so that neither content nor length leaks through timing.
 func (a *API) authorized(ctx *fasthttp.RequestCtx) bool {
 	auth := ctx.Request.Header.Peek("Authorization")
-	const prefix = "Bearer "
-	if len(auth) <= len(prefix) || !equalFoldASCII(auth[:len(prefix)], prefix) {
+	const prefix = "bearer "
+	if len(auth) <= len(prefix) || !strings.EqualFold(string(auth[:len(prefix)]), prefix) {
 		return false
 	}
 	got := sha256.Sum256(auth[len(prefix):])
@@ -85,130 +138,71 @@ func (a *API) authorized(ctx *fasthttp.RequestCtx) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
+// Handle is the fasthttp handler of the admin listener: the token, then
+// the endpoint of the path and method (404 for no path, 405 with Allow for
+// another method).
+func (a *API) Handle(ctx *fasthttp.RequestCtx) {
+	if !a.authorized(ctx) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
+		WriteJSON(ctx, fasthttp.StatusUnauthorized, &Error{Code: "unauthorized", Message: "a valid bearer token is required"})
+		return
+	}
+	method, path := string(ctx.Method()), string(ctx.Path())
+	var allow []string
+	for _, e := range a.endpoints {
+		if !match(ctx, e.Path, path) {
+			continue
+		}
+		if e.Method == method {
+			e.Handler(ctx)
+			return
+		}
+		allow = append(allow, e.Method)
+	}
+	if len(allow) > 0 {
+		ctx.Response.Header.Set("Allow", strings.Join(allow, ", "))
+		WriteJSON(ctx, fasthttp.StatusMethodNotAllowed, &Error{Code: "method_not_allowed", Message: strings.Join(allow, ", ") + " only"})
+		return
+	}
+	WriteJSON(ctx, fasthttp.StatusNotFound, &Error{Code: "not_found", Message: "no admin endpoint " + path})
+}
+
+// match reports whether path fits pattern, and sets the {name} values on ctx.
+func match(ctx *fasthttp.RequestCtx, pattern, path string) bool {
+	if rest, ok := strings.CutSuffix(pattern, "/…"); ok {
+		return strings.HasPrefix(path, rest+"/")
+	}
+	if !strings.Contains(pattern, "{") {
+		return pattern == path
+	}
+	ps, segs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(segs) {
 		return false
 	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	for i, p := range ps {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if segs[i] == "" {
+				return false
+			}
+			continue
 		}
-		d := s[i]
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
+		if p != segs[i] {
 			return false
+		}
+	}
+	for i, p := range ps {
+		if strings.HasPrefix(p, "{") {
+			ctx.SetUserValue(p[1:len(p)-1], segs[i])
 		}
 	}
 	return true
 }
 
-// Handle is the fasthttp handler of the admin listener.
-func (a *API) Handle(ctx *fasthttp.RequestCtx) {
-	if !a.authorized(ctx) {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
-		writeJSON(ctx, fasthttp.StatusUnauthorized, errorBody{Error: "unauthorized", Message: "a valid bearer token is required"})
-		return
-	}
-	method, path := string(ctx.Method()), string(ctx.Path())
-	for _, e := range a.extra {
-		if e.Method == method && (e.Path == path || e.Prefix && strings.HasPrefix(path, e.Path)) {
-			e.Handler(ctx)
-			return
-		}
-	}
-	if strings.HasPrefix(path, "/debug/pprof/") {
-		a.pprof(ctx)
-		return
-	}
-	switch path {
-	case "/healthz":
-		if a.only(ctx, method, "GET") {
-			writeJSON(ctx, 200, map[string]string{"status": "ok"})
-		}
-	case "/readyz":
-		if a.only(ctx, method, "GET") {
-			if a.backend.Ready() {
-				writeJSON(ctx, 200, map[string]string{"status": "ready"})
-			} else {
-				writeJSON(ctx, 503, map[string]string{"status": "not_ready"})
-			}
-		}
-	case "/metrics":
-		if a.only(ctx, method, "GET") {
-			a.metrics(ctx)
-		}
-	case "/config":
-		if a.only(ctx, method, "GET") {
-			body, err := a.backend.Config()
-			if err != nil {
-				writeJSON(ctx, 500, errorBody{Error: "internal", Message: err.Error()})
-				return
-			}
-			ctx.SetContentType("application/json")
-			ctx.SetBody(body)
-		}
-	case "/routes":
-		if a.only(ctx, method, "GET") {
-			writeJSON(ctx, 200, a.backend.Routes())
-		}
-	case "/upstreams":
-		if a.only(ctx, method, "GET") {
-			writeJSON(ctx, 200, a.backend.Upstreams())
-		}
-	case "/config/reload":
-		if a.only(ctx, method, "POST") {
-			res, err := a.backend.Reload("admin")
-			if err != nil {
-				writeJSON(ctx, fasthttp.StatusUnprocessableEntity, reloadRejected(err))
-				return
-			}
-			writeJSON(ctx, 200, res)
-		}
-	default:
-		writeJSON(ctx, 404, errorBody{Error: "not_found", Message: "no admin endpoint " + path})
-	}
-}
-
-func (a *API) only(ctx *fasthttp.RequestCtx, method, want string) bool {
-	if method == want {
-		return true
-	}
-	ctx.Response.Header.Set("Allow", want)
-	writeJSON(ctx, fasthttp.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed", Message: want + " only"})
-	return false
-}
-
-type errorBody struct {
-	Error   string   `json:"error"`
-	Message string   `json:"message,omitempty"`
-	Errors  []string `json:"errors,omitempty"`
-}
-
-// multiError is satisfied by config.ErrorList and errors.Join results.
-type multiError interface{ Unwrap() []error }
-
-func reloadRejected(err error) errorBody {
-	body := errorBody{Error: "config_rejected", Message: "the running config stays in force"}
-	if m, ok := err.(multiError); ok {
-		for _, e := range m.Unwrap() {
-			body.Errors = append(body.Errors, e.Error())
-		}
-	} else {
-		body.Errors = []string{err.Error()}
-	}
-	return body
-}
-
-// WriteJSON answers with v as indented JSON; exported for extra endpoints.
-func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) { writeJSON(ctx, status, v) }
-
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+// WriteJSON answers with v as indented JSON.
+func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	body, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		status, body = 500, []byte(`{"error":"internal","message":"cannot encode answer"}`)
+		status, body = fasthttp.StatusInternalServerError, []byte(`{"error":"internal","message":"cannot encode answer"}`)
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")

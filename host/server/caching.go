@@ -1,14 +1,8 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
 
-	"github.com/valyala/fasthttp"
-
-	"github.com/wasmgate/wasmgate/host/admin"
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/metrics"
@@ -118,84 +112,4 @@ func (s *Server) cacheStats() []metrics.CacheStats {
 		})
 	}
 	return out
-}
-
-// purgeRequest is the body of POST /cache/purge: exactly one of key,
-// prefix and surrogate_key; route narrows it to one route's cache.
-type purgeRequest struct {
-	Route        string `json:"route"`
-	Key          string `json:"key"`
-	Prefix       string `json:"prefix"`
-	SurrogateKey string `json:"surrogate_key"`
-}
-
-// cacheEndpoint serves the cache admin API: GET /cache lists the caches
-// (and, with ?route=NAME&prefix=P, their keys); POST /cache/purge purges.
-func (s *Server) cacheEndpoint(ctx *fasthttp.RequestCtx) {
-	snap := s.snap.Load()
-	switch string(ctx.Path()) {
-	case "/cache":
-		args := ctx.QueryArgs()
-		if name := string(args.Peek("route")); name != "" {
-			c := snap.caches[name]
-			if c == nil {
-				admin.WriteJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not_found", "message": "no cached route " + strconv.Quote(name)})
-				return
-			}
-			limit := 1000
-			if n, err := strconv.Atoi(string(args.Peek("limit"))); err == nil && n > 0 {
-				limit = min(n, 100000)
-			}
-			admin.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"route": name, "stats": c.Stats(), "keys": c.Keys(string(args.Peek("prefix")), limit)})
-			return
-		}
-		type view struct {
-			Route string      `json:"route"`
-			Stats cache.Stats `json:"stats"`
-		}
-		views := make([]view, 0, len(snap.caches))
-		for name, c := range snap.caches {
-			views = append(views, view{name, c.Stats()})
-		}
-		sort.Slice(views, func(i, j int) bool { return views[i].Route < views[j].Route })
-		admin.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"caches": views})
-	case "/cache/purge":
-		var req purgeRequest
-		if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
-			admin.WriteJSON(ctx, fasthttp.StatusBadRequest, map[string]string{"error": "bad_request", "message": "body: " + err.Error()})
-			return
-		}
-		n := 0
-		for _, v := range []string{req.Key, req.Prefix, req.SurrogateKey} {
-			if v != "" {
-				n++
-			}
-		}
-		if n != 1 {
-			admin.WriteJSON(ctx, fasthttp.StatusBadRequest, map[string]string{"error": "bad_request", "message": "give exactly one of key, prefix and surrogate_key"})
-			return
-		}
-		if req.Route != "" && snap.caches[req.Route] == nil {
-			admin.WriteJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not_found", "message": "no cached route " + strconv.Quote(req.Route)})
-			return
-		}
-		purged := 0
-		for name, c := range snap.caches {
-			if req.Route != "" && name != req.Route {
-				continue
-			}
-			switch {
-			case req.Key != "":
-				purged += c.PurgeKey(req.Key)
-			case req.Prefix != "":
-				purged += c.PurgePrefix(req.Prefix)
-			default:
-				purged += c.PurgeSurrogate(req.SurrogateKey)
-			}
-		}
-		s.log.Info("cache purged", "route", req.Route, "key", req.Key, "prefix", req.Prefix, "surrogate_key", req.SurrogateKey, "entries", purged)
-		admin.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"purged": purged})
-	default:
-		admin.WriteJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not_found"})
-	}
 }

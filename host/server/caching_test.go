@@ -202,7 +202,9 @@ routes:
 		var list struct {
 			Caches []struct {
 				Route string
-				Stats struct{ MaxBytes int64 }
+				Stats struct {
+					MaxBytes int64 `json:"max_bytes"`
+				}
 			}
 		}
 		if err := json.Unmarshal(g.admin(t, "GET", "/cache").body, &list); err != nil {

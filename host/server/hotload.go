@@ -3,16 +3,12 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
-	"github.com/wasmgate/wasmgate/host/admin"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
@@ -100,15 +96,15 @@ func (s *Server) moduleFor(cfg *config.Config, pc *config.Plugin) (*pluginVersio
 // every route that uses the plugin (configs accepted by on_init, pools
 // pre-warmed) before it takes any traffic, then swapped in atomically. On
 // any error the running version keeps serving.
-func (s *Server) HotLoad(name string, module []byte, source string) (any, error) {
+func (s *Server) HotLoad(name string, module []byte, source string) (PluginChange, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.snap.Load()
 	if old.plugins[name] == nil {
-		return nil, errUnknownPlugin(name)
+		return PluginChange{}, errUnknownPlugin(name)
 	}
 	if _, err := wasm.Inspect(module); err != nil {
-		return nil, fmt.Errorf("plugin %q: module rejected: %w", name, err)
+		return PluginChange{}, fmt.Errorf("plugin %q: module rejected: %w", name, err)
 	}
 	v := &pluginVersion{sha: shaOf(module), wasm: module, loadedAt: time.Now(), source: source}
 	return s.swapPinned(old, name, v)
@@ -116,14 +112,14 @@ func (s *Server) HotLoad(name string, module []byte, source string) (any, error)
 
 // Rollback pins a version the plugin served before: the given sha256 (or a
 // unique prefix of it), or the one before the running version.
-func (s *Server) Rollback(name, sha string) (any, error) {
+func (s *Server) Rollback(name, sha string) (PluginChange, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.snap.Load()
 	lp := old.plugins[name]
 	h := s.history[name]
 	if lp == nil || h == nil {
-		return nil, errUnknownPlugin(name)
+		return PluginChange{}, errUnknownPlugin(name)
 	}
 	var target *pluginVersion
 	if sha == "" {
@@ -133,19 +129,19 @@ func (s *Server) Rollback(name, sha string) (any, error) {
 			}
 		}
 		if target == nil {
-			return nil, fmt.Errorf("plugin %q: no earlier version to roll back to", name)
+			return PluginChange{}, fmt.Errorf("plugin %q: no earlier version to roll back to", name)
 		}
 	} else {
 		for _, v := range h.versions {
 			if strings.HasPrefix(v.sha, sha) {
 				if target != nil {
-					return nil, fmt.Errorf("plugin %q: sha256 prefix %q is ambiguous", name, sha)
+					return PluginChange{}, fmt.Errorf("plugin %q: sha256 prefix %q is ambiguous", name, sha)
 				}
 				target = v
 			}
 		}
 		if target == nil {
-			return nil, fmt.Errorf("plugin %q: no kept version %q (kept: %s)", name, sha, h.shas())
+			return PluginChange{}, fmt.Errorf("plugin %q: no kept version %q (kept: %s)", name, sha, h.shas())
 		}
 	}
 	rolled := *target
@@ -163,7 +159,7 @@ func (h *pluginHistory) shas() string {
 
 // swapPinned builds a snapshot with v pinned for the plugin and swaps it in;
 // on failure the previous pin is restored. Called with reloadMu held.
-func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (any, error) {
+func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (PluginChange, error) {
 	h := s.history[name]
 	prevPin := h.pinned
 	h.pinned = v
@@ -171,68 +167,20 @@ func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (any, 
 	if err != nil {
 		h.pinned = prevPin
 		s.log.Error("plugin version rejected; the running version stays", "plugin", name, "sha256", v.sha, "err", err.Error())
-		return nil, err
+		return PluginChange{}, err
 	}
 	s.commit(old, next)
 	s.log.Info("plugin version swapped in", "plugin", name, "sha256", v.sha, "source", v.source, "config_version", next.version)
 	if prev := old.plugins[name].version; v.source == "admin" || v.source == "watch" {
 		go s.watchNewVersion(name, v.sha, prev)
 	}
-	return map[string]any{"status": "ok", "plugin": name, "sha256": v.sha, "version": v.sha[:12], "config_version": next.version}, nil
+	return PluginChange{Status: "ok", Plugin: name, SHA256: v.sha, Version: v.sha[:12], ConfigVersion: next.version}, nil
 }
 
 type errUnknownPlugin string
 
 func (e errUnknownPlugin) Error() string {
 	return fmt.Sprintf("no plugin %q in the running config (define it under plugins: first)", string(e))
-}
-
-// pluginsEndpoint serves PUT /plugins/{name} (the .wasm as the body) and
-// POST /plugins/{name}/rollback[?sha256=…].
-func (s *Server) pluginsEndpoint(ctx *fasthttp.RequestCtx) {
-	rest := strings.TrimPrefix(string(ctx.Path()), "/plugins/")
-	name, action, _ := strings.Cut(rest, "/")
-	var res any
-	var err error
-	switch {
-	case name == "":
-		admin.WriteJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "not_found", "message": "no plugin name in the path"})
-		return
-	case action == "" && ctx.IsPut():
-		res, err = s.HotLoad(name, append([]byte(nil), ctx.PostBody()...), "admin")
-	case action == "rollback" && ctx.IsPost():
-		res, err = s.Rollback(name, string(ctx.QueryArgs().Peek("sha256")))
-	case action == "" && ctx.IsDelete():
-		res, err = s.DeletePlugin(name)
-	default:
-		ctx.Response.Header.Set("Allow", "PUT, DELETE /plugins/{name}; POST /plugins/{name}/rollback")
-		admin.WriteJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
-		return
-	}
-	if err != nil {
-		status := fasthttp.StatusUnprocessableEntity
-		var unknown errUnknownPlugin
-		var inUse errPluginInUse
-		switch {
-		case errors.As(err, &unknown):
-			status = fasthttp.StatusNotFound
-		case errors.As(err, &inUse):
-			status = fasthttp.StatusConflict
-		}
-		body := map[string]any{"error": "plugin_rejected", "message": "the running version stays in force"}
-		if m, ok := err.(interface{ Unwrap() []error }); ok {
-			var list []string
-			for _, e := range m.Unwrap() {
-				list = append(list, e.Error())
-			}
-			body["errors"] = list
-		} else {
-			body["errors"] = []string{err.Error()}
-		}
-		admin.WriteJSON(ctx, status, body)
-		return
-	}
-	admin.WriteJSON(ctx, fasthttp.StatusOK, res)
 }
 
 // watchNewVersion rolls a freshly swapped-in version back to prev when its
@@ -284,12 +232,12 @@ func (e errPluginInUse) Error() string { return string(e) }
 // DeletePlugin drops a plugin that no route uses from the running gateway:
 // its module and kept versions go. It stays in the config file, so a config
 // reload brings it back; a plugin some route uses is refused (409).
-func (s *Server) DeletePlugin(name string) (any, error) {
+func (s *Server) DeletePlugin(name string) (PluginChange, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.snap.Load()
 	if old.plugins[name] == nil {
-		return nil, errUnknownPlugin(name)
+		return PluginChange{}, errUnknownPlugin(name)
 	}
 	var users []string
 	for _, r := range old.routes {
@@ -301,7 +249,7 @@ func (s *Server) DeletePlugin(name string) (any, error) {
 		}
 	}
 	if len(users) > 0 {
-		return nil, errPluginInUse(fmt.Sprintf("plugin %q is used by routes %s: remove it from their chains first", name, strings.Join(users, ", ")))
+		return PluginChange{}, errPluginInUse(fmt.Sprintf("plugin %q is used by routes %s: remove it from their chains first", name, strings.Join(users, ", ")))
 	}
 	// A copy of the config without the plugin: the snapshot owns its config.
 	cfg := *old.cfg
@@ -313,10 +261,10 @@ func (s *Server) DeletePlugin(name string) (any, error) {
 	}
 	next, err := s.safeBuild(&cfg, old.table, old)
 	if err != nil {
-		return nil, err
+		return PluginChange{}, err
 	}
 	delete(s.history, name)
 	s.commit(old, next)
 	s.log.Info("plugin deleted", "plugin", name)
-	return map[string]any{"status": "ok", "plugin": name, "deleted": true, "config_version": next.version}, nil
+	return PluginChange{Status: "ok", Plugin: name, Deleted: true, ConfigVersion: next.version}, nil
 }

@@ -153,15 +153,9 @@ func New(opts Options) (*Server, error) {
 		s.token = hex.EncodeToString(b[:])
 		s.tokenGenerated = true
 	}
-	s.admin = admin.New(s, s.metrics.Handler(), s.token, s.log,
-		admin.Endpoint{Method: "GET", Path: "/plugins", Handler: func(ctx *fasthttp.RequestCtx) {
-			admin.WriteJSON(ctx, fasthttp.StatusOK, s.Plugins())
-		}},
-		admin.Endpoint{Method: "PUT", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
-		admin.Endpoint{Method: "POST", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
-		admin.Endpoint{Method: "DELETE", Path: "/plugins/", Prefix: true, Handler: s.pluginsEndpoint},
-		admin.Endpoint{Method: "GET", Path: "/cache", Handler: s.cacheEndpoint},
-		admin.Endpoint{Method: "POST", Path: "/cache/purge", Handler: s.cacheEndpoint})
+	if s.admin, err = admin.New(s.token, s.adminEndpoints()...); err != nil {
+		return nil, err
+	}
 	s.metrics.SetCacheStats(s.cacheStats)
 	return s, nil
 }
@@ -332,7 +326,7 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // Reload reads and validates the config file again. An invalid config is
 // rejected with all its errors and the running one keeps serving; a valid one
 // becomes a new snapshot, swapped in atomically.
-func (s *Server) Reload(source string) (any, error) {
+func (s *Server) Reload(source string) (ReloadResult, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.snap.Load()
@@ -344,7 +338,7 @@ func (s *Server) Reload(source string) (any, error) {
 	if err != nil {
 		s.metrics.Reload(false, 0)
 		s.log.Error("config reload rejected; the running config stays", "source", source, "err", err.Error())
-		return nil, err
+		return ReloadResult{}, err
 	}
 	s.warnRestartOnly(old.cfg, cfg)
 	s.commit(old, next)
@@ -356,7 +350,15 @@ func (s *Server) Reload(source string) (any, error) {
 	s.metrics.Reload(true, float64(next.loadedAt.Unix()))
 	s.log.Info("config reloaded", "source", source, "version", next.version,
 		"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
-	return map[string]any{"status": "ok", "version": next.version, "routes": len(cfg.Routes), "upstreams": len(cfg.Upstreams)}, nil
+	return ReloadResult{Status: "ok", Version: next.version, Routes: len(cfg.Routes), Upstreams: len(cfg.Upstreams)}, nil
+}
+
+// ReloadResult is what a successful reload swapped in.
+type ReloadResult struct {
+	Status    string `json:"status"`
+	Version   uint64 `json:"version"`
+	Routes    int    `json:"routes"`
+	Upstreams int    `json:"upstreams"`
 }
 
 // commit swaps next in with one atomic store, then retires what old had

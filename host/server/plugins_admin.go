@@ -1,60 +1,60 @@
 package server
 
 import (
+	"errors"
+	"net/http"
 	"sort"
 	"time"
 
-	"github.com/wasmgate/wasmgate/host/config"
-	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/admin"
 )
 
-// RouteView is one route as GET /routes shows it.
-type RouteView struct {
-	Name     string          `json:"name"`
-	Match    config.Match    `json:"match"`
-	Upstream string          `json:"upstream,omitempty"`
-	Split    []config.Split  `json:"split,omitempty"`
-	Rewrite  *config.Rewrite `json:"rewrite,omitempty"`
-	Priority int             `json:"priority,omitempty"`
-	Requests uint64          `json:"requests"`
-	P50ms    float64         `json:"p50_ms"`
-	P99ms    float64         `json:"p99_ms"`
+// pluginEndpoints are the admin endpoints of plugins: what runs, hot-load,
+// rollback and removal.
+func (s *Server) pluginEndpoints() []admin.Endpoint {
+	return []admin.Endpoint{
+		{Method: "GET", Path: "/plugins", Handler: admin.JSON(func(*fasthttp.RequestCtx) (PluginsView, error) { return s.Plugins(), nil })},
+		{Method: "PUT", Path: "/plugins/{name}", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (PluginChange, error) {
+			return pluginAnswer(s.HotLoad(admin.Param(ctx, "name"), append([]byte(nil), ctx.PostBody()...), "admin"))
+		})},
+		{Method: "POST", Path: "/plugins/{name}/rollback", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (PluginChange, error) {
+			return pluginAnswer(s.Rollback(admin.Param(ctx, "name"), string(ctx.QueryArgs().Peek("sha256"))))
+		})},
+		{Method: "DELETE", Path: "/plugins/{name}", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (PluginChange, error) {
+			return pluginAnswer(s.DeletePlugin(admin.Param(ctx, "name")))
+		})},
+	}
 }
 
-// Routes lists the running routes in config order with their request count
-// and latency quantiles estimated from the route's histogram.
-func (s *Server) Routes() any {
-	snap := s.snap.Load()
-	out := struct {
-		Version uint64      `json:"config_version"`
-		Routes  []RouteView `json:"routes"`
-	}{Version: snap.version, Routes: make([]RouteView, 0, len(snap.routes))}
-	for _, r := range snap.routes {
-		count, q := r.metrics.Quantiles(0.5, 0.99)
-		out.Routes = append(out.Routes, RouteView{
-			Name: r.name, Match: r.cfg.Match, Upstream: r.cfg.Upstream, Split: r.cfg.Split,
-			Rewrite: r.cfg.Rewrite, Priority: r.cfg.Priority,
-			Requests: count, P50ms: q[0] * 1000, P99ms: q[1] * 1000,
-		})
-	}
-	return out
+// PluginChange is the answer of a hot-load, a rollback or a removal.
+type PluginChange struct {
+	Status        string `json:"status"`
+	Plugin        string `json:"plugin"`
+	SHA256        string `json:"sha256,omitempty"`
+	Version       string `json:"version,omitempty"`
+	Deleted       bool   `json:"deleted,omitempty"`
+	ConfigVersion uint64 `json:"config_version"`
 }
 
-// Upstreams lists every upstream with its targets' health and load.
-func (s *Server) Upstreams() any {
-	snap := s.snap.Load()
-	names := make([]string, 0, len(snap.upstreams))
-	for name := range snap.upstreams {
-		names = append(names, name)
+// pluginAnswer turns a refused change into its admin answer: 404 for a
+// plugin the config lacks, 409 for one still in use, else 422; the running
+// version stays in force.
+func pluginAnswer(c PluginChange, err error) (PluginChange, error) {
+	if err == nil {
+		return c, nil
 	}
-	sort.Strings(names)
-	out := struct {
-		Upstreams []proxy.UpstreamStatus `json:"upstreams"`
-	}{Upstreams: make([]proxy.UpstreamStatus, 0, len(names))}
-	for _, name := range names {
-		out.Upstreams = append(out.Upstreams, snap.upstreams[name].Status())
+	status := fasthttp.StatusUnprocessableEntity
+	var unknown errUnknownPlugin
+	var inUse errPluginInUse
+	switch {
+	case errors.As(err, &unknown):
+		status = http.StatusNotFound
+	case errors.As(err, &inUse):
+		status = http.StatusConflict
 	}
-	return out
+	return c, &admin.Error{Status: status, Code: "plugin_rejected", Message: "the running version stays in force", Errors: admin.List(err)}
 }
 
 // PluginView is one plugin as GET /plugins shows it.
@@ -109,13 +109,16 @@ type PluginRoute struct {
 	Failures int64 `json:"failures"`
 }
 
+// PluginsView is the answer of GET /plugins.
+type PluginsView struct {
+	Plugins []PluginView `json:"plugins"`
+}
+
 // Plugins lists the running plugins, their module versions and how each
 // route's binding is doing.
-func (s *Server) Plugins() any {
+func (s *Server) Plugins() PluginsView {
 	snap := s.snap.Load()
-	out := struct {
-		Plugins []PluginView `json:"plugins"`
-	}{Plugins: []PluginView{}}
+	out := PluginsView{Plugins: []PluginView{}}
 	names := make([]string, 0, len(snap.plugins))
 	for name := range snap.plugins {
 		names = append(names, name)

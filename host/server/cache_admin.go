@@ -1,0 +1,131 @@
+package server
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/admin"
+	"github.com/wasmgate/wasmgate/host/cache"
+)
+
+// cacheEndpoints are the admin endpoints of the response cache: what is
+// stored, and purges.
+func (s *Server) cacheEndpoints() []admin.Endpoint {
+	return []admin.Endpoint{
+		{Method: "GET", Path: "/cache", Handler: admin.JSON(s.cacheList)},
+		{Method: "POST", Path: "/cache/purge", Handler: admin.JSON(s.cachePurge)},
+	}
+}
+
+// CacheStatsView is a route cache's counters as the admin API shows them.
+type CacheStatsView struct {
+	Entries     int64  `json:"entries"`
+	Bytes       int64  `json:"bytes"`
+	MaxBytes    int64  `json:"max_bytes"`
+	Hits        uint64 `json:"hits"`
+	Misses      uint64 `json:"misses"`
+	Stale       uint64 `json:"stale"`
+	Revalidated uint64 `json:"revalidated"`
+	Bypass      uint64 `json:"bypass"`
+	Evictions   uint64 `json:"evictions"`
+	Coalesced   uint64 `json:"coalesced"`
+}
+
+func statsView(st cache.Stats) CacheStatsView {
+	return CacheStatsView{Entries: st.Entries, Bytes: st.Bytes, MaxBytes: st.MaxBytes, Hits: st.Hits, Misses: st.Misses,
+		Stale: st.Stale, Revalidated: st.Revalidated, Bypass: st.Bypass, Evictions: st.Evictions, Coalesced: st.Coalesced}
+}
+
+// CacheView is one route's cache: its stats, and with ?route=, its keys.
+type CacheView struct {
+	Route string         `json:"route"`
+	Stats CacheStatsView `json:"stats"`
+	Keys  []string       `json:"keys,omitempty"`
+}
+
+// CachesView is the answer of GET /cache.
+type CachesView struct {
+	Caches []CacheView `json:"caches"`
+}
+
+// cacheList serves GET /cache: every route's cache, or with
+// ?route=NAME[&prefix=P&limit=N] that one's keys.
+func (s *Server) cacheList(ctx *fasthttp.RequestCtx) (CachesView, error) {
+	snap := s.snap.Load()
+	args := ctx.QueryArgs()
+	if name := string(args.Peek("route")); name != "" {
+		c := snap.caches[name]
+		if c == nil {
+			return CachesView{}, &admin.Error{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no cached route " + strconv.Quote(name)}
+		}
+		limit := 1000
+		if n, err := strconv.Atoi(string(args.Peek("limit"))); err == nil && n > 0 {
+			limit = min(n, 100000)
+		}
+		keys := c.Keys(string(args.Peek("prefix")), limit)
+		if keys == nil {
+			keys = []string{}
+		}
+		return CachesView{Caches: []CacheView{{Route: name, Stats: statsView(c.Stats()), Keys: keys}}}, nil
+	}
+	out := CachesView{Caches: make([]CacheView, 0, len(snap.caches))}
+	for name, c := range snap.caches {
+		out.Caches = append(out.Caches, CacheView{Route: name, Stats: statsView(c.Stats())})
+	}
+	sort.Slice(out.Caches, func(i, j int) bool { return out.Caches[i].Route < out.Caches[j].Route })
+	return out, nil
+}
+
+// purgeRequest is the body of POST /cache/purge: exactly one of key,
+// prefix and surrogate_key; route narrows it to one route's cache.
+type purgeRequest struct {
+	Route        string `json:"route"`
+	Key          string `json:"key"`
+	Prefix       string `json:"prefix"`
+	SurrogateKey string `json:"surrogate_key"`
+}
+
+// PurgeResult is the answer of POST /cache/purge.
+type PurgeResult struct {
+	Purged int `json:"purged"`
+}
+
+// cachePurge serves POST /cache/purge.
+func (s *Server) cachePurge(ctx *fasthttp.RequestCtx) (PurgeResult, error) {
+	snap := s.snap.Load()
+	var req purgeRequest
+	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
+		return PurgeResult{}, &admin.Error{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: "body: " + err.Error()}
+	}
+	n := 0
+	for _, v := range []string{req.Key, req.Prefix, req.SurrogateKey} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return PurgeResult{}, &admin.Error{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: "give exactly one of key, prefix and surrogate_key"}
+	}
+	if req.Route != "" && snap.caches[req.Route] == nil {
+		return PurgeResult{}, &admin.Error{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no cached route " + strconv.Quote(req.Route)}
+	}
+	purged := 0
+	for name, c := range snap.caches {
+		if req.Route != "" && name != req.Route {
+			continue
+		}
+		switch {
+		case req.Key != "":
+			purged += c.PurgeKey(req.Key)
+		case req.Prefix != "":
+			purged += c.PurgePrefix(req.Prefix)
+		default:
+			purged += c.PurgeSurrogate(req.SurrogateKey)
+		}
+	}
+	s.log.Info("cache purged", "route", req.Route, "key", req.Key, "prefix", req.Prefix, "surrogate_key", req.SurrogateKey, "entries", purged)
+	return PurgeResult{Purged: purged}, nil
+}

@@ -33,7 +33,7 @@ func cachePolicy(c *config.Cache) cache.Policy {
 // had for the route, if the route still fetches from the same place
 // (upstream, split, rewrite), with its contents (the new policy, checked
 // here, applies at commit); otherwise a new one.
-func (s *Server) routeCache(snap, prev *snapshot, rc *config.Route) (*cache.Cache, error) {
+func (b *builder) routeCache(snap, prev *snapshot, rc *config.Route) (*cache.Cache, error) {
 	p := cachePolicy(rc.Cache)
 	at := func(err error) error {
 		return fmt.Errorf("%s:%d:%d: route %q: cache: %w", snap.cfg.File, rc.Cache.Pos.Line, rc.Cache.Pos.Col, rc.Name, err)
@@ -77,14 +77,14 @@ func (snap *snapshot) routeConfig(name string) *config.Route {
 // commitCaches applies the new policies of carried-over caches and closes
 // the caches of routes the new snapshot dropped.
 // With next nil (shutdown) it closes them all.
-func (s *Server) commitCaches(old, next *snapshot) {
+func (b *builder) commitCaches(old, next *snapshot) {
 	var policies map[string]cache.Policy
 	if next != nil {
 		policies = next.cachePolicies
 	}
 	for name, p := range policies {
 		if err := next.caches[name].Update(p); err != nil {
-			s.log.Error("cache policy update failed; the route keeps its previous cache settings", "route", name, "err", err)
+			b.log.Error("cache policy update failed; the route keeps its previous cache settings", "route", name, "err", err)
 		}
 	}
 	if old == nil {

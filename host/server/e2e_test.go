@@ -480,7 +480,7 @@ func TestAccessLog(t *testing.T) {
 	if r.status != 200 {
 		t.Fatal(r.status)
 	}
-	g.stdout.Flush()
+	g.b.stdout.Flush()
 	var line map[string]any
 	for _, l := range strings.Split(g.access.String(), "\n") {
 		if strings.Contains(l, `"log-me"`) {

@@ -534,7 +534,7 @@ func TestBuildPanicRejectsTheConfig(t *testing.T) {
 	priv, pub, cb := startCapture(t, "private"), startCapture(t, "public"), startCapture(t, "cb")
 	g := startGateway(t, 100, fmt.Sprintf(hostileRoutes, priv.addr, pub.addr, cb.addr))
 	// A nil config dereferences on the first line of the build.
-	if snap, err := g.safeBuild(nil, nil, g.snap.Load()); snap != nil || err == nil || !strings.Contains(err.Error(), "internal error") {
+	if snap, err := g.b.safeBuild(nil, nil, g.snap.Load()); snap != nil || err == nil || !strings.Contains(err.Error(), "internal error") {
 		t.Fatalf("safeBuild(nil) = %v, %v", snap, err)
 	}
 	if !strings.Contains(g.logs.String(), "config build panicked") {

@@ -61,16 +61,16 @@ func shaOf(b []byte) string {
 // moduleFor returns the bytes a snapshot serves for a plugin: the pinned
 // version, unless the module file changed since it was pinned (a config
 // edit then wins), else the file. Called with reloadMu held.
-func (s *Server) moduleFor(cfg *config.Config, pc *config.Plugin) (*pluginVersion, error) {
+func (b *builder) moduleFor(cfg *config.Config, pc *config.Plugin) (*pluginVersion, error) {
 	path := pc.Module
 	if !filepath.IsAbs(path) && cfg.File != "" {
 		path = filepath.Join(filepath.Dir(cfg.File), path)
 	}
 	data, err := os.ReadFile(path)
-	h := s.history[pc.Name]
+	h := b.history[pc.Name]
 	if h == nil {
 		h = &pluginHistory{}
-		s.history[pc.Name] = h
+		b.history[pc.Name] = h
 	}
 	if err != nil {
 		if h.pinned != nil {
@@ -117,7 +117,7 @@ func (s *Server) Rollback(name, sha string) (PluginChange, error) {
 	defer s.reloadMu.Unlock()
 	old := s.snap.Load()
 	lp := old.plugins[name]
-	h := s.history[name]
+	h := s.b.history[name]
 	if lp == nil || h == nil {
 		return PluginChange{}, errUnknownPlugin(name)
 	}
@@ -160,10 +160,10 @@ func (h *pluginHistory) shas() string {
 // swapPinned builds a snapshot with v pinned for the plugin and swaps it in;
 // on failure the previous pin is restored. Called with reloadMu held.
 func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (PluginChange, error) {
-	h := s.history[name]
+	h := s.b.history[name]
 	prevPin := h.pinned
 	h.pinned = v
-	next, err := s.safeBuild(old.cfg, old.table, old)
+	next, err := s.b.safeBuild(old.cfg, old.table, old)
 	if err != nil {
 		h.pinned = prevPin
 		s.log.Error("plugin version rejected; the running version stays", "plugin", name, "sha256", v.sha, "err", err.Error())
@@ -259,11 +259,11 @@ func (s *Server) DeletePlugin(name string) (PluginChange, error) {
 			cfg.Plugins = append(cfg.Plugins, p)
 		}
 	}
-	next, err := s.safeBuild(&cfg, old.table, old)
+	next, err := s.b.safeBuild(&cfg, old.table, old)
 	if err != nil {
 		return PluginChange{}, err
 	}
-	delete(s.history, name)
+	delete(s.b.history, name)
 	s.commit(old, next)
 	s.log.Info("plugin deleted", "plugin", name)
 	return PluginChange{Status: "ok", Plugin: name, Deleted: true, ConfigVersion: next.version}, nil

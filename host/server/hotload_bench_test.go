@@ -64,7 +64,7 @@ func BenchmarkFirstRequestAfterHotLoad(b *testing.B) {
 					if bc.other {
 						name = "raw2"
 					}
-					engine := g.plugins.runtime.Engine().(*wasm.WazeroEngine)
+					engine := g.b.plugins.runtime.Engine().(*wasm.WazeroEngine)
 					before := engine.LiveRuntimes()
 					if _, err := g.HotLoad(name, versions[i%2], "admin"); err != nil {
 						b.Fatal(err)

@@ -312,13 +312,13 @@ func TestHotLoadSoak(t *testing.T) {
 	g := startGateway(t, 1000, fmt.Sprintf(`
 plugin_runtime: {cache_dir: %q, auto_rollback: {window: 0s}}
 plugins:
-  - {name: raw, module: %q, pool: {min_instances: 2}}
+  - {name: raw, module: %q, pool: {min_instances: 2}, limits: {call_timeout: 5s}}
 upstreams: [{name: a, targets: [{address: %s}]}]
 routes:
   - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
 `, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
 	versions := [][]byte{rawWatVariant(t, "2"), rawWatVariant(t, "3")}
-	engine := g.plugins.runtime.Engine().(*wasm.WazeroEngine)
+	engine := g.b.plugins.runtime.Engine().(*wasm.WazeroEngine)
 	liveInstances := func() int {
 		n := 0
 		for _, r := range g.snap.Load().routes {

@@ -34,11 +34,11 @@ type routeLimits struct {
 }
 
 // buildLimits compiles a route's rate_limits.
-func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLimits, error) {
+func (b *builder) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLimits, error) {
 	if len(rc.RateLimits) == 0 {
 		return nil, nil
 	}
-	rl := &routeLimits{route: rc.Name, byName: map[string]*limitGroup{}, svc: s.svc}
+	rl := &routeLimits{route: rc.Name, byName: map[string]*limitGroup{}, svc: b.svc}
 	var all, applied []ratelimit.Limit
 	for _, l := range rc.RateLimits {
 		lim := ratelimit.Limit{Name: l.Name, Rate: l.Rate, Period: l.Period.D(), Burst: l.Burst}
@@ -59,7 +59,7 @@ func (s *Server) buildLimits(rc *config.Route, redis ratelimit.Store) (*routeLim
 		if g == nil {
 			// Without plugins nobody names a consumer: the limit counts
 			// per client IP, before anything else.
-			g = &limitGroup{id: id, key: l.Key, store: s.localLimits, afterPlg: l.Key == "consumer" && len(rc.Plugins) > 0}
+			g = &limitGroup{id: id, key: l.Key, store: b.localLimits, afterPlg: l.Key == "consumer" && len(rc.Plugins) > 0}
 			if name, ok := strings.CutPrefix(l.Key, "header:"); ok {
 				g.header = []byte(name)
 			}
@@ -181,7 +181,7 @@ type redisStore struct {
 
 // openRedis connects the limiter to the configured Redis; decisions fall
 // back onto the local limiter while it fails.
-func (s *Server) openRedis(cfg config.Redis) (*redisStore, error) {
+func (b *builder) openRedis(cfg config.Redis) (*redisStore, error) {
 	r, err := ratelimit.NewRedis(ratelimit.RedisOptions{
 		Addr:          cfg.Address,
 		Username:      cfg.Username,
@@ -190,19 +190,19 @@ func (s *Server) openRedis(cfg config.Redis) (*redisStore, error) {
 		Prefix:        cfg.KeyPrefix + "rl:",
 		Timeout:       cfg.Timeout.D(),
 		ProbeInterval: cfg.ProbeInterval.D(),
-		Fallback:      s.localLimits,
+		Fallback:      b.localLimits,
 		OnFallback: func(err error) {
-			s.metrics.RedisUp(false)
-			s.log.Warn("redis failing: rate limits fall back onto this instance's local limiter", "redis", cfg.Address, "err", err)
+			b.metrics.RedisUp(false)
+			b.log.Warn("redis failing: rate limits fall back onto this instance's local limiter", "redis", cfg.Address, "err", err)
 		},
 		OnRecover: func() {
-			s.metrics.RedisUp(true)
-			s.log.Info("redis is back: rate limits are shared again", "redis", cfg.Address)
+			b.metrics.RedisUp(true)
+			b.log.Info("redis is back: rate limits are shared again", "redis", cfg.Address)
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: %w", cfg.Address, err)
 	}
-	s.metrics.RedisUp(true)
+	b.metrics.RedisUp(true)
 	return &redisStore{Redis: r, cfg: cfg}, nil
 }

@@ -170,7 +170,7 @@ routes:
 		if r := do(t, "GET", g.url("/partner"), map[string]string{"X-Api-Key": "wrong-key-0123456789"}, nil); r.status != 401 {
 			t.Fatalf("bad key: %d", r.status)
 		}
-		g.stdout.Flush()
+		g.b.stdout.Flush()
 		if !strings.Contains(g.access.String(), `"consumer":"globex"`) {
 			t.Errorf("the access log does not show the consumer")
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
@@ -67,7 +68,8 @@ func defaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "wasmgate-cache")
 }
 
-func (s *Server) newPlugins(rc config.Runtime) (*plugins, error) {
+// newPlugins starts the plugin runtime of the process.
+func newPlugins(rc config.Runtime, log *slog.Logger, m *metrics.Metrics) (*plugins, error) {
 	dir := rc.CacheDir
 	switch dir {
 	case "off":
@@ -77,7 +79,7 @@ func (s *Server) newPlugins(rc config.Runtime) (*plugins, error) {
 	}
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			s.log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", dir, "err", err)
+			log.Warn("plugin compilation cache unavailable; compiling in memory", "dir", dir, "err", err)
 			dir = ""
 		}
 	}
@@ -85,13 +87,13 @@ func (s *Server) newPlugins(rc config.Runtime) (*plugins, error) {
 		CacheDir:            dir,
 		Interpreter:         rc.Engine == "interpreter",
 		ContextInterruption: rc.Interruption == "context",
-		Log:                 s.log,
-		Registerer:          s.metrics.Registry,
+		Log:                 log,
+		Registerer:          m.Registry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("plugin runtime: %w", err)
 	}
-	vecs, err := abi.NewMetricVecs(s.metrics.Registry)
+	vecs, err := abi.NewMetricVecs(m.Registry)
 	if err != nil {
 		rt.Close(context.Background())
 		return nil, fmt.Errorf("plugin metrics: %w", err)
@@ -123,7 +125,7 @@ func (p *plugins) pluginState(name string, log *slog.Logger) (*abi.KV, *abi.Plug
 // binds every route's chain. Bindings of prev whose plugin version, route,
 // config and limits are unchanged are carried over. Errors carry the
 // position of what caused them.
-func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot) error {
+func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot) error {
 	var errs config.ErrorList
 	at := func(p config.Pos, format string, args ...any) {
 		errs = append(errs, config.Error{File: cfg.File, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
@@ -134,12 +136,12 @@ func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev
 		pc := &cfg.Plugins[i]
 		defs[pc.Name] = pc
 		pos := pc.At.Of("module", pc.Pos)
-		v, err := s.moduleFor(cfg, pc)
+		v, err := b.moduleFor(cfg, pc)
 		if err != nil {
 			at(pos, "plugin %q: %v", pc.Name, err)
 			continue
 		}
-		m, err := s.plugins.runtime.Load(ctx, pc.Name, v.wasm)
+		m, err := b.plugins.runtime.Load(ctx, pc.Name, v.wasm)
 		if err != nil {
 			at(pos, "plugin %q: module %s rejected: %v", pc.Name, pc.Module, unwrapPluginName(err))
 			continue
@@ -160,7 +162,7 @@ func (s *Server) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev
 		for i := range rc.Plugins {
 			rp := &rc.Plugins[i]
 			def, m := defs[rp.Name], modules[rp.Name]
-			l, err := s.bind(ctx, cfg, snap, prev, r, ri, i, rp, def, m)
+			l, err := b.bind(ctx, cfg, snap, prev, r, ri, i, rp, def, m)
 			if err != nil {
 				at(rp.Pos, "route %q: plugin %q: %v", rc.Name, rp.Name, err)
 				continue
@@ -187,7 +189,7 @@ func unwrapPluginName(err error) string {
 }
 
 // bind makes (or carries over) the binding of one plugin entry of a route.
-func (s *Server) bind(ctx context.Context, cfg *config.Config, snap, prev *snapshot, r *route, ri, i int,
+func (b *builder) bind(ctx context.Context, cfg *config.Config, snap, prev *snapshot, r *route, ri, i int,
 	rp *config.RoutePlugin, def *config.Plugin, m *wasm.Module) (*link, error) {
 	conf := []byte(rp.Config)
 	if len(conf) == 0 {
@@ -235,12 +237,12 @@ func (s *Server) bind(ctx context.Context, cfg *config.Config, snap, prev *snaps
 			return l, nil
 		}
 	}
-	log := s.log.With(slog.String("plugin", rp.Name), slog.String("route", r.name))
-	kv, pm, rate := s.plugins.pluginState(rp.Name, s.log)
+	log := b.log.With(slog.String("plugin", rp.Name), slog.String("route", r.name))
+	kv, pm, rate := b.plugins.pluginState(rp.Name, b.log)
 	env := &abi.Env{
 		Plugin: rp.Name, Route: r.name, Config: conf, MaxBody: r.maxBody,
 		Log: log, KV: kv, Metrics: pm, LogRate: rate,
-		Out: s.outbound(rp.Outbound), Cache: r.cache != nil,
+		Out: b.outbound(rp.Outbound), Cache: r.cache != nil,
 	}
 	if r.limits != nil {
 		env.Limits = r.limits
@@ -248,15 +250,15 @@ func (s *Server) bind(ctx context.Context, cfg *config.Config, snap, prev *snaps
 	if env.MaxBody == 0 {
 		env.MaxBody = int64(cfg.Listen.MaxBodyBytes)
 	}
-	b, err := m.Bind(ctx, env, bc)
+	binding, err := m.Bind(ctx, env, bc)
 	if err != nil {
 		if reason, ok := wasm.ConfigRejected(err); ok {
 			return nil, fmt.Errorf("rejected its config: %s", reason)
 		}
 		return nil, errors.New(unwrapPluginName(err))
 	}
-	l.binding = b
-	snap.bindings[l.key] = b
+	l.binding = binding
+	snap.bindings[l.key] = binding
 	return l, nil
 }
 
@@ -270,15 +272,15 @@ func outboundKey(o *config.Outbound) string {
 // outbound builds the destinations a plugin may call on a route. Upstreams
 // are resolved at call time in the current snapshot, so a binding carried
 // over a reload calls the upstreams of the config in force.
-func (s *Server) outbound(o *config.Outbound) *abi.Outbound {
+func (b *builder) outbound(o *config.Outbound) *abi.Outbound {
 	if o == nil {
 		return nil
 	}
 	out := &abi.Outbound{
 		Upstreams: map[string]bool{}, Hosts: map[string]bool{},
-		Client: s.plugins.client,
+		Client: b.plugins.client,
 		Upstream: func(ctx context.Context, name string, req *fasthttp.Request, resp *fasthttp.Response) error {
-			m := s.snap.Load().upstreams[name]
+			m := b.svc.current.Load().upstreams[name]
 			if m == nil {
 				return fmt.Errorf("upstream %q is not configured", name)
 			}
@@ -309,16 +311,16 @@ func (s *Server) outbound(o *config.Outbound) *abi.Outbound {
 
 // retirePlugins closes the bindings of old that next does not use and drops
 // old's module loads. In-flight hooks on closed bindings finish first.
-func (s *Server) retirePlugins(old, next *snapshot) {
+func (b *builder) retirePlugins(old, next *snapshot) {
 	if old == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for key, b := range old.bindings {
-		if next == nil || next.bindings[key] != b {
-			if err := b.Close(ctx); err != nil {
-				s.log.Warn("closing plugin binding", "err", err)
+	for key, binding := range old.bindings {
+		if next == nil || next.bindings[key] != binding {
+			if err := binding.Close(ctx); err != nil {
+				b.log.Warn("closing plugin binding", "err", err)
 			}
 		}
 	}

@@ -133,7 +133,7 @@ func (s *Server) Plugins() PluginsView {
 			Engine: info.Engine, Interruption: info.Interruption, Mode: lp.cfg.Mode, Hooks: info.Hooks.List(),
 			Routes: []PluginRoute{},
 		}
-		if q, ok := s.plugins.runtime.InstantiateQuantiles(name, lp.module.Version()); ok {
+		if q, ok := s.b.plugins.runtime.InstantiateQuantiles(name, lp.module.Version()); ok {
 			v.ColdStart = ColdStartView{Count: q.Count, P50ms: ms(q.P50), P99ms: ms(q.P99)}
 		}
 		for _, r := range snap.routes {
@@ -150,7 +150,7 @@ func (s *Server) Plugins() PluginsView {
 			}
 		}
 		s.reloadMu.Lock()
-		if h := s.history[name]; h != nil {
+		if h := s.b.history[name]; h != nil {
 			for _, pv := range h.versions {
 				v.Versions = append(v.Versions, VersionView{SHA256: pv.sha, Size: len(pv.wasm),
 					LoadedAt: pv.loadedAt, Source: pv.source, Active: pv.sha == lp.version.sha})

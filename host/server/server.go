@@ -14,17 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -61,17 +58,14 @@ type Server struct {
 	metrics *metrics.Metrics
 	svc     *services // what the request path uses of the above
 	admin   *admin.API
-	plugins *plugins
 
 	snap     atomic.Pointer[snapshot]
 	version  atomic.Uint64
 	inFlight atomic.Int64
 	draining atomic.Bool
 
-	reloadMu sync.Mutex // serializes reloads
-	stdout   *bufferedWriter
-	stderr   *bufferedWriter
-	logFiles map[string]*bufferedWriter // access log files by path, kept across reloads
+	reloadMu sync.Mutex // serializes reloads, hot-loads and their builds
+	b        *builder
 
 	proxySrv, adminSrv *fasthttp.Server
 	proxyLn, adminLn   net.Listener
@@ -80,10 +74,8 @@ type Server struct {
 	tokenGenerated     bool
 	token              string
 	closeLogsOnce      sync.Once
-	history            map[string]*pluginHistory // by plugin name; guarded by reloadMu
-	localLimits        *ratelimit.Local          // rate limit state of this process, kept across reloads
-	clientLog          *abi.RateLimitedLogs      // budget of the lines about malformed requests
-	loadedSum          []byte                    // sha256 of the config file content last loaded
+	clientLog          *abi.RateLimitedLogs // budget of the lines about malformed requests
+	loadedSum          []byte               // sha256 of the config file content last loaded
 }
 
 // New loads and validates the config and builds the first snapshot. It binds
@@ -102,16 +94,20 @@ func New(opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Log,
 		metrics:  metrics.New(),
-		stdout:   newBufferedWriter(opts.Stdout),
-		stderr:   newBufferedWriter(opts.Stderr),
-		logFiles: make(map[string]*bufferedWriter),
-		history:  make(map[string]*pluginHistory),
 		serveErr: make(chan error, 2),
 	}
 	// A client can send malformed requests as fast as it likes: their
 	// log lines get a budget (the metrics count every one).
 	s.clientLog = abi.NewLogBudget(s.log, "malformed-request log lines", 1, 10)
 	s.svc = &services{metrics: s.metrics, log: s.log, current: &s.snap}
+	s.b = &builder{
+		svc: s.svc, log: s.log, metrics: s.metrics,
+		history:  make(map[string]*pluginHistory),
+		stdout:   newBufferedWriter(opts.Stdout),
+		stderr:   newBufferedWriter(opts.Stderr),
+		logFiles: make(map[string]*bufferedWriter),
+		dryRun:   opts.dryRun,
+	}
 	s.loadedSum = fileSum(opts.ConfigPath)
 	cfg, table, err := Check(opts.ConfigPath, opts.AdminToken)
 	if err != nil {
@@ -120,17 +116,17 @@ func New(opts Options) (*Server, error) {
 	}
 	// The plugin runtime (engine, compilation cache) is fixed for the life
 	// of the process; plugins themselves reload.
-	if s.plugins, err = s.newPlugins(cfg.Runtime); err != nil {
+	if s.b.plugins, err = newPlugins(cfg.Runtime, s.log, s.metrics); err != nil {
 		s.closeLogs()
 		return nil, err
 	}
 	// Local rate limit state lives as long as the process: a reload keeps
 	// every client's quota where it was.
-	s.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
-	snap, err := s.safeBuild(cfg, table, nil)
+	s.b.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
+	snap, err := s.b.safeBuild(cfg, table, nil)
 	if err != nil {
-		s.localLimits.Close()
-		s.plugins.runtime.Close(context.Background())
+		s.b.localLimits.Close()
+		s.b.plugins.runtime.Close(context.Background())
 		s.closeLogs()
 		return nil, err
 	}
@@ -177,19 +173,6 @@ func Validate(path, envToken string) (*config.Config, error) {
 	defer cancel()
 	_ = s.Shutdown(ctx)
 	return cfg, nil
-}
-
-// safeBuild is buildSnapshot for a config from outside: a bug that panics
-// on some input rejects that config instead of ending the process serving
-// the running one.
-func (s *Server) safeBuild(cfg *config.Config, table *router.Table, prev *snapshot) (snap *snapshot, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("config build panicked: the config is rejected", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			snap, err = nil, fmt.Errorf("internal error building the config (please report it): %v", r)
-		}
-	}()
-	return s.buildSnapshot(cfg, table, prev)
 }
 
 // Check loads a config file and runs every validation the gateway would run
@@ -333,7 +316,7 @@ func (s *Server) Reload(source string) (ReloadResult, error) {
 	cfg, table, err := Check(s.opts.ConfigPath, s.opts.AdminToken)
 	var next *snapshot
 	if err == nil {
-		next, err = s.safeBuild(cfg, table, old)
+		next, err = s.b.safeBuild(cfg, table, old)
 	}
 	if err != nil {
 		s.metrics.Reload(false, 0)
@@ -368,7 +351,7 @@ func (s *Server) commit(old, next *snapshot) {
 	s.snap.Store(next)
 	s.rememberVersions(next)
 	retireUpstreams(old, next)
-	s.commitCaches(old, next)
+	s.b.commitCaches(old, next)
 	if old.redis != nil && old.redis != next.redis {
 		old.redis.Close()
 	}
@@ -378,14 +361,14 @@ func (s *Server) commit(old, next *snapshot) {
 		for deadline := time.Now().Add(time.Minute); old.refs.Load() > 0 && time.Now().Before(deadline); {
 			time.Sleep(5 * time.Millisecond)
 		}
-		s.retirePlugins(old, next)
+		s.b.retirePlugins(old, next)
 	}()
 }
 
 // rememberVersions records the plugin versions a snapshot serves.
 func (s *Server) rememberVersions(snap *snapshot) {
 	for name, lp := range snap.plugins {
-		if h := s.history[name]; h != nil {
+		if h := s.b.history[name]; h != nil {
 			h.remember(lp.version)
 		}
 	}
@@ -429,13 +412,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	last := s.snap.Load()
 	retireUpstreams(last, nil)
-	s.retirePlugins(last, nil)
-	s.commitCaches(last, nil)
+	s.b.retirePlugins(last, nil)
+	s.b.commitCaches(last, nil)
 	if last.redis != nil {
 		last.redis.Close()
 	}
-	s.localLimits.Close()
-	if err := s.plugins.runtime.Close(ctx); err != nil {
+	s.b.localLimits.Close()
+	if err := s.b.plugins.runtime.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close plugin runtime: %w", err))
 	}
 	s.closeLogs()
@@ -444,44 +427,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) closeLogs() {
 	s.closeLogsOnce.Do(func() {
-		s.stdout.Close()
-		s.stderr.Close()
-		for _, f := range s.logFiles {
+		s.b.stdout.Close()
+		s.b.stderr.Close()
+		for _, f := range s.b.logFiles {
 			f.Close()
 		}
 	})
-}
-
-func (s *Server) openAccessLog(path string) (io.Writer, error) {
-	if w, ok := s.logFiles[path]; ok {
-		return w, nil
-	}
-	if s.opts.dryRun {
-		return io.Discard, writable(path)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, err
-	}
-	w := newBufferedWriter(f)
-	s.logFiles[path] = w
-	return w, nil
-}
-
-// writable reports why the access log at path could not be opened for
-// appending, without creating it.
-func writable(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err == nil {
-		return f.Close()
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := syscall.Access(filepath.Dir(path), 2 /* W_OK */); err != nil {
-		return &fs.PathError{Op: "create", Path: path, Err: err}
-	}
-	return nil
 }
 
 // Ready reports whether the gateway takes traffic: a config is loaded and it

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -17,7 +15,6 @@ import (
 	"github.com/wasmgate/wasmgate/host/httpsyntax"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
-	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
@@ -144,168 +141,6 @@ func (m *managedUpstream) close() {
 	m.Upstream.Close()
 }
 
-// buildSnapshot compiles cfg into a snapshot, reusing the upstreams of prev
-// whose config did not change. Nothing is torn down here: the caller retires
-// the upstreams prev had that the new snapshot does not use, after the swap.
-func (s *Server) buildSnapshot(cfg *config.Config, table *router.Table, prev *snapshot) (*snapshot, error) {
-	snap := &snapshot{
-		svc:       s.svc,
-		loadedAt:  time.Now(),
-		cfg:       cfg,
-		table:     table,
-		upstreams: make(map[string]*managedUpstream, len(cfg.Upstreams)),
-		maxBody:   int64(cfg.Listen.MaxBodyBytes),
-		paths: pathPolicy{
-			slashes:      escapedSlashes[cfg.Listen.EscapedSlashes],
-			rejectParams: cfg.Listen.PathParameters != "keep",
-		},
-		noRoute:  s.metrics.Route(metrics.NoRoute),
-		bindings: map[string]*wasm.Binding{},
-		plugins:  map[string]*loadedPlugin{},
-		caches:   map[string]*cache.Cache{},
-
-		cachePolicies: map[string]cache.Policy{},
-	}
-	for _, cidr := range cfg.Listen.TrustedProxies {
-		p, err := netip.ParsePrefix(cidr)
-		if err != nil {
-			return nil, fmt.Errorf("listen.trusted_proxies: %w", err)
-		}
-		snap.trusted = append(snap.trusted, p)
-	}
-	var err error
-	snap.accessLog, err = s.accessLogger(cfg.Log.AccessLog)
-	if err != nil {
-		return nil, err
-	}
-
-	var created []*managedUpstream
-	fail := func(err error) (*snapshot, error) {
-		for _, m := range created {
-			m.close()
-		}
-		for _, c := range snap.newCaches {
-			c.Close()
-		}
-		if snap.redis != nil && (prev == nil || snap.redis != prev.redis) {
-			snap.redis.Close()
-		}
-		// Bindings made for this attempt go; those carried over from prev stay.
-		s.retirePlugins(snap, prev)
-		return nil, err
-	}
-	for i := range cfg.Upstreams {
-		ucfg := cfg.Upstreams[i]
-		if prev != nil {
-			if old, ok := prev.upstreams[ucfg.Name]; ok && sameConfig(old.cfg, ucfg) {
-				snap.upstreams[ucfg.Name] = old
-				continue
-			}
-		}
-		m, err := s.startUpstream(ucfg)
-		if err != nil {
-			return fail(fmt.Errorf("%s:%d:%d: upstream %q: %w", cfg.File, ucfg.Pos.Line, ucfg.Pos.Col, ucfg.Name, err))
-		}
-		created = append(created, m)
-		snap.upstreams[ucfg.Name] = m
-	}
-
-	if cfg.Redis != nil {
-		if prev != nil && prev.redis != nil && sameConfig(prev.redis.cfg, *cfg.Redis) {
-			snap.redis = prev.redis
-		} else if snap.redis, err = s.openRedis(*cfg.Redis); err != nil {
-			return fail(fmt.Errorf("%s:%d:%d: %w", cfg.File, cfg.Redis.Pos.Line, cfg.Redis.Pos.Col, err))
-		}
-	}
-	var redis ratelimit.Store
-	if snap.redis != nil {
-		redis = snap.redis.Redis
-	}
-	for i := range cfg.Routes {
-		rc := &cfg.Routes[i]
-		r := &route{
-			name:     rc.Name,
-			cfg:      rc,
-			timeouts: rc.Timeouts,
-			retries:  rc.Retries,
-			maxBody:  int64(rc.MaxBodyBytes),
-			svc:      s.svc,
-			metrics:  s.metrics.Route(rc.Name),
-		}
-		r.bodyLimit = snap.maxBody
-		if r.maxBody > 0 {
-			r.bodyLimit = r.maxBody
-			snap.routeBodyLimits = true
-		}
-		if rc.Rewrite != nil {
-			r.rewrite = rc.Rewrite.StripPrefix != "" || rc.Rewrite.Path != ""
-			if rc.Rewrite.Host != "" {
-				r.rewriteHost = []byte(rc.Rewrite.Host)
-			}
-		}
-		if rc.Upstream != "" {
-			r.targets = []weightedUpstream{{up: snap.upstreams[rc.Upstream], cumulW: 1}}
-			r.totalW = 1
-		}
-		for _, sp := range rc.Split {
-			r.totalW += sp.Weight
-			r.targets = append(r.targets, weightedUpstream{up: snap.upstreams[sp.Upstream], cumulW: r.totalW})
-		}
-		for _, t := range r.targets {
-			if t.up == nil { // config validation rules this out; guard against a nil dereference anyway
-				return fail(fmt.Errorf("route %q: unknown upstream", rc.Name))
-			}
-		}
-		if r.limits, err = s.buildLimits(rc, redis); err != nil {
-			return fail(fmt.Errorf("%s:%d:%d: %w", cfg.File, rc.Pos.Line, rc.Pos.Col, err))
-		}
-		if rc.Cache != nil && len(r.targets) > 0 {
-			if r.cache, err = s.routeCache(snap, prev, rc); err != nil {
-				return fail(err)
-			}
-			r.fill = r.fillUpstream
-		}
-		snap.routes = append(snap.routes, r)
-	}
-	if err := s.loadPlugins(context.Background(), cfg, snap, prev); err != nil {
-		return fail(err)
-	}
-	return snap, nil
-}
-
-// startUpstream creates an upstream and, with DNS discovery, resolves its
-// targets once before it takes traffic, then keeps them fresh.
-func (s *Server) startUpstream(cfg config.Upstream) (*managedUpstream, error) {
-	up, err := proxy.New(cfg, s.log)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &managedUpstream{Upstream: up, cfg: cfg, cancel: cancel}
-	if cfg.Discovery != nil {
-		res, err := discovery.NewDNS(cfg.Discovery.DNS, s.log)
-		if err != nil {
-			m.close()
-			return nil, fmt.Errorf("discovery: %w", err)
-		}
-		first, cancelFirst := context.WithTimeout(ctx, cfg.Discovery.DNS.Timeout.D()+time.Second)
-		ts, err := res.Resolve(first)
-		cancelFirst()
-		if err != nil {
-			// Not fatal: DNS may come up later. The upstream answers 503 until then.
-			s.log.Warn("initial DNS discovery failed", "upstream", cfg.Name, "err", err)
-		} else {
-			up.SetTargets(toProxyTargets(ts))
-		}
-		go res.Run(ctx, func(ts []discovery.Target) {
-			up.SetTargets(toProxyTargets(ts))
-			s.log.Info("upstream targets updated by DNS", "upstream", cfg.Name, "targets", len(ts))
-		})
-	}
-	up.Start()
-	return m, nil
-}
-
 func toProxyTargets(ts []discovery.Target) []proxy.Target {
 	out := make([]proxy.Target, len(ts))
 	for i, t := range ts {
@@ -373,24 +208,4 @@ func equalIgnoringPos(a, b reflect.Value) bool {
 	default:
 		return reflect.DeepEqual(a.Interface(), b.Interface())
 	}
-}
-
-// accessLogger opens the access log destination named in the config.
-func (s *Server) accessLogger(dest string) (*slog.Logger, error) {
-	var w io.Writer
-	switch dest {
-	case "off":
-		return nil, nil
-	case "", "stdout":
-		w = s.stdout
-	case "stderr":
-		w = s.stderr
-	default:
-		f, err := s.openAccessLog(dest)
-		if err != nil {
-			return nil, fmt.Errorf("log.access_log: %w", err)
-		}
-		w = f
-	}
-	return slog.New(slog.NewJSONHandler(w, nil)), nil
 }

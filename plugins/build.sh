@@ -7,9 +7,9 @@
 #   plugins/build.sh -f         rebuild everything
 #   plugins/build.sh jwt-auth   build only the named plugins
 #
-# A plugin is out of date when any .go file of the plugin or of sdk/go, or
-# go.mod/go.sum, is newer than its .wasm. Each module built is checked with
-# wasm-objdump (wabt), when installed: it must export memory,
+# A plugin is out of date when any .go file of the plugin, of sdk/go or of
+# sdk/abi, or go.mod/go.sum, is newer than its .wasm. Each module built is
+# checked with wasm-objdump (wabt), when installed: it must export memory,
 # wasmgate_abi_v1, _initialize and on_init/on_request, and import only from
 # "wasmgate" and "wasi_snapshot_preview1". GO (default: go) and
 # WASM_LDFLAGS (default: none, which keeps function names for trap stack
@@ -35,7 +35,7 @@ fi
 stale() {
 	local out=$1 dir=$2
 	[[ $force == 1 || ! -f $out ]] && return 0
-	[[ -n $(find "$dir" sdk/go go.mod go.sum -newer "$out" \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print -quit) ]]
+	[[ -n $(find "$dir" sdk/go sdk/abi go.mod go.sum -newer "$out" \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print -quit) ]]
 }
 
 # check WASM: the module shape sdk/ABI.md asks for (section 1).

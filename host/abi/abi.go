@@ -11,85 +11,138 @@ import (
 	"log/slog"
 
 	"github.com/valyala/fasthttp"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
+
+// The ABI's names, codes, limits and encodings are declared once, in
+// sdk/abi, which the guest SDK imports too; they are re-exported here so
+// that the host's packages need only this one.
 
 // Names fixed by the ABI.
 const (
-	ModuleName    = "wasmgate"        // the import module of host functions
-	VersionMarker = "wasmgate_abi_v1" // export that marks an ABI v1 module
-	VersionPrefix = "wasmgate_abi_v"  // any version marker starts with this
+	ModuleName    = sdkabi.ModuleName    // the import module of host functions
+	VersionMarker = sdkabi.VersionMarker // export that marks an ABI v1 module
+	VersionPrefix = sdkabi.VersionPrefix // any version marker starts with this
 
-	HookInit     = "on_init"
-	HookRequest  = "on_request"
-	HookResponse = "on_response"
+	HookInit     = sdkabi.HookInit
+	HookRequest  = sdkabi.HookRequest
+	HookResponse = sdkabi.HookResponse
 )
 
 // Return codes of host functions (sdk/ABI.md section 3).
 const (
-	ErrNotFound    = -1
-	ErrBadArgument = -2
-	ErrNotAllowed  = -3
-	ErrTooLarge    = -4
-	ErrUnavailable = -5
+	ErrNotFound    = sdkabi.NotFound
+	ErrBadArgument = sdkabi.BadArgument
+	ErrNotAllowed  = sdkabi.NotAllowed
+	ErrTooLarge    = sdkabi.TooLarge
+	ErrUnavailable = sdkabi.Unavailable
 )
 
 // Hook results.
 const (
-	Continue = 0 // on_request / on_response: go on
-	Stop     = 1 // on_request: a local response was set
+	Continue = sdkabi.Continue // on_request / on_response: go on
+	Stop     = sdkabi.Stop     // on_request: a local response was set
 )
 
 // Kinds: what a header or body function acts on.
 const (
-	KindRequest  = 0
-	KindResponse = 1
+	KindRequest  = sdkabi.KindRequest
+	KindResponse = sdkabi.KindResponse
 )
 
 // Log levels of the log function.
 const (
-	LogDebug = 0
-	LogInfo  = 1
-	LogWarn  = 2
-	LogError = 3
+	LogDebug = sdkabi.LogDebug
+	LogInfo  = sdkabi.LogInfo
+	LogWarn  = sdkabi.LogWarn
+	LogError = sdkabi.LogError
 )
 
 // Metric kinds of metric_define.
 const (
-	MetricCounter   = 0
-	MetricGauge     = 1
-	MetricHistogram = 2
+	MetricCounter   = sdkabi.MetricCounter
+	MetricGauge     = sdkabi.MetricGauge
+	MetricHistogram = sdkabi.MetricHistogram
 )
 
 // Statuses of an outbound result that are not HTTP statuses.
 const (
-	StatusTimeout    = -1 // the request's timeout or the hook's deadline passed
-	StatusNetwork    = -2 // connect or network error
-	StatusNotAllowed = -3 // the destination is not allowed for this route
-	StatusOther      = -4 // any other failure (e.g. a response over its size limit)
+	StatusTimeout    = sdkabi.StatusTimeout
+	StatusNetwork    = sdkabi.StatusNetwork
+	StatusNotAllowed = sdkabi.StatusNotAllowed
+	StatusOther      = sdkabi.StatusOther
 )
 
-// Limits of the ABI (sdk/ABI.md) and of this host.
+// Signature algorithms of crypto_verify.
 const (
-	MaxErrMsg       = 1 << 10  // bytes of set_error kept
-	MaxKVKey        = 256      // bytes in a KV key
-	MaxMetrics      = 32       // metrics per plugin
-	MaxBatch        = 64       // requests in one http_batch
-	MaxBatchBytes   = 16 << 20 // bytes of one encoded batch
-	MaxBatchHeaders = 256      // headers of one outbound request: bounds the decoding work
-	MaxLogMessage   = 4 << 10  // bytes of one log line kept; the rest is cut
-	DefaultKVKeys   = 10000    // keys per plugin store by default
-	DefaultKVBytes  = 16 << 20 // bytes per plugin store by default
+	AlgRS256 = sdkabi.AlgRS256
+	AlgPS256 = sdkabi.AlgPS256
+	AlgES256 = sdkabi.AlgES256
+	AlgEdDSA = sdkabi.AlgEdDSA
+)
+
+// Limits of the ABI (sdk/ABI.md).
+const (
+	MaxErrMsg        = sdkabi.MaxErrorMessage
+	MaxLogMessage    = sdkabi.MaxLogMessage
+	MaxKVKey         = sdkabi.MaxKVKey
+	MaxMetrics       = sdkabi.MaxMetrics
+	MaxBatch         = sdkabi.MaxBatch
+	MaxBatchBytes    = sdkabi.MaxBatchBytes
+	MaxBatchHeaders  = sdkabi.MaxBatchHeaders
+	MaxVerifyKey     = sdkabi.MaxVerifyKey
+	MaxVerifyMessage = sdkabi.MaxVerifyMessage
+	MinRSABits       = sdkabi.MinRSABits
+	MaxRSABits       = sdkabi.MaxRSABits
+	MaxConsumer      = sdkabi.MaxConsumer
+	MaxCacheKey      = sdkabi.MaxCacheKey
+)
+
+// Limits of this host: defaults the config may change.
+const (
+	DefaultKVKeys  = 10000    // keys per plugin store by default
+	DefaultKVBytes = 16 << 20 // bytes per plugin store by default
 )
 
 // ValueType is a WebAssembly value type of a host function signature.
-type ValueType byte
+type ValueType = sdkabi.ValueType
 
 // The value types used by the ABI.
 const (
-	I32 ValueType = iota
-	I64
-	F64
+	I32 = sdkabi.I32
+	I64 = sdkabi.I64
+	F64 = sdkabi.F64
 )
+
+// The http_batch encodings (sdk/ABI.md section 4, "Outbound HTTP").
+type (
+	Header       = sdkabi.Header
+	BatchRequest = sdkabi.BatchRequest
+	BatchResult  = sdkabi.BatchResult
+)
+
+// Decoding errors of the http_batch encodings.
+var (
+	ErrMalformedBatch = sdkabi.ErrMalformedBatch
+	ErrBatchTooLarge  = sdkabi.ErrBatchTooLarge
+)
+
+// EncodeBatch appends the encoding of reqs to dst.
+func EncodeBatch(dst []byte, reqs []BatchRequest) []byte { return sdkabi.EncodeBatch(dst, reqs) }
+
+// EncodeResults appends the encoding of results to dst.
+func EncodeResults(dst []byte, results []BatchResult) []byte {
+	return sdkabi.EncodeResults(dst, results)
+}
+
+// DecodeBatch decodes an encoded batch of at most MaxBatch requests and
+// MaxBatchBytes bytes. The byte slices of the result are views of b.
+func DecodeBatch(b []byte) ([]BatchRequest, error) { return sdkabi.DecodeBatch(b) }
+
+// DecodeResults decodes the results of an http_batch (what
+// http_batch_result copies). The byte slices of the result are views of b.
+func DecodeResults(b []byte) ([]BatchResult, error) { return sdkabi.DecodeResults(b) }
 
 // Func is one host function. Fn reads its parameters from stack and writes
 // its results back to stack[0..len(Results)), the calling convention of

@@ -9,35 +9,12 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"sync"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
-// Signature algorithms of crypto_verify: the JWS names of RFC 7518 (and
-// RFC 8037 for EdDSA), numbered for the ABI.
-const (
-	AlgRS256 = 1 // RSASSA-PKCS1-v1_5 with SHA-256
-	AlgPS256 = 2 // RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt
-	AlgES256 = 3 // ECDSA on P-256 with SHA-256; signature r||s, 64 bytes
-	AlgEdDSA = 4 // Ed25519 (pure); signature 64 bytes
-)
-
-// Limits of crypto_verify. They bound the work of one call on the host,
-// where the hook's deadline cannot interrupt it.
-const (
-	// MaxVerifyKey is the largest key DER accepted (BAD_ARGUMENT above):
-	// an 8192-bit RSA key is about 1.1 KB, so no real key comes near it,
-	// and it caps the bytes hashed to find a key in the cache.
-	MaxVerifyKey = 16 << 10
-	// MaxVerifyMessage is the largest message accepted (TOO_LARGE above):
-	// hashing it takes some tens of milliseconds at most.
-	MaxVerifyMessage = 16 << 20
-	// MinRSABits and MaxRSABits bound RSA moduli: under 2048 bits is
-	// breakable in practice; over 8192 (crypto/tls's own bound) makes one
-	// verification cost milliseconds of host CPU.
-	MinRSABits = 2048
-	MaxRSABits = 8192
-	// KeyCacheSize is the number of parsed keys kept by the host.
-	KeyCacheSize = 256
-)
+// KeyCacheSize is the number of parsed keys kept by the host.
+const KeyCacheSize = 256
 
 // pssOptions are JWS PS256's (RFC 7518 section 3.5): the salt is as long as
 // the hash. A package value, so that a verification does not allocate it.
@@ -51,9 +28,9 @@ var pssOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: 
 // on_init may check its keys with an empty signature (answered 0 for a
 // usable key without any hashing).
 func cryptoVerify(c *Call, stack []uint64) {
-	key := c.guest("crypto_verify", stack[1], stack[2])
-	msg := c.guest("crypto_verify", stack[3], stack[4])
-	sig := c.guest("crypto_verify", stack[5], stack[6])
+	key := c.guest(sdkabi.FuncCryptoVerify, stack[1], stack[2])
+	msg := c.guest(sdkabi.FuncCryptoVerify, stack[3], stack[4])
+	sig := c.guest(sdkabi.FuncCryptoVerify, stack[5], stack[6])
 	ret32(stack, verifySignature(i32(stack[0]), key, msg, sig))
 }
 

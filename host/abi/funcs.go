@@ -7,67 +7,77 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/httpsyntax"
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
-// Signatures shared by several functions.
-var (
-	sigNone = []ValueType{}
-	sigI32  = []ValueType{I32}
-	sigI64  = []ValueType{I64}
-	sig2    = []ValueType{I32, I32}
-	sig3    = []ValueType{I32, I32, I32}
-	sig4    = []ValueType{I32, I32, I32, I32}
-	sig5    = []ValueType{I32, I32, I32, I32, I32}
-)
-
-// table is every host function of the wasmgate module, in sdk/ABI.md order.
-var table = []Func{
+// impls implements every host function sdk/abi declares.
+var impls = map[string]func(*Call, []uint64){
 	// Request and response.
-	{"request_method", sig2, sigI32, requestMethod},
-	{"request_path", sig2, sigI32, requestPath},
-	{"request_set_path", sig2, sigI32, requestSetPath},
-	{"request_query", sig2, sigI32, requestQuery},
-	{"request_client_ip", sig2, sigI32, requestClientIP},
-	{"header_get", sig5, sigI32, headerGet},
-	{"header_values", sig5, sigI32, headerValues},
-	{"header_names", sig3, sigI32, headerNames},
-	{"header_set", sig5, sigI32, headerSet},
-	{"header_add", sig5, sigI32, headerAdd},
-	{"header_remove", sig3, sigI32, headerRemove},
-	{"body_get", []ValueType{I32, I64, I32, I32}, sigI64, bodyGet},
-	{"body_set", sig3, sigI32, bodySet},
-	{"response_status", sigNone, sigI32, responseStatus},
-	{"response_set_status", sigI32, sigI32, responseSetStatus},
-	{"send_response", sig3, sigI32, sendResponse},
+	sdkabi.FuncRequestMethod:     requestMethod,
+	sdkabi.FuncRequestPath:       requestPath,
+	sdkabi.FuncRequestSetPath:    requestSetPath,
+	sdkabi.FuncRequestQuery:      requestQuery,
+	sdkabi.FuncRequestClientIP:   requestClientIP,
+	sdkabi.FuncHeaderGet:         headerGet,
+	sdkabi.FuncHeaderValues:      headerValues,
+	sdkabi.FuncHeaderNames:       headerNames,
+	sdkabi.FuncHeaderSet:         headerSet,
+	sdkabi.FuncHeaderAdd:         headerAdd,
+	sdkabi.FuncHeaderRemove:      headerRemove,
+	sdkabi.FuncBodyGet:           bodyGet,
+	sdkabi.FuncBodySet:           bodySet,
+	sdkabi.FuncResponseStatus:    responseStatus,
+	sdkabi.FuncResponseSetStatus: responseSetStatus,
+	sdkabi.FuncSendResponse:      sendResponse,
 	// Config, logging, errors, time, randomness.
-	{"config_get", sig2, sigI32, configGet},
-	{"log", sig3, sigI32, logFn},
-	{"set_error", sig2, sigI32, setError},
-	{"time_now", sigNone, sigI64, timeNow},
-	{"random_get", sig2, sigI32, randomGet},
+	sdkabi.FuncConfigGet: configGet,
+	sdkabi.FuncLog:       logFn,
+	sdkabi.FuncSetError:  setError,
+	sdkabi.FuncTimeNow:   timeNow,
+	sdkabi.FuncRandomGet: randomGet,
 	// Key-value store.
-	{"kv_get", sig4, sigI32, kvGet},
-	{"kv_set", []ValueType{I32, I32, I32, I32, I64}, sigI32, kvSet},
-	{"kv_delete", sig2, sigI32, kvDelete},
-	{"kv_incr", []ValueType{I32, I32, I64, I64, I32}, sigI32, kvIncr},
+	sdkabi.FuncKVGet:    kvGet,
+	sdkabi.FuncKVSet:    kvSet,
+	sdkabi.FuncKVDelete: kvDelete,
+	sdkabi.FuncKVIncr:   kvIncr,
 	// Metrics.
-	{"metric_define", sig3, sigI32, metricDefine},
-	{"metric_record", []ValueType{I32, F64}, sigI32, metricRecord},
+	sdkabi.FuncMetricDefine: metricDefine,
+	sdkabi.FuncMetricRecord: metricRecord,
 	// Outbound HTTP.
-	{"http_batch", sig2, sigI32, httpBatch},
-	{"http_batch_result", sig2, sigI32, httpBatchResult},
+	sdkabi.FuncHTTPBatch:       httpBatch,
+	sdkabi.FuncHTTPBatchResult: httpBatchResult,
 	// Cryptography.
-	{"crypto_verify", []ValueType{I32, I32, I32, I32, I32, I32, I32}, sigI32, cryptoVerify},
+	sdkabi.FuncCryptoVerify: cryptoVerify,
 	// Gateway: consumer, cache key, rate limits.
-	{"set_consumer", sig2, sigI32, setConsumer},
-	{"cache_set_key", sig2, sigI32, cacheSetKey},
-	{"rate_limit", []ValueType{I32, I32, I32, I32, I64, I32}, sigI32, rateLimit},
+	sdkabi.FuncSetConsumer: setConsumer,
+	sdkabi.FuncCacheSetKey: cacheSetKey,
+	sdkabi.FuncRateLimit:   rateLimit,
 }
 
+// table is every host function of the wasmgate module: sdk/abi's list,
+// names and signatures, each with its implementation. A function declared
+// there and not implemented here, or the reverse, stops the package from
+// initialising, so the host cannot start with a table that drifted.
+var table = func() []Func {
+	fs := sdkabi.Functions()
+	t := make([]Func, len(fs))
+	for i, f := range fs {
+		fn := impls[f.Name]
+		if fn == nil {
+			panic("host/abi: no implementation of " + ModuleName + "." + f.Name)
+		}
+		t[i] = Func{Name: f.Name, Params: f.Params, Results: f.Results, Fn: fn}
+	}
+	if len(impls) != len(t) {
+		panic("host/abi: an implemented host function is not declared in sdk/abi")
+	}
+	return t
+}()
+
 // Functions returns every host function of the "wasmgate" import module
-// with its exact signature (sdk/ABI.md section 4). The slice is a copy the
-// caller may keep; the Params and Results slices are shared and must not be
-// modified.
+// with its exact signature (sdk/ABI.md section 4), in sdk/abi's order. The
+// slice is a copy the caller may keep; the Params and Results slices are
+// shared and must not be modified.
 func Functions() []Func { return slices.Clone(table) }
 
 // hooked reports whether c runs on_request or on_response: where the KV,
@@ -124,21 +134,21 @@ func getter(c *Call, stack []uint64, fn string, data func(*Call) []byte) {
 }
 
 func requestMethod(c *Call, stack []uint64) {
-	getter(c, stack, "request_method", func(c *Call) []byte { return c.Req.Header.Method() })
+	getter(c, stack, sdkabi.FuncRequestMethod, func(c *Call) []byte { return c.Req.Header.Method() })
 }
 
 // requestPath answers the request's path without the query, in the
 // canonical form the route matched and the upstream receives.
 func requestPath(c *Call, stack []uint64) {
-	getter(c, stack, "request_path", func(c *Call) []byte { return c.Req.URI().PathOriginal() })
+	getter(c, stack, sdkabi.FuncRequestPath, func(c *Call) []byte { return c.Req.URI().PathOriginal() })
 }
 
 func requestQuery(c *Call, stack []uint64) {
-	getter(c, stack, "request_query", func(c *Call) []byte { return c.Req.URI().QueryString() })
+	getter(c, stack, sdkabi.FuncRequestQuery, func(c *Call) []byte { return c.Req.URI().QueryString() })
 }
 
 func requestClientIP(c *Call, stack []uint64) {
-	getter(c, stack, "request_client_ip", func(c *Call) []byte { return c.Scope.client() })
+	getter(c, stack, sdkabi.FuncRequestClientIP, func(c *Call) []byte { return c.Scope.client() })
 }
 
 // requestSetPath replaces the path sent upstream and, after a '?', the
@@ -148,7 +158,7 @@ func requestClientIP(c *Call, stack []uint64) {
 // refused, and so are spaces, control bytes and '#' in the query: the
 // upstream client writes both as they are into the request line.
 func requestSetPath(c *Call, stack []uint64) {
-	b := c.guest("request_set_path", stack[0], stack[1])
+	b := c.guest(sdkabi.FuncRequestSetPath, stack[0], stack[1])
 	if c.Phase != PhaseRequest || c.Req == nil {
 		ret32(stack, ErrNotAllowed)
 		return
@@ -185,15 +195,15 @@ func headerArgs(c *Call, stack []uint64, fn string, write bool) (kind int32, nam
 	if code = c.access(kind, write); code != 0 {
 		return kind, name, code
 	}
-	if !isToken(name) {
+	if !httpsyntax.IsToken(name) {
 		return kind, name, ErrBadArgument
 	}
 	return kind, name, 0
 }
 
 func headerGet(c *Call, stack []uint64) {
-	kind, name, code := headerArgs(c, stack, "header_get", false)
-	dst := c.guest("header_get", stack[3], stack[4])
+	kind, name, code := headerArgs(c, stack, sdkabi.FuncHeaderGet, false)
+	dst := c.guest(sdkabi.FuncHeaderGet, stack[3], stack[4])
 	if code != 0 {
 		ret32(stack, code)
 		return
@@ -213,8 +223,8 @@ func headerGet(c *Call, stack []uint64) {
 }
 
 func headerValues(c *Call, stack []uint64) {
-	kind, name, code := headerArgs(c, stack, "header_values", false)
-	dst := c.guest("header_values", stack[3], stack[4])
+	kind, name, code := headerArgs(c, stack, sdkabi.FuncHeaderValues, false)
+	dst := c.guest(sdkabi.FuncHeaderValues, stack[3], stack[4])
 	if code != 0 {
 		ret32(stack, code)
 		return
@@ -235,7 +245,7 @@ func headerValues(c *Call, stack []uint64) {
 
 func headerNames(c *Call, stack []uint64) {
 	kind := i32(stack[0])
-	dst := c.guest("header_names", stack[1], stack[2])
+	dst := c.guest(sdkabi.FuncHeaderNames, stack[1], stack[2])
 	if code := c.access(kind, false); code != 0 {
 		ret32(stack, code)
 		return
@@ -278,11 +288,11 @@ func headerWrite(c *Call, stack []uint64, fn string, replace bool) {
 	ret32(stack, code)
 }
 
-func headerSet(c *Call, stack []uint64) { headerWrite(c, stack, "header_set", true) }
-func headerAdd(c *Call, stack []uint64) { headerWrite(c, stack, "header_add", false) }
+func headerSet(c *Call, stack []uint64) { headerWrite(c, stack, sdkabi.FuncHeaderSet, true) }
+func headerAdd(c *Call, stack []uint64) { headerWrite(c, stack, sdkabi.FuncHeaderAdd, false) }
 
 func headerRemove(c *Call, stack []uint64) {
-	kind, name, code := headerArgs(c, stack, "header_remove", true)
+	kind, name, code := headerArgs(c, stack, sdkabi.FuncHeaderRemove, true)
 	switch {
 	case code != 0:
 	case isFraming(name):
@@ -308,7 +318,7 @@ func (c *Call) body(kind int32) []byte {
 // the full size, so a guest can stream a large body through a small buffer.
 func bodyGet(c *Call, stack []uint64) {
 	kind, off := i32(stack[0]), int64(stack[1])
-	dst := c.guest("body_get", stack[2], stack[3])
+	dst := c.guest(sdkabi.FuncBodyGet, stack[2], stack[3])
 	if code := c.access(kind, false); code != 0 {
 		ret64(stack, int64(code))
 		return
@@ -331,7 +341,7 @@ func (c *Call) overBody(n int) bool {
 
 func bodySet(c *Call, stack []uint64) {
 	kind := i32(stack[0])
-	b := c.guest("body_set", stack[1], stack[2])
+	b := c.guest(sdkabi.FuncBodySet, stack[1], stack[2])
 	if code := c.access(kind, true); code != 0 {
 		ret32(stack, code)
 		return
@@ -385,7 +395,7 @@ func responseSetStatus(c *Call, stack []uint64) {
 // the response afterwards (allowed from now on) go out with it.
 func sendResponse(c *Call, stack []uint64) {
 	s := i32(stack[0])
-	b := c.guest("send_response", stack[1], stack[2])
+	b := c.guest(sdkabi.FuncSendResponse, stack[1], stack[2])
 	switch {
 	case c.Phase != PhaseRequest || c.Req == nil || c.Resp == nil:
 		ret32(stack, ErrNotAllowed)

@@ -6,35 +6,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// tokenChar marks the bytes of an HTTP token (RFC 9110 section 5.6.2), the
-// only bytes allowed in a header name or a method.
-var tokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// isToken reports whether b is a non-empty HTTP token.
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
-
 // validValue reports whether b may be a header value: no CR, LF or NUL,
 // which would let a plugin split a header or smuggle a request.
 func validValue(b []byte) bool {

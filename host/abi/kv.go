@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // Errors of the KV store.
@@ -398,8 +400,8 @@ func kvCode(err error) int32 {
 }
 
 func kvGet(c *Call, stack []uint64) {
-	key := c.guest("kv_get", stack[0], stack[1])
-	dst := c.guest("kv_get", stack[2], stack[3])
+	key := c.guest(sdkabi.FuncKVGet, stack[0], stack[1])
+	dst := c.guest(sdkabi.FuncKVGet, stack[2], stack[3])
 	kv, code := kvCall(c, key)
 	if code != 0 {
 		ret32(stack, code)
@@ -422,8 +424,8 @@ func msToNs(ms int64) int64 {
 }
 
 func kvSet(c *Call, stack []uint64) {
-	key := c.guest("kv_set", stack[0], stack[1])
-	val := c.guest("kv_set", stack[2], stack[3])
+	key := c.guest(sdkabi.FuncKVSet, stack[0], stack[1])
+	val := c.guest(sdkabi.FuncKVSet, stack[2], stack[3])
 	ttl := int64(stack[4])
 	kv, code := kvCall(c, key)
 	if code == 0 && ttl < 0 {
@@ -436,7 +438,7 @@ func kvSet(c *Call, stack []uint64) {
 }
 
 func kvDelete(c *Call, stack []uint64) {
-	key := c.guest("kv_delete", stack[0], stack[1])
+	key := c.guest(sdkabi.FuncKVDelete, stack[0], stack[1])
 	kv, code := kvCall(c, key)
 	if code == 0 && !kv.del(key) {
 		code = ErrNotFound
@@ -445,9 +447,9 @@ func kvDelete(c *Call, stack []uint64) {
 }
 
 func kvIncr(c *Call, stack []uint64) {
-	key := c.guest("kv_incr", stack[0], stack[1])
+	key := c.guest(sdkabi.FuncKVIncr, stack[0], stack[1])
 	delta, ttl := int64(stack[2]), int64(stack[3])
-	out := c.guest("kv_incr", stack[4], 8)
+	out := c.guest(sdkabi.FuncKVIncr, stack[4], 8)
 	kv, code := kvCall(c, key)
 	if code == 0 && ttl < 0 {
 		code = ErrBadArgument

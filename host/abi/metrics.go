@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // PluginHistogramBuckets are the buckets of plugin histograms. A plugin
@@ -104,24 +106,11 @@ func NewPluginMetrics(plugin string, vecs *MetricVecs) *PluginMetrics {
 	return &PluginMetrics{plugin: plugin, vecs: vecs}
 }
 
-// validMetricName reports whether b matches [a-z][a-z0-9_]{0,62}.
-func validMetricName(b []byte) bool {
-	if len(b) == 0 || len(b) > 63 || b[0] < 'a' || b[0] > 'z' {
-		return false
-	}
-	for _, c := range b[1:] {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
 // Define defines the metric of kind (MetricCounter, MetricGauge or
 // MetricHistogram) named name, or finds it, and returns its id; or
 // ErrBadArgument for a bad kind or name, ErrTooLarge past MaxMetrics.
 func (m *PluginMetrics) Define(kind int32, name []byte) int32 {
-	if kind < MetricCounter || kind > MetricHistogram || !validMetricName(name) {
+	if kind < MetricCounter || kind > MetricHistogram || !sdkabi.ValidMetricName(name) {
 		return ErrBadArgument
 	}
 	m.mu.Lock()
@@ -209,7 +198,7 @@ func (m *PluginMetrics) Delete() {
 
 func metricDefine(c *Call, stack []uint64) {
 	kind := i32(stack[0])
-	name := c.guest("metric_define", stack[1], stack[2])
+	name := c.guest(sdkabi.FuncMetricDefine, stack[1], stack[2])
 	if c.Env == nil || c.Env.Metrics == nil {
 		ret32(stack, ErrUnavailable)
 		return

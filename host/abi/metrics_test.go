@@ -2,28 +2,11 @@ package abi
 
 import (
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
-
-func TestMetricNames(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-	}{
-		{"a", true}, {"requests_total", true}, {"a0_9", true}, {"a" + strings.Repeat("b", 62), true},
-		{"", false}, {"a" + strings.Repeat("b", 63), false}, {"0a", false}, {"_a", false},
-		{"Abc", false}, {"a-b", false}, {"a.b", false}, {"a b", false}, {"aé", false},
-	}
-	for _, tt := range tests {
-		if got := validMetricName([]byte(tt.name)); got != tt.ok {
-			t.Errorf("validMetricName(%q) = %v", tt.name, got)
-		}
-	}
-}
 
 // gather returns the value of a plugin metric series from reg, NaN when
 // absent; for a histogram, its sample count.

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"time"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 var emptyConfig = []byte("{}")
@@ -12,7 +14,7 @@ var emptyConfig = []byte("{}")
 // configGet copies the binding's config; a binding without one reads "{}"
 // (sdk/ABI.md section 5).
 func configGet(c *Call, stack []uint64) {
-	dst := c.guest("config_get", stack[0], stack[1])
+	dst := c.guest(sdkabi.FuncConfigGet, stack[0], stack[1])
 	cfg := emptyConfig
 	if c.Env != nil && len(c.Env.Config) > 0 {
 		cfg = c.Env.Config
@@ -29,7 +31,7 @@ var slogLevel = [...]slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn,
 // MaxLogMessage bytes so that one call cannot flood the log either.
 func logFn(c *Call, stack []uint64) {
 	level := i32(stack[0])
-	msg := c.guest("log", stack[1], stack[2])
+	msg := c.guest(sdkabi.FuncLog, stack[1], stack[2])
 	if level < LogDebug || level > LogError {
 		ret32(stack, ErrBadArgument)
 		return
@@ -62,7 +64,7 @@ func logFn(c *Call, stack []uint64) {
 // setError keeps the first MaxErrMsg bytes of why the hook fails; a later
 // call replaces an earlier one.
 func setError(c *Call, stack []uint64) {
-	msg := c.guest("set_error", stack[0], stack[1])
+	msg := c.guest(sdkabi.FuncSetError, stack[0], stack[1])
 	if len(msg) > MaxErrMsg {
 		msg = msg[:MaxErrMsg]
 	}
@@ -75,7 +77,7 @@ func timeNow(_ *Call, stack []uint64) { ret64(stack, time.Now().UnixNano()) }
 // randomGet fills the guest buffer straight from crypto/rand, which never
 // fails on supported platforms (it aborts the process instead).
 func randomGet(c *Call, stack []uint64) {
-	dst := c.guest("random_get", stack[0], stack[1])
+	dst := c.guest(sdkabi.FuncRandomGet, stack[0], stack[1])
 	_, _ = rand.Read(dst)
 	ret32(stack, size(len(dst)))
 }

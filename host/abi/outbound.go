@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // Defaults of outbound calls.
@@ -73,9 +76,10 @@ var defaultClient = &fasthttp.Client{
 
 // batchState is a Call's reusable memory for http_batch.
 type batchState struct {
-	reqs  []BatchRequest
-	hdrs  []Header
+	dec   sdkabi.Decoder
+	reqs  []BatchRequest // decoded by dec: views of guest memory
 	slots []batchSlot
+	hdrs  []Header // one result's headers while it is encoded
 }
 
 // batchSlot is the destination and then the outcome of one request.
@@ -184,11 +188,11 @@ func (o *Outbound) allow(s *batchSlot, url []byte, buf *[]byte) bool {
 // tokens, header values hold no CR, LF or NUL.
 func validBatch(reqs []BatchRequest) bool {
 	for i := range reqs {
-		if !isToken(reqs[i].Method) {
+		if !httpsyntax.IsToken(reqs[i].Method) {
 			return false
 		}
 		for _, h := range reqs[i].Headers {
-			if !isToken(h.Name) || !validValue(h.Value) {
+			if !httpsyntax.IsToken(h.Name) || !validValue(h.Value) {
 				return false
 			}
 		}
@@ -200,7 +204,7 @@ func validBatch(reqs []BatchRequest) bool {
 // by its timeout and the hook's deadline; then encodes every result, in
 // order, for http_batch_result.
 func httpBatch(c *Call, stack []uint64) {
-	in := c.guest("http_batch", stack[0], stack[1])
+	in := c.guest(sdkabi.FuncHTTPBatch, stack[0], stack[1])
 	c.batchResult = c.batchResult[:0]
 	if !c.hooked() {
 		ret32(stack, ErrNotAllowed)
@@ -220,7 +224,7 @@ func httpBatch(c *Call, stack []uint64) {
 	}
 	b := &c.batch
 	var err error
-	b.reqs, b.hdrs, err = decodeBatch(b.reqs, b.hdrs, in, maxN)
+	b.reqs, err = b.dec.Batch(in, maxN)
 	defer b.clear()
 	switch {
 	case errors.Is(err, ErrBatchTooLarge):
@@ -241,15 +245,15 @@ func httpBatch(c *Call, stack []uint64) {
 // clear drops the views of guest memory and the responses of the last
 // batch, keeping the slices for reuse.
 func (b *batchState) clear() {
-	clear(b.reqs)
-	clear(b.hdrs)
+	b.dec.Reset()
+	clear(b.hdrs[:cap(b.hdrs)]) // every result's headers, not just the last's
 	for i := range b.slots {
 		if r := b.slots[i].resp; r != nil {
 			fasthttp.ReleaseResponse(r)
 		}
 	}
 	clear(b.slots)
-	b.reqs, b.hdrs, b.slots = b.reqs[:0], b.hdrs[:0], b.slots[:0]
+	b.reqs, b.hdrs, b.slots = nil, b.hdrs[:0], b.slots[:0]
 }
 
 // run resolves and sends the requests of b, and waits for all of them. It
@@ -397,51 +401,36 @@ func outcome(err error) int32 {
 	return StatusOther
 }
 
-// encode appends the results of b, in batch order.
+// encode appends the results of b, in batch order. A result that would
+// take the results past MaxResultsBytes is answered StatusOther instead,
+// with no headers or body.
 func (b *batchState) encode(dst []byte) []byte {
-	dst = putU32(dst, uint32(len(b.slots)))
+	dst = sdkabi.AppendCount(dst, len(b.slots))
 	for i := range b.slots {
 		s := &b.slots[i]
 		us := s.dur.Microseconds()
 		if us > int64(^uint32(0)) {
 			us = int64(^uint32(0))
 		}
-		status := s.status
-		if s.resp != nil && len(dst)+resultSize(s.resp) > MaxResultsBytes {
-			status = StatusOther
+		r := BatchResult{Status: s.status, DurationUS: uint32(us)}
+		if s.status >= 0 && s.resp != nil {
+			// Views of the response, which lives until the batch is cleared.
+			b.hdrs = b.hdrs[:0]
+			for k, v := range s.resp.Header.All() {
+				b.hdrs = append(b.hdrs, Header{Name: k, Value: v})
+			}
+			r.Headers, r.Body = b.hdrs, s.resp.Body()
+			if len(dst)+r.Size() > MaxResultsBytes {
+				r = BatchResult{Status: StatusOther, DurationUS: r.DurationUS}
+			}
 		}
-		dst = putU32(dst, uint32(status))
-		dst = putU32(dst, uint32(us))
-		if status < 0 || s.resp == nil {
-			dst = putU32(dst, 0) // no headers
-			dst = putU32(dst, 0) // no body
-			continue
-		}
-		h := &s.resp.Header
-		nh := 0
-		for range h.All() {
-			nh++
-		}
-		dst = putU32(dst, uint32(nh))
-		for k, v := range h.All() {
-			dst = putBytes(putBytes(dst, k), v)
-		}
-		dst = putBytes(dst, s.resp.Body())
+		dst = sdkabi.AppendResult(dst, &r)
 	}
 	return dst
 }
 
-// resultSize is the encoded size of a response's headers and body.
-func resultSize(r *fasthttp.Response) int {
-	n := 4 + 4 + len(r.Body())
-	for k, v := range r.Header.All() {
-		n += 8 + len(k) + len(v)
-	}
-	return n
-}
-
 func httpBatchResult(c *Call, stack []uint64) {
-	dst := c.guest("http_batch_result", stack[0], stack[1])
+	dst := c.guest(sdkabi.FuncHTTPBatchResult, stack[0], stack[1])
 	if !c.hooked() {
 		ret32(stack, ErrNotAllowed)
 		return

@@ -100,7 +100,7 @@ func TestHTTPBatchHosts(t *testing.T) {
 	h.c.Env.Out = &Outbound{Hosts: map[string]bool{addr: true, dead: true}}
 	post := BatchRequest{
 		Method: []byte("POST"), URL: []byte("http://" + addr + "/p%2Fq?a=1"), TimeoutMS: 5000,
-		Headers: []Header{{[]byte("X-In"), []byte("v1")}, {[]byte("Content-Length"), []byte("999")}},
+		Headers: []Header{{Name: []byte("X-In"), Value: []byte("v1")}, {Name: []byte("Content-Length"), Value: []byte("999")}},
 		Body:    []byte("payload"),
 	}
 	code, res := h.batch([]BatchRequest{
@@ -313,8 +313,8 @@ func TestHTTPBatchLimits(t *testing.T) {
 	}{
 		{"empty method", BatchRequest{URL: []byte("http://x/")}},
 		{"method with space", BatchRequest{Method: []byte("GE T"), URL: []byte("http://x/")}},
-		{"header name", BatchRequest{Method: []byte("GET"), URL: []byte("http://x/"), Headers: []Header{{[]byte("a b"), nil}}}},
-		{"header value", BatchRequest{Method: []byte("GET"), URL: []byte("http://x/"), Headers: []Header{{[]byte("a"), []byte("x\r\ny: z")}}}},
+		{"header name", BatchRequest{Method: []byte("GET"), URL: []byte("http://x/"), Headers: []Header{{Name: []byte("a b"), Value: nil}}}},
+		{"header value", BatchRequest{Method: []byte("GET"), URL: []byte("http://x/"), Headers: []Header{{Name: []byte("a"), Value: []byte("x\r\ny: z")}}}},
 	}
 	for _, b := range bad {
 		if code, _ := h.batch([]BatchRequest{b.req}); code != ErrBadArgument {

@@ -3,6 +3,8 @@ package abi
 import (
 	"encoding/binary"
 	"time"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // Scope is what the plugins of one request's chain tell the gateway about
@@ -40,17 +42,11 @@ type Limiter interface {
 	Charge(name, key []byte, cost int64) (allowed bool, remaining int64, retryAfter time.Duration, ok bool)
 }
 
-// Limits of the gateway functions.
-const (
-	MaxConsumer = 256  // bytes of a consumer id
-	MaxCacheKey = 1024 // bytes of a plugin-set cache key
-)
-
 // setConsumer records the consumer (an API key's owner, a JWT subject) the
 // request belongs to, for the route's consumer-keyed rate limits and the
 // access log.
 func setConsumer(c *Call, stack []uint64) {
-	ret32(stack, c.setScoped("set_consumer", stack, MaxConsumer, codeOK, func(s *Scope) *[]byte { return &s.Consumer }))
+	ret32(stack, c.setScoped(sdkabi.FuncSetConsumer, stack, MaxConsumer, codeOK, func(s *Scope) *[]byte { return &s.Consumer }))
 }
 
 // cacheSetKey replaces the cache key the route would compute for the
@@ -61,7 +57,7 @@ func cacheSetKey(c *Call, stack []uint64) {
 	if c.Env == nil || !c.Env.Cache {
 		unavailable = ErrUnavailable
 	}
-	ret32(stack, c.setScoped("cache_set_key", stack, MaxCacheKey, unavailable, func(s *Scope) *[]byte { return &s.CacheKey }))
+	ret32(stack, c.setScoped(sdkabi.FuncCacheSetKey, stack, MaxCacheKey, unavailable, func(s *Scope) *[]byte { return &s.CacheKey }))
 }
 
 // codeOK is the return code of success.
@@ -92,10 +88,10 @@ func (c *Call) setScoped(fn string, stack []uint64, limit int, unavailable int32
 // for a subject the plugin chooses, and writes the quota left and the
 // retry delay in milliseconds as two i64 at result_ptr.
 func rateLimit(c *Call, stack []uint64) {
-	name := c.guest("rate_limit", stack[0], stack[1])
-	key := c.guest("rate_limit", stack[2], stack[3])
+	name := c.guest(sdkabi.FuncRateLimit, stack[0], stack[1])
+	key := c.guest(sdkabi.FuncRateLimit, stack[2], stack[3])
 	cost := int64(stack[4])
-	out := c.guest("rate_limit", stack[5], 16)
+	out := c.guest(sdkabi.FuncRateLimit, stack[5], 16)
 	var code int32
 	switch {
 	case !c.hooked():

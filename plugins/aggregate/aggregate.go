@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	wasmgate "github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -34,7 +35,7 @@ type userConfig struct {
 }
 
 const (
-	maxParts  = 64 // the ABI's batch limit
+	maxParts  = abi.MaxBatch // one part, one request of the batch
 	maxUserID = 128
 )
 
@@ -81,7 +82,7 @@ func newAggregator(b []byte) (*aggregator, error) {
 		if a.userHeader == "" && a.userQuery == "" {
 			return nil, errors.New(`"user": give "header", "query" or both`)
 		}
-		if a.userHeader != "" && !validToken(a.userHeader) {
+		if a.userHeader != "" && !abi.IsToken(a.userHeader) {
 			return nil, fmt.Errorf(`"user.header": %q is not a valid header name`, a.userHeader)
 		}
 	}
@@ -89,7 +90,7 @@ func newAggregator(b []byte) (*aggregator, error) {
 		a.errorsKey = "_errors"
 	}
 	for _, h := range c.ForwardHeaders {
-		if !validToken(h) {
+		if !abi.IsToken(h) {
 			return nil, fmt.Errorf(`"forward_headers": %q is not a valid header name`, h)
 		}
 	}
@@ -130,7 +131,7 @@ func compilePart(c partConfig) (part, error) {
 	if p.method == "" {
 		p.method = "GET"
 	}
-	if !validToken(p.method) {
+	if !abi.IsToken(p.method) {
 		return p, fmt.Errorf("method %q is not a valid method", p.method)
 	}
 	names := make([]string, 0, len(c.Headers))
@@ -140,7 +141,7 @@ func compilePart(c partConfig) (part, error) {
 	slices.Sort(names)
 	for _, n := range names {
 		v := c.Headers[n]
-		if !validToken(n) || strings.ContainsAny(v, "\r\n\x00") {
+		if !abi.IsToken(n) || strings.ContainsAny(v, "\r\n\x00") {
 			return p, fmt.Errorf("header %q: invalid name or value", n)
 		}
 		p.headers = append(p.headers, wasmgate.HeaderField{Name: n, Value: v})
@@ -348,18 +349,4 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }

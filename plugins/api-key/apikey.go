@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	wasmgate "github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -61,13 +62,13 @@ func newChecker(b []byte) (*checker, error) {
 			return nil, errors.New(`"header" is "-" and there is no "query": the key would have nowhere to be`)
 		}
 	}
-	if ch.header != "" && !validToken(ch.header) {
+	if ch.header != "" && !abi.IsToken(ch.header) {
 		return nil, fmt.Errorf(`"header": %q is not a valid header name`, ch.header)
 	}
 	if ch.consumerHeader == "" {
 		ch.consumerHeader = "X-Consumer"
 	}
-	if !validToken(ch.consumerHeader) {
+	if !abi.IsToken(ch.consumerHeader) {
 		return nil, fmt.Errorf(`"consumer_header": %q is not a valid header name`, ch.consumerHeader)
 	}
 	realm := c.Realm
@@ -247,19 +248,4 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 	return c - '0'
-}
-
-// validToken reports whether s is an HTTP token (a valid header name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }

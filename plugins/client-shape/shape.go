@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	wasmgate "github.com/wasmgate/wasmgate/sdk/go"
 	"github.com/wasmgate/wasmgate/sdk/go/jsonpath"
 )
@@ -120,7 +121,7 @@ func newShaper(b []byte) (*shaper, error) {
 		s.clientHeader = ""
 	}
 	if s.clientHeader != "" {
-		if !validToken(s.clientHeader) {
+		if !abi.IsToken(s.clientHeader) {
 			return nil, fmt.Errorf(`"client_header": %q is not a valid header name`, s.clientHeader)
 		}
 		addVary(s.clientHeader)
@@ -180,7 +181,7 @@ func (s *shaper) compileRule(c ruleConfig) (rule, error) {
 	if r.profile == nil {
 		return r, fmt.Errorf(`no profile %q`, c.Profile)
 	}
-	if !validToken(c.Header) {
+	if !abi.IsToken(c.Header) {
 		return r, fmt.Errorf(`"header": %q is not a valid header name`, c.Header)
 	}
 	switch {
@@ -268,20 +269,6 @@ func shape(body []byte, p *profile, sel *jsonpath.Selection) ([]byte, error) {
 		doc = sel.Apply(doc)
 	}
 	return doc.AppendJSON(make([]byte, 0, len(body))), nil
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // isJSON reports whether headers say the body is plain (uncompressed) JSON.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	wasmgate "github.com/wasmgate/wasmgate/sdk/go"
 	"github.com/wasmgate/wasmgate/sdk/go/jsonpath"
 )
@@ -46,8 +47,6 @@ type keyConfig struct {
 // Limits and defaults.
 const (
 	minHMACKey    = 32 // bytes: RFC 7518 §3.2, a key at least as long as the hash
-	minRSABits    = 2048
-	maxRSABits    = 8192 // the host's bound too: bigger keys cost milliseconds per token
 	defaultHeader = "Authorization"
 	defaultRealm  = "wasmgate"
 	maxLeeway     = 10 * time.Minute
@@ -120,7 +119,7 @@ func newVerifier(b []byte) (*verifier, error) {
 	if v.header == "" && v.query == "" {
 		v.header = defaultHeader
 	}
-	if v.header != "" && !validHeaderName(v.header) {
+	if v.header != "" && !abi.IsToken(v.header) {
 		return nil, fmt.Errorf(`"header": %q is not a valid header name`, v.header)
 	}
 	v.bearer = strings.EqualFold(v.header, defaultHeader)
@@ -157,7 +156,7 @@ func newVerifier(b []byte) (*verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf(`"forward_claims": bad claim path %q: %w`, claim, err)
 		}
-		if !validHeaderName(h) {
+		if !abi.IsToken(h) {
 			return nil, fmt.Errorf(`"forward_claims": %q: %q is not a valid header name`, claim, h)
 		}
 		v.forwards = append(v.forwards, forward{claim: path, header: h})
@@ -276,31 +275,16 @@ func parseRSAPublicKey(s string) (*rsa.PublicKey, []byte, error) {
 	if pk.N.Sign() <= 0 || pk.E < 3 || pk.E%2 == 0 || pk.E > 1<<31-1 {
 		return nil, nil, errors.New("invalid RSA public key")
 	}
-	if bits := pk.N.BitLen(); bits < minRSABits {
-		return nil, nil, fmt.Errorf("RSA key of %d bits: want at least %d", bits, minRSABits)
-	} else if bits > maxRSABits {
-		return nil, nil, fmt.Errorf("RSA key of %d bits: want at most %d", bits, maxRSABits)
+	if bits := pk.N.BitLen(); bits < abi.MinRSABits {
+		return nil, nil, fmt.Errorf("RSA key of %d bits: want at least %d", bits, abi.MinRSABits)
+	} else if bits > abi.MaxRSABits {
+		return nil, nil, fmt.Errorf("RSA key of %d bits: want at most %d", bits, abi.MaxRSABits)
 	}
 	return &rsa.PublicKey{N: pk.N, E: pk.E}, block.Bytes, nil
 }
 
 // oidRSA is rsaEncryption (RFC 8017 appendix C).
 var oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 section 5.6.2).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
 
 // validQuotedText reports whether s can go inside a quoted-string without
 // escaping.

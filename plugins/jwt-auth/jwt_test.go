@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	"github.com/wasmgate/wasmgate/sdk/go/jsonpath"
 )
 
@@ -370,7 +371,7 @@ func FuzzParseRSAPublicKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if bits := k.N.BitLen(); bits < minRSABits || bits > maxRSABits || k.E < 3 {
+		if bits := k.N.BitLen(); bits < abi.MinRSABits || bits > abi.MaxRSABits || k.E < 3 {
 			t.Fatalf("accepted a weak or oversized key: %d bits, e=%d", bits, k.E)
 		}
 		if len(der) == 0 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	wasmgate "github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -142,7 +143,7 @@ func compileHeaders(c *headersConfig) (*headerOps, error) {
 	}
 	ops := &headerOps{}
 	for _, n := range c.Remove {
-		if !validName(n) {
+		if !abi.IsToken(n) {
 			return nil, fmt.Errorf("remove: %q is not a valid header name", n)
 		}
 		ops.remove = append(ops.remove, n)
@@ -174,27 +175,13 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func check(name, value string) error {
-	if !validName(name) {
+	if !abi.IsToken(name) {
 		return fmt.Errorf("%q is not a valid header name", name)
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		return fmt.Errorf("%s: the value may not contain CR, LF or NUL", name)
 	}
 	return nil
-}
-
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // rewritePath returns the new path and whether it changed.

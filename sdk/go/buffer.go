@@ -1,5 +1,7 @@
 package wasmgate
 
+import "github.com/wasmgate/wasmgate/sdk/abi"
+
 // Host functions that return data follow one convention (sdk/ABI.md section
 // 3): the guest hands a buffer, the host writes what fits and returns the
 // full size, and the guest retries with a buffer at least that large. The
@@ -42,13 +44,13 @@ func readScratch(fn string, call func(buf []byte) int32) ([]byte, error) {
 			return scratch[:n], nil
 		}
 		if n > maxRead {
-			return nil, &Error{Func: fn, Code: codeTooLarge}
+			return nil, &Error{Func: fn, Code: abi.TooLarge}
 		}
 		// Grow at least geometrically so that a slowly growing item does
 		// not cost a reallocation per call.
 		scratch = make([]byte, max(int(n), 2*len(scratch)))
 	}
-	return nil, &Error{Func: fn, Code: codeUnavailable}
+	return nil, &Error{Func: fn, Code: abi.Unavailable}
 }
 
 // readOwned is readScratch for data handed to the plugin to keep (config,
@@ -73,11 +75,11 @@ func readOwned(fn string, call func(buf []byte) int32) ([]byte, error) {
 			return buf[:n:n], nil
 		}
 		if n > maxRead {
-			return nil, &Error{Func: fn, Code: codeTooLarge}
+			return nil, &Error{Func: fn, Code: abi.TooLarge}
 		}
 		buf, inScratch = make([]byte, n), false
 	}
-	return nil, &Error{Func: fn, Code: codeUnavailable}
+	return nil, &Error{Func: fn, Code: abi.Unavailable}
 }
 
 // readString is readScratch returning a copy as a string.

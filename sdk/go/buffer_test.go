@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 func TestReadScratchRetry(t *testing.T) {
@@ -59,7 +61,7 @@ func TestReadScratchGrowingData(t *testing.T) {
 		t.Fatalf("absurd size: %v", err)
 	}
 	// Error codes pass through with the function's name.
-	_, err = readScratch("header_get", func([]byte) int32 { return codeNotFound })
+	_, err = readScratch("header_get", func([]byte) int32 { return abi.NotFound })
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "header_get") {
 		t.Fatalf("code: %v", err)
 	}

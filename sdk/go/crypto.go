@@ -3,6 +3,8 @@ package wasmgate
 import (
 	"math"
 	"strconv"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // SignatureAlg is a public-key signature algorithm the host verifies with
@@ -12,14 +14,14 @@ type SignatureAlg int32
 // The algorithms of crypto_verify (sdk/ABI.md, "Cryptography").
 const (
 	// RS256 is RSASSA-PKCS1-v1_5 with SHA-256.
-	RS256 SignatureAlg = 1
+	RS256 SignatureAlg = abi.AlgRS256
 	// PS256 is RSASSA-PSS with SHA-256 and a 32-byte salt.
-	PS256 SignatureAlg = 2
+	PS256 SignatureAlg = abi.AlgPS256
 	// ES256 is ECDSA on P-256 with SHA-256; the signature is r||s, 64
 	// bytes, as in a JWS (not ASN.1).
-	ES256 SignatureAlg = 3
+	ES256 SignatureAlg = abi.AlgES256
 	// EdDSA is Ed25519; the signature is 64 bytes.
-	EdDSA SignatureAlg = 4
+	EdDSA SignatureAlg = abi.AlgEdDSA
 )
 
 // String names the algorithm as JWS does.
@@ -36,9 +38,6 @@ func (a SignatureAlg) String() string {
 	}
 	return "SignatureAlg(" + strconv.Itoa(int(a)) + ")"
 }
-
-// maxVerifyMessage is the host's bound on a verified message (16 MiB).
-const maxVerifyMessage = 16 << 20
 
 // VerifySignature reports whether sig is a valid alg signature of msg by
 // the public key key, in DER: a SubjectPublicKeyInfo ("PUBLIC KEY" in PEM)
@@ -57,15 +56,15 @@ const maxVerifyMessage = 16 << 20
 // In a native (non-wasm) build the same checks run in process with the
 // standard library, so a plugin's tests exercise real verification.
 func VerifySignature(alg SignatureAlg, key, msg, sig []byte) (bool, error) {
-	if len(msg) > maxVerifyMessage {
-		return false, &Error{Func: "crypto_verify", Code: codeTooLarge}
+	if len(msg) > abi.MaxVerifyMessage {
+		return false, &Error{Func: abi.FuncCryptoVerify, Code: abi.TooLarge}
 	}
 	if len(key) > math.MaxInt32 || len(sig) > math.MaxInt32 {
-		return false, &Error{Func: "crypto_verify", Code: codeBadArgument}
+		return false, &Error{Func: abi.FuncCryptoVerify, Code: abi.BadArgument}
 	}
 	r := hostCryptoVerify(int32(alg), key, msg, sig)
 	if r < 0 {
-		return false, codeErr("crypto_verify", r)
+		return false, codeErr(abi.FuncCryptoVerify, r)
 	}
 	return r == 1, nil
 }

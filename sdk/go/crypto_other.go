@@ -11,6 +11,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"math/big"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // hostCryptoVerify is crypto_verify for native builds. Unlike the other
@@ -19,20 +21,19 @@ import (
 // (host/abi/crypto.go): a plugin's native tests then check real signatures
 // on the path its wasm build takes. Keep the two in step.
 func hostCryptoVerify(alg int32, key, msg, sig []byte) int32 {
-	const maxKey = 16 << 10
-	if alg < int32(RS256) || alg > int32(EdDSA) || len(key) > maxKey {
-		return codeBadArgument
+	if alg < int32(RS256) || alg > int32(EdDSA) || len(key) > abi.MaxVerifyKey {
+		return abi.BadArgument
 	}
 	pub := nativePublicKey(key)
 	if pub == nil {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	digest := sha256.Sum256(msg)
 	switch SignatureAlg(alg) {
 	case RS256, PS256:
 		k, ok := pub.(*rsa.PublicKey)
 		if !ok {
-			return codeBadArgument
+			return abi.BadArgument
 		}
 		if len(sig) != k.Size() {
 			return 0
@@ -45,7 +46,7 @@ func hostCryptoVerify(alg int32, key, msg, sig []byte) int32 {
 	case ES256:
 		k, ok := pub.(*ecdsa.PublicKey)
 		if !ok {
-			return codeBadArgument
+			return abi.BadArgument
 		}
 		if len(sig) != 64 {
 			return 0
@@ -55,7 +56,7 @@ func hostCryptoVerify(alg int32, key, msg, sig []byte) int32 {
 	default:
 		k, ok := pub.(ed25519.PublicKey)
 		if !ok {
-			return codeBadArgument
+			return abi.BadArgument
 		}
 		if len(sig) != ed25519.SignatureSize {
 			return 0
@@ -95,8 +96,8 @@ func nativePublicKey(der []byte) any {
 	return nil
 }
 
-// usableRSA: 2048–8192 bits and an odd exponent from 3 to 2^31−1.
+// usableRSA: MinRSABits to MaxRSABits and an odd exponent from 3 to 2^31−1.
 func usableRSA(k *rsa.PublicKey) bool {
 	bits := k.N.BitLen()
-	return bits >= 2048 && bits <= 8192 && k.E >= 3 && k.E&1 == 1 && k.E <= 1<<31-1
+	return bits >= abi.MinRSABits && bits <= abi.MaxRSABits && k.E >= 3 && k.E&1 == 1 && k.E <= 1<<31-1
 }

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // TestVerifySignature checks the SDK's wrapper and the native build's
@@ -81,7 +83,7 @@ func TestVerifySignature(t *testing.T) {
 		{"EdDSA with an RSA key", EdDSA, rsaKey, msg, ed, false, ErrBadArgument},
 		{"garbage key", RS256, []byte("key"), msg, rs, false, ErrBadArgument},
 		{"unknown alg", SignatureAlg(9), rsaKey, msg, rs, false, ErrBadArgument},
-		{"message too large", EdDSA, edKey, make([]byte, maxVerifyMessage+1), ed, false, ErrTooLarge},
+		{"message too large", EdDSA, edKey, make([]byte, abi.MaxVerifyMessage+1), ed, false, ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ok, err := VerifySignature(tc.alg, tc.key, tc.msg, tc.sig)

@@ -88,6 +88,13 @@
 // and ErrUnavailable, and names the function: "wasmgate.header_set: bad
 // argument".
 //
+// # The ABI itself
+//
+// The ABI's names, codes and limits and the http_batch encoding are
+// declared in github.com/wasmgate/wasmgate/sdk/abi, which this package and
+// the gateway share. A plugin may use it too, e.g. abi.IsToken to check a
+// header name taken from its config in Init.
+//
 // # Native builds
 //
 // The wasm imports and exports are in files built only for wasip1. On other

@@ -1,15 +1,9 @@
 package wasmgate
 
-import "strconv"
+import (
+	"strconv"
 
-// ABI return codes (sdk/ABI.md section 3). Host functions return a negative
-// code instead of a size, status or id when they fail.
-const (
-	codeNotFound    = -1
-	codeBadArgument = -2
-	codeNotAllowed  = -3
-	codeTooLarge    = -4
-	codeUnavailable = -5
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // Error is the error of a host function that answered with a negative ABI
@@ -26,21 +20,21 @@ type Error struct {
 // The ABI's error codes as errors.
 var (
 	// ErrNotFound: no such header, key or metric (code -1).
-	ErrNotFound error = &Error{Code: codeNotFound}
+	ErrNotFound error = &Error{Code: abi.NotFound}
 	// ErrBadArgument: an argument is invalid, e.g. a header value with a
 	// line break, a status outside 100–599 or a malformed batch (code -2).
-	ErrBadArgument error = &Error{Code: codeBadArgument}
+	ErrBadArgument error = &Error{Code: abi.BadArgument}
 	// ErrNotAllowed: the function is not allowed in this hook, or an
 	// outbound destination is not allowed for the route (code -3). Outside a
 	// wasm host (a native build) every host function fails with it.
-	ErrNotAllowed error = &Error{Code: codeNotAllowed}
+	ErrNotAllowed error = &Error{Code: abi.NotAllowed}
 	// ErrTooLarge: over a limit, e.g. a body over the route's limit or a KV
 	// value over the store's budget (code -4).
-	ErrTooLarge error = &Error{Code: codeTooLarge}
+	ErrTooLarge error = &Error{Code: abi.TooLarge}
 	// ErrUnavailable: temporarily unavailable, e.g. outbound concurrency
 	// exhausted (code -5); also returned when data kept changing size while
 	// the SDK tried to read it.
-	ErrUnavailable error = &Error{Code: codeUnavailable}
+	ErrUnavailable error = &Error{Code: abi.Unavailable}
 )
 
 // Error implements error: "wasmgate.header_set: bad argument".
@@ -59,20 +53,24 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Func == "" && t.Code == e.Code
 }
 
+// codeText is the ABI's name of a code in words: "bad argument" for
+// BAD_ARGUMENT. The names are upper-case ASCII and '_', lowered here by
+// hand: strings.ToLower would link the Unicode case tables into every
+// plugin.
 func codeText(code int32) string {
-	switch code {
-	case codeNotFound:
-		return "not found"
-	case codeBadArgument:
-		return "bad argument"
-	case codeNotAllowed:
-		return "not allowed"
-	case codeTooLarge:
-		return "too large"
-	case codeUnavailable:
-		return "unavailable"
+	name := abi.CodeName(code)
+	if name == "" {
+		return "error code " + strconv.Itoa(int(code))
 	}
-	return "error code " + strconv.Itoa(int(code))
+	b := []byte(name)
+	for i, c := range b {
+		if c == '_' {
+			b[i] = ' '
+		} else {
+			b[i] = c | 0x20
+		}
+	}
+	return string(b)
 }
 
 // codeErr turns the result of host function fn into an error: nil for a

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // fakeHost models the host's side of the ABI conventions in process: the
@@ -84,24 +86,24 @@ func (f *fakeHost) inHook() bool { return f.phase != 0 }
 
 func (f *fakeHost) RequestMethod(buf []byte) int32 {
 	if !f.inHook() {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	return f.out("request_method", []byte(f.method), buf)
 }
 
 func (f *fakeHost) RequestPath(buf []byte) int32 {
 	if !f.inHook() {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	return f.out("request_path", []byte(f.path), buf)
 }
 
 func (f *fakeHost) RequestSetPath(path string) int32 {
 	if f.phase != 1 {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	if !strings.HasPrefix(path, "/") {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	f.path, f.query, _ = strings.Cut(path, "?")
 	return 0
@@ -119,13 +121,13 @@ func (f *fakeHost) RequestClientIP(buf []byte) int32 {
 func (f *fakeHost) access(kind int32, write bool) int32 {
 	switch {
 	case kind != 0 && kind != 1:
-		return codeBadArgument
+		return abi.BadArgument
 	case f.phase == 0:
-		return codeNotAllowed
+		return abi.NotAllowed
 	case kind == 0 && write && f.phase == 2:
-		return codeNotAllowed
+		return abi.NotAllowed
 	case kind == 1 && f.phase == 1 && !f.localSent:
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	return 0
 }
@@ -139,7 +141,7 @@ func (f *fakeHost) HeaderGet(kind int32, name string, buf []byte) int32 {
 			return f.out("header_get", []byte(h.Value), buf)
 		}
 	}
-	return codeNotFound
+	return abi.NotFound
 }
 
 func (f *fakeHost) HeaderValues(kind int32, name string, buf []byte) int32 {
@@ -153,7 +155,7 @@ func (f *fakeHost) HeaderValues(kind int32, name string, buf []byte) int32 {
 		}
 	}
 	if list == nil {
-		return codeNotFound
+		return abi.NotFound
 	}
 	return f.out("header_values", list, buf)
 }
@@ -170,7 +172,7 @@ func (f *fakeHost) HeaderNames(kind int32, buf []byte) int32 {
 }
 
 func validHeader(name, value string) bool {
-	return name != "" && !strings.ContainsAny(name, " :\r\n\x00") && !strings.ContainsAny(value, "\r\n\x00")
+	return abi.IsToken(name) && !strings.ContainsAny(value, "\r\n\x00")
 }
 
 func (f *fakeHost) HeaderSet(kind int32, name, value string) int32 {
@@ -178,7 +180,7 @@ func (f *fakeHost) HeaderSet(kind int32, name, value string) int32 {
 		return c
 	}
 	if !validHeader(name, value) {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	f.HeaderRemove(kind, name)
 	f.headers[kind] = append(f.headers[kind], HeaderField{name, value})
@@ -190,7 +192,7 @@ func (f *fakeHost) HeaderAdd(kind int32, name, value string) int32 {
 		return c
 	}
 	if !validHeader(name, value) {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	f.headers[kind] = append(f.headers[kind], HeaderField{name, value})
 	return 0
@@ -227,7 +229,7 @@ func (f *fakeHost) BodySet(kind int32, body []byte) int32 {
 		return c
 	}
 	if len(body) > 1<<20 {
-		return codeTooLarge
+		return abi.TooLarge
 	}
 	f.bodies[kind] = append([]byte(nil), body...)
 	return 0
@@ -235,17 +237,17 @@ func (f *fakeHost) BodySet(kind int32, body []byte) int32 {
 
 func (f *fakeHost) ResponseStatus() int32 {
 	if f.phase != 2 && !f.localSent {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	return f.status
 }
 
 func (f *fakeHost) ResponseSetStatus(status int32) int32 {
 	if f.phase != 2 && !f.localSent {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	if status < 100 || status > 599 {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	f.status = status
 	return 0
@@ -253,10 +255,10 @@ func (f *fakeHost) ResponseSetStatus(status int32) int32 {
 
 func (f *fakeHost) SendResponse(status int32, body []byte) int32 {
 	if f.phase != 1 {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	if status < 100 || status > 599 {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	f.localSent, f.status = true, status
 	f.bodies[1] = append([]byte(nil), body...)
@@ -268,7 +270,7 @@ func (f *fakeHost) ConfigGet(buf []byte) int32 { return f.out("config_get", f.co
 
 func (f *fakeHost) Log(level int32, msg string) int32 {
 	if level < 0 || level > 3 {
-		return codeBadArgument
+		return abi.BadArgument
 	}
 	f.logs = append(f.logs, Level(level).String()+": "+msg)
 	return 0
@@ -293,21 +295,21 @@ func (f *fakeHost) RandomGet(buf []byte) int32 {
 
 func (f *fakeHost) KVGet(key string, buf []byte) int32 {
 	if !f.inHook() {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	v, ok := f.kv[key]
 	if !ok {
-		return codeNotFound
+		return abi.NotFound
 	}
 	return f.out("kv_get", v, buf)
 }
 
 func (f *fakeHost) KVSet(key string, value []byte, ttl int64) int32 {
 	if !f.inHook() {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	if len(key) > 256 || len(value) > 1<<16 {
-		return codeTooLarge
+		return abi.TooLarge
 	}
 	f.kv[key] = append([]byte(nil), value...)
 	f.kvTTL[key] = ttl
@@ -316,7 +318,7 @@ func (f *fakeHost) KVSet(key string, value []byte, ttl int64) int32 {
 
 func (f *fakeHost) KVDelete(key string) int32 {
 	if _, ok := f.kv[key]; !ok {
-		return codeNotFound
+		return abi.NotFound
 	}
 	delete(f.kv, key)
 	return 0
@@ -327,7 +329,7 @@ func (f *fakeHost) KVIncr(key string, delta, ttl int64, result *int64) int32 {
 	if old, ok := f.kv[key]; ok {
 		n, err := strconv.ParseInt(string(old), 10, 64)
 		if err != nil {
-			return codeBadArgument
+			return abi.BadArgument
 		}
 		v = n
 	} else {
@@ -351,10 +353,10 @@ func (f *fakeHost) MetricDefine(kind int32, name string) int32 {
 
 func (f *fakeHost) MetricRecord(id int32, v float64) int32 {
 	if f.phase == 0 {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	if int(id) >= len(f.metrics) {
-		return codeNotFound
+		return abi.NotFound
 	}
 	f.records = append(f.records, v)
 	return 0
@@ -376,7 +378,7 @@ func (f *fakeHost) HTTPBatchResult(buf []byte) int32 {
 
 func (f *fakeHost) SetConsumer(id string) int32 {
 	if f.phase != 1 {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	f.consumer = id
 	return 0
@@ -384,7 +386,7 @@ func (f *fakeHost) SetConsumer(id string) int32 {
 
 func (f *fakeHost) CacheSetKey(key string) int32 {
 	if f.phase != 1 {
-		return codeNotAllowed
+		return abi.NotAllowed
 	}
 	f.cacheKey = key
 	return 0
@@ -392,7 +394,7 @@ func (f *fakeHost) CacheSetKey(key string) int32 {
 
 func (f *fakeHost) RateLimit(name, key string, cost int64, result *[2]int64) int32 {
 	if f.limit == nil {
-		return codeNotFound
+		return abi.NotFound
 	}
 	rc, remaining, retry := f.limit(name, key, cost)
 	result[0], result[1] = remaining, retry

@@ -1,12 +1,14 @@
 package wasmgate
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
+	"unsafe"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // HeaderField is one header line of an outbound request or result.
@@ -54,27 +56,19 @@ var (
 	ErrOutbound = errors.New("wasmgate: outbound request failed")
 )
 
-// Result status codes without an HTTP answer (sdk/ABI.md, results encoding).
-const (
-	statusTimeout    = -1
-	statusNetwork    = -2
-	statusNotAllowed = -3
-	statusOther      = -4
-)
-
 // Err is nil when the request got an HTTP answer (of any status), else
 // ErrTimeout, ErrNetwork, ErrNotAllowed or ErrOutbound.
 func (r *OutboundResult) Err() error {
 	switch {
 	case r.Status >= 0:
 		return nil
-	case r.Status == statusTimeout:
+	case r.Status == abi.StatusTimeout:
 		return ErrTimeout
-	case r.Status == statusNetwork:
+	case r.Status == abi.StatusNetwork:
 		return ErrNetwork
-	case r.Status == statusNotAllowed:
-		return &Error{Func: "http_batch", Code: codeNotAllowed}
-	case r.Status == statusOther:
+	case r.Status == abi.StatusNotAllowed:
+		return &Error{Func: abi.FuncHTTPBatch, Code: abi.NotAllowed}
+	case r.Status == abi.StatusOther:
 		return ErrOutbound
 	}
 	return fmt.Errorf("%w (status %d)", ErrOutbound, r.Status)
@@ -111,137 +105,109 @@ func Fetch(reqs ...OutboundRequest) ([]OutboundResult, error) {
 		return nil, err
 	}
 	if len(batchBuf) > math.MaxInt32 {
-		return nil, &Error{Func: "http_batch", Code: codeTooLarge}
+		return nil, &Error{Func: abi.FuncHTTPBatch, Code: abi.TooLarge}
 	}
 	size := hostHTTPBatch(batchBuf)
 	if size < 0 {
-		return nil, codeErr("http_batch", size)
+		return nil, codeErr(abi.FuncHTTPBatch, size)
 	}
 	buf := make([]byte, size)
 	n := hostHTTPBatchResult(buf)
 	if n < 0 {
-		return nil, codeErr("http_batch_result", n)
+		return nil, codeErr(abi.FuncHTTPBatchResult, n)
 	}
 	if n > size {
 		// The host changed its mind about the size; take what it has now.
 		buf = make([]byte, n)
 		if m := hostHTTPBatchResult(buf); m != n {
-			return nil, &Error{Func: "http_batch_result", Code: codeUnavailable}
+			return nil, &Error{Func: abi.FuncHTTPBatchResult, Code: abi.Unavailable}
 		}
 	}
 	return decodeResults(buf[:n], len(reqs))
 }
 
-// appendBatch appends the ABI encoding of reqs to dst (sdk/ABI.md, batch
-// encoding; every integer a little-endian u32).
+// batchHeaders is reused for one request's headers while it is encoded.
+var batchHeaders []abi.Header
+
+// appendBatch appends the ABI encoding of reqs to dst (sdk/abi's, with
+// the SDK's defaults and checks).
 func appendBatch(dst []byte, reqs []OutboundRequest) ([]byte, error) {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(reqs)))
+	dst = abi.AppendCount(dst, len(reqs))
 	for i := range reqs {
-		r := &reqs[i]
-		if r.Timeout < 0 {
-			return nil, fmt.Errorf("wasmgate: outbound request %d: negative timeout", i)
+		q, err := batchRequest(i, &reqs[i])
+		if err != nil {
+			clear(batchHeaders)
+			return nil, err
 		}
-		ms := r.Timeout / time.Millisecond
-		if r.Timeout%time.Millisecond != 0 {
-			ms++
-		}
-		if ms > math.MaxUint32 {
-			return nil, fmt.Errorf("wasmgate: outbound request %d: timeout %v too long", i, r.Timeout)
-		}
-		if r.URL == "" {
-			return nil, fmt.Errorf("wasmgate: outbound request %d: empty URL", i)
-		}
-		method := r.Method
-		if method == "" {
-			method = "GET"
-		}
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(ms))
-		dst = appendField(dst, method)
-		dst = appendField(dst, r.URL)
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(r.Header)))
-		for _, h := range r.Header {
-			dst = appendField(dst, h.Name)
-			dst = appendField(dst, h.Value)
-		}
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(r.Body)))
-		dst = append(dst, r.Body...)
+		dst = abi.AppendRequest(dst, &q)
 	}
+	clear(batchHeaders) // keep no views of the plugin's strings
 	return dst, nil
 }
 
-func appendField(dst []byte, s string) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(s)))
-	return append(dst, s...)
+// batchRequest checks the i-th request r and returns it as the ABI
+// encodes it, with the SDK's defaults; its byte slices are views of r's
+// strings, its headers batchHeaders.
+func batchRequest(i int, r *OutboundRequest) (abi.BatchRequest, error) {
+	if r.Timeout < 0 {
+		return abi.BatchRequest{}, fmt.Errorf("wasmgate: outbound request %d: negative timeout", i)
+	}
+	ms := r.Timeout / time.Millisecond
+	if r.Timeout%time.Millisecond != 0 {
+		ms++
+	}
+	if ms > math.MaxUint32 {
+		return abi.BatchRequest{}, fmt.Errorf("wasmgate: outbound request %d: timeout %v too long", i, r.Timeout)
+	}
+	if r.URL == "" {
+		return abi.BatchRequest{}, fmt.Errorf("wasmgate: outbound request %d: empty URL", i)
+	}
+	method := r.Method
+	if method == "" {
+		method = "GET"
+	}
+	batchHeaders = batchHeaders[:0]
+	for _, h := range r.Header {
+		batchHeaders = append(batchHeaders, abi.Header{Name: view(h.Name), Value: view(h.Value)})
+	}
+	return abi.BatchRequest{TimeoutMS: uint32(ms), Method: view(method), URL: view(r.URL),
+		Headers: batchHeaders, Body: r.Body}, nil
 }
+
+// view returns the bytes of s without copying them, for the encoder, which
+// only reads them.
+func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // errBadResults reports a results encoding that does not parse.
 var errBadResults = errors.New("wasmgate: http_batch_result: malformed results")
 
+// resultsDecoder is reused: what it decodes is copied out at once.
+var resultsDecoder abi.Decoder
+
 // decodeResults parses the results encoding; want is the batch's count.
 // Bodies alias b; strings are copies. It never panics on malformed input.
 func decodeResults(b []byte, want int) ([]OutboundResult, error) {
-	r := reader{b: b}
-	count := r.u32()
-	// Each result takes at least 16 bytes: checking before allocating keeps
-	// a corrupt count from allocating without bound.
-	if r.bad || int(count) != want || uint64(count)*16 > uint64(len(r.b)) {
-		if !r.bad && int(count) != want {
-			return nil, fmt.Errorf("wasmgate: http_batch_result: %d results for %d requests", count, want)
-		}
+	res, err := resultsDecoder.Results(b)
+	if err != nil {
 		return nil, errBadResults
 	}
-	out := make([]OutboundResult, count)
-	for i := range out {
-		res := &out[i]
-		res.Status = int(int32(r.u32()))
-		res.Duration = time.Duration(r.u32()) * time.Microsecond
-		hc := r.u32()
-		if r.bad || uint64(hc)*8 > uint64(len(r.b)) {
-			return nil, errBadResults
-		}
-		if hc > 0 {
-			res.Header = make([]HeaderField, hc)
-			for j := range res.Header {
-				res.Header[j].Name = string(r.field())
-				res.Header[j].Value = string(r.field())
+	if len(res) != want {
+		resultsDecoder.Reset()
+		return nil, fmt.Errorf("wasmgate: http_batch_result: %d results for %d requests", len(res), want)
+	}
+	out := make([]OutboundResult, len(res))
+	for i := range res {
+		r, o := &res[i], &out[i]
+		o.Status = int(r.Status)
+		o.Duration = time.Duration(r.DurationUS) * time.Microsecond
+		if len(r.Headers) > 0 {
+			o.Header = make([]HeaderField, len(r.Headers))
+			for j, h := range r.Headers {
+				o.Header[j] = HeaderField{Name: string(h.Name), Value: string(h.Value)}
 			}
 		}
-		res.Body = r.field()
-		if r.bad {
-			return nil, errBadResults
-		}
+		o.Body = r.Body
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errBadResults, len(r.b))
-	}
+	resultsDecoder.Reset()
 	return out, nil
-}
-
-// reader consumes little-endian fields; after the first short read bad is
-// set and every further read returns zero values.
-type reader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *reader) u32() uint32 {
-	if r.bad || len(r.b) < 4 {
-		r.bad = true
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(r.b)
-	r.b = r.b[4:]
-	return v
-}
-
-// field reads a u32 length and that many bytes (a subslice of the input).
-func (r *reader) field() []byte {
-	n := r.u32()
-	if r.bad || uint64(n) > uint64(len(r.b)) {
-		r.bad = true
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // goldenBatch is the ABI.md batch encoding of goldenRequests, written out
@@ -153,7 +155,7 @@ func TestFetch(t *testing.T) {
 		t.Fatalf("second fetch %+v %v; first body now %q", res2, err, res[0].Body)
 	}
 
-	f.batch = func([]byte) ([]byte, int32) { return nil, codeTooLarge }
+	f.batch = func([]byte) ([]byte, int32) { return nil, abi.TooLarge }
 	if _, err := Fetch(goldenRequests...); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("batch error %v, want ErrTooLarge", err)
 	}

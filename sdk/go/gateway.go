@@ -1,17 +1,21 @@
 package wasmgate
 
-import "time"
+import (
+	"time"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
+)
 
 // SetConsumer records who the request belongs to (an API key's owner, a JWT
 // subject), for the route's rate limits keyed by consumer and for the
 // access log. It works in OnRequest; ids are 1–256 printable ASCII bytes.
-func SetConsumer(id string) error { return codeErr("set_consumer", hostSetConsumer(id)) }
+func SetConsumer(id string) error { return codeErr(abi.FuncSetConsumer, hostSetConsumer(id)) }
 
 // SetCacheKey replaces the cache key the route would compute for this
 // request (still scoped to the route). It works in OnRequest and fails with
 // ErrUnavailable when the route has no cache; keys are 1–1024 printable
 // ASCII bytes.
-func SetCacheKey(key string) error { return codeErr("cache_set_key", hostCacheSetKey(key)) }
+func SetCacheKey(key string) error { return codeErr(abi.FuncCacheSetKey, hostCacheSetKey(key)) }
 
 // Limit is the outcome of RateLimit.
 type Limit struct {
@@ -29,7 +33,7 @@ func RateLimit(name, key string, cost int64) (Limit, error) {
 	var out [2]int64
 	rc := hostRateLimit(name, key, cost, &out)
 	if rc < 0 {
-		return Limit{}, codeErr("rate_limit", rc)
+		return Limit{}, codeErr(abi.FuncRateLimit, rc)
 	}
 	return Limit{Allowed: rc == 1, Remaining: out[0], RetryAfter: time.Duration(out[1]) * time.Millisecond}, nil
 }

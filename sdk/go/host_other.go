@@ -2,7 +2,11 @@
 
 package wasmgate
 
-import "time"
+import (
+	"time"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
+)
 
 // hostAPI is the host as the native (non-wasm) build sees it. Native builds
 // exist so that `go vet` and `go test` work on every platform; they have no
@@ -51,39 +55,39 @@ var native hostAPI = noHost{}
 // noHost answers every call with NOT_ALLOWED: there is no gateway here.
 type noHost struct{}
 
-func (noHost) RequestMethod([]byte) int32                { return codeNotAllowed }
-func (noHost) RequestPath([]byte) int32                  { return codeNotAllowed }
-func (noHost) RequestSetPath(string) int32               { return codeNotAllowed }
-func (noHost) RequestQuery([]byte) int32                 { return codeNotAllowed }
-func (noHost) RequestClientIP([]byte) int32              { return codeNotAllowed }
-func (noHost) HeaderGet(int32, string, []byte) int32     { return codeNotAllowed }
-func (noHost) HeaderValues(int32, string, []byte) int32  { return codeNotAllowed }
-func (noHost) HeaderNames(int32, []byte) int32           { return codeNotAllowed }
-func (noHost) HeaderSet(int32, string, string) int32     { return codeNotAllowed }
-func (noHost) HeaderAdd(int32, string, string) int32     { return codeNotAllowed }
-func (noHost) HeaderRemove(int32, string) int32          { return codeNotAllowed }
-func (noHost) BodyGet(int32, int64, []byte) int64        { return codeNotAllowed }
-func (noHost) BodySet(int32, []byte) int32               { return codeNotAllowed }
-func (noHost) ResponseStatus() int32                     { return codeNotAllowed }
-func (noHost) ResponseSetStatus(int32) int32             { return codeNotAllowed }
-func (noHost) SendResponse(int32, []byte) int32          { return codeNotAllowed }
-func (noHost) ConfigGet([]byte) int32                    { return codeNotAllowed }
-func (noHost) Log(int32, string) int32                   { return codeNotAllowed }
-func (noHost) SetError(string) int32                     { return codeNotAllowed }
+func (noHost) RequestMethod([]byte) int32                { return abi.NotAllowed }
+func (noHost) RequestPath([]byte) int32                  { return abi.NotAllowed }
+func (noHost) RequestSetPath(string) int32               { return abi.NotAllowed }
+func (noHost) RequestQuery([]byte) int32                 { return abi.NotAllowed }
+func (noHost) RequestClientIP([]byte) int32              { return abi.NotAllowed }
+func (noHost) HeaderGet(int32, string, []byte) int32     { return abi.NotAllowed }
+func (noHost) HeaderValues(int32, string, []byte) int32  { return abi.NotAllowed }
+func (noHost) HeaderNames(int32, []byte) int32           { return abi.NotAllowed }
+func (noHost) HeaderSet(int32, string, string) int32     { return abi.NotAllowed }
+func (noHost) HeaderAdd(int32, string, string) int32     { return abi.NotAllowed }
+func (noHost) HeaderRemove(int32, string) int32          { return abi.NotAllowed }
+func (noHost) BodyGet(int32, int64, []byte) int64        { return abi.NotAllowed }
+func (noHost) BodySet(int32, []byte) int32               { return abi.NotAllowed }
+func (noHost) ResponseStatus() int32                     { return abi.NotAllowed }
+func (noHost) ResponseSetStatus(int32) int32             { return abi.NotAllowed }
+func (noHost) SendResponse(int32, []byte) int32          { return abi.NotAllowed }
+func (noHost) ConfigGet([]byte) int32                    { return abi.NotAllowed }
+func (noHost) Log(int32, string) int32                   { return abi.NotAllowed }
+func (noHost) SetError(string) int32                     { return abi.NotAllowed }
 func (noHost) TimeNow() int64                            { return time.Now().UnixNano() }
-func (noHost) RandomGet([]byte) int32                    { return codeNotAllowed }
-func (noHost) KVGet(string, []byte) int32                { return codeNotAllowed }
-func (noHost) KVSet(string, []byte, int64) int32         { return codeNotAllowed }
-func (noHost) KVDelete(string) int32                     { return codeNotAllowed }
-func (noHost) KVIncr(string, int64, int64, *int64) int32 { return codeNotAllowed }
-func (noHost) MetricDefine(int32, string) int32          { return codeNotAllowed }
-func (noHost) MetricRecord(int32, float64) int32         { return codeNotAllowed }
-func (noHost) HTTPBatch([]byte) int32                    { return codeNotAllowed }
-func (noHost) HTTPBatchResult([]byte) int32              { return codeNotAllowed }
-func (noHost) SetConsumer(string) int32                  { return codeNotAllowed }
-func (noHost) CacheSetKey(string) int32                  { return codeNotAllowed }
+func (noHost) RandomGet([]byte) int32                    { return abi.NotAllowed }
+func (noHost) KVGet(string, []byte) int32                { return abi.NotAllowed }
+func (noHost) KVSet(string, []byte, int64) int32         { return abi.NotAllowed }
+func (noHost) KVDelete(string) int32                     { return abi.NotAllowed }
+func (noHost) KVIncr(string, int64, int64, *int64) int32 { return abi.NotAllowed }
+func (noHost) MetricDefine(int32, string) int32          { return abi.NotAllowed }
+func (noHost) MetricRecord(int32, float64) int32         { return abi.NotAllowed }
+func (noHost) HTTPBatch([]byte) int32                    { return abi.NotAllowed }
+func (noHost) HTTPBatchResult([]byte) int32              { return abi.NotAllowed }
+func (noHost) SetConsumer(string) int32                  { return abi.NotAllowed }
+func (noHost) CacheSetKey(string) int32                  { return abi.NotAllowed }
 
-func (noHost) RateLimit(string, string, int64, *[2]int64) int32 { return codeNotAllowed }
+func (noHost) RateLimit(string, string, int64, *[2]int64) int32 { return abi.NotAllowed }
 
 // The same functions as in host_wasip1.go, routed to native.
 

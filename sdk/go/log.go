@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // Level is a log level.
@@ -12,10 +14,10 @@ type Level int32
 
 // Log levels (sdk/ABI.md, function log).
 const (
-	LevelDebug Level = 0
-	LevelInfo  Level = 1
-	LevelWarn  Level = 2
-	LevelError Level = 3
+	LevelDebug Level = abi.LogDebug
+	LevelInfo  Level = abi.LogInfo
+	LevelWarn  Level = abi.LogWarn
+	LevelError Level = abi.LogError
 )
 
 // String names the level.
@@ -42,14 +44,11 @@ func Log(level Level, msg string) { hostLog(int32(level), msg) }
 // Logf is Log with fmt.Sprintf formatting.
 func Logf(level Level, format string, args ...any) { Log(level, fmt.Sprintf(format, args...)) }
 
-// maxErrorLen is what the host keeps of a set_error message.
-const maxErrorLen = 1 << 10
-
 // SetError records why the current hook is failing. The message reaches the
 // gateway log and, in Init, the config error shown to the operator. Fail
 // and a non-nil error from Init or OnResponse call it for you. Messages are
 // cut to 1 KiB (on a character boundary), which is what the host keeps.
-func SetError(msg string) { hostSetError(truncateUTF8(msg, maxErrorLen)) }
+func SetError(msg string) { hostSetError(truncateUTF8(msg, abi.MaxErrorMessage)) }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
 func truncateUTF8(s string, n int) string {
@@ -70,7 +69,7 @@ func FillRandom(b []byte) error {
 	for len(b) > 0 {
 		chunk := b[:min(len(b), math.MaxInt32)]
 		if r := hostRandomGet(chunk); r < 0 {
-			return codeErr("random_get", r)
+			return codeErr(abi.FuncRandomGet, r)
 		}
 		b = b[len(chunk):]
 	}

@@ -1,12 +1,9 @@
 package wasmgate
 
-import "math"
+import (
+	"math"
 
-// Metric kinds (sdk/ABI.md, metric_define).
-const (
-	metricCounter   int32 = 0
-	metricGauge     int32 = 1
-	metricHistogram int32 = 2
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // metric is a lazily defined host metric. Package-level metric variables
@@ -24,31 +21,16 @@ func newMetric(kind int32, name string) metric { return metric{name: name, kind:
 
 func (m *metric) record(v float64) error {
 	if m.id < 0 {
-		if !validMetricName(m.name) {
-			return &Error{Func: "metric_define", Code: codeBadArgument}
+		if !abi.ValidMetricName(m.name) {
+			return &Error{Func: abi.FuncMetricDefine, Code: abi.BadArgument}
 		}
 		id := hostMetricDefine(m.kind, m.name)
 		if id < 0 {
-			return codeErr("metric_define", id)
+			return codeErr(abi.FuncMetricDefine, id)
 		}
 		m.id = id
 	}
-	return codeErr("metric_record", hostMetricRecord(m.id, v))
-}
-
-// validMetricName is the ABI's [a-z][a-z0-9_]{0,62}, checked here so a bad
-// name fails without a host call on every record.
-func validMetricName(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return false
-		}
-	}
-	return true
+	return codeErr(abi.FuncMetricRecord, hostMetricRecord(m.id, v))
 }
 
 // Counter is a monotonically increasing count, exported to Prometheus as
@@ -58,12 +40,12 @@ type Counter struct{ m metric }
 
 // NewCounter declares a counter; name must match [a-z][a-z0-9_]{0,62}
 // (checked on first use). It makes no host call.
-func NewCounter(name string) *Counter { return &Counter{m: newMetric(metricCounter, name)} }
+func NewCounter(name string) *Counter { return &Counter{m: newMetric(abi.MetricCounter, name)} }
 
 // Add adds v (≥ 0) to the counter.
 func (c *Counter) Add(v float64) error {
 	if v < 0 || math.IsNaN(v) {
-		return &Error{Func: "metric_record", Code: codeBadArgument}
+		return &Error{Func: abi.FuncMetricRecord, Code: abi.BadArgument}
 	}
 	return c.m.record(v)
 }
@@ -76,7 +58,7 @@ func (c *Counter) Inc() error { return c.m.record(1) }
 type Gauge struct{ m metric }
 
 // NewGauge declares a gauge (see NewCounter for names).
-func NewGauge(name string) *Gauge { return &Gauge{m: newMetric(metricGauge, name)} }
+func NewGauge(name string) *Gauge { return &Gauge{m: newMetric(abi.MetricGauge, name)} }
 
 // Set sets the gauge.
 func (g *Gauge) Set(v float64) error { return g.m.record(v) }
@@ -86,7 +68,7 @@ func (g *Gauge) Set(v float64) error { return g.m.record(v) }
 type Histogram struct{ m metric }
 
 // NewHistogram declares a histogram (see NewCounter for names).
-func NewHistogram(name string) *Histogram { return &Histogram{m: newMetric(metricHistogram, name)} }
+func NewHistogram(name string) *Histogram { return &Histogram{m: newMetric(abi.MetricHistogram, name)} }
 
 // Observe records one value.
 func (h *Histogram) Observe(v float64) error { return h.m.record(v) }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wasmgate/wasmgate/sdk/abi"
 	"github.com/wasmgate/wasmgate/sdk/go/internal/hooks"
 )
 
@@ -39,10 +40,10 @@ type Action int32
 
 const (
 	// Continue passes the request to the next plugin, then the upstream.
-	Continue Action = 0
+	Continue Action = abi.Continue
 	// Stop ends the chain with the local response built by SendResponse;
 	// the plugins after this one and the upstream are skipped.
-	Stop Action = 1
+	Stop Action = abi.Stop
 )
 
 // hookFailed is the value a failing hook returns: any value the ABI does
@@ -133,17 +134,17 @@ func emptyObject(b []byte) bool {
 // with an exact buffer is the common case.
 func readConfig(size int32) ([]byte, error) {
 	if size < 0 || size > maxRead {
-		return nil, &Error{Func: "config_get", Code: codeBadArgument}
+		return nil, &Error{Func: abi.FuncConfigGet, Code: abi.BadArgument}
 	}
 	buf := make([]byte, size)
 	n := hostConfigGet(buf)
 	switch {
 	case n < 0:
-		return nil, codeErr("config_get", n)
+		return nil, codeErr(abi.FuncConfigGet, n)
 	case n <= size:
 		return buf[:n], nil
 	}
-	return readOwned("config_get", hostConfigGet)
+	return readOwned(abi.FuncConfigGet, hostConfigGet)
 }
 
 // handleRequest is the on_request hook.

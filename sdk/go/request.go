@@ -3,12 +3,8 @@ package wasmgate
 import (
 	"math"
 	"strings"
-)
 
-// Kinds of message the header and body functions act on.
-const (
-	kindRequest  int32 = 0
-	kindResponse int32 = 1
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // Request is the request being handled. It holds no data: every method is a
@@ -29,14 +25,14 @@ type Response struct{ _ [0]func() }
 
 // Method is the request method, e.g. "GET".
 func (*Request) Method() string {
-	s, _ := readString("request_method", hostRequestMethod)
+	s, _ := readString(abi.FuncRequestMethod, hostRequestMethod)
 	return s
 }
 
 // Path is the path as the client sent it, without the query and with its
 // percent-encoding intact.
 func (*Request) Path() string {
-	s, _ := readString("request_path", hostRequestPath)
+	s, _ := readString(abi.FuncRequestPath, hostRequestPath)
 	return s
 }
 
@@ -44,12 +40,12 @@ func (*Request) Path() string {
 // contains "?", what follows replaces the query too ("/p?" clears it);
 // otherwise the query is kept.
 func (*Request) SetPath(path string) error {
-	return codeErr("request_set_path", hostRequestSetPath(path))
+	return codeErr(abi.FuncRequestSetPath, hostRequestSetPath(path))
 }
 
 // Query is the raw query string, without "?" ("" when none).
 func (*Request) Query() string {
-	s, _ := readString("request_query", hostRequestQuery)
+	s, _ := readString(abi.FuncRequestQuery, hostRequestQuery)
 	return s
 }
 
@@ -120,42 +116,42 @@ func unhex(c byte) int {
 // ClientIP is the client's address as text, after the gateway's
 // trusted-proxy processing.
 func (*Request) ClientIP() string {
-	s, _ := readString("request_client_ip", hostRequestClientIP)
+	s, _ := readString(abi.FuncRequestClientIP, hostRequestClientIP)
 	return s
 }
 
 // Header returns the first value of the header (name is case-insensitive)
 // and whether it is present.
-func (*Request) Header(name string) (string, bool) { return headerGet(kindRequest, name) }
+func (*Request) Header(name string) (string, bool) { return headerGet(abi.KindRequest, name) }
 
 // HeaderValues returns every value of the header, nil when absent.
-func (*Request) HeaderValues(name string) []string { return headerValues(kindRequest, name) }
+func (*Request) HeaderValues(name string) []string { return headerValues(abi.KindRequest, name) }
 
 // HeaderNames returns the names of the request's headers, each once.
-func (*Request) HeaderNames() []string { return headerNames(kindRequest) }
+func (*Request) HeaderNames() []string { return headerNames(abi.KindRequest) }
 
 // SetHeader replaces every value of the header with value.
-func (*Request) SetHeader(name, value string) error { return headerSet(kindRequest, name, value) }
+func (*Request) SetHeader(name, value string) error { return headerSet(abi.KindRequest, name, value) }
 
 // AddHeader adds a value to the header.
-func (*Request) AddHeader(name, value string) error { return headerAdd(kindRequest, name, value) }
+func (*Request) AddHeader(name, value string) error { return headerAdd(abi.KindRequest, name, value) }
 
 // RemoveHeader removes every value of the header; absent is not an error.
-func (*Request) RemoveHeader(name string) error { return headerRemove(kindRequest, name) }
+func (*Request) RemoveHeader(name string) error { return headerRemove(abi.KindRequest, name) }
 
 // Body returns a copy of the whole request body.
-func (*Request) Body() ([]byte, error) { return body(kindRequest) }
+func (*Request) Body() ([]byte, error) { return body(abi.KindRequest) }
 
 // BodyRange copies the body bytes from offset into buf and returns how many
 // it copied and the body's full size. Only those bytes cross into the
 // plugin, so a plugin can sniff a prefix of a large body cheaply.
 func (*Request) BodyRange(offset int64, buf []byte) (n int, size int64, err error) {
-	return bodyRange(kindRequest, offset, buf)
+	return bodyRange(abi.KindRequest, offset, buf)
 }
 
 // SetBody replaces the request body (and its Content-Length). It fails
 // with ErrTooLarge over the route's body limit.
-func (*Request) SetBody(b []byte) error { return bodySet(kindRequest, b) }
+func (*Request) SetBody(b []byte) error { return bodySet(abi.KindRequest, b) }
 
 // SendResponse builds a local response and ends the chain: OnRequest then
 // returns Stop (the SDK returns Stop for it even if it returns Continue).
@@ -163,12 +159,12 @@ func (*Request) SetBody(b []byte) error { return bodySet(kindRequest, b) }
 // same hook.
 func (*Request) SendResponse(status int, body []byte) (*Response, error) {
 	if status < 100 || status > 599 {
-		return nil, &Error{Func: "send_response", Code: codeBadArgument}
+		return nil, &Error{Func: abi.FuncSendResponse, Code: abi.BadArgument}
 	}
 	if len(body) > math.MaxInt32 {
-		return nil, &Error{Func: "send_response", Code: codeTooLarge}
+		return nil, &Error{Func: abi.FuncSendResponse, Code: abi.TooLarge}
 	}
-	if err := codeErr("send_response", hostSendResponse(int32(status), body)); err != nil {
+	if err := codeErr(abi.FuncSendResponse, hostSendResponse(int32(status), body)); err != nil {
 		return nil, err
 	}
 	localSent = true
@@ -191,47 +187,47 @@ func (*Response) Status() int {
 // SetStatus sets the status code (100–599).
 func (*Response) SetStatus(status int) error {
 	if status < 100 || status > 599 {
-		return &Error{Func: "response_set_status", Code: codeBadArgument}
+		return &Error{Func: abi.FuncResponseSetStatus, Code: abi.BadArgument}
 	}
-	return codeErr("response_set_status", hostResponseSetStatus(int32(status)))
+	return codeErr(abi.FuncResponseSetStatus, hostResponseSetStatus(int32(status)))
 }
 
 // Header returns the first value of the header and whether it is present.
-func (*Response) Header(name string) (string, bool) { return headerGet(kindResponse, name) }
+func (*Response) Header(name string) (string, bool) { return headerGet(abi.KindResponse, name) }
 
 // HeaderValues returns every value of the header, nil when absent.
-func (*Response) HeaderValues(name string) []string { return headerValues(kindResponse, name) }
+func (*Response) HeaderValues(name string) []string { return headerValues(abi.KindResponse, name) }
 
 // HeaderNames returns the names of the response's headers, each once.
-func (*Response) HeaderNames() []string { return headerNames(kindResponse) }
+func (*Response) HeaderNames() []string { return headerNames(abi.KindResponse) }
 
 // SetHeader replaces every value of the header with value.
-func (*Response) SetHeader(name, value string) error { return headerSet(kindResponse, name, value) }
+func (*Response) SetHeader(name, value string) error { return headerSet(abi.KindResponse, name, value) }
 
 // AddHeader adds a value to the header.
-func (*Response) AddHeader(name, value string) error { return headerAdd(kindResponse, name, value) }
+func (*Response) AddHeader(name, value string) error { return headerAdd(abi.KindResponse, name, value) }
 
 // RemoveHeader removes every value of the header; absent is not an error.
-func (*Response) RemoveHeader(name string) error { return headerRemove(kindResponse, name) }
+func (*Response) RemoveHeader(name string) error { return headerRemove(abi.KindResponse, name) }
 
 // Body returns a copy of the whole response body.
-func (*Response) Body() ([]byte, error) { return body(kindResponse) }
+func (*Response) Body() ([]byte, error) { return body(abi.KindResponse) }
 
 // BodyRange copies the body bytes from offset into buf; see Request.BodyRange.
 func (*Response) BodyRange(offset int64, buf []byte) (n int, size int64, err error) {
-	return bodyRange(kindResponse, offset, buf)
+	return bodyRange(abi.KindResponse, offset, buf)
 }
 
 // SetBody replaces the response body (and its Content-Length).
-func (*Response) SetBody(b []byte) error { return bodySet(kindResponse, b) }
+func (*Response) SetBody(b []byte) error { return bodySet(abi.KindResponse, b) }
 
 func headerGet(kind int32, name string) (string, bool) {
-	s, err := readString("header_get", func(buf []byte) int32 { return hostHeaderGet(kind, name, buf) })
+	s, err := readString(abi.FuncHeaderGet, func(buf []byte) int32 { return hostHeaderGet(kind, name, buf) })
 	return s, err == nil
 }
 
 func headerValues(kind int32, name string) []string {
-	b, err := readScratch("header_values", func(buf []byte) int32 { return hostHeaderValues(kind, name, buf) })
+	b, err := readScratch(abi.FuncHeaderValues, func(buf []byte) int32 { return hostHeaderValues(kind, name, buf) })
 	if err != nil {
 		return nil
 	}
@@ -239,7 +235,7 @@ func headerValues(kind int32, name string) []string {
 }
 
 func headerNames(kind int32) []string {
-	b, err := readScratch("header_names", func(buf []byte) int32 { return hostHeaderNames(kind, buf) })
+	b, err := readScratch(abi.FuncHeaderNames, func(buf []byte) int32 { return hostHeaderNames(kind, buf) })
 	if err != nil {
 		return nil
 	}
@@ -263,15 +259,15 @@ next:
 }
 
 func headerSet(kind int32, name, value string) error {
-	return codeErr("header_set", hostHeaderSet(kind, name, value))
+	return codeErr(abi.FuncHeaderSet, hostHeaderSet(kind, name, value))
 }
 
 func headerAdd(kind int32, name, value string) error {
-	return codeErr("header_add", hostHeaderAdd(kind, name, value))
+	return codeErr(abi.FuncHeaderAdd, hostHeaderAdd(kind, name, value))
 }
 
 func headerRemove(kind int32, name string) error {
-	return codeErr("header_remove", hostHeaderRemove(kind, name))
+	return codeErr(abi.FuncHeaderRemove, hostHeaderRemove(kind, name))
 }
 
 // body reads a whole body into a slice of its own: one host call when it
@@ -283,38 +279,38 @@ func body(kind int32) ([]byte, error) {
 	}
 	size := hostBodyGet(kind, 0, scratch)
 	if size < 0 {
-		return nil, codeErr("body_get", int32(size))
+		return nil, codeErr(abi.FuncBodyGet, int32(size))
 	}
 	if size <= int64(len(scratch)) {
 		return append([]byte(nil), scratch[:size]...), nil
 	}
 	for range maxAttempts {
 		if size > maxRead {
-			return nil, &Error{Func: "body_get", Code: codeTooLarge}
+			return nil, &Error{Func: abi.FuncBodyGet, Code: abi.TooLarge}
 		}
 		buf := make([]byte, size)
 		got := hostBodyGet(kind, 0, buf)
 		if got < 0 {
-			return nil, codeErr("body_get", int32(got))
+			return nil, codeErr(abi.FuncBodyGet, int32(got))
 		}
 		if got <= size {
 			return buf[:got], nil
 		}
 		size = got
 	}
-	return nil, &Error{Func: "body_get", Code: codeUnavailable}
+	return nil, &Error{Func: abi.FuncBodyGet, Code: abi.Unavailable}
 }
 
 func bodyRange(kind int32, offset int64, buf []byte) (int, int64, error) {
 	if offset < 0 {
-		return 0, 0, &Error{Func: "body_get", Code: codeBadArgument}
+		return 0, 0, &Error{Func: abi.FuncBodyGet, Code: abi.BadArgument}
 	}
 	if len(buf) > math.MaxInt32 {
 		buf = buf[:math.MaxInt32]
 	}
 	size := hostBodyGet(kind, offset, buf)
 	if size < 0 {
-		return 0, 0, codeErr("body_get", int32(size))
+		return 0, 0, codeErr(abi.FuncBodyGet, int32(size))
 	}
 	n := min(max(size-offset, 0), int64(len(buf)))
 	return int(n), size, nil
@@ -322,7 +318,7 @@ func bodyRange(kind int32, offset int64, buf []byte) (int, int64, error) {
 
 func bodySet(kind int32, b []byte) error {
 	if len(b) > math.MaxInt32 {
-		return &Error{Func: "body_set", Code: codeTooLarge}
+		return &Error{Func: abi.FuncBodySet, Code: abi.TooLarge}
 	}
-	return codeErr("body_set", hostBodySet(kind, b))
+	return codeErr(abi.FuncBodySet, hostBodySet(kind, b))
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 func TestRequestAccessors(t *testing.T) {
@@ -277,7 +279,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("name %q: %v", name, err)
 		}
 	}
-	if !validMetricName(strings.Repeat("a", 63)) || !validMetricName("a_1") {
+	if !abi.ValidMetricName(strings.Repeat("a", 63)) || !abi.ValidMetricName("a_1") {
 		t.Fatal("valid names rejected")
 	}
 }
@@ -291,7 +293,7 @@ func TestLogErrorTimeRandom(t *testing.T) {
 	}
 	long := strings.Repeat("é", 600) // 1200 bytes
 	SetError(long)
-	if len(f.errMsg) > maxErrorLen || !utf8.ValidString(f.errMsg) || len(f.errMsg) < maxErrorLen-1 {
+	if len(f.errMsg) > abi.MaxErrorMessage || !utf8.ValidString(f.errMsg) || len(f.errMsg) < abi.MaxErrorMessage-1 {
 		t.Fatalf("SetError kept %d bytes, valid UTF-8 %v", len(f.errMsg), utf8.ValidString(f.errMsg))
 	}
 	f.now = 1_700_000_000_123_456_789

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // entry is one stored response (one Vary variant). It is immutable once
@@ -344,7 +346,7 @@ func parseVary(vals [][]byte) (names [][]byte, star bool) {
 			if string(e) == "*" {
 				return nil, true
 			}
-			if !validToken(string(e)) {
+			if !httpsyntax.IsToken(string(e)) {
 				continue
 			}
 			names = append(names, canonical(string(e)))

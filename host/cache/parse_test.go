@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 func TestParseCacheControl(t *testing.T) {
@@ -235,7 +237,7 @@ func FuzzParseLists(f *testing.F) {
 			t.Fatal("names with star")
 		}
 		for _, n := range names {
-			if !validToken(string(n)) {
+			if !httpsyntax.IsToken(n) {
 				t.Fatalf("invalid name %q", n)
 			}
 		}
@@ -283,7 +285,7 @@ func FuzzNewEntry(f *testing.F) {
 			}
 		}
 		for _, n := range vary {
-			if !validToken(string(n)) {
+			if !httpsyntax.IsToken(n) {
 				t.Fatalf("vary name %q", n)
 			}
 		}

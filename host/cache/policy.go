@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // Policy configures one Cache (one route). The zero value of every field but
@@ -211,7 +213,7 @@ func compile(p Policy) (*policy, error) {
 	if sh == "" {
 		sh = defaultStatusHeader
 	}
-	if !validToken(sh) {
+	if !httpsyntax.IsToken(sh) {
 		bad("StatusHeader %q is not a valid header name", sh)
 	}
 	c.statusHeader = canonical(sh)
@@ -219,7 +221,7 @@ func compile(p Policy) (*policy, error) {
 	ks := &c.key
 	seen := map[string]bool{}
 	for _, h := range p.Key.Headers {
-		if !validToken(h) {
+		if !httpsyntax.IsToken(h) {
 			bad("Key.Headers: %q is not a valid header name", h)
 			continue
 		}
@@ -253,7 +255,7 @@ func compile(p Policy) (*policy, error) {
 	}
 	cseen := map[string]bool{}
 	for _, name := range p.Key.Cookies {
-		if !validToken(name) {
+		if !httpsyntax.IsToken(name) {
 			bad("Key.Cookies: %q is not a valid cookie name", name)
 			continue
 		}
@@ -283,27 +285,6 @@ func patterns(field string, names []string) ([]namePattern, error) {
 		out = append(out, pat)
 	}
 	return out, nil
-}
-
-// validToken reports whether s is a non-empty RFC 9110 token.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTchar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // canonical returns name in fasthttp's canonical header form

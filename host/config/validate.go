@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // validator checks a decoded config and records every problem it finds. It
@@ -147,12 +149,12 @@ func (v *validator) cache(c *Cache, pfx string) {
 			v.errorf(c.At.Of("statuses", c.Pos), "%scache.statuses: %d is not an HTTP status", pfx, st)
 		}
 	}
-	if !isToken(c.StatusHeader) {
+	if !httpsyntax.IsToken(c.StatusHeader) {
 		v.errorf(c.At.Of("status_header", c.Pos), "%scache.status_header %q is not a header name", pfx, c.StatusHeader)
 	}
 	k := &c.Key
 	for i := range k.Headers {
-		if h := &k.Headers[i]; !isToken(*h) {
+		if h := &k.Headers[i]; !httpsyntax.IsToken(*h) {
 			v.errorf(v.elem(h, k.At.Of("headers", k.Pos)), "%scache.key.headers: %q is not a header name", pfx, *h)
 		}
 	}
@@ -208,7 +210,7 @@ func (v *validator) rateLimits(limits []RateLimit, haveRedis bool, pfx string) {
 		} else if !dup {
 			names[l.Name] = p
 		}
-		if l.Name != "" && !isToken(l.Name) {
+		if l.Name != "" && !httpsyntax.IsToken(l.Name) {
 			v.errorf(p, "%srate limit name %q must be a token (letters, digits, -_.)", pfx, l.Name)
 		}
 		if _, written := l.At["rate"]; written && l.Rate < 1 {
@@ -221,7 +223,7 @@ func (v *validator) rateLimits(limits []RateLimit, haveRedis bool, pfx string) {
 			v.errorf(l.At.Of("burst", l.Pos), "%srate limit %q: burst must be >= 0 (0: the rate), got %d", pfx, l.Name, l.Burst)
 		}
 		switch name, isHeader := strings.CutPrefix(l.Key, "header:"); {
-		case isHeader && !isToken(name):
+		case isHeader && !httpsyntax.IsToken(name):
 			v.errorf(l.At.Of("key", l.Pos), "%srate limit %q: key %q names no valid header", pfx, l.Name, l.Key)
 		case !isHeader && !slices.Contains([]string{"client_ip", "route", "consumer", "plugin"}, l.Key):
 			v.errorf(l.At.Of("key", l.Pos), "%srate limit %q: bad key %q (want client_ip, route, consumer, header:NAME or plugin)", pfx, l.Name, l.Key)
@@ -479,7 +481,7 @@ func (v *validator) match(m *Match, pfx string) []string {
 	}
 	for i := range m.Methods {
 		s := &m.Methods[i]
-		if !isToken(*s) {
+		if !httpsyntax.IsToken(*s) {
 			v.errorf(v.elem(s, m.At.Of("methods", m.Pos)), "%sbad method %q", pfx, *s)
 		}
 		*s = strings.ToUpper(*s)
@@ -497,7 +499,7 @@ func (v *validator) match(m *Match, pfx string) []string {
 	}{{"header", m.Headers}, {"query", m.Query}, {"cookie", m.Cookies}} {
 		for i := range group.conds {
 			k := &group.conds[i]
-			if k.Name != "" && group.kind != "query" && !isToken(k.Name) {
+			if k.Name != "" && group.kind != "query" && !httpsyntax.IsToken(k.Name) {
 				v.errorf(k.At.Of("name", k.Pos), "%sbad %s name %q", pfx, group.kind, k.Name)
 			}
 			switch {
@@ -628,14 +630,4 @@ func isHostname(h string) bool {
 		}
 	}
 	return true
-}
-
-// isToken reports whether s is an RFC 9110 token (method and header names).
-func isToken(s string) bool {
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return s != ""
 }

@@ -16,12 +16,12 @@ package httpsyntax
 //go:generate go run gen.go
 
 // IsToken reports whether b is a non-empty token: a valid header name or method.
-func IsToken(b []byte) bool {
+func IsToken[T ~string | ~[]byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if class[c]&classToken == 0 {
+	for i := range len(b) {
+		if class[b[i]]&classToken == 0 {
 			return false
 		}
 	}

@@ -2,7 +2,8 @@ package proxy
 
 import (
 	"bytes"
-	"strings"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 
 	"github.com/valyala/fasthttp"
 )
@@ -378,10 +379,8 @@ func appendForwarded(b, clientIP, proto, host []byte) []byte {
 // appendValue appends v as a token when it is one, else as a quoted string
 // (a host with a port, for one).
 func appendValue(b, v []byte) []byte {
-	for _, c := range v {
-		if !isTokenChar(c) {
-			return append(appendQuotedText(append(b, '"'), v), '"')
-		}
+	if len(v) > 0 && !httpsyntax.IsToken(v) {
+		return append(appendQuotedText(append(b, '"'), v), '"')
 	}
 	return append(b, v...)
 }
@@ -395,14 +394,3 @@ func appendQuotedText(b, v []byte) []byte {
 	}
 	return b
 }
-
-// isTokenChar reports whether c is a tchar of RFC 9110.
-func isTokenChar(c byte) bool { return tokenChars[c] }
-
-var tokenChars = func() (t [256]bool) {
-	for c := 0; c < 256; c++ {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
-	}
-	return t
-}()

@@ -2,23 +2,12 @@ package proxy
 
 import (
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/wasmgate/wasmgate/host/config"
 )
-
-// Circuit breaker states of a target.
-const (
-	circuitClosed uint32 = iota
-	circuitOpen
-	circuitHalfOpen
-)
-
-var circuitNames = [...]string{"closed", "open", "half_open"}
 
 // clientKey is what distinguishes the HostClients of one target: routes may
 // override these timeouts, and fasthttp takes them per client.
@@ -143,125 +132,6 @@ func (t *target) closeIdle() {
 	if p := t.clients.Load(); p != nil {
 		for _, e := range *p {
 			e.hc.CloseIdleConnections()
-		}
-	}
-}
-
-// admit reports whether the circuit lets a request through. Once open_for
-// has passed, the first caller turns the circuit half-open and is its one
-// trial request; everyone else is refused until the trial's outcome is
-// recorded.
-func (u *Upstream) admit(t *target) bool {
-	switch t.state.Load() {
-	case circuitClosed:
-		return true
-	case circuitOpen:
-		return u.now() >= t.openUntil.Load() && t.state.CompareAndSwap(circuitOpen, circuitHalfOpen)
-	}
-	return false
-}
-
-// mayAdmit is admit without taking the trial, for balancers that compare
-// candidates before choosing one.
-func (u *Upstream) mayAdmit(t *target) bool {
-	switch t.state.Load() {
-	case circuitClosed:
-		return true
-	case circuitOpen:
-		return u.now() >= t.openUntil.Load()
-	}
-	return false
-}
-
-// record feeds an exchange's outcome to the target's counters and breaker.
-func (u *Upstream) record(t *target, failed bool) {
-	if failed {
-		t.failures.Add(1)
-	}
-	if u.cbFailures == 0 {
-		return
-	}
-	switch st := t.state.Load(); {
-	case !failed:
-		if t.fails.Load() != 0 {
-			t.fails.Store(0)
-		}
-		if st == circuitHalfOpen && t.state.CompareAndSwap(circuitHalfOpen, circuitClosed) {
-			u.log.Info("circuit closed", "target", t.addr)
-		}
-	case st == circuitHalfOpen:
-		t.openUntil.Store(u.now() + u.cbOpenFor)
-		if t.state.CompareAndSwap(circuitHalfOpen, circuitOpen) {
-			u.log.Warn("circuit reopened: trial request failed", "target", t.addr)
-		}
-	case st == circuitClosed && t.fails.Add(1) >= u.cbFailures:
-		t.openUntil.Store(u.now() + u.cbOpenFor)
-		if t.state.CompareAndSwap(circuitClosed, circuitOpen) {
-			t.fails.Store(0)
-			u.log.Warn("circuit opened", "target", t.addr, "consecutive_failures", u.cbFailures)
-		}
-	}
-}
-
-// uncounted records an exchange that tells nothing of the target: when it
-// was the trial of a half-open circuit, the circuit opens again for no
-// time at all, so that the next request is the trial.
-func (u *Upstream) uncounted(t *target) {
-	if t.state.Load() == circuitHalfOpen {
-		t.openUntil.Store(u.now())
-		t.state.CompareAndSwap(circuitHalfOpen, circuitOpen)
-	}
-}
-
-// healthLoop probes every target now and then on every interval until Close.
-func (u *Upstream) healthLoop(hc config.HealthCheck) {
-	defer close(u.done)
-	path := hc.Path
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	interval := orDefault(hc.Interval.D(), 5*time.Second)
-	timeout := orDefault(hc.Timeout.D(), time.Second)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		var wg sync.WaitGroup
-		for _, t := range u.pool.Load().targets {
-			wg.Go(func() { u.probe(t, "http://"+t.addr+path, timeout, &hc) })
-		}
-		wg.Wait()
-		select {
-		case <-u.stop:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// probe sends one health check: a 2xx or 3xx answer in time is a success.
-func (u *Upstream) probe(t *target, uri string, timeout time.Duration, hc *config.HealthCheck) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(uri)
-	err := t.client(u.base).DoTimeout(req, resp, timeout)
-	if code := resp.StatusCode(); err == nil && code >= 200 && code < 400 {
-		t.failStreak = 0
-		t.okStreak++
-		if !t.healthy.Load() && t.okStreak >= max(hc.HealthyThreshold, 1) {
-			t.healthy.Store(true)
-			u.log.Info("target healthy", "target", t.addr)
-		}
-		return
-	}
-	t.okStreak = 0
-	t.failStreak++
-	if t.healthy.Load() && t.failStreak >= max(hc.UnhealthyThreshold, 1) {
-		t.healthy.Store(false)
-		if err == nil {
-			u.log.Warn("target unhealthy", "target", t.addr, "status", resp.StatusCode())
-		} else {
-			u.log.Warn("target unhealthy", "target", t.addr, "err", err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 )
@@ -21,6 +22,9 @@ type limitGroup struct {
 	limits   []ratelimit.Limit
 	afterPlg bool // keyed by consumer: decided after the plugin chain
 }
+
+// Interface guard: the rate_limit host function charges a route's limits.
+var _ abi.Limiter = (*routeLimits)(nil)
 
 // routeLimits is a route's rate limits, compiled at snapshot build.
 type routeLimits struct {

@@ -8,6 +8,8 @@ import (
 	"time"
 )
 
+var _ io.WriteCloser = (*bufferedWriter)(nil)
+
 // bufferedWriter batches access log lines: one write system call per line
 // would cost more than proxying the request. Lines reach the destination
 // within flushEvery, and on Close.

@@ -442,6 +442,8 @@ func (s *Server) Ready() bool { return s.snap.Load() != nil && !s.draining.Load(
 // Config returns the running config as JSON, secrets redacted.
 func (s *Server) Config() ([]byte, error) { return config.Redacted(s.snap.Load().cfg) }
 
+var _ fasthttp.Logger = fasthttpLogger{}
+
 // fasthttpLogger routes fasthttp's own messages into the process log,
 // within a budget. Its per-connection errors quote the client's raw request,
 // credentials included: they are dropped here, and handleReadError logs

@@ -235,3 +235,19 @@ func TestTokenTables(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeCountsHostFunctions: the README's count of host functions is
+// the ABI's.
+func TestReadmeCountsHostFunctions(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("one import module `wasmgate` of (\\d+) host\\s+functions").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md no longer says how many host functions there are")
+	}
+	if want := strconv.Itoa(len(sdkabi.Functions())); string(m[1]) != want {
+		t.Fatalf("README.md says %s host functions; the ABI has %s", m[1], want)
+	}
+}

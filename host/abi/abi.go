@@ -244,6 +244,8 @@ type Env struct {
 	Route   string
 	Config  []byte // JSON config bytes (sdk/ABI.md section 5); empty reads as "{}"
 	MaxBody int64  // body_set and send_response limit in bytes; 0: none
+	// Log is the plugin's logger, tagged with its plugin and route names
+	// (nil: slog.Default, tagged here).
 	Log     *slog.Logger
 	KV      *KV              // shared by every binding of the plugin
 	Metrics *PluginMetrics   // shared by every binding of the plugin

@@ -73,10 +73,11 @@ func newHarness(t testing.TB, phase Phase) *harness {
 		t.Fatal(err)
 	}
 	env := &Env{
-		Plugin:  "p1",
-		Route:   "r1",
-		Config:  []byte(`{"k":"v"}`),
-		Log:     slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Plugin: "p1",
+		Route:  "r1",
+		Config: []byte(`{"k":"v"}`),
+		// Tagged as the gateway tags a plugin's logger (Env.Log).
+		Log:     slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("plugin", "p1", "route", "r1"),
 		KV:      NewKV(100, 1<<20),
 		Metrics: NewPluginMetrics("p1", vecs),
 	}

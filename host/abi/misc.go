@@ -43,7 +43,7 @@ func logFn(c *Call, stack []uint64) {
 		plugin, route, lg, rl = e.Plugin, e.Route, e.Log, e.LogRate
 	}
 	if lg == nil {
-		lg = slog.Default()
+		lg = slog.Default().With(slog.String("plugin", plugin), slog.String("route", route))
 	}
 	ctx := c.Ctx
 	if ctx == nil {
@@ -57,7 +57,7 @@ func logFn(c *Call, stack []uint64) {
 	if len(msg) > MaxLogMessage {
 		msg = msg[:MaxLogMessage]
 	}
-	lg.LogAttrs(ctx, lvl, string(msg), slog.String("plugin", plugin), slog.String("route", route))
+	lg.LogAttrs(ctx, lvl, string(msg))
 	ret32(stack, 0)
 }
 

@@ -63,6 +63,9 @@ func TestLog(t *testing.T) {
 	long := strings.Repeat("x", MaxLogMessage+100)
 	p, n := h.put(long)
 	h.call32("log", LogInfo, p, n)
+	if n := strings.Count(h.logs.String(), `"plugin":`); n != 5 {
+		t.Errorf("%d plugin keys in 5 lines: a key is repeated\n%s", n, h.logs)
+	}
 	lines := logLines(t, h)
 	if len(lines) != 5 {
 		t.Fatalf("%d lines logged, want 5: %s", len(lines), h.logs)

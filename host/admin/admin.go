@@ -62,10 +62,11 @@ func JSON[T any](f func(ctx *fasthttp.RequestCtx) (T, error)) fasthttp.RequestHa
 }
 
 // List is the errors of a multi-error (config.ErrorList, errors.Join) one
-// per entry, or the one error.
+// per entry, or the one error. Only err itself is split: a list wrapped in
+// an error with context (a FILE:LINE:COL, a route) stays one message.
 func List(err error) []string {
-	var m interface{ Unwrap() []error }
-	if !errors.As(err, &m) {
+	m, ok := err.(interface{ Unwrap() []error })
+	if !ok {
 		return []string{err.Error()}
 	}
 	var out []string
@@ -140,7 +141,8 @@ func (a *API) authorized(ctx *fasthttp.RequestCtx) bool {
 
 // Handle is the fasthttp handler of the admin listener: the token, then
 // the endpoint of the path and method (404 for no path, 405 with Allow for
-// another method).
+// another method). A trailing slash is forgiven: "/plugins/x/" is
+// "/plugins/x".
 func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 	if !a.authorized(ctx) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
@@ -148,16 +150,12 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	method, path := string(ctx.Method()), string(ctx.Path())
-	var allow []string
-	for _, e := range a.endpoints {
-		if !match(ctx, e.Path, path) {
-			continue
-		}
-		if e.Method == method {
-			e.Handler(ctx)
-			return
-		}
-		allow = append(allow, e.Method)
+	served, allow := a.dispatch(ctx, method, path)
+	if !served && allow == nil && len(path) > 1 && strings.HasSuffix(path, "/") {
+		served, allow = a.dispatch(ctx, method, path[:len(path)-1])
+	}
+	if served {
+		return
 	}
 	if len(allow) > 0 {
 		ctx.Response.Header.Set("Allow", strings.Join(allow, ", "))
@@ -165,6 +163,22 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	WriteJSON(ctx, fasthttp.StatusNotFound, &Error{Code: "not_found", Message: "no admin endpoint " + path})
+}
+
+// dispatch serves ctx with the endpoint of method and path; when none has
+// that method, it returns the methods of the path.
+func (a *API) dispatch(ctx *fasthttp.RequestCtx, method, path string) (served bool, allow []string) {
+	for _, e := range a.endpoints {
+		if !match(ctx, e.Path, path) {
+			continue
+		}
+		if e.Method == method {
+			e.Handler(ctx)
+			return true, nil
+		}
+		allow = append(allow, e.Method)
+	}
+	return false, allow
 }
 
 // match reports whether path fits pattern, and sets the {name} values on ctx.

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -40,7 +41,9 @@ func TestRouter(t *testing.T) {
 		{"PUT", "/things/x1", "secret", 200, `"name": "x1"`, ""},
 		{"DELETE", "/things/x2", "secret", 409, `"message": "x2 is used"`, ""},
 		{"GET", "/things/x3", "secret", 405, `"method_not_allowed"`, "PUT, DELETE"},
-		{"PUT", "/things/", "secret", 404, `"not_found"`, ""},
+		{"PUT", "/things/", "secret", 405, `"method_not_allowed"`, "GET"}, // "/things/" is "/things"
+		{"PUT", "/things/x4/", "secret", 200, `"name": "x4"`, ""},
+		{"GET", "/things/", "secret", 200, `"a"`, ""},
 		{"PUT", "/things/a/b", "secret", 404, `"not_found"`, ""},
 		{"POST", "/things/x/fail", "secret", 500, `"message": "boom"`, ""},
 		{"GET", "/files/a/b", "secret", 200, "/files/a/b", ""},
@@ -62,5 +65,18 @@ func TestRouter(t *testing.T) {
 	}
 	if _, err := New("t", Endpoint{Method: "GET", Path: "/a", Handler: a.Handle}, Endpoint{Method: "GET", Path: "/a", Handler: a.Handle}); err == nil {
 		t.Error("an endpoint registered twice was accepted")
+	}
+}
+
+// TestList: only a multi-error itself is split; one wrapped with context
+// stays one message.
+func TestList(t *testing.T) {
+	joined := errors.Join(errors.New("a"), errors.New("b"))
+	if got := List(joined); len(got) != 2 {
+		t.Errorf("List(join) = %q", got)
+	}
+	wrapped := fmt.Errorf("gw.yaml:3:4: route %q: %w", "r", joined)
+	if got := List(wrapped); len(got) != 1 || !strings.HasPrefix(got[0], "gw.yaml:3:4: ") {
+		t.Errorf("List(wrapped) = %q", got)
 	}
 }

@@ -33,7 +33,10 @@ func (s *Server) adminEndpoints() []admin.Endpoint {
 	}
 	eps = append(eps, s.pluginEndpoints()...)
 	eps = append(eps, s.cacheEndpoints()...)
-	return append(eps, admin.Endpoint{Method: "GET", Path: "/debug/pprof/…", Handler: admin.Pprof()})
+	// go tool pprof posts to /debug/pprof/symbol.
+	pprof := admin.Pprof()
+	return append(eps, admin.Endpoint{Method: "GET", Path: "/debug/pprof/…", Handler: pprof},
+		admin.Endpoint{Method: "POST", Path: "/debug/pprof/…", Handler: pprof})
 }
 
 // Status is the answer of /healthz and /readyz.

@@ -15,7 +15,7 @@ import (
 // stored, and purges.
 func (s *Server) cacheEndpoints() []admin.Endpoint {
 	return []admin.Endpoint{
-		{Method: "GET", Path: "/cache", Handler: admin.JSON(s.cacheList)},
+		{Method: "GET", Path: "/cache", Handler: s.cacheList},
 		{Method: "POST", Path: "/cache/purge", Handler: admin.JSON(s.cachePurge)},
 	}
 }
@@ -39,11 +39,17 @@ func statsView(st cache.Stats) CacheStatsView {
 		Stale: st.Stale, Revalidated: st.Revalidated, Bypass: st.Bypass, Evictions: st.Evictions, Coalesced: st.Coalesced}
 }
 
-// CacheView is one route's cache: its stats, and with ?route=, its keys.
+// CacheView is one route's cache in GET /cache.
 type CacheView struct {
 	Route string         `json:"route"`
 	Stats CacheStatsView `json:"stats"`
-	Keys  []string       `json:"keys,omitempty"`
+}
+
+// CacheKeysView is the answer of GET /cache?route=R: that cache and its keys.
+type CacheKeysView struct {
+	Route string         `json:"route"`
+	Stats CacheStatsView `json:"stats"`
+	Keys  []string       `json:"keys"`
 }
 
 // CachesView is the answer of GET /cache.
@@ -51,15 +57,16 @@ type CachesView struct {
 	Caches []CacheView `json:"caches"`
 }
 
-// cacheList serves GET /cache: every route's cache, or with
-// ?route=NAME[&prefix=P&limit=N] that one's keys.
-func (s *Server) cacheList(ctx *fasthttp.RequestCtx) (CachesView, error) {
+// cacheList serves GET /cache: every route's cache (CachesView), or with
+// ?route=NAME[&prefix=P&limit=N] that one and its keys (CacheKeysView).
+func (s *Server) cacheList(ctx *fasthttp.RequestCtx) {
 	snap := s.snap.Load()
 	args := ctx.QueryArgs()
 	if name := string(args.Peek("route")); name != "" {
 		c := snap.caches[name]
 		if c == nil {
-			return CachesView{}, &admin.Error{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no cached route " + strconv.Quote(name)}
+			admin.WriteJSON(ctx, fasthttp.StatusNotFound, &admin.Error{Code: "not_found", Message: "no cached route " + strconv.Quote(name)})
+			return
 		}
 		limit := 1000
 		if n, err := strconv.Atoi(string(args.Peek("limit"))); err == nil && n > 0 {
@@ -69,14 +76,15 @@ func (s *Server) cacheList(ctx *fasthttp.RequestCtx) (CachesView, error) {
 		if keys == nil {
 			keys = []string{}
 		}
-		return CachesView{Caches: []CacheView{{Route: name, Stats: statsView(c.Stats()), Keys: keys}}}, nil
+		admin.WriteJSON(ctx, fasthttp.StatusOK, CacheKeysView{Route: name, Stats: statsView(c.Stats()), Keys: keys})
+		return
 	}
 	out := CachesView{Caches: make([]CacheView, 0, len(snap.caches))}
 	for name, c := range snap.caches {
 		out.Caches = append(out.Caches, CacheView{Route: name, Stats: statsView(c.Stats())})
 	}
 	sort.Slice(out.Caches, func(i, j int) bool { return out.Caches[i].Route < out.Caches[j].Route })
-	return out, nil
+	admin.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
 // purgeRequest is the body of POST /cache/purge: exactly one of key,

@@ -1,3 +1,6 @@
+// The host functions a plugin may call from any hook: its config, logging,
+// its error message, time and randomness (sdk/ABI.md section 4).
+
 package abi
 
 import (

@@ -6,48 +6,101 @@ GO    ?= go
 BIN   := bin
 PKGS  := ./...
 
-# Debian packages the tests and benchmarks use (load generator, reference proxies, ...).
-APT_PACKAGES := wrk nginx-light haproxy wabt redis-server
+# The Go version go.mod asks for (the `go` line).
+GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 
-.PHONY: all build plugins run test test-short fuzz-short deps vet fmt bench-proxy clean
+# External tools, as tool:Debian-package. The demo (make build, make run)
+# needs only wabt's wat2wasm, for the raw WAT plugin, besides Go (and curl,
+# which cmd/demo/run.sh and the README's examples use). The tests also need
+# wrk and nginx (the benchmarks' end-to-end tests) and redis-server (rate
+# limits shared through Redis); the bench commands install wrk and nginx
+# themselves when they are missing.
+DEMO_TOOLS := wat2wasm:wabt curl:curl
+TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light redis-server:redis-server
+
+.PHONY: all build plugins run test test-short fuzz-short deps demo-deps test-deps go-check vet fmt bench-proxy clean
 
 all: build
 
-build: $(BIN)/wasmgate $(BIN)/demo-upstreams plugins
+build: demo-deps $(BIN)/wasmgate $(BIN)/demo-upstreams plugins
 
 # Every example plugin, from source: Go plugins (GOOS=wasip1) and the raw WAT one (wat2wasm).
-plugins: deps
+plugins: demo-deps
 	bash plugins/build.sh
 
-$(BIN)/wasmgate: FORCE
+$(BIN)/wasmgate: FORCE | go-check
 	$(GO) build -o $@ ./cmd/wasmgate
 
-$(BIN)/demo-upstreams: FORCE
+$(BIN)/demo-upstreams: FORCE | go-check
 	$(GO) build -o $@ ./cmd/demo-upstreams
 
 FORCE:
 
-# The demo: four upstream services (two instances of users) and the gateway
-# with cmd/demo/wasmgate.yaml. Ctrl-C stops everything it started.
-run: deps build
+# The demo: four upstream services (users, orders, feed, notifications), each
+# run twice (demo-upstreams -instances 2: ports 91xx and 101xx), and the
+# gateway with cmd/demo/wasmgate.yaml. Ctrl-C stops everything it started.
+run: build
 	@bash cmd/demo/run.sh
 
-# deps installs the system packages tests need (idempotent; skips what is there).
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+# ensure_tools WHO,TOOLS,KIND: installs with apt-get the packages of those
+# TOOLS (tool:package pairs) that are not installed, when it can (as root,
+# with apt-get). When it cannot, it says what is missing and how to get it,
+# then stops for KIND demo (the demo cannot run without them) or with
+# CI=true; for KIND test it goes on, and the tests that need a missing tool
+# skip themselves. nginx-light is plain nginx where the archive has no
+# flavours (Debian 13).
+define ensure_tools
+	@have() { command -v "$$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$$1" ] || [ -x "/sbin/$$1" ]; }; \
+	missing() { tools=(); pkgs=(); for tp in $(2); do have "$${tp%%:*}" || { tools+=("$${tp%%:*}"); pkgs+=("$${tp#*:}"); }; done; }; \
+	missing; [ $${#tools[@]} -eq 0 ] && exit 0; \
+	why=; \
+	if [ "$$(id -u)" != 0 ]; then why="not running as root"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then why="apt-get not found"; fi; \
+	if [ -z "$$why" ]; then \
+	  echo "$(1) needs $${tools[*]}: apt-get install $${pkgs[*]}"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing; }; \
-	fi
-	$(GO) mod download
+	  apt-get install -y -qq "$${pkgs[@]}" >/dev/null 2>&1 \
+	    || { apt-get update -qq && apt-get install -y -qq "$${pkgs[@]}"; } \
+	    || { [[ " $${pkgs[*]} " == *" nginx-light "* ]] && apt-get install -y -qq $${pkgs[*]/nginx-light/nginx}; } \
+	    || why="apt-get install $${pkgs[*]} failed"; \
+	  missing; [ $${#tools[@]} -eq 0 ] && exit 0; \
+	  why=$${why:-"apt-get has $${pkgs[*]} installed, yet no $${tools[*]} on PATH"}; \
+	fi; \
+	{ echo; \
+	  desc=; for i in "$${!tools[@]}"; do desc+="$${desc:+, }$${tools[i]} (package $${pkgs[i]})"; done; \
+	  echo "$(1): missing $$desc, and cannot install it: $$why."; \
+	  echo "Install it, then run $(1) again:"; \
+	  echo "    sudo apt-get install $${pkgs[*]}      # Debian/Ubuntu; elsewhere, your package manager's $${pkgs[*]}"; \
+	  case " $${tools[*]} " in *" wat2wasm "*) \
+	    echo "(without apt: a wabt release from https://github.com/WebAssembly/wabt/releases, its bin/ on PATH)";; esac; \
+	} >&2; \
+	if [ "$(3)" = demo ] || [ "$${CI:-}" = true ]; then exit 1; fi; \
+	echo "Going on: the tests that need $${tools[*]} skip themselves (with CI=true they fail)." >&2; echo >&2
+endef
 
-vet:
+# go-check: Go is the one tool nothing here installs.
+go-check:
+	@command -v $(GO) >/dev/null 2>&1 || { \
+	  echo "$(GO): not found. wasmgate needs Go $(GO_VERSION) or later (go.mod);" \
+	       "install it from https://go.dev/dl/ and put its bin/ on PATH." >&2; exit 1; }
+
+# demo-deps: what make build and make run need (only when missing; it stops
+# and says what to install when it cannot install it).
+demo-deps: go-check
+	$(call ensure_tools,make $(or $(MAKECMDGOALS),build),$(DEMO_TOOLS),demo)
+
+# test-deps: the demo's tools plus the tests' (only when missing).
+test-deps: demo-deps
+	$(call ensure_tools,make test,$(TEST_TOOLS),test)
+
+deps: test-deps
+
+vet: go-check
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-test: deps vet plugins
+test: test-deps vet plugins
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 
@@ -68,7 +121,8 @@ test-short: vet plugins
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-bench-proxy: $(BIN)/wasmgate deps
+# wasmgate bench proxy installs wrk and nginx itself when they are missing.
+bench-proxy: $(BIN)/wasmgate
 	$(BIN)/wasmgate bench proxy
 
 clean:

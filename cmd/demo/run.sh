@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Starts the demo: the demo upstream services and the gateway with
-# cmd/demo/wasmgate.yaml. Ctrl-C stops everything this script started.
+# Starts the demo: the four demo upstream services (users, orders, feed,
+# notifications), each run twice (demo-upstreams -instances 2: ports 9101-9104
+# and 10101-10104), and the gateway with cmd/demo/wasmgate.yaml. Ctrl-C stops
+# everything this script started.
+#
+# The admin token is WASMGATE_ADMIN_TOKEN when set, else a random one; either
+# way it is printed and written to bin/demo-admin-token (mode 600, removed
+# when the demo stops), so that
+#   curl -H "Authorization: Bearer $(cat bin/demo-admin-token)" http://127.0.0.1:9901/routes
+# works from the repository's root while the demo runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -8,11 +16,15 @@ cd "$(dirname "$0")/../.."
 # cmd/demo/wasmgate.yaml (DEMO_JWT_SECRET overrides the secret, not this token).
 DEMO_JWT='eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImRlbW8ifQ.eyJzdWIiOiIxIiwiaXNzIjoid2FzbWdhdGUtZGVtbyIsImF1ZCI6ImRlbW8tYXBpIiwiZXhwIjo0MTAyNDQ0ODAwLCJzY29wZSI6InJlYWQifQ.Lfm3wbUMh1edA2NQCSEsTrBf2U62kqslAtgw4r2FEDo'
 export WASMGATE_ADMIN_TOKEN="${WASMGATE_ADMIN_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+token_file=bin/demo-admin-token
+mkdir -p bin
+(umask 077 && printf '%s\n' "$WASMGATE_ADMIN_TOKEN" >"$token_file")
 pids=()
 cleanup() {
   trap - INT TERM EXIT
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -f "$token_file"
   echo "demo stopped"
 }
 trap cleanup INT TERM EXIT
@@ -20,20 +32,30 @@ trap cleanup INT TERM EXIT
 bin/demo-upstreams -instances 2 &
 pids+=($!)
 bin/wasmgate serve --config cmd/demo/wasmgate.yaml &
-pids+=($!)
+gateway=$!
+pids+=("$gateway")
 
 # The first start compiles the Go plugins (seconds); later starts hit the
 # compilation cache.
+ready=0
 for _ in $(seq 1 600); do
-  curl -fsS -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/readyz >/dev/null 2>&1 && break
+  if curl -fsS --max-time 2 -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/readyz >/dev/null 2>&1; then
+    ready=1
+    break
+  fi
+  kill -0 "$gateway" 2>/dev/null || break # it exited: its log above says why
   sleep 0.1
 done
+if [[ $ready != 1 ]]; then
+  echo "run.sh: the gateway did not become ready (its log above says why; is a demo port, 8080, 9901, 9101-9104 or 10101-10104, taken?)" >&2
+  exit 1
+fi
 
 cat <<MSG
 
   wasmgate demo is running
     proxy   http://127.0.0.1:8080
-    admin   http://127.0.0.1:9901   (token: $WASMGATE_ADMIN_TOKEN)
+    admin   http://127.0.0.1:9901   (token: $WASMGATE_ADMIN_TOKEN, also in $token_file)
 
   Try:
     curl -i http://127.0.0.1:8080/api/users/1

@@ -752,6 +752,8 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	t.Run("README quickstart", func(t *testing.T) { runQuickstart(t, token) })
+
 	gw.signal(t, syscall.SIGTERM)
 	ups.signal(t, syscall.SIGTERM)
 	if code := gw.wait(t, exitBound); code != 0 {
@@ -760,4 +762,66 @@ func TestDemo(t *testing.T) {
 	if code := ups.wait(t, exitBound); code != 0 {
 		t.Errorf("demo-upstreams exit code %d after SIGTERM", code)
 	}
+}
+
+// runQuickstart runs every curl line of the README's Quickstart, as written,
+// against the running demo, from a directory laid out as the repository's
+// root is while `make run` runs (bin/demo-admin-token holds the admin token,
+// as cmd/demo/run.sh writes it). Each must exit 0 and get no error answer:
+// a command that needs something the demo does not provide (an undefined
+// variable, a wrong token) fails here.
+func runQuickstart(t *testing.T, token string) {
+	for _, tool := range []string{"bash", "curl", "grep"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, tool+" not installed")
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := quickstartCommands(string(readme))
+	if len(lines) < 5 {
+		t.Fatalf("found %d curl lines in the README's Quickstart, want the examples:\n%q", len(lines), lines)
+	}
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "bin"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "bin", "demo-admin-token"), token+"\n")
+	for _, line := range lines {
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", line)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "TOKEN=", "WASMGATE_ADMIN_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("README quickstart: %s\n%v\n%s", line, err, out)
+			continue
+		}
+		for _, bad := range []string{"unauthorized", `"error"`, "HTTP/1.1 4", "HTTP/1.1 5"} {
+			if strings.Contains(string(out), bad) {
+				t.Errorf("README quickstart: %s\nanswered %s:\n%s", line, bad, out)
+				break
+			}
+		}
+	}
+}
+
+// quickstartCommands returns the lines starting with "curl " of the
+// README's Quickstart section.
+func quickstartCommands(readme string) []string {
+	_, section, ok := strings.Cut(readme, "\n## Quickstart\n")
+	if !ok {
+		return nil
+	}
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	var lines []string
+	for _, l := range strings.Split(section, "\n") {
+		if strings.HasPrefix(l, "curl ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

@@ -305,15 +305,25 @@ routes:
 `, a.addr, b.addr)
 	g := startGateway(t, 1000, cfgA)
 
+	// Eight clients send requests until the end of the test. Each records
+	// the reload generation its latest successful request started in; after
+	// every reload the test waits (bounded) until every client has completed
+	// a request started after it, so every config swapped in has served the
+	// load, however slow the machine, instead of hoping a fixed sleep was
+	// long enough.
+	const workers = 8
 	ctx, cancel := context.WithCancel(context.Background())
-	var ok, failed atomic.Int64
+	var ok, failed, gen atomic.Int64
+	var doneGen [workers]atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
+	defer func() { cancel(); wg.Wait() }() // also when the test fails early
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 100000 && ctx.Err() == nil; i++ {
+			for ctx.Err() == nil {
+				started := gen.Load()
 				r, err := tryDo("GET", g.url("/x"), nil, nil)
 				if err != nil || r.status != 200 {
 					failed.Add(1)
@@ -321,8 +331,20 @@ routes:
 					continue
 				}
 				ok.Add(1)
+				doneGen[w].Store(started)
 			}
 		}()
+	}
+	everyClientPast := func(g int64) bool {
+		if n := failed.Load(); n > 0 {
+			t.Fatalf("%d requests failed during reloads; first: %v", n, firstErr.Load())
+		}
+		for w := range workers {
+			if doneGen[w].Load() < g {
+				return false
+			}
+		}
+		return true
 	}
 	aUp := g.snap.Load().upstreams["a"]
 	for i := 0; i < 40; i++ {
@@ -334,7 +356,8 @@ routes:
 		if _, err := g.Reload("test"); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		n := gen.Add(1)
+		waitFor(t, fmt.Sprintf("every client served after reload %d", i+1), func() bool { return everyClientPast(n) })
 	}
 	cancel()
 	wg.Wait()

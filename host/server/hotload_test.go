@@ -55,26 +55,39 @@ func (g *gateway) adminBody(t *testing.T, method, path string, body []byte) resp
 // the response header its on_response set always agree).
 func TestHotLoadUnderLoad(t *testing.T) {
 	a := startUpstream(t, "a")
+	// A generous call deadline: on a starved machine (a cold build cache,
+	// -race) the default 100 ms can expire, which is not what this test is
+	// about.
 	g := startGateway(t, 1000, fmt.Sprintf(`
 plugin_runtime: {cache_dir: %q}
 plugins:
-  - {name: raw, module: %q, pool: {min_instances: 2}}
+  - {name: raw, module: %q, pool: {min_instances: 2}, limits: {call_timeout: 5s}}
 upstreams: [{name: a, targets: [{address: %s}]}]
 routes:
   - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
 `, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
 	v2 := rawWatVariant(t, "2")
 
+	// Six load workers send requests until stop. Each records the version
+	// that produced its latest answer: the test moves on from a swap only
+	// once every worker has been answered by the new version (its own probe
+	// seeing it is not enough: the workers may not have sent a request
+	// since), so each version is certain to have served the load.
+	const workers = 6
 	var ok, failed, mixed atomic.Int64
 	var seen sync.Map
+	var latest [workers]atomic.Value // string: the X-Raw-Wat-Response of the worker's latest answer
 	var first atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := 0; w < 6; w++ {
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt() // also when the test fails early
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 100000; i++ {
+			for {
 				select {
 				case <-stop:
 					return
@@ -93,6 +106,7 @@ routes:
 					mixed.Add(1)
 				}
 				seen.Store(req, true)
+				latest[w].Store(resp)
 				ok.Add(1)
 			}
 		}()
@@ -104,17 +118,36 @@ routes:
 			return err == nil && r.headers["X-Raw-Wat-Response"] == want
 		})
 	}
+	// waitLoad waits until every load worker's latest answer came from
+	// version want. Once the probe has seen want, every request that starts
+	// runs on it, so this holds within a round trip per worker.
+	waitLoad := func(want string) {
+		t.Helper()
+		waitFor(t, "every load worker answered by version "+want, func() bool {
+			if n := failed.Load(); n > 0 {
+				t.Fatalf("%d requests failed during hot-loads; first: %v", n, first.Load())
+			}
+			for w := range workers {
+				if v, _ := latest[w].Load().(string); v != want {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	waitVersion("1")
+	waitLoad("1")
 	if r := g.adminBody(t, "PUT", "/plugins/raw", v2); r.status != 200 {
 		t.Fatalf("PUT v2: %d %s", r.status, r.body)
 	}
 	waitVersion("2")
+	waitLoad("2")
 	if r := g.adminBody(t, "POST", "/plugins/raw/rollback", nil); r.status != 200 {
 		t.Fatalf("rollback: %d %s", r.status, r.body)
 	}
 	waitVersion("1")
-	close(stop)
-	wg.Wait()
+	waitLoad("1")
+	halt()
 	if failed.Load() > 0 {
 		t.Fatalf("%d of %d requests failed during hot-loads; first: %v", failed.Load(), ok.Load()+failed.Load(), first.Load())
 	}
@@ -272,6 +305,7 @@ routes:
 			t.Errorf("%d requests failed around the automatic rollback", failed)
 		}
 	}()
+	l.waitRequests(t, "the load running before the hot-load", 3)
 	if r := g.adminBody(t, "PUT", "/plugins/raw", trapping); r.status != 200 {
 		t.Fatalf("PUT: %d %s", r.status, r.body)
 	}
@@ -285,6 +319,7 @@ routes:
 		// once the upstream sees it again.
 		return err == nil && r.echo(t).Headers["X-Raw-Wat"] == "1"
 	})
+	l.waitRequests(t, "the load served by the restored version", 3)
 	if !strings.Contains(g.logs.String(), "rolling back automatically") {
 		t.Error("the rollback was not logged")
 	}
@@ -346,9 +381,17 @@ routes:
 	g0, r0, i0, h0, rss0 := settle()
 
 	l := startLoad(g, "/x", 4)
+	defer l.stop() // when a hot-load fails
+	// The load must overlap the hot-loads: it has started before the first,
+	// completes requests between them (checked every 25, so that waiting
+	// costs little), and on the last version before it stops.
+	l.waitRequests(t, "the load running before the first hot-load", 4)
 	for i := 0; i < loads; i++ {
 		if _, err := g.HotLoad("raw", versions[i%2], "admin"); err != nil {
 			t.Fatalf("hot-load %d: %v", i, err)
+		}
+		if i%25 == 24 || i == loads-1 {
+			l.waitRequests(t, fmt.Sprintf("requests after hot-load %d", i+1), 4)
 		}
 	}
 	ok, failed := l.stop()
@@ -428,6 +471,7 @@ func watFixture(t *testing.T, name string) []byte {
 type load struct {
 	ok, failed atomic.Int64
 	done       chan struct{}
+	stopOnce   sync.Once
 	wg         sync.WaitGroup
 }
 
@@ -455,8 +499,19 @@ func startLoad(g *gateway, path string, n int) *load {
 }
 
 // stop ends the load and returns how many requests succeeded and failed.
+// It may be called again (a deferred stop after an explicit one).
 func (l *load) stop() (ok, failed int64) {
-	close(l.done)
+	l.stopOnce.Do(func() { close(l.done) })
 	l.wg.Wait()
 	return l.ok.Load(), l.failed.Load()
+}
+
+// waitRequests waits (bounded, as waitFor) until the load has completed n
+// more requests than when it was called: a test that swaps something under
+// load calls it so that the load, not only the test's own probe, has run
+// on what it swapped in before the test moves on.
+func (l *load) waitRequests(t *testing.T, what string, n int64) {
+	t.Helper()
+	base := l.ok.Load() + l.failed.Load()
+	waitFor(t, what, func() bool { return l.ok.Load()+l.failed.Load() >= base+n })
 }

@@ -56,7 +56,7 @@ func CheckFieldLines(block []byte) error {
 		if len(name) == len("Content-Length") || len(name) == len("Transfer-Encoding") {
 			length = length || equalFold(name, "Content-Length")
 			if equalFold(name, "Transfer-Encoding") {
-				if chunked || !equalFold(trimOWS(value), "chunked") {
+				if chunked || !equalFold(TrimOWS(value), "chunked") {
 					return ErrTransferCoding // another coding, or chunked twice
 				}
 				chunked = true
@@ -69,8 +69,9 @@ func CheckFieldLines(block []byte) error {
 	return nil
 }
 
-// trimOWS trims the optional whitespace around a field value.
-func trimOWS(v []byte) []byte {
+// TrimOWS trims the optional whitespace (spaces and tabs) around a field
+// value or a list element.
+func TrimOWS(v []byte) []byte {
 	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
 		v = v[1:]
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 // clientIP appends the client's address as text: the peer's, or, behind
@@ -37,7 +39,7 @@ func clientAddr(peer netip.Addr, xff []byte, trusted []netip.Prefix) netip.Addr 
 		for start >= 0 && xff[start] != ',' {
 			start--
 		}
-		field := trimSpace(xff[start+1 : end])
+		field := httpsyntax.TrimOWS(xff[start+1 : end])
 		end = start
 		addr, err := netip.ParseAddr(string(field))
 		if err != nil {
@@ -59,14 +61,4 @@ func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

@@ -183,7 +183,11 @@ func checkModule(r *wasm.Runtime, path string, o checkOptions, stdout, stderr io
 		}
 		d := time.Since(start)
 		_ = b.Close(ctx)
-		fmt.Fprintf(w, "  on_init       accepted the config (instantiate and init in %s)\n", roundDuration(d))
+		if loaded.Hooks.Has(wasm.HookInit) {
+			fmt.Fprintf(w, "  on_init       accepted the config (instantiate and init in %s)\n", roundDuration(d))
+		} else {
+			fmt.Fprintf(w, "  on_init       none: the config is not checked (instantiated in %s)\n", roundDuration(d))
+		}
 	}
 	fmt.Fprintf(w, "  result        ok: would be accepted\n")
 	return true

@@ -159,6 +159,15 @@ func TestPluginCheckConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "on_init       accepted the config") {
 		t.Errorf("jwt-auth with keys: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+	// A module without on_init checks no config, and says so.
+	noInit := assembleWat(t, t.TempDir(), "noinit", `(module
+  (memory (export "memory") 1)
+  (func (export "wasmgate_abi_v1"))
+  (func (export "on_request") (result i32) (i32.const 0)))`, false)
+	code, stdout, stderr = runCheck(t, "-config", `{"any":"thing"}`, noInit)
+	if code != 0 || !strings.Contains(stdout, "on_init       none: the config is not checked") || strings.Contains(stdout, "accepted the config") {
+		t.Errorf("a module without on_init: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 	// jwt-auth requires keys: its on_init refuses, and says why.
 	code, stdout, stderr = runCheck(t, "-interpreter", "-config", "{}", jwt)
 	if code != 1 || !strings.Contains(stderr, jwt+": rejected: on_init rejected the config: ") ||

@@ -144,6 +144,10 @@ func (s *Server) Rollback(name, sha string) (PluginChange, error) {
 			return PluginChange{}, fmt.Errorf("plugin %q: no kept version %q (kept: %s)", name, sha, h.shas())
 		}
 	}
+	if target.sha == lp.version.sha {
+		// Already running: a rollback is idempotent, and swaps nothing in.
+		return PluginChange{Status: "unchanged", Plugin: name, SHA256: target.sha, Version: target.sha[:12], ConfigVersion: old.version}, nil
+	}
 	rolled := *target
 	rolled.source = "rollback"
 	return s.swapPinned(old, name, &rolled)

@@ -175,6 +175,13 @@ routes:
 		t.Fatalf("named rollback: %d %s", r.status, r.body)
 	}
 	waitVersion("2")
+	// A rollback to the version already running changes nothing: no new
+	// config version, no swap.
+	before := g.snap.Load().version
+	r := g.adminBody(t, "POST", "/plugins/raw/rollback?sha256="+p.Versions[1].SHA256[:12], nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"status": "unchanged"`) || g.snap.Load().version != before {
+		t.Fatalf("rollback to the running version: %d %s; config version %d -> %d", r.status, r.body, before, g.snap.Load().version)
+	}
 }
 
 func TestHotLoadRejections(t *testing.T) {

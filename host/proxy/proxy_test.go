@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/testkit"
 )
 
 // backend is a real fasthttp server on 127.0.0.1 that answers with its id.
@@ -120,13 +122,7 @@ func kindOf(err error) string {
 // waitFor polls cond; the bound only keeps a broken test from hanging.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 2000 {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("gave up waiting for %s", what)
+	testkit.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func targetStatus(u *Upstream, addr string) TargetStatus {

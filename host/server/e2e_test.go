@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/testkit"
 )
 
 func twoUpstreamConfig(a, b *upstream) string {
@@ -277,13 +279,7 @@ routes: [{name: all, match: {path_prefix: /}, upstream: a}]
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func TestReloadUnderLoadLosesNothing(t *testing.T) {

@@ -269,6 +269,10 @@ func (b *Binding) newInstance() (*Instance, error) {
 		case err != nil:
 			_ = mi.Close(context.Background())
 			msg := "on_init: " + err.Error()
+			if errors.Is(err, ErrDeadline) {
+				msg = "on_init ran past the cold-start deadline of " + b.cfg.InitTimeout.String() +
+					" (10x call_timeout, at least 1s) and was interrupted"
+			}
 			if said != "" {
 				msg += " (plugin said: " + said + ")"
 			}

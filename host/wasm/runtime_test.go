@@ -910,6 +910,18 @@ func TestDeadlineMechanisms(t *testing.T) {
 			if pe := pluginErr(t, err, KindInit); !errors.Is(err, ErrDeadline) {
 				t.Errorf("start loop: %v", pe)
 			}
+
+			// So does an on_init that never returns, and the error says
+			// which deadline it ran past.
+			mi, err := r.Load(ctx, "initloop", fixture(t, "initloop"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mi.Release(ctx)
+			_, err = mi.Bind(ctx, testEnv(), BindingConfig{InitTimeout: 20 * time.Millisecond})
+			if pe := pluginErr(t, err, KindInit); !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), "on_init ran past the cold-start deadline of 20ms") {
+				t.Errorf("on_init loop: %v", pe)
+			}
 		})
 	}
 }

@@ -167,18 +167,24 @@ func (c *Cache) PurgeSurrogate(tag string) int { return c.st.purgeTag(tag) }
 // of them (limit <= 0: all). Keys a plugin set are listed with their "@".
 func (c *Cache) Keys(prefix string, limit int) []string { return c.st.keys(prefix, limit, false) }
 
-// Stats is a snapshot of a Cache's counters.
+// Stats is a snapshot of a Cache's counters (as the admin API shows them).
 type Stats struct {
 	// Entries is the number of stored responses (Vary variants count
 	// separately); Bytes what they are charged; MaxBytes the budget.
-	Entries, Bytes, MaxBytes int64
+	Entries  int64 `json:"entries"`
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
 	// Requests by Status.
-	Hits, Misses, Stale, Revalidated, Bypass uint64
+	Hits        uint64 `json:"hits"`
+	Misses      uint64 `json:"misses"`
+	Stale       uint64 `json:"stale"`
+	Revalidated uint64 `json:"revalidated"`
+	Bypass      uint64 `json:"bypass"`
 	// Evictions counts entries that left the store for space or age.
-	Evictions uint64
+	Evictions uint64 `json:"evictions"`
 	// Coalesced counts requests that waited for another request's fill
 	// instead of making their own.
-	Coalesced uint64
+	Coalesced uint64 `json:"coalesced"`
 }
 
 // Stats returns the cache's counters.

@@ -20,36 +20,17 @@ func (s *Server) cacheEndpoints() []admin.Endpoint {
 	}
 }
 
-// CacheStatsView is a route cache's counters as the admin API shows them.
-type CacheStatsView struct {
-	Entries     int64  `json:"entries"`
-	Bytes       int64  `json:"bytes"`
-	MaxBytes    int64  `json:"max_bytes"`
-	Hits        uint64 `json:"hits"`
-	Misses      uint64 `json:"misses"`
-	Stale       uint64 `json:"stale"`
-	Revalidated uint64 `json:"revalidated"`
-	Bypass      uint64 `json:"bypass"`
-	Evictions   uint64 `json:"evictions"`
-	Coalesced   uint64 `json:"coalesced"`
-}
-
-func statsView(st cache.Stats) CacheStatsView {
-	return CacheStatsView{Entries: st.Entries, Bytes: st.Bytes, MaxBytes: st.MaxBytes, Hits: st.Hits, Misses: st.Misses,
-		Stale: st.Stale, Revalidated: st.Revalidated, Bypass: st.Bypass, Evictions: st.Evictions, Coalesced: st.Coalesced}
-}
-
 // CacheView is one route's cache in GET /cache.
 type CacheView struct {
-	Route string         `json:"route"`
-	Stats CacheStatsView `json:"stats"`
+	Route string      `json:"route"`
+	Stats cache.Stats `json:"stats"`
 }
 
 // CacheKeysView is the answer of GET /cache?route=R: that cache and its keys.
 type CacheKeysView struct {
-	Route string         `json:"route"`
-	Stats CacheStatsView `json:"stats"`
-	Keys  []string       `json:"keys"`
+	Route string      `json:"route"`
+	Stats cache.Stats `json:"stats"`
+	Keys  []string    `json:"keys"`
 }
 
 // CachesView is the answer of GET /cache.
@@ -76,12 +57,12 @@ func (s *Server) cacheList(ctx *fasthttp.RequestCtx) {
 		if keys == nil {
 			keys = []string{}
 		}
-		admin.WriteJSON(ctx, fasthttp.StatusOK, CacheKeysView{Route: name, Stats: statsView(c.Stats()), Keys: keys})
+		admin.WriteJSON(ctx, fasthttp.StatusOK, CacheKeysView{Route: name, Stats: c.Stats(), Keys: keys})
 		return
 	}
 	out := CachesView{Caches: make([]CacheView, 0, len(snap.caches))}
 	for name, c := range snap.caches {
-		out.Caches = append(out.Caches, CacheView{Route: name, Stats: statsView(c.Stats())})
+		out.Caches = append(out.Caches, CacheView{Route: name, Stats: c.Stats()})
 	}
 	sort.Slice(out.Caches, func(i, j int) bool { return out.Caches[i].Route < out.Caches[j].Route })
 	admin.WriteJSON(ctx, fasthttp.StatusOK, out)

@@ -96,6 +96,21 @@ func writable(path string) error {
 // whose config did not change. Nothing is torn down here: the caller retires
 // the upstreams prev had that the new snapshot does not use, after the swap.
 func (b *builder) buildSnapshot(cfg *config.Config, table *router.Table, prev *snapshot) (*snapshot, error) {
+	snap, err := b.newSnapshot(cfg, table)
+	if err != nil {
+		return nil, err
+	}
+	bs := &build{b: b, cfg: cfg, snap: snap, prev: prev}
+	if err := bs.run(); err != nil {
+		bs.undo()
+		return nil, err
+	}
+	return snap, nil
+}
+
+// newSnapshot is a snapshot with what a config gives without starting
+// anything: listener policies, trusted proxies, the access log.
+func (b *builder) newSnapshot(cfg *config.Config, table *router.Table) (*snapshot, error) {
 	snap := &snapshot{
 		svc:       b.svc,
 		loadedAt:  time.Now(),
@@ -122,103 +137,147 @@ func (b *builder) buildSnapshot(cfg *config.Config, table *router.Table, prev *s
 		snap.trusted = append(snap.trusted, p)
 	}
 	var err error
-	snap.accessLog, err = b.accessLogger(cfg.Log.AccessLog)
-	if err != nil {
+	if snap.accessLog, err = b.accessLogger(cfg.Log.AccessLog); err != nil {
 		return nil, err
 	}
+	return snap, nil
+}
 
-	var created []*managedUpstream
-	fail := func(err error) (*snapshot, error) {
-		for _, m := range created {
-			m.close()
-		}
-		for _, c := range snap.newCaches {
-			c.Close()
-		}
-		if snap.redis != nil && (prev == nil || snap.redis != prev.redis) {
-			snap.redis.Close()
-		}
-		// Bindings made for this attempt go; those carried over from prev stay.
-		b.retirePlugins(snap, prev)
-		return nil, err
+// build is one buildSnapshot in progress: what it has started so far, so
+// that a failure closes exactly that and leaves prev's parts alone.
+type build struct {
+	b       *builder
+	cfg     *config.Config
+	snap    *snapshot
+	prev    *snapshot
+	created []*managedUpstream // upstreams started for this snapshot
+}
+
+// run builds the snapshot's parts in dependency order: upstreams and Redis
+// first, then the routes that use them, then the plugins the routes bind.
+func (bs *build) run() error {
+	if err := bs.upstreams(); err != nil {
+		return err
 	}
+	if err := bs.redis(); err != nil {
+		return err
+	}
+	for i := range bs.cfg.Routes {
+		r, err := bs.route(&bs.cfg.Routes[i])
+		if err != nil {
+			return err
+		}
+		bs.snap.routes = append(bs.snap.routes, r)
+	}
+	return bs.b.loadPlugins(context.Background(), bs.cfg, bs.snap, bs.prev)
+}
+
+// undo closes what this build started: its upstreams, caches, Redis
+// connection and plugin bindings; what it carried over from prev stays.
+func (bs *build) undo() {
+	snap, prev := bs.snap, bs.prev
+	for _, m := range bs.created {
+		m.close()
+	}
+	for _, c := range snap.newCaches {
+		c.Close()
+	}
+	if snap.redis != nil && (prev == nil || snap.redis != prev.redis) {
+		snap.redis.Close()
+	}
+	bs.b.retirePlugins(snap, prev)
+}
+
+// upstreams carries over every upstream whose config is unchanged (its
+// pools, health and breakers with it) and starts the others.
+func (bs *build) upstreams() error {
+	cfg, snap := bs.cfg, bs.snap
 	for i := range cfg.Upstreams {
 		ucfg := cfg.Upstreams[i]
-		if prev != nil {
-			if old, ok := prev.upstreams[ucfg.Name]; ok && sameConfig(old.cfg, ucfg) {
+		if bs.prev != nil {
+			if old, ok := bs.prev.upstreams[ucfg.Name]; ok && sameConfig(old.cfg, ucfg) {
 				snap.upstreams[ucfg.Name] = old
 				continue
 			}
 		}
-		m, err := b.startUpstream(ucfg)
+		m, err := bs.b.startUpstream(ucfg)
 		if err != nil {
-			return fail(fmt.Errorf("%s:%d:%d: upstream %q: %w", cfg.File, ucfg.Pos.Line, ucfg.Pos.Col, ucfg.Name, err))
+			return fmt.Errorf("%s:%d:%d: upstream %q: %w", cfg.File, ucfg.Pos.Line, ucfg.Pos.Col, ucfg.Name, err)
 		}
-		created = append(created, m)
+		bs.created = append(bs.created, m)
 		snap.upstreams[ucfg.Name] = m
 	}
+	return nil
+}
 
-	if cfg.Redis != nil {
-		if prev != nil && prev.redis != nil && sameConfig(prev.redis.cfg, *cfg.Redis) {
-			snap.redis = prev.redis
-		} else if snap.redis, err = b.openRedis(*cfg.Redis); err != nil {
-			return fail(fmt.Errorf("%s:%d:%d: %w", cfg.File, cfg.Redis.Pos.Line, cfg.Redis.Pos.Col, err))
+// redis carries over the Redis connection when its config is unchanged.
+func (bs *build) redis() error {
+	rc := bs.cfg.Redis
+	if rc == nil {
+		return nil
+	}
+	if bs.prev != nil && bs.prev.redis != nil && sameConfig(bs.prev.redis.cfg, *rc) {
+		bs.snap.redis = bs.prev.redis
+		return nil
+	}
+	var err error
+	if bs.snap.redis, err = bs.b.openRedis(*rc); err != nil {
+		return fmt.Errorf("%s:%d:%d: %w", bs.cfg.File, rc.Pos.Line, rc.Pos.Col, err)
+	}
+	return nil
+}
+
+// route compiles one config route for the request path.
+func (bs *build) route(rc *config.Route) (*route, error) {
+	snap := bs.snap
+	r := &route{
+		name:      rc.Name,
+		cfg:       rc,
+		timeouts:  rc.Timeouts,
+		retries:   rc.Retries,
+		maxBody:   int64(rc.MaxBodyBytes),
+		bodyLimit: snap.maxBody,
+		svc:       bs.b.svc,
+		metrics:   bs.b.metrics.Route(rc.Name),
+	}
+	if r.maxBody > 0 {
+		r.bodyLimit = r.maxBody
+		snap.routeBodyLimits = true
+	}
+	if rc.Rewrite != nil {
+		r.rewrite = rc.Rewrite.StripPrefix != "" || rc.Rewrite.Path != ""
+		if rc.Rewrite.Host != "" {
+			r.rewriteHost = []byte(rc.Rewrite.Host)
+		}
+	}
+	if rc.Upstream != "" {
+		r.targets = []weightedUpstream{{up: snap.upstreams[rc.Upstream], cumulW: 1}}
+		r.totalW = 1
+	}
+	for _, sp := range rc.Split {
+		r.totalW += sp.Weight
+		r.targets = append(r.targets, weightedUpstream{up: snap.upstreams[sp.Upstream], cumulW: r.totalW})
+	}
+	for _, t := range r.targets {
+		if t.up == nil { // config validation rules this out; guard against a nil dereference anyway
+			return nil, fmt.Errorf("route %q: unknown upstream", rc.Name)
 		}
 	}
 	var redis ratelimit.Store
 	if snap.redis != nil {
 		redis = snap.redis.Redis
 	}
-	for i := range cfg.Routes {
-		rc := &cfg.Routes[i]
-		r := &route{
-			name:     rc.Name,
-			cfg:      rc,
-			timeouts: rc.Timeouts,
-			retries:  rc.Retries,
-			maxBody:  int64(rc.MaxBodyBytes),
-			svc:      b.svc,
-			metrics:  b.metrics.Route(rc.Name),
-		}
-		r.bodyLimit = snap.maxBody
-		if r.maxBody > 0 {
-			r.bodyLimit = r.maxBody
-			snap.routeBodyLimits = true
-		}
-		if rc.Rewrite != nil {
-			r.rewrite = rc.Rewrite.StripPrefix != "" || rc.Rewrite.Path != ""
-			if rc.Rewrite.Host != "" {
-				r.rewriteHost = []byte(rc.Rewrite.Host)
-			}
-		}
-		if rc.Upstream != "" {
-			r.targets = []weightedUpstream{{up: snap.upstreams[rc.Upstream], cumulW: 1}}
-			r.totalW = 1
-		}
-		for _, sp := range rc.Split {
-			r.totalW += sp.Weight
-			r.targets = append(r.targets, weightedUpstream{up: snap.upstreams[sp.Upstream], cumulW: r.totalW})
-		}
-		for _, t := range r.targets {
-			if t.up == nil { // config validation rules this out; guard against a nil dereference anyway
-				return fail(fmt.Errorf("route %q: unknown upstream", rc.Name))
-			}
-		}
-		if r.limits, err = b.buildLimits(rc, redis); err != nil {
-			return fail(fmt.Errorf("%s:%d:%d: %w", cfg.File, rc.Pos.Line, rc.Pos.Col, err))
-		}
-		if rc.Cache != nil && len(r.targets) > 0 {
-			if r.cache, err = b.routeCache(snap, prev, rc); err != nil {
-				return fail(err)
-			}
-			r.fill = r.fillUpstream
-		}
-		snap.routes = append(snap.routes, r)
+	var err error
+	if r.limits, err = bs.b.buildLimits(rc, redis); err != nil {
+		return nil, fmt.Errorf("%s:%d:%d: %w", bs.cfg.File, rc.Pos.Line, rc.Pos.Col, err)
 	}
-	if err := b.loadPlugins(context.Background(), cfg, snap, prev); err != nil {
-		return fail(err)
+	if rc.Cache != nil && len(r.targets) > 0 {
+		if r.cache, err = bs.b.routeCache(snap, bs.prev, rc); err != nil {
+			return nil, err
+		}
+		r.fill = r.fillUpstream
 	}
-	return snap, nil
+	return r, nil
 }
 
 // startUpstream creates an upstream and, with DNS discovery, resolves its

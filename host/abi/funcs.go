@@ -339,6 +339,11 @@ func (c *Call) overBody(n int) bool {
 	return c.Env != nil && c.Env.MaxBody > 0 && int64(n) > c.Env.MaxBody
 }
 
+// bodySet replaces a body and its Content-Length. A response whose status
+// has no body (1xx, 204, 304) takes none: a body is refused (NOT_ALLOWED)
+// and an empty one changes nothing. On a HEAD request the server sends no
+// body: a response body set there stands for the one a GET would be sent,
+// and only its length goes out, as Content-Length.
 func bodySet(c *Call, stack []uint64) {
 	kind := i32(stack[0])
 	b := c.guest(sdkabi.FuncBodySet, stack[1], stack[2])
@@ -350,10 +355,16 @@ func bodySet(c *Call, stack []uint64) {
 		ret32(stack, ErrTooLarge)
 		return
 	}
-	if kind == KindRequest {
+	switch {
+	case kind == KindRequest:
 		c.Req.SetBody(b)
 		c.Req.Header.SetContentLength(len(b))
-	} else {
+	case sdkabi.BodylessStatus(c.Resp.StatusCode()):
+		if len(b) > 0 {
+			ret32(stack, ErrNotAllowed)
+			return
+		}
+	default:
 		setResponseBody(c.Resp, b)
 	}
 	ret32(stack, 0)
@@ -365,8 +376,9 @@ func setResponseBody(r *fasthttp.Response, b []byte) {
 	r.Header.SetContentLength(len(b))
 }
 
-// validStatus reports whether s is a status a response may carry.
-func validStatus(s int32) bool { return s >= 100 && s <= 599 }
+// validStatus reports whether s is a status a plugin may give a response:
+// a final one (a 1xx sent as the answer would leave the client waiting).
+func validStatus(s int32) bool { return s >= sdkabi.MinStatus && s <= sdkabi.MaxStatus }
 
 func responseStatus(c *Call, stack []uint64) {
 	if code := c.access(KindResponse, false); code != 0 {
@@ -386,26 +398,53 @@ func responseSetStatus(c *Call, stack []uint64) {
 		ret32(stack, ErrBadArgument)
 		return
 	}
-	c.Resp.SetStatusCode(int(s))
+	setStatus(c.Resp, int(s))
 	ret32(stack, 0)
 }
 
+// setStatus sets a response's status and keeps its body in step: a status
+// without a body (204, 304) drops the body, leaving the headers as they
+// were (Content-Length is not sent with a 204, and with a 304 it is the
+// length of the representation, RFC 9110 section 8.6); leaving such a
+// status for one with a body makes the body empty, with Content-Length 0,
+// for a body_set to fill.
+func setStatus(r *fasthttp.Response, s int) {
+	was := sdkabi.BodylessStatus(r.StatusCode())
+	now := sdkabi.BodylessStatus(s)
+	if now && !was {
+		r.ResetBody()
+	}
+	r.SetStatusCode(s)
+	if was && !now {
+		setResponseBody(r, nil)
+	}
+}
+
 // sendResponse builds a local response in on_request. The body counts
-// against the binding's body limit like body_set. Headers the guest sets on
-// the response afterwards (allowed from now on) go out with it.
+// against the binding's body limit like body_set; a status without a body
+// (204, 304) with a body is a bad argument. Headers the guest sets on the
+// response afterwards (allowed from now on) go out with it.
 func sendResponse(c *Call, stack []uint64) {
 	s := i32(stack[0])
 	b := c.guest(sdkabi.FuncSendResponse, stack[1], stack[2])
 	switch {
 	case c.Phase != PhaseRequest || c.Req == nil || c.Resp == nil:
 		ret32(stack, ErrNotAllowed)
-	case !validStatus(s):
+	case !validStatus(s), len(b) > 0 && sdkabi.BodylessStatus(int(s)):
 		ret32(stack, ErrBadArgument)
 	case c.overBody(len(b)):
 		ret32(stack, ErrTooLarge)
 	default:
-		c.Resp.SetStatusCode(int(s))
-		setResponseBody(c.Resp, b)
+		if sdkabi.BodylessStatus(int(s)) {
+			// No body, and no Content-Length: a local 304 describes no
+			// representation, whatever an earlier send_response set.
+			c.Resp.ResetBody()
+			c.Resp.Header.Del(fasthttp.HeaderContentLength)
+			c.Resp.SetStatusCode(int(s))
+		} else {
+			c.Resp.SetStatusCode(int(s))
+			setResponseBody(c.Resp, b)
+		}
 		c.LocalResponse = true
 		ret32(stack, 0)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
 	"github.com/wasmgate/wasmgate/host/wasm"
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // This file is the request path, top to bottom, in the order of the
@@ -625,7 +626,7 @@ func (rq *request) finish() {
 	}
 	elapsed := time.Since(ctx.Time())
 	status := ctx.Response.StatusCode()
-	bytesIn, bytesOut := len(ctx.Request.Body()), len(ctx.Response.Body())
+	bytesIn, bytesOut := len(ctx.Request.Body()), sentBodyLen(ctx)
 	routeName := ""
 	m := snap.noRoute
 	if rq.route != nil {
@@ -650,6 +651,17 @@ func (rq *request) finish() {
 		slog.String("consumer", string(rq.scope.Consumer)),
 		slog.String("cache", rq.cacheStatus),
 	)
+}
+
+// sentBodyLen is the size of the body the client is sent: none on a HEAD
+// request or with a status that has no body (1xx, 204, 304), whatever the
+// response holds (a cached body on HEAD, the length a plugin's body_set
+// stands for: sdk/ABI.md, "Bodies: HEAD and statuses without one").
+func sentBodyLen(ctx *fasthttp.RequestCtx) int {
+	if ctx.IsHead() || sdkabi.BodylessStatus(ctx.Response.StatusCode()) {
+		return 0
+	}
+	return len(ctx.Response.Body())
 }
 
 // handleReadError answers requests fasthttp could not read: too large,

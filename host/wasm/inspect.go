@@ -11,48 +11,13 @@ import (
 	"time"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
-// ValueType is a WebAssembly value type, in its binary encoding (0x7f is
-// i32), the encoding wazero's api.ValueType uses too.
-type ValueType byte
-
-// Value types a plugin signature can use.
-const (
-	I32       ValueType = 0x7f
-	I64       ValueType = 0x7e
-	F32       ValueType = 0x7d
-	F64       ValueType = 0x7c
-	V128      ValueType = 0x7b
-	FuncRef   ValueType = 0x70
-	ExternRef ValueType = 0x6f
-)
-
-// String returns the WAT name of the type.
-func (t ValueType) String() string {
-	switch t {
-	case I32:
-		return "i32"
-	case I64:
-		return "i64"
-	case F32:
-		return "f32"
-	case F64:
-		return "f64"
-	case V128:
-		return "v128"
-	case FuncRef:
-		return "funcref"
-	case ExternRef:
-		return "externref"
-	}
-	return "0x" + strconv.FormatUint(uint64(t), 16)
-}
-
-// Signature is a function type.
+// Signature is a function type, in sdk/abi's value types.
 type Signature struct {
-	Params  []ValueType
-	Results []ValueType
+	Params  []sdkabi.ValueType
+	Results []sdkabi.ValueType
 }
 
 // String formats the signature as in error messages: "(i32,i32)->i32",
@@ -65,7 +30,7 @@ func (s Signature) String() string {
 	return b.String()
 }
 
-func writeTypes(b *strings.Builder, ts []ValueType, paren bool) {
+func writeTypes(b *strings.Builder, ts []sdkabi.ValueType, paren bool) {
 	if paren {
 		b.WriteByte('(')
 	}
@@ -85,7 +50,7 @@ func (s Signature) Equal(o Signature) bool {
 	return equalTypes(s.Params, o.Params) && equalTypes(s.Results, o.Results)
 }
 
-func equalTypes(a, b []ValueType) bool {
+func equalTypes(a, b []sdkabi.ValueType) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -175,12 +140,26 @@ func (h Hook) String() string {
 	return "hook" + strconv.Itoa(int(h))
 }
 
-// hookSignatures are the exact types sdk/ABI.md section 2 requires.
-var hookSignatures = [numHooks]Signature{
-	HookInit:     {Params: []ValueType{I32}, Results: []ValueType{I32}},
-	HookRequest:  {Results: []ValueType{I32}},
-	HookResponse: {Results: []ValueType{I32}},
-}
+// hookSignatures are the exact types sdk/ABI.md section 2 requires: sdk/abi's
+// Hooks, by Hook. A hook of one without the other stops the package from
+// initialising, so the two cannot drift apart.
+var hookSignatures = func() (sigs [numHooks]Signature) {
+	hooks := sdkabi.Hooks()
+	if len(hooks) != int(numHooks) {
+		panic("host/wasm: sdk/abi declares " + strconv.Itoa(len(hooks)) + " hooks, this package knows " + strconv.Itoa(int(numHooks)))
+	}
+	for _, f := range hooks {
+		h := Hook(0)
+		for h < numHooks && h.String() != f.Name {
+			h++
+		}
+		if h == numHooks {
+			panic("host/wasm: unknown hook " + f.Name + " in sdk/abi")
+		}
+		sigs[h] = Signature{Params: f.Params, Results: f.Results}
+	}
+	return sigs
+}()
 
 // Hooks is a set of hooks.
 type Hooks uint8
@@ -266,26 +245,9 @@ var hostFuncs = sync.OnceValue(func() map[string]Signature { return funcTable(ab
 func funcTable(fs []abi.Func) map[string]Signature {
 	m := make(map[string]Signature, len(fs))
 	for _, f := range fs {
-		m[f.Name] = Signature{Params: fromABI(f.Params), Results: fromABI(f.Results)}
+		m[f.Name] = Signature{Params: f.Params, Results: f.Results}
 	}
 	return m
-}
-
-func fromABI(ts []abi.ValueType) []ValueType {
-	out := make([]ValueType, len(ts))
-	for i, t := range ts {
-		switch t {
-		case abi.I32:
-			out[i] = I32
-		case abi.I64:
-			out[i] = I64
-		case abi.F64:
-			out[i] = F64
-		default:
-			out[i] = ValueType(0)
-		}
-	}
-	return out
 }
 
 const (
@@ -612,16 +574,16 @@ func (r *reader) name() string {
 	return s
 }
 
-func (r *reader) valtypes() []ValueType {
+func (r *reader) valtypes() []sdkabi.ValueType {
 	n := r.count()
 	if r.err != nil || n == 0 {
 		return nil
 	}
-	out := make([]ValueType, n)
+	out := make([]sdkabi.ValueType, n)
 	for i := range out {
-		t := ValueType(r.byte())
+		t := sdkabi.ValueType(r.byte())
 		switch t {
-		case I32, I64, F32, F64, V128, FuncRef, ExternRef:
+		case sdkabi.I32, sdkabi.I64, sdkabi.F32, sdkabi.F64, sdkabi.V128, sdkabi.FuncRef, sdkabi.ExternRef:
 		default:
 			if r.err == nil {
 				r.fail("unsupported value type " + t.String())

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 func TestInspectRejects(t *testing.T) {
@@ -132,12 +134,43 @@ func TestSignatureString(t *testing.T) {
 		want string
 	}{
 		{Signature{}, "()->()"},
-		{Signature{Params: []ValueType{I32}, Results: []ValueType{I32}}, "(i32)->i32"},
-		{Signature{Params: []ValueType{I32, I64, F64}, Results: []ValueType{I32, I64}}, "(i32,i64,f64)->(i32,i64)"},
+		{Signature{Params: []sdkabi.ValueType{sdkabi.I32}, Results: []sdkabi.ValueType{sdkabi.I32}}, "(i32)->i32"},
+		{Signature{Params: []sdkabi.ValueType{sdkabi.I32, sdkabi.I64, sdkabi.F64}, Results: []sdkabi.ValueType{sdkabi.I32, sdkabi.I64}}, "(i32,i64,f64)->(i32,i64)"},
+		{Signature{Params: []sdkabi.ValueType{sdkabi.F32, sdkabi.V128, sdkabi.FuncRef, sdkabi.ExternRef}}, "(f32,v128,funcref,externref)->()"},
 	} {
 		if got := tt.s.String(); got != tt.want {
 			t.Errorf("%v: got %q want %q", tt.s, got, tt.want)
 		}
+	}
+}
+
+// TestSignaturesAreSDKABIs: the hooks and host functions a module is
+// checked against are sdk/abi's, type for type.
+func TestSignaturesAreSDKABIs(t *testing.T) {
+	for _, f := range sdkabi.Hooks() {
+		found := false
+		for h := Hook(0); h < numHooks; h++ {
+			if h.String() == f.Name {
+				found = true
+				if want := (Signature{Params: f.Params, Results: f.Results}); !hookSignatures[h].Equal(want) {
+					t.Errorf("%s: %s, sdk/abi %s", f.Name, hookSignatures[h], want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("sdk/abi hook %s is no Hook", f.Name)
+		}
+	}
+	host := hostFuncs()
+	for _, f := range sdkabi.Functions() {
+		if want := (Signature{Params: f.Params, Results: f.Results}); !host[f.Name].Equal(want) {
+			t.Errorf("%s: %s, sdk/abi %s", f.Name, host[f.Name], want)
+		}
+	}
+	// A type byte that is none is named in hex in the parse error.
+	b := []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x01\x40\x00")
+	if _, err := Inspect(b); err == nil || !strings.Contains(err.Error(), "unsupported value type 0x40") {
+		t.Errorf("a module with value type 0x40: %v", err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
 // WazeroOptions configure the wazero engine.
@@ -331,9 +332,10 @@ func (e *WazeroEngine) instantiateHost(ctx context.Context, rt wazero.Runtime) e
 	return nil
 }
 
-func wzTypes(ts []abi.ValueType) []api.ValueType {
+// wzTypes converts value types to wazero's, which use the same bytes.
+func wzTypes(ts []sdkabi.ValueType) []api.ValueType {
 	out := make([]api.ValueType, len(ts))
-	for i, t := range fromABI(ts) {
+	for i, t := range ts {
 		out[i] = api.ValueType(t)
 	}
 	return out
@@ -373,10 +375,11 @@ var wasiFuncs = sync.OnceValue(func() map[string]Signature {
 	return m
 })
 
-func fromWZ(ts []api.ValueType) []ValueType {
-	out := make([]ValueType, len(ts))
+// fromWZ converts wazero's value types, which use the same bytes.
+func fromWZ(ts []api.ValueType) []sdkabi.ValueType {
+	out := make([]sdkabi.ValueType, len(ts))
 	for i, t := range ts {
-		out[i] = ValueType(t)
+		out[i] = sdkabi.ValueType(t)
 	}
 	return out
 }

@@ -66,6 +66,21 @@ func CodeName(code int32) string {
 	return codeNames[-int64(code)]
 }
 
+// The statuses a plugin may give a response (response_set_status,
+// send_response): final ones only. A 1xx is an interim response: sent as
+// the answer, it would leave the client waiting for the final one.
+const (
+	MinStatus = 200
+	MaxStatus = 599
+)
+
+// BodylessStatus reports whether a response with this status has no body
+// (RFC 9110 section 6.4.1): a 1xx, 204 No Content or 304 Not Modified.
+// On such a response body_set refuses a body and response_set_status drops
+// the body; send_response refuses such a status with a body (sdk/ABI.md
+// section 4, "Bodies: HEAD and statuses without one").
+func BodylessStatus(status int) bool { return status < 200 || status == 204 || status == 304 }
+
 // Kinds: what a header or body function acts on.
 const (
 	KindRequest  = 0

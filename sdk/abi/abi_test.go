@@ -55,8 +55,24 @@ func TestCodeName(t *testing.T) {
 }
 
 func TestValueTypeString(t *testing.T) {
-	got := strings.Join([]string{I32.String(), I64.String(), F64.String(), ValueType(0).String()}, " ")
-	if got != "i32 i64 f64 ValueType(0)" {
+	var names []string
+	for _, v := range []ValueType{I32, I64, F32, F64, V128, FuncRef, ExternRef, 0, 0x40} {
+		names = append(names, v.String())
+	}
+	if got := strings.Join(names, " "); got != "i32 i64 f32 f64 v128 funcref externref 0x0 0x40" {
 		t.Fatal(got)
+	}
+}
+
+func TestBodylessStatus(t *testing.T) {
+	for _, s := range []int{100, 101, 103, 199, 204, 304} {
+		if !BodylessStatus(s) {
+			t.Errorf("BodylessStatus(%d) = false", s)
+		}
+	}
+	for _, s := range []int{MinStatus, 201, 202, 205, 206, 300, 301, 303, 305, 307, 400, 404, 500, MaxStatus} {
+		if BodylessStatus(s) {
+			t.Errorf("BodylessStatus(%d) = true", s)
+		}
 	}
 }

@@ -5,29 +5,45 @@ import (
 	"strconv"
 )
 
-// ValueType is a WebAssembly value type of a signature. Its values are
-// the bytes that stand for the types in the binary format (as in wazero's
-// api.ValueType), so the zero value is no type.
+// ValueType is a WebAssembly value type. Its values are the bytes that
+// stand for the types in the binary format (as in wazero's api.ValueType),
+// so the zero value is no type. The ABI's signatures use I32, I64 and F64
+// only; the other types are here so that a host reading a module can name
+// every type a signature may hold (in an error about an import or export
+// whose signature is not the ABI's).
 type ValueType byte
 
-// The value types the ABI uses.
+// The value types of WebAssembly 2.0.
 const (
-	I32 ValueType = 0x7f
-	I64 ValueType = 0x7e
-	F64 ValueType = 0x7c
+	I32       ValueType = 0x7f
+	I64       ValueType = 0x7e
+	F32       ValueType = 0x7d
+	F64       ValueType = 0x7c
+	V128      ValueType = 0x7b
+	FuncRef   ValueType = 0x70
+	ExternRef ValueType = 0x6f
 )
 
-// String returns the type as the WebAssembly text format writes it.
+// String returns the type as the WebAssembly text format writes it, or
+// its byte in hex ("0x40") for a byte that is no value type.
 func (t ValueType) String() string {
 	switch t {
 	case I32:
 		return "i32"
 	case I64:
 		return "i64"
+	case F32:
+		return "f32"
 	case F64:
 		return "f64"
+	case V128:
+		return "v128"
+	case FuncRef:
+		return "funcref"
+	case ExternRef:
+		return "externref"
 	}
-	return "ValueType(" + strconv.Itoa(int(t)) + ")"
+	return "0x" + strconv.FormatUint(uint64(t), 16)
 }
 
 // Func is a function of the ABI with its exact signature: a host function

@@ -22,18 +22,19 @@ var (
 	// ErrNotFound: no such header, key or metric (code -1).
 	ErrNotFound error = &Error{Code: abi.NotFound}
 	// ErrBadArgument: an argument is invalid, e.g. a header value with a
-	// line break, a status outside 100–599 or a malformed batch (code -2).
+	// line break, a status outside 200–599 or a malformed batch (code -2).
 	ErrBadArgument error = &Error{Code: abi.BadArgument}
-	// ErrNotAllowed: the function is not allowed in this hook, or an
-	// outbound destination is not allowed for the route (code -3). Outside a
-	// wasm host (a native build) every host function fails with it.
+	// ErrNotAllowed: the function is not allowed in this hook, an outbound
+	// destination is not allowed for the route, or a body is set on a
+	// response whose status has none (code -3). Outside a wasm host (a
+	// native build) every host function fails with it.
 	ErrNotAllowed error = &Error{Code: abi.NotAllowed}
 	// ErrTooLarge: over a limit, e.g. a body over the route's limit or a KV
 	// value over the store's budget (code -4).
 	ErrTooLarge error = &Error{Code: abi.TooLarge}
-	// ErrUnavailable: temporarily unavailable, e.g. outbound concurrency
-	// exhausted (code -5); also returned when data kept changing size while
-	// the SDK tried to read it.
+	// ErrUnavailable: unavailable, e.g. SetCacheKey on a route without a
+	// cache, or outbound concurrency exhausted (code -5); also returned when
+	// data kept changing size while the SDK tried to read it.
 	ErrUnavailable error = &Error{Code: abi.Unavailable}
 )
 

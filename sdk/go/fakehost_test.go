@@ -246,7 +246,7 @@ func (f *fakeHost) ResponseSetStatus(status int32) int32 {
 	if f.phase != 2 && !f.localSent {
 		return abi.NotAllowed
 	}
-	if status < 100 || status > 599 {
+	if status < abi.MinStatus || status > abi.MaxStatus {
 		return abi.BadArgument
 	}
 	f.status = status
@@ -257,7 +257,7 @@ func (f *fakeHost) SendResponse(status int32, body []byte) int32 {
 	if f.phase != 1 {
 		return abi.NotAllowed
 	}
-	if status < 100 || status > 599 {
+	if status < abi.MinStatus || status > abi.MaxStatus || len(body) > 0 && abi.BodylessStatus(int(status)) {
 		return abi.BadArgument
 	}
 	f.localSent, f.status = true, status

@@ -29,8 +29,10 @@ func (*Request) Method() string {
 	return s
 }
 
-// Path is the path as the client sent it, without the query and with its
-// percent-encoding intact.
+// Path is the path without the query, in the gateway's canonical form (the
+// one the route matched and the upstream receives: dot segments resolved,
+// unreserved characters decoded, every other byte percent-encoded). In
+// OnResponse it is the path sent upstream, after the route's rewrite.
 func (*Request) Path() string {
 	s, _ := readString(abi.FuncRequestPath, hostRequestPath)
 	return s
@@ -156,9 +158,11 @@ func (*Request) SetBody(b []byte) error { return bodySet(abi.KindRequest, b) }
 // SendResponse builds a local response and ends the chain: OnRequest then
 // returns Stop (the SDK returns Stop for it even if it returns Continue).
 // Headers of the local response can be set on the returned Response in the
-// same hook.
+// same hook. status is a final one (200–599), and one without a body (204,
+// 304) takes none: anything else fails with ErrBadArgument. On a HEAD
+// request the body is not sent; its length is the Content-Length.
 func (*Request) SendResponse(status int, body []byte) (*Response, error) {
-	if status < 100 || status > 599 {
+	if status < abi.MinStatus || status > abi.MaxStatus || len(body) > 0 && abi.BodylessStatus(status) {
 		return nil, &Error{Func: abi.FuncSendResponse, Code: abi.BadArgument}
 	}
 	if len(body) > math.MaxInt32 {
@@ -184,9 +188,11 @@ func (*Response) Status() int {
 	return int(s)
 }
 
-// SetStatus sets the status code (100–599).
+// SetStatus sets the status code, a final one (200–599; else
+// ErrBadArgument). Setting one without a body (204, 304) drops the body;
+// leaving one for a status with a body leaves an empty body to SetBody.
 func (*Response) SetStatus(status int) error {
-	if status < 100 || status > 599 {
+	if status < abi.MinStatus || status > abi.MaxStatus {
 		return &Error{Func: abi.FuncResponseSetStatus, Code: abi.BadArgument}
 	}
 	return codeErr(abi.FuncResponseSetStatus, hostResponseSetStatus(int32(status)))
@@ -218,7 +224,11 @@ func (*Response) BodyRange(offset int64, buf []byte) (n int, size int64, err err
 	return bodyRange(abi.KindResponse, offset, buf)
 }
 
-// SetBody replaces the response body (and its Content-Length).
+// SetBody replaces the response body (and its Content-Length). It fails
+// with ErrTooLarge over the route's body limit, and with ErrNotAllowed for
+// a non-empty body when the status has none (204, 304). On a HEAD request
+// the body is the one a GET would get: it sets Content-Length and is not
+// sent.
 func (*Response) SetBody(b []byte) error { return bodySet(abi.KindResponse, b) }
 
 func headerGet(kind int32, name string) (string, bool) {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -837,6 +839,7 @@ func checkReportFiles(t *testing.T, r *ProxyReport, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkLinksCommitted(t, md)
 	for _, want := range []string{"| target |", "| wasmgate |", "| nginx |", "| direct |", r.Command, filepath.Base(r.Files[0]), "(proxy-latest.json)", "proxy-latest.svg"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -852,6 +855,59 @@ func checkReportFiles(t *testing.T, r *ProxyReport, dir string) {
 	}
 	if want := 1 + 2*len(r.Medians); len(doc.Rects) != want {
 		t.Errorf("SVG has %d rects, want a background and %d bars", len(doc.Rects), want-1)
+	}
+}
+
+// reportLink is a markdown link or image target.
+var reportLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// committedResult is a file of bench/results/ that .gitignore lets into the
+// repository.
+var committedResult = regexp.MustCompile(`^[a-z][a-z-]*-latest\.(json|md|svg|csv)$`)
+
+// checkLinksCommitted fails when a report's markdown links a file that
+// .gitignore keeps out of the repository (a timestamped copy): the committed
+// report would point to nothing. It also checks the rule against .gitignore.
+func checkLinksCommitted(t *testing.T, md []byte) {
+	t.Helper()
+	links := reportLink.FindAllSubmatch(md, -1)
+	if len(links) == 0 {
+		t.Errorf("report links nothing:\n%s", md)
+	}
+	for _, m := range links {
+		if target := string(m[1]); !committedResult.MatchString(target) {
+			t.Errorf("report links %s, which bench/results/ does not commit", target)
+		}
+	}
+	gi, err := os.ReadFile("../.gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range []string{"/bench/results/*", "!/bench/results/*-latest.*"} {
+		if !slices.Contains(strings.Split(string(gi), "\n"), rule) {
+			t.Errorf(".gitignore lacks %q: which report files are committed changed; update committedResult", rule)
+		}
+	}
+}
+
+// TestCommittedReportsLinkCommittedFiles: the reports in bench/results/
+// link only files that are there and committed.
+func TestCommittedReportsLinkCommittedFiles(t *testing.T) {
+	reports, err := filepath.Glob(filepath.Join("results", "*-latest.md"))
+	if err != nil || len(reports) == 0 {
+		t.Fatalf("no reports in results/: %v", err)
+	}
+	for _, r := range reports {
+		md, err := os.ReadFile(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkLinksCommitted(t, md)
+		for _, m := range reportLink.FindAllSubmatch(md, -1) {
+			if _, err := os.Stat(filepath.Join("results", string(m[1]))); err != nil {
+				t.Errorf("%s links %s: %v", r, m[1], err)
+			}
+		}
 	}
 }
 

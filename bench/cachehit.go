@@ -391,8 +391,8 @@ func RunCacheHitRatio(o HitRatioOptions, outDir string, out io.Writer) (*HitRati
 	fmt.Fprintf(&md, "# Cache hit ratio: host/cache (ristretto) vs an exact LRU of the same byte budget\n\n%s, %s.\n\n",
 		started.Format("2006-01-02 15:04:05 UTC"), rep.Elapsed)
 	_ = rep.WriteText(&md)
-	fmt.Fprintf(&md, "\n![hit ratios](cache-hitratio-latest.svg)\n\nRaw rows: [cache-hitratio-latest.json](cache-hitratio-latest.json) (also kept as %s).\n\nReproduce:\n\n```sh\n%s\n```\n",
-		filepath.Base(files[0]), o.Command(outDir))
+	fmt.Fprintf(&md, "\n![hit ratios](cache-hitratio-latest.svg)\n\nRaw rows: [cache-hitratio-latest.json](cache-hitratio-latest.json). %s\n\nReproduce:\n\n```sh\n%s\n```\n",
+		rawDataNote(filepath.Base(files[0])), o.Command(outDir))
 	if err := writeReports(files, rep, md.Bytes(), rep.Chart()); err != nil {
 		return &rep, fmt.Errorf("bench cache: %w", err)
 	}

@@ -141,6 +141,7 @@ func TestRunCacheHitRatioReports(t *testing.T) {
 	if err != nil || !strings.Contains(string(md), "wasmgate bench cache -objects 300 -requests 3000") {
 		t.Fatalf("markdown: %v\n%s", err, md)
 	}
+	checkLinksCommitted(t, md)
 	if svg, err := os.ReadFile(filepath.Join(dir, "cache-hitratio-latest.svg")); err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
 		t.Fatalf("svg: %v %.40s", err, svg)
 	}

@@ -38,7 +38,7 @@ import (
 // (with an empty and with a warm disk cache), to make an instance ready, to
 // serve the first request on a new instance and a request on a warm pooled
 // one, and what an instance weighs. Each figure is a median and a p99 of
-// many repetitions, and the ratios the README quotes are computed from
+// many repetitions, and the ratios bench/README.md quotes are computed from
 // figures measured side by side in the same run.
 
 // Modes of the cold-start benchmark: wazero's optimizing compiler and its
@@ -1204,8 +1204,8 @@ func (r *ColdstartReport) markdown(jsonName string) []byte {
 	fmt.Fprintf(&b, "\nHeadline ratios (medians measured in this run):\n\n")
 	_ = r.ratioTable().WriteMarkdown(&b)
 	fmt.Fprintf(&b, "\n![cold-start medians per plugin and mode](coldstart-latest.svg)\n\n")
-	fmt.Fprintf(&b, "Every figure (median, p99, mean, min, max, n) and the machine: [coldstart-latest.json](coldstart-latest.json) (also kept as %s); the same as CSV: [coldstart-latest.csv](coldstart-latest.csv).\n\n"+
-		"Reproduce (after `bash plugins/build.sh`):\n\n```sh\n%s\n```\n", jsonName, r.Command)
+	fmt.Fprintf(&b, "Every figure (median, p99, mean, min, max, n) and the machine: [coldstart-latest.json](coldstart-latest.json); the same as CSV: [coldstart-latest.csv](coldstart-latest.csv). %s\n\n"+
+		"Reproduce (after `bash plugins/build.sh`):\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
 	return b.Bytes()
 }
 

@@ -322,6 +322,7 @@ func checkColdstartFiles(t *testing.T, r *ColdstartReport, dir string) {
 	}
 
 	md := read("coldstart-latest.md")
+	checkLinksCommitted(t, md)
 	wants := []string{"| plugin | mode |", "| ratio |", r.Command, filepath.Base(r.Files[0]), "(coldstart-latest.json)",
 		"(coldstart-latest.csv)", "coldstart-latest.svg", "bash plugins/build.sh", RatioInstantiateVsRaw}
 	for _, x := range r.Results {

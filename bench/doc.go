@@ -14,7 +14,12 @@
 // plugin pooled and fresh, an auth+transform chain) and quotes each route's
 // CPU time per request and throughput relative to the route without
 // plugins, with the plugins' cold-start times read from the gateway's
-// Prometheus histograms.
+// Prometheus histograms (its /metrics, parsed with prometheus/common/expfmt).
+//
+// The cold-start benchmark (RunColdstart, `wasmgate bench coldstart`) and
+// the cache hit-ratio study (RunCacheHitRatio, `wasmgate bench cache`) run
+// in process. How to run each, and the figures they gave, with their
+// reports in bench/results: bench/README.md.
 //
 // Reports are a Table (text and markdown) and a BarChart (SVG), written with
 // the standard library only so that later benchmarks reuse them as is.

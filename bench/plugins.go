@@ -20,6 +20,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Route names of the plugin benchmark, as they appear in reports.
@@ -275,7 +279,7 @@ type PluginsReport struct {
 	// Instantiate has the cold-start histogram of every plugin in use,
 	// from the gateway's wasmgate_plugin_instantiate_seconds.
 	Instantiate []InstantiateStats `json:"instantiate"`
-	// Ratios are the comparisons the README quotes: WAT vs Go instantiate
+	// Ratios are the comparisons bench/README.md quotes: WAT vs Go instantiate
 	// time, fresh vs pooled per-request cost.
 	Ratios []NamedRatio `json:"ratios"`
 	// Files are the reports written: the timestamped JSON, then
@@ -706,11 +710,14 @@ type promSnapshot struct {
 
 func parseSnapshot(body []byte) (promSnapshot, error) {
 	var s promSnapshot
-	var err error
-	if s.instantiate, err = ParsePromHistograms(body, instantiateMetric); err != nil {
+	families, err := parseExposition(body)
+	if err != nil {
 		return s, err
 	}
-	if s.call, err = ParsePromHistograms(body, callMetric); err != nil {
+	if s.instantiate, err = histogramsOf(families, instantiateMetric); err != nil {
+		return s, err
+	}
+	if s.call, err = histogramsOf(families, callMetric); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -1029,8 +1036,8 @@ func (r *PluginsReport) markdown(jsonName string) []byte {
 	fmt.Fprintf(&b, "\n")
 	_ = r.ratioTable().WriteMarkdown(&b)
 	fmt.Fprintf(&b, "\n![requests/s and gateway CPU-µs per request](plugins-latest.svg)\n\n")
-	fmt.Fprintf(&b, "Raw runs and machine details: [plugins-latest.json](plugins-latest.json) (also kept as %s).\n\n"+
-		"Reproduce (after `bash plugins/build.sh`):\n\n```sh\n%s\n```\n", jsonName, r.Command)
+	fmt.Fprintf(&b, "Raw runs and machine details: [plugins-latest.json](plugins-latest.json). %s\n\n"+
+		"Reproduce (after `bash plugins/build.sh`):\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
 	return b.Bytes()
 }
 
@@ -1126,110 +1133,107 @@ func (h *Histogram) Sub(prev *Histogram) (Histogram, error) {
 }
 
 // ParsePromHistograms returns the series of the histogram name in text, a
-// Prometheus text exposition (format 0.0.4), in the order first seen. Lines
-// of other metrics are skipped unread; lines of name's _bucket, _sum and
-// _count samples must be well formed, every series must have a +Inf bucket,
-// and bucket counts must not decrease.
+// Prometheus text exposition (format 0.0.4) as the gateway's admin /metrics
+// serves it, in the order first seen. The exposition is parsed whole by
+// expfmt, so a malformed line anywhere is an error; name must be declared a
+// histogram (# TYPE), its buckets must not decrease, and the +Inf bucket, when
+// given, must agree with _count. A name with no samples yields no series.
 func ParsePromHistograms(text []byte, name string) ([]Histogram, error) {
-	var (
-		order []string
-		byKey = map[string]*Histogram{}
-		seen  = map[string]map[float64]bool{}
-	)
-	for lineNo, line := range strings.Split(string(text), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok {
-			continue
-		}
-		var suffix string
-		for _, s := range []string{"_bucket", "_sum", "_count"} {
-			if r, ok := strings.CutPrefix(rest, s); ok && r != "" && (r[0] == '{' || r[0] == ' ' || r[0] == '\t') {
-				suffix, rest = s, r
-				break
-			}
-		}
-		if suffix == "" {
-			continue // another metric sharing the prefix
-		}
-		labels, rest, err := parsePromLabels(rest)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", lineNo+1, err)
-		}
-		value, err := parsePromValue(rest)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", lineNo+1, err)
-		}
-		var le float64
-		if suffix == "_bucket" {
-			s, ok := labels["le"]
-			if !ok {
-				return nil, fmt.Errorf("metrics line %d: bucket without an le label", lineNo+1)
-			}
-			if le, err = strconv.ParseFloat(s, 64); err != nil || math.IsNaN(le) {
-				return nil, fmt.Errorf("metrics line %d: bad le %q", lineNo+1, s)
-			}
-			delete(labels, "le")
-		}
-		if math.IsNaN(value) || value < 0 || (suffix != "_sum" && math.IsInf(value, 0)) {
-			return nil, fmt.Errorf("metrics line %d: %s%s value %v is not a count", lineNo+1, name, suffix, value)
-		}
-		key := seriesKeyOf(labels)
-		h := byKey[key]
-		if h == nil {
-			h = &Histogram{Labels: labels, Count: math.NaN()}
-			byKey[key] = h
-			seen[key] = map[float64]bool{}
-			order = append(order, key)
-		}
-		switch suffix {
-		case "_bucket":
-			if seen[key][le] {
-				return nil, fmt.Errorf("metrics line %d: bucket le=%v repeated", lineNo+1, le)
-			}
-			seen[key][le] = true
-			h.Buckets = append(h.Buckets, Bucket{UpperBound: le, Count: value})
-		case "_sum":
-			h.Sum = value
-		case "_count":
-			h.Count = value
-		}
+	families, err := parseExposition(text)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]Histogram, 0, len(order))
-	for _, key := range order {
-		h := byKey[key]
-		if err := h.finish(); err != nil {
-			return nil, fmt.Errorf("%s%s: %w", name, key, err)
+	return histogramsOf(families, name)
+}
+
+// parseExposition parses a Prometheus text exposition into metric families.
+func parseExposition(text []byte) (map[string]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return families, nil
+}
+
+// histogramsOf returns the series of the histogram family name.
+func histogramsOf(families map[string]*dto.MetricFamily, name string) ([]Histogram, error) {
+	mf := families[name]
+	if mf == nil {
+		if _, ok := families[name+"_bucket"]; ok {
+			return nil, fmt.Errorf("metrics: %s_bucket samples without # TYPE %s histogram", name, name)
 		}
-		out = append(out, *h)
+		return nil, nil
+	}
+	if t := mf.GetType(); t != dto.MetricType_HISTOGRAM {
+		return nil, fmt.Errorf("metrics: %s is a %s, not a histogram", name, strings.ToLower(t.String()))
+	}
+	out := make([]Histogram, 0, len(mf.GetMetric()))
+	for _, m := range mf.GetMetric() {
+		h, err := histogramOf(m)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %s%s: %w", name, seriesKeyOf(h.Labels), err)
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }
 
-// finish sorts the buckets and checks the series is a histogram.
-func (h *Histogram) finish() error {
+// histogramOf converts one classic histogram series and checks it. The
+// +Inf bucket is the _count when the exposition leaves it out.
+func histogramOf(m *dto.Metric) (Histogram, error) {
+	h := Histogram{Labels: make(map[string]string, len(m.GetLabel()))}
+	for _, l := range m.GetLabel() {
+		h.Labels[l.GetName()] = l.GetValue()
+	}
+	ph := m.GetHistogram()
+	if ph == nil {
+		return h, errors.New("no histogram samples")
+	}
+	count, hasCount := float64(ph.GetSampleCount()), ph.SampleCount != nil
+	if ph.SampleCountFloat != nil {
+		count, hasCount = ph.GetSampleCountFloat(), true
+	}
+	h.Sum = ph.GetSampleSum()
+	for _, b := range ph.GetBucket() {
+		c := float64(b.GetCumulativeCount())
+		if b.CumulativeCountFloat != nil {
+			c = b.GetCumulativeCountFloat()
+		}
+		h.Buckets = append(h.Buckets, Bucket{UpperBound: b.GetUpperBound(), Count: c})
+	}
 	n := len(h.Buckets)
 	if n == 0 {
-		return errors.New("no buckets")
+		return h, errors.New("no buckets")
 	}
 	sort.Slice(h.Buckets, func(i, j int) bool { return h.Buckets[i].UpperBound < h.Buckets[j].UpperBound })
 	if !math.IsInf(h.Buckets[n-1].UpperBound, 1) {
-		return errors.New("no +Inf bucket")
+		if !hasCount {
+			return h, errors.New("no +Inf bucket and no _count")
+		}
+		h.Buckets = append(h.Buckets, Bucket{UpperBound: math.Inf(1), Count: count})
+		n++
+	} else if hasCount && count != h.Buckets[n-1].Count {
+		return h, fmt.Errorf("_count %v differs from the +Inf bucket's %v", count, h.Buckets[n-1].Count)
 	}
-	for i := 1; i < n; i++ {
-		if h.Buckets[i].Count < h.Buckets[i-1].Count {
-			return fmt.Errorf("bucket le=%v counts %v, fewer than le=%v", h.Buckets[i].UpperBound, h.Buckets[i].Count, h.Buckets[i-1].UpperBound)
+	for i, b := range h.Buckets {
+		if math.IsNaN(b.UpperBound) {
+			return h, errors.New("bucket with le=NaN")
+		}
+		if !(b.Count >= 0) || math.IsInf(b.Count, 0) {
+			return h, fmt.Errorf("bucket le=%v: %v is not a count", b.UpperBound, b.Count)
+		}
+		if i == 0 {
+			continue
+		}
+		if prev := h.Buckets[i-1]; b.UpperBound == prev.UpperBound {
+			return h, fmt.Errorf("bucket le=%v repeated", b.UpperBound)
+		} else if b.Count < prev.Count {
+			return h, fmt.Errorf("bucket le=%v counts %v, fewer than le=%v", b.UpperBound, b.Count, prev.UpperBound)
 		}
 	}
-	if math.IsNaN(h.Count) {
-		h.Count = h.Buckets[n-1].Count
-	} else if h.Count != h.Buckets[n-1].Count {
-		return fmt.Errorf("_count %v differs from the +Inf bucket's %v", h.Count, h.Buckets[n-1].Count)
-	}
-	return nil
+	h.Count = h.Buckets[n-1].Count
+	return h, nil
 }
 
 // seriesKeyOf renders labels canonically: {a="1",b="2"}, sorted by name.
@@ -1249,101 +1253,4 @@ func seriesKeyOf(labels map[string]string) string {
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-// parsePromLabels parses an optional {name="value",...} at the start of s
-// and returns the labels and what follows.
-func parsePromLabels(s string) (map[string]string, string, error) {
-	labels := map[string]string{}
-	if s == "" || s[0] != '{' {
-		return labels, s, nil
-	}
-	i := 1
-	for {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
-		if i < len(s) && s[i] == '}' {
-			return labels, s[i+1:], nil
-		}
-		start := i
-		for i < len(s) && isLabelNameByte(s[i], i == start) {
-			i++
-		}
-		if i == start {
-			return nil, "", fmt.Errorf("bad label name at %q", lastBytes([]byte(s[start:]), 40))
-		}
-		lname := s[start:i]
-		if i+1 >= len(s) || s[i] != '=' || s[i+1] != '"' {
-			return nil, "", fmt.Errorf("label %s: want =\"value\"", lname)
-		}
-		i += 2
-		var v strings.Builder
-		for {
-			if i >= len(s) {
-				return nil, "", fmt.Errorf("label %s: unterminated value", lname)
-			}
-			c := s[i]
-			if c == '"' {
-				i++
-				break
-			}
-			if c == '\\' {
-				if i+1 >= len(s) {
-					return nil, "", fmt.Errorf("label %s: unterminated value", lname)
-				}
-				switch s[i+1] {
-				case '\\':
-					v.WriteByte('\\')
-				case '"':
-					v.WriteByte('"')
-				case 'n':
-					v.WriteByte('\n')
-				default:
-					return nil, "", fmt.Errorf("label %s: bad escape \\%c", lname, s[i+1])
-				}
-				i += 2
-				continue
-			}
-			v.WriteByte(c)
-			i++
-		}
-		if _, dup := labels[lname]; dup {
-			return nil, "", fmt.Errorf("label %s repeated", lname)
-		}
-		labels[lname] = v.String()
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
-		if i < len(s) && s[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(s) && s[i] == '}' {
-			return labels, s[i+1:], nil
-		}
-		return nil, "", errors.New("labels: want , or }")
-	}
-}
-
-func isLabelNameByte(c byte, first bool) bool {
-	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9')
-}
-
-// parsePromValue parses " value [timestamp]".
-func parsePromValue(s string) (float64, error) {
-	f := strings.Fields(s)
-	if len(f) == 0 || len(f) > 2 {
-		return 0, fmt.Errorf("want a value and an optional timestamp, got %q", lastBytes([]byte(s), 60))
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return 0, fmt.Errorf("value %q: %w", f[0], err)
-	}
-	if len(f) == 2 {
-		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
-			return 0, fmt.Errorf("timestamp %q: %w", f[1], err)
-		}
-	}
-	return v, nil
 }

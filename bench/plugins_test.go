@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/config"
@@ -73,38 +75,94 @@ func TestParsePromHistograms(t *testing.T) {
 	}
 }
 
+// TestParsePromHistogramsClientGolang reads back what client_golang, the
+// gateway's metrics library, writes for a histogram vector.
+func TestParsePromHistogramsClientGolang(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hv := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: instantiateMetric, Help: "Cold start.", Buckets: []float64{0.001, 0.01, 0.1},
+	}, []string{"plugin", "version"})
+	reg.MustRegister(hv)
+	for _, v := range []float64{0.0005, 0.005, 0.005, 0.05, 5} {
+		hv.WithLabelValues("noop", "abc").Observe(v)
+	}
+	hv.WithLabelValues("raw-wat", "def").Observe(0.00002)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs, err := ParsePromHistograms(text.Bytes(), instantiateMetric)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text.Bytes())
+	}
+	if len(hs) != 2 {
+		t.Fatalf("got %d series, want 2: %+v", len(hs), hs)
+	}
+	noop := *findSeries(hs, "plugin", "noop")
+	want := []Bucket{{0.001, 1}, {0.01, 3}, {0.1, 4}, {math.Inf(1), 5}}
+	if noop.Labels["version"] != "abc" || len(noop.Labels) != 2 || !slices.Equal(noop.Buckets, want) ||
+		noop.Count != 5 || math.Abs(noop.Sum-5.0605) > 1e-12 {
+		t.Errorf("noop = %+v\n%s", noop, text.Bytes())
+	}
+	if got := noop.Quantile(0.5); math.Abs(got-0.00775) > 1e-12 { // rank 2.5: 1.5 of the 2 in (0.001, 0.01]
+		t.Errorf("p50 = %v, want 0.00775", got)
+	}
+}
+
+// TestParsePromHistogramsErrors: a malformed exposition, anywhere in it, or
+// a series that is not a well-formed histogram is an error, never a histogram
+// read wrong.
 func TestParsePromHistogramsErrors(t *testing.T) {
-	const h = "h_bucket"
-	tests := []struct{ name, in, want string }{
-		{"no +Inf bucket", h + `{le="1"} 1` + "\n", "no +Inf"},
-		{"decreasing counts", h + `{le="1"} 3` + "\n" + h + `{le="+Inf"} 2` + "\n", "fewer than"},
-		{"count differs", h + `{le="+Inf"} 2` + "\nh_count 3\n", "differs"},
-		{"no buckets", "h_count 3\nh_sum 1\n", "no buckets"},
-		{"no le", h + `{a="1"} 1` + "\n", "without an le"},
-		{"bad le", h + `{le="x"} 1` + "\n", "bad le"},
-		{"repeated le", h + `{le="1"} 1` + "\n" + h + `{le="1.0"} 1` + "\n", "repeated"},
-		{"negative count", h + `{le="+Inf"} -1` + "\n", "not a count"},
-		{"NaN count", h + `{le="+Inf"} NaN` + "\n", "not a count"},
-		{"bad value", h + `{le="+Inf"} one` + "\n", "value"},
-		{"bad timestamp", h + `{le="+Inf"} 1 soon` + "\n", "timestamp"},
-		{"unterminated label", h + `{le="+Inf} 1` + "\n", "unterminated"},
-		{"bad escape", h + `{a="\t",le="+Inf"} 1` + "\n", "bad escape"},
-		{"bad label name", h + `{1a="x",le="+Inf"} 1` + "\n", "label name"},
-		{"missing comma", h + `{a="x" le="+Inf"} 1` + "\n", "want , or }"},
-		{"repeated label", h + `{a="x",a="y",le="+Inf"} 1` + "\n", "repeated"},
-		{"no value", h + `{le="+Inf"}` + "\n", "want a value"},
+	const typ = "# TYPE h histogram\n"
+	const b = "h_bucket"
+	const ok = typ + b + `{le="1"} 1` + "\n" + b + `{le="+Inf"} 2` + "\nh_sum 3\nh_count 2\n"
+	tests := []struct{ name, in string }{
+		{"decreasing counts", typ + b + `{le="1"} 3` + "\n" + b + `{le="+Inf"} 2` + "\n"},
+		{"count differs from +Inf", typ + b + `{le="+Inf"} 2` + "\nh_count 3\n"},
+		{"no buckets", typ + "h_count 3\nh_sum 1\n"},
+		{"no +Inf bucket and no count", typ + b + `{le="1"} 1` + "\n"},
+		{"bad le", typ + b + `{le="x"} 1` + "\n"},
+		{"repeated le", typ + b + `{le="1"} 1` + "\n" + b + `{le="1.0"} 1` + "\n" + b + `{le="+Inf"} 1` + "\n"},
+		{"negative count", typ + b + `{le="+Inf"} -1` + "\n"},
+		{"NaN count", typ + b + `{le="+Inf"} NaN` + "\n"},
+		{"infinite count", typ + b + `{le="+Inf"} +Inf` + "\n"},
+		{"bad value", typ + b + `{le="+Inf"} one` + "\n"},
+		{"bad timestamp", typ + b + `{le="+Inf"} 1 soon` + "\n"},
+		{"unterminated label", typ + b + `{le="+Inf} 1` + "\n"},
+		{"bad label name", typ + b + `{1a="x",le="+Inf"} 1` + "\n"},
+		{"missing comma", typ + b + `{a="x" le="+Inf"} 1` + "\n"},
+		{"repeated label", typ + b + `{a="x",a="y",le="+Inf"} 1` + "\n"},
+		{"no value", typ + b + `{le="+Inf"}` + "\n"},
+		{"no final newline", strings.TrimSuffix(ok, "\n")},
+		{"buckets without # TYPE", b + `{le="+Inf"} 1` + "\n"},
+		{"not a histogram", "# TYPE h counter\nh 1\n"},
+		{"malformed line of another metric", ok + "other{{{ garbage\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParsePromHistograms([]byte(tc.in), "h")
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error = %v, want one containing %q", err, tc.want)
+			if hs, err := ParsePromHistograms([]byte(tc.in), "h"); err == nil {
+				t.Errorf("accepted:\n%s\nas %+v", tc.in, hs)
 			}
 		})
 	}
-	// Unrelated lines are never parsed, however malformed.
-	if hs, err := ParsePromHistograms([]byte("other{{{ garbage\nh_bucketx 1\n"), "h"); err != nil || len(hs) != 0 {
-		t.Errorf("unrelated lines: %v, %v", hs, err)
+	// The well-formed base of those cases is read as it is written.
+	hs, err := ParsePromHistograms([]byte(ok), "h")
+	if err != nil || len(hs) != 1 || hs[0].Count != 2 || hs[0].Sum != 3 ||
+		!slices.Equal(hs[0].Buckets, []Bucket{{1, 1}, {math.Inf(1), 2}}) {
+		t.Errorf("well-formed histogram = %+v, %v", hs, err)
+	}
+	// Without a +Inf bucket, _count is its count (as in the protobuf format).
+	hs, err = ParsePromHistograms([]byte(typ+b+`{le="1"} 1`+"\nh_count 4\n"), "h")
+	if err != nil || len(hs) != 1 || hs[0].Count != 4 ||
+		!slices.Equal(hs[0].Buckets, []Bucket{{1, 1}, {math.Inf(1), 4}}) {
+		t.Errorf("histogram without +Inf = %+v, %v", hs, err)
 	}
 }
 
@@ -170,9 +228,10 @@ func TestHistogramSub(t *testing.T) {
 // whatever it accepts is a histogram whose quantiles lie within its bounds.
 func FuzzParsePromHistograms(f *testing.F) {
 	f.Add([]byte(promSample), instantiateMetric)
-	f.Add([]byte("h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n"), "h")
-	f.Add([]byte("h_bucket{a=\"\\\"\",le=\"-Inf\"} 0\nh_bucket{le=\"+Inf\"} 0 12\n"), "h")
-	f.Add([]byte("h_bucket{le=\"+Inf\",} 1e308\n"), "h")
+	f.Add([]byte("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n"), "h")
+	f.Add([]byte("# TYPE h histogram\nh_bucket{a=\"\\\"\",le=\"-Inf\"} 0\nh_bucket{le=\"+Inf\"} 0 12\n"), "h")
+	f.Add([]byte("# TYPE h histogram\nh_bucket{le=\"+Inf\",} 1e308\n"), "h")
+	f.Add([]byte("# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_count 3\n"), "h")
 	f.Fuzz(func(t *testing.T, data []byte, name string) {
 		hs, err := ParsePromHistograms(data, name)
 		if err != nil {
@@ -668,6 +727,7 @@ func checkPluginsReportFiles(t *testing.T, r *PluginsReport, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkLinksCommitted(t, md)
 	wants := []string{"| route |", "| plugin |", "| ratio |", r.Command, filepath.Base(r.Files[0]),
 		"(plugins-latest.json)", "plugins-latest.svg", "bash plugins/build.sh"}
 	for _, m := range r.Medians {

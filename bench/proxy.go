@@ -890,7 +890,7 @@ func (r *ProxyReport) markdown(jsonName string) []byte {
 	fmt.Fprintf(&b, "\nwasmgate divided by the other target's median:\n\n")
 	_ = r.ratioTable().WriteMarkdown(&b)
 	fmt.Fprintf(&b, "\n![requests/s and CPU-µs per request](proxy-latest.svg)\n\n")
-	fmt.Fprintf(&b, "Raw runs and machine details: [proxy-latest.json](proxy-latest.json) (also kept as %s).\n\nReproduce:\n\n```sh\n%s\n```\n", jsonName, r.Command)
+	fmt.Fprintf(&b, "Raw runs and machine details: [proxy-latest.json](proxy-latest.json). %s\n\nReproduce:\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
 	return b.Bytes()
 }
 

@@ -257,3 +257,12 @@ func FormatRatio(r float64) string {
 	}
 	return strconv.FormatFloat(r, 'f', 2, 64) + "x"
 }
+
+// rawDataNote is the markdown sentence after a report's "Raw …:" link to
+// NAME-latest.json, naming the timestamped copy the run also wrote
+// (stampedJSON, a base name). The copy is named, never linked: .gitignore
+// keeps everything in bench/results/ but the *-latest.* files out of the
+// repository, so a link to it would be dead in every clone.
+func rawDataNote(stampedJSON string) string {
+	return fmt.Sprintf("The run also wrote a timestamped copy of the JSON, `%s`, which stays local: only the `*-latest.*` files of bench/results/ are committed.", stampedJSON)
+}

@@ -8,7 +8,9 @@ import (
 
 // Reference renders the configuration reference as Markdown, one table per
 // section, from the same struct tags that drive decoding, defaults and the
-// JSON Schema, so the README cannot drift from the code (a test checks it).
+// JSON Schema. It is the generated part of host/config/REFERENCE.md, which
+// therefore cannot drift from the code: TestReference fails when they
+// differ, and `go test ./host/config -run TestReference -update` rewrites it.
 func Reference() string {
 	var b strings.Builder
 	seen := map[reflect.Type]bool{}
@@ -18,7 +20,7 @@ func Reference() string {
 			return
 		}
 		seen[t] = true
-		fmt.Fprintf(&b, "#### `%s`\n\n| key | type | default | description |\n|---|---|---|---|\n", path)
+		fmt.Fprintf(&b, "## `%s`\n\n| key | type | default | description |\n|---|---|---|---|\n", path)
 		var nested []reflect.StructField
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)

@@ -7,33 +7,39 @@ import (
 	"testing"
 )
 
-var updateReadme = flag.Bool("update", false, "rewrite the configuration reference in README.md")
+var updateReference = flag.Bool("update", false, "rewrite the generated part of REFERENCE.md")
+
+// referencePath is the configuration reference, beside the code that
+// generates it.
+const referencePath = "REFERENCE.md"
 
 const (
 	refBegin = "<!-- BEGIN CONFIG REFERENCE -->\n"
 	refEnd   = "<!-- END CONFIG REFERENCE -->"
 )
 
-// TestReadmeReference keeps the README's configuration reference equal to
-// the one generated from the code. Run with -update to rewrite it.
-func TestReadmeReference(t *testing.T) {
-	const path = "../../README.md"
-	data, err := os.ReadFile(path)
+// TestReference keeps REFERENCE.md's generated part (between the markers)
+// equal to Reference(), so that it cannot go stale. After changing a key or
+// its tags, regenerate it:
+//
+//	go test ./host/config -run TestReference -update
+func TestReference(t *testing.T) {
+	data, err := os.ReadFile(referencePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(data)
-	start, end := strings.Index(readme, refBegin), strings.Index(readme, refEnd)
+	doc := string(data)
+	start, end := strings.Index(doc, refBegin), strings.Index(doc, refEnd)
 	if start < 0 || end < start {
-		t.Fatalf("README.md lacks the %q … %q markers", strings.TrimSpace(refBegin), refEnd)
+		t.Fatalf("%s lacks the %q … %q markers", referencePath, strings.TrimSpace(refBegin), refEnd)
 	}
 	want := Reference()
-	if got := readme[start+len(refBegin) : end]; got != want {
-		if !*updateReadme {
-			t.Fatal("README.md's configuration reference is stale: go test ./host/config -run TestReadmeReference -update")
+	if got := doc[start+len(refBegin) : end]; got != want {
+		if !*updateReference {
+			t.Fatalf("%s is stale: go test ./host/config -run TestReference -update", referencePath)
 		}
-		readme = readme[:start+len(refBegin)] + want + readme[end:]
-		if err := os.WriteFile(path, []byte(readme), 0o644); err != nil {
+		doc = doc[:start+len(refBegin)] + want + doc[end:]
+		if err := os.WriteFile(referencePath, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,5 +47,9 @@ func TestReadmeReference(t *testing.T) {
 		if !strings.Contains(want, key) {
 			t.Errorf("reference lacks %q", key)
 		}
+	}
+	// The command that regenerates it is written in the file.
+	if !strings.Contains(doc[:start], "go test ./host/config -run TestReference -update") {
+		t.Errorf("%s does not say how to regenerate it", referencePath)
 	}
 }

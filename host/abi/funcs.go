@@ -50,6 +50,7 @@ var impls = map[string]func(*Call, []uint64){
 	sdkabi.FuncCryptoVerify: cryptoVerify,
 	// Gateway: consumer, cache key, rate limits.
 	sdkabi.FuncSetConsumer: setConsumer,
+	sdkabi.FuncFlagEnabled: flagEnabled,
 	sdkabi.FuncCacheSetKey: cacheSetKey,
 	sdkabi.FuncRateLimit:   rateLimit,
 }

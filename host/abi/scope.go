@@ -16,6 +16,38 @@ type Scope struct {
 	Client   []byte // client IP as text (request_client_ip)
 	Consumer []byte // set_consumer; empty: none identified
 	CacheKey []byte // cache_set_key; empty: none set (a set key is never empty)
+	// Flags answers flag_enabled for the request's user; set once by the
+	// server (Reset keeps it). Nil: no flag is known.
+	Flags Flags
+}
+
+// Flags are the gateway's feature flags as a request's plugins see them.
+type Flags interface {
+	// FlagState reports whether the flag called name is on for the
+	// request's user, and whether the config declares such a flag.
+	FlagState(name []byte) (on, known bool)
+}
+
+// flagEnabled answers whether a feature flag is on for the request's user:
+// 1 on, 0 off, NOT_FOUND for a flag the config does not declare.
+func flagEnabled(c *Call, stack []uint64) {
+	name := c.guest(sdkabi.FuncFlagEnabled, stack[0], stack[1])
+	var code int32
+	switch {
+	case !c.hooked() || c.Scope == nil:
+		code = ErrNotAllowed
+	case c.Scope.Flags == nil:
+		code = ErrNotFound
+	default:
+		on, known := c.Scope.Flags.FlagState(name)
+		switch {
+		case !known:
+			code = ErrNotFound
+		case on:
+			code = 1
+		}
+	}
+	ret32(stack, code)
 }
 
 // Reset clears the scope for a new request, keeping its buffers.

@@ -123,3 +123,41 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("in on_init: %d, want NOT_ALLOWED", r)
 	}
 }
+
+// mapFlags is Flags from a map: declared flags and whether each is on.
+type mapFlags map[string]bool
+
+func (m mapFlags) FlagState(name []byte) (on, known bool) {
+	on, known = m[string(name)]
+	return on, known
+}
+
+func TestFlagEnabled(t *testing.T) {
+	flags := mapFlags{"new-checkout": true, "dark-mode": false}
+	for _, tc := range []struct {
+		name  string
+		phase Phase
+		flags Flags
+		flag  string
+		want  int32
+	}{
+		{"on", PhaseRequest, flags, "new-checkout", 1},
+		{"off", PhaseRequest, flags, "dark-mode", 0},
+		{"on in on_response", PhaseResponse, flags, "new-checkout", 1},
+		{"undeclared", PhaseRequest, flags, "nope", ErrNotFound},
+		{"empty name", PhaseRequest, flags, "", ErrNotFound},
+		{"no flags at all", PhaseRequest, nil, "new-checkout", ErrNotFound},
+		{"init hook", PhaseInit, flags, "new-checkout", ErrNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.phase)
+			if h.c.Scope != nil {
+				h.c.Scope.Flags = tc.flags
+			}
+			p, n := h.put(tc.flag)
+			if r := h.call32("flag_enabled", p, n); r != tc.want {
+				t.Fatalf("flag_enabled(%q) = %d, want %d", tc.flag, r, tc.want)
+			}
+		})
+	}
+}

@@ -32,10 +32,10 @@ func TestParseErrors(t *testing.T) {
 		want       []string
 	}{
 		// Decoding.
-		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
+		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
 		{"unknown route key", route("upstrem: u, match: {path: /}"), []string{
-			`5:5: route "r": needs upstream or split (or plugins that answer)`,
-			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, rewrite, timeouts, retries, max_body_bytes, priority, plugins, cache, rate_limits)`}},
+			`5:5: route "r": needs upstream, split, or active and standby (or plugins that answer)`,
+			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, sticky, active, standby, shadow, rewrite, timeouts, retries, max_body_bytes, priority, plugins, cache, rate_limits)`}},
 		{"mapping for list", "routes: {name: r}\n", []string{`1:9: expected a list for routes, got a mapping`}},
 		{"string for int", "listen: {max_connections: abc}\n", []string{`1:27: expected an integer for max_connections, got "abc"`}},
 		{"float for int", "listen: {max_connections: 1.5}\n", []string{`1:27: expected an integer for max_connections, got "1.5"`}},
@@ -51,8 +51,8 @@ func TestParseErrors(t *testing.T) {
 		{"huge byte size", "listen: {max_body_bytes: 9999999999GiB}\n", []string{`1:26: bad byte size "9999999999GiB" for max_body_bytes: too large`}},
 		{"duplicate key", "log:\n  level: info\n  level: warn\n", []string{`3:3: duplicate key "level" in log (first at 2:3)`}},
 		{"non-string key", "log: {[a]: b}\n", []string{`1:7: keys in log must be plain strings, got a list`}},
-		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
-		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis)`}},
+		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
+		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`2:1: a config file holds one YAML document; found a second one`}},
 		{"syntax", "log: {level: info\n", []string{`2:1: YAML syntax error: did not find expected ',' or '}'`}},
 		{"unknown anchor", "log: *nope\n", []string{`1:6: YAML syntax error: unknown anchor 'nope' referenced`}},
@@ -64,7 +64,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Tags: required, enum, durations, max_*.
 		{"required", "upstreams:\n  - targets: [{address: \"h:1\"}]\n", []string{`2:5: missing required key "name" in upstream`}},
-		{"null route", "routes: [~]\n", []string{`1:10: missing required key "name" in route`, `1:10: missing required key "match" in route`, `1:10: route #1: needs upstream or split (or plugins that answer)`}},
+		{"null route", "routes: [~]\n", []string{`1:10: missing required key "name" in route`, `1:10: missing required key "match" in route`, `1:10: route #1: needs upstream, split, or active and standby (or plugins that answer)`}},
 		{"required empty", "upstreams:\n  - name: \"\"\n    targets: [{address: \"h:1\"}]\n", []string{`2:11: name must not be empty`}},
 		{"enum", "log: {level: loud}\n", []string{`1:14: bad level "loud" (want one of: debug, info, warn, error)`}},
 		{"negative duration", "listen: {idle_timeout: -1s}\n", []string{`1:24: idle_timeout must not be negative, got -1s`}},
@@ -128,13 +128,47 @@ func TestParseErrors(t *testing.T) {
 
 		// Routes.
 		{"dup route", ups + "routes:\n  - {name: r, upstream: u, match: {}}\n  - {name: r, upstream: u, match: {}}\n", []string{`6:12: duplicate route name "r" (first at 5:12)`}},
-		{"neither", route("match: {path: /}"), []string{`5:5: route "r": needs upstream or split (or plugins that answer)`}},
-		{"both", route("upstream: u, split: [{upstream: u, weight: 1}]"), []string{`5:35: route "r": use either upstream or split, not both`}},
+		{"neither", route("match: {path: /}"), []string{`5:5: route "r": needs upstream, split, or active and standby (or plugins that answer)`}},
+		{"both", route("upstream: u, split: [{upstream: u, weight: 1}]"), []string{`5:35: route "r": use one of upstream, split, active/standby (got upstream and split)`}},
 		{"unknown upstream", route("upstream: user"), []string{`5:25: route "r": unknown upstream "user" (defined: u)`}},
 		{"unknown split upstream", route("split: [{upstream: u, weight: 0}, {upstream: v, weight: -1}]"), []string{
-			`5:45: route "r": split weight must be > 0, got 0`,
+			`5:22: route "r": split needs a weighted entry with weight above 0 (for users in no segment)`,
 			`5:60: route "r": unknown upstream "v" (defined: u)`,
-			`5:71: route "r": split weight must be > 0, got -1`}},
+			`5:71: route "r": split weight must be 0 to 100, got -1`}},
+		{"split weight over 100", route("split: [{upstream: u, weight: 101}]"), []string{`5:45: route "r": split weight must be 0 to 100, got 101`}},
+		{"split without weight", route("split: [{upstream: u}]"), []string{
+			`5:22: route "r": split needs a weighted entry with weight above 0 (for users in no segment)`,
+			`5:23: route "r": split entry needs weight (0 to 100) or segment`}},
+		{"split upstream twice", route("split: [{upstream: u, weight: 1}, {upstream: u, weight: 2}]"), []string{
+			`5:60: route "r": upstream "u" has two weights in the split`}},
+		{"split unknown segment", route("split: [{upstream: u, segment: beta}, {upstream: u, weight: 1}]"), []string{
+			`5:46: route "r": split: unknown segment "beta" (none are defined)`}},
+		{"active alone", route("active: u"), []string{
+			`5:23: route "r": active and standby go together`}},
+		{"active is standby", route("active: u, standby: u"), []string{
+			`5:35: route "r": active and standby are both "u"`}},
+		{"active and upstream", route("upstream: u, active: u, standby: u"), []string{
+			`5:36: route "r": use one of upstream, split, active/standby (got upstream and active/standby)`,
+			`5:48: route "r": active and standby are both "u"`}},
+		{"bad sticky", route("upstream: u, sticky: head:X"), []string{
+			`5:36: route "r": sticky: source "head:X": unknown kind "head" (want header:NAME, cookie:NAME, query:NAME, consumer or claim:PATH)`}},
+		{"unknown match segment", route("upstream: u, match: {segments: [beta], flags: [f]}"), []string{
+			`5:47: route "r": match: unknown segment "beta" (none are defined)`,
+			`5:62: route "r": match: unknown flag "f" (none are defined)`}},
+		{"shadow on own upstream", route("upstream: u, shadow: {upstream: u, percent: 101, max_in_flight: 0, compare: {ignore: [\"a[\"]}}"), []string{
+			`5:47: route "r": shadow: upstream "u" is the route's own: a shadow compares a candidate with it`,
+			`5:59: route "r": shadow: percent must be 0 to 100, got 101`,
+			`5:79: route "r": shadow: max_in_flight must be >= 1`,
+			`5:91: route "r": shadow: compare: invalid shadow comparison: ignore[0]: ignore path "a[": at offset 2: unclosed '['`}},
+		{"segment without criteria", "traffic: {segments: [{name: s}]}\n", []string{`1:22: segment "s": needs keys, source and values, or percent`}},
+		{"segment keys without sticky", "traffic: {segments: [{name: s, keys: [a]}]}\n", []string{
+			`1:38: segment "s": keys are values of traffic.sticky, which is not set`}},
+		{"segment values without source", "traffic: {sticky: consumer, segments: [{name: s, values: [a], percent: 120}]}\n", []string{
+			`1:58: segment "s": values need a source (header:NAME, cookie:NAME, query:NAME, consumer or claim:PATH)`,
+			`1:72: segment "s": percent must be 0 to 100, got 120`}},
+		{"flag unknown segment", "traffic: {flags: [{name: f, enabled: true, segment: s, percent: -1}]}\n", []string{
+			`1:53: flag "f": unknown segment "s" (none are defined)`,
+			`1:65: flag "f": percent must be 0 to 100, got -1`}},
 		{"two path forms", route("upstream: u, match: {path: /a, path_prefix: /b}"), []string{
 			`5:59: route "r": match may use only one of path, path_prefix, path_regex (got path and path_prefix)`}},
 		{"relative prefix", route("upstream: u, match: {path_prefix: api}"), []string{`5:49: route "r": path_prefix "api" must start with "/"`}},

@@ -20,6 +20,7 @@ type Config struct {
 	Plugins   []Plugin   `yaml:"plugins" json:"plugins,omitempty" doc:"named WASM plugins that routes reference"`
 	Runtime   Runtime    `yaml:"plugin_runtime" json:"plugin_runtime,omitempty" doc:"the WASM runtime shared by all plugins"`
 	Redis     *Redis     `yaml:"redis" json:"redis,omitempty" doc:"the Redis server gateway instances share (rate limits with store: redis)"`
+	Traffic   Traffic    `yaml:"traffic" json:"traffic,omitempty" doc:"user segments, feature flags, the sticky user key and where run-time traffic changes are kept"`
 
 	// File is the path the config was read from ("" when read from bytes).
 	File string    `yaml:"-" json:"-"`
@@ -174,8 +175,12 @@ type Retries struct {
 type Route struct {
 	Name     string   `yaml:"name" json:"name,omitempty" doc:"unique route name (used in metrics and logs)" required:"true"`
 	Match    Match    `yaml:"match" json:"match,omitempty" doc:"what requests this route takes" required:"true"`
-	Upstream string   `yaml:"upstream" json:"upstream,omitempty" doc:"name of the upstream (or use split)"`
-	Split    []Split  `yaml:"split" json:"split,omitempty" doc:"weighted split across upstreams (canary, blue-green)"`
+	Upstream string   `yaml:"upstream" json:"upstream,omitempty" doc:"name of the upstream (or use split, or active and standby)"`
+	Split    []Split  `yaml:"split" json:"split,omitempty" doc:"sticky weighted split across upstreams (canary); segment entries first; changed at run time with PUT /routes/NAME/split"`
+	Sticky   string   `yaml:"sticky" json:"sticky,omitempty" doc:"where this route's split reads the user key; default traffic.sticky (same forms)"`
+	Active   string   `yaml:"active" json:"active,omitempty" doc:"blue-green: the upstream that takes all of the route's traffic"`
+	Standby  string   `yaml:"standby" json:"standby,omitempty" doc:"blue-green: the idle upstream; POST /routes/NAME/switch swaps it with active"`
+	Shadow   *Shadow  `yaml:"shadow" json:"shadow,omitempty" doc:"copies of requests sent to a candidate upstream and compared with the primary's answers; absent: off"`
 	Rewrite  *Rewrite `yaml:"rewrite" json:"rewrite,omitempty" doc:"path and host rewriting before proxying"`
 	Timeouts Timeouts `yaml:"timeouts" json:"timeouts,omitempty" doc:"overrides the upstream's timeouts"`
 	Retries  *Retries `yaml:"retries" json:"retries,omitempty" doc:"overrides the upstream's retry policy"`
@@ -265,6 +270,8 @@ type Match struct {
 	Headers    []KeyCond `yaml:"headers" json:"headers,omitempty" doc:"request header conditions"`
 	Query      []KeyCond `yaml:"query" json:"query,omitempty" doc:"query parameter conditions"`
 	Cookies    []KeyCond `yaml:"cookies" json:"cookies,omitempty" doc:"cookie conditions"`
+	Segments   []string  `yaml:"segments" json:"segments,omitempty" doc:"the user must be in every one of these segments (traffic.segments)"`
+	Flags      []string  `yaml:"flags" json:"flags,omitempty" doc:"every one of these feature flags must be on for the user (traffic.flags)"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -282,10 +289,12 @@ type KeyCond struct {
 	At  Positions `yaml:"-" json:"-"`
 }
 
-// Split sends a share of a route's traffic to an upstream.
+// Split sends a share of a route's traffic to an upstream: every user of a
+// segment, or a weight's share of the others by a stable hash of their key.
 type Split struct {
-	Upstream string `yaml:"upstream" json:"upstream,omitempty" doc:"upstream name" required:"true"`
-	Weight   int    `yaml:"weight" json:"weight,omitempty" doc:"relative weight" required:"true"`
+	Upstream string `yaml:"upstream" json:"upstream" doc:"upstream name" required:"true"`
+	Weight   int    `yaml:"weight" json:"weight" doc:"relative weight, 0 to 100 (0: none of the traffic; at least one weight above 0); not with segment"`
+	Segment  string `yaml:"segment" json:"segment,omitempty" doc:"every user of this segment goes to upstream, before weights apply"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -305,9 +314,21 @@ type Rewrite struct {
 type Runtime struct {
 	Engine       string       `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
 	AutoRollback AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty" doc:"roll a hot-loaded plugin version back when it fails right after the swap"`
+	Canary       Canary       `yaml:"canary" json:"canary,omitempty" doc:"when a plugin canary (PUT /plugins/NAME/canary) is ended by itself"`
 	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops)" default:"instrumented" enum:"instrumented,context"`
 	WatchDir     string       `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
 	CacheDir     string       `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Canary says when a plugin canary is aborted without anyone acting: its
+// version fails more than the running one by more than a margin, or a
+// route quarantines it.
+type Canary struct {
+	MinCalls           int `yaml:"min_calls" json:"min_calls,omitempty" doc:"canary hook calls needed before its failure rate counts" default:"20"`
+	AbortMarginPercent int `yaml:"abort_margin_percent" json:"abort_margin_percent,omitempty" doc:"the canary is aborted when its failure rate exceeds the running version's by more than this many points" default:"10"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -422,3 +443,66 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // ByteSize is a size in bytes, written as an integer or with a unit (KiB, MiB, GiB, KB, MB, GB).
 type ByteSize int64
+
+// Traffic is what a migration moves users with: the user key, segments of
+// users, feature flags, and the file run-time changes are kept in.
+type Traffic struct {
+	Sticky    string    `yaml:"sticky" json:"sticky,omitempty" doc:"where a request's user key comes from: header:NAME, cookie:NAME, query:NAME, consumer (named by an auth plugin), or claim:PATH (the bearer JWT's payload, read without verifying it); splits, segment percentages and flag percentages hash it, so a user stays on one side on every gateway; a request without a key is placed at random"`
+	StateFile string    `yaml:"state_file" json:"state_file,omitempty" doc:"where run-time changes (splits, switches, flags, plugin canaries), their rollback history and the audit log are written, so that a restart restores them; relative to the config's directory; default: the config's name with .state.json; off: kept in memory only"`
+	Segments  []Segment `yaml:"segments" json:"segments,omitempty" doc:"named sets of users, for match.segments and split entries"`
+	Flags     []Flag    `yaml:"flags" json:"flags,omitempty" doc:"feature flags held by the gateway, for match.flags and the flag_enabled host function; toggled at run time with PUT /flags/NAME"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Segment is a named set of users: a request is in it when any of the
+// segment's criteria holds.
+type Segment struct {
+	Name    string   `yaml:"name" json:"name,omitempty" doc:"segment name" required:"true"`
+	Keys    []string `yaml:"keys" json:"keys,omitempty" doc:"user keys (values of traffic.sticky) in the segment"`
+	Source  string   `yaml:"source" json:"source,omitempty" doc:"where values are read: header:NAME, cookie:NAME, query:NAME, consumer or claim:PATH"`
+	Values  []string `yaml:"values" json:"values,omitempty" doc:"the request is in the segment when source has one of these values"`
+	Percent *int     `yaml:"percent" json:"percent,omitempty" doc:"the request is in the segment when its user key hashes into this share, 0 to 100 (raising it only adds users)"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Flag is a feature flag the gateway evaluates per request.
+type Flag struct {
+	Name    string `yaml:"name" json:"name" doc:"flag name" required:"true"`
+	Enabled bool   `yaml:"enabled" json:"enabled" doc:"off: the flag is off for everyone"`
+	Percent int    `yaml:"percent" json:"percent" doc:"share of users (by their key's hash) the flag is on for, 0 to 100" default:"100"`
+	Segment string `yaml:"segment" json:"segment,omitempty" doc:"only users of this segment get the flag"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Shadow mirrors a share of a route's requests to a candidate upstream after
+// the primary answered, and compares the two answers. The client's answer
+// never waits for or changes with the shadow.
+type Shadow struct {
+	Upstream      string        `yaml:"upstream" json:"upstream,omitempty" doc:"the candidate upstream copies are sent to" required:"true"`
+	Percent       int           `yaml:"percent" json:"percent,omitempty" doc:"share of the route's requests copied, 0 to 100" default:"100"`
+	UnsafeMethods bool          `yaml:"unsafe_methods" json:"unsafe_methods,omitempty" doc:"also copy requests whose method is not safe (POST, PUT, PATCH, DELETE...): only for a candidate whose writes go nowhere that matters"`
+	MaxInFlight   int           `yaml:"max_in_flight" json:"max_in_flight,omitempty" doc:"shadow requests of this route at once; beyond it copies are dropped and counted, never queued" default:"32"`
+	Timeout       Duration      `yaml:"timeout" json:"timeout,omitempty" doc:"bound on each shadow request, connect to last byte" default:"5s"`
+	MaxBodyBytes  ByteSize      `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"larger request bodies are not copied (counted as skipped); larger response bodies are compared by length and hash" default:"1MiB"`
+	Compare       ShadowCompare `yaml:"compare" json:"compare,omitempty" doc:"what of the two answers is compared"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// ShadowCompare says what of a primary and a shadow answer must agree.
+type ShadowCompare struct {
+	Status  *bool    `yaml:"status" json:"status,omitempty" doc:"compare status codes" default:"true"`
+	Headers []string `yaml:"headers" json:"headers,omitempty" doc:"response headers compared (case-insensitive names)"`
+	Body    string   `yaml:"body" json:"body,omitempty" doc:"json (parsed: key order and number forms ignored), bytes, or none" default:"json" enum:"json,bytes,none"`
+	Ignore  []string `yaml:"ignore" json:"ignore,omitempty" doc:"JSON paths left out of the body comparison: data.updated_at, items[*].id, meta.*"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}

@@ -69,30 +69,15 @@ func (v *validator) config(c *Config) {
 		v.errorf(c.Log.At.Of("access_log", c.Log.Pos), "bad access_log %q (want stdout, stderr, off, or a file path)", a)
 	}
 
-	upstreams := map[string]Pos{}
-	var names []string
+	sc := &scope{upstreams: newNames("upstream"), plugins: newNames("plugin"), segments: newNames("segment"), flags: newNames("flag")}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
-		p := u.At.Of("name", u.Pos)
-		if first, dup := upstreams[u.Name]; dup && u.Name != "" {
-			v.errorf(p, "duplicate upstream name %q (first at %d:%d)", u.Name, first.Line, first.Col)
-		} else if !dup {
-			upstreams[u.Name] = p
-			names = append(names, u.Name)
-		}
+		sc.upstreams.define(v, u.Name, u.At.Of("name", u.Pos))
 		v.upstream(u, label("upstream", u.Name, i))
 	}
-	plugins := map[string]Pos{}
-	var pluginNames []string
 	for i := range c.Plugins {
 		pl := &c.Plugins[i]
-		p := pl.At.Of("name", pl.Pos)
-		if first, dup := plugins[pl.Name]; dup && pl.Name != "" {
-			v.errorf(p, "duplicate plugin name %q (first at %d:%d)", pl.Name, first.Line, first.Col)
-		} else if !dup {
-			plugins[pl.Name] = p
-			pluginNames = append(pluginNames, pl.Name)
-		}
+		sc.plugins.define(v, pl.Name, pl.At.Of("name", pl.Pos))
 		pfx := label("plugin", pl.Name, i)
 		v.limits(&pl.Limits, pfx)
 		if pl.Limits.CallTimeout <= 0 {
@@ -108,19 +93,16 @@ func (v *validator) config(c *Config) {
 			v.errorf(pl.Quarantine.At.Of("after", pl.Quarantine.Pos), "%squarantine.after must be >= 1", pfx)
 		}
 	}
-	routes := map[string]Pos{}
+	v.traffic(&c.Traffic, sc.segments, sc.flags)
+	routes := newNames("route")
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		p := r.At.Of("name", r.Pos)
-		if first, dup := routes[r.Name]; dup && r.Name != "" {
-			v.errorf(p, "duplicate route name %q (first at %d:%d)", r.Name, first.Line, first.Col)
-		} else if !dup {
-			routes[r.Name] = p
-		}
-		v.route(r, label("route", r.Name, i), upstreams, names)
-		v.routePlugins(r, label("route", r.Name, i), plugins, pluginNames, upstreams, names)
-		v.cache(r.Cache, label("route", r.Name, i))
-		v.rateLimits(r.RateLimits, c.Redis != nil, label("route", r.Name, i))
+		routes.define(v, r.Name, r.At.Of("name", r.Pos))
+		pfx := label("route", r.Name, i)
+		v.route(r, pfx, sc)
+		v.routePlugins(r, pfx, sc)
+		v.cache(r.Cache, pfx)
+		v.rateLimits(r.RateLimits, c.Redis != nil, pfx)
 	}
 	if rd := c.Redis; rd != nil {
 		v.address(rd.Address, rd.At.Of("address", rd.Pos), "redis.address", 1)
@@ -236,23 +218,15 @@ func (v *validator) rateLimits(limits []RateLimit, haveRedis bool, pfx string) {
 
 // routePlugins checks a route's chain: known plugins, sane overrides, and
 // outbound destinations that exist.
-func (v *validator) routePlugins(r *Route, pfx string, plugins map[string]Pos, pluginNames []string, upstreams map[string]Pos, upstreamNames []string) {
+func (v *validator) routePlugins(r *Route, pfx string, sc *scope) {
 	for i := range r.Plugins {
 		rp := &r.Plugins[i]
-		if _, ok := plugins[rp.Name]; !ok && rp.Name != "" {
-			defined := "none are defined"
-			if len(pluginNames) > 0 {
-				defined = "defined: " + nameList(pluginNames)
-			}
-			v.errorf(rp.At.Of("name", rp.Pos), "%sunknown plugin %q (%s)", pfx, rp.Name, defined)
-		}
+		sc.plugins.check(v, rp.At.Of("name", rp.Pos), pfx, rp.Name)
 		v.limits(&rp.Limits, pfx)
 		if o := rp.Outbound; o != nil {
 			for j := range o.Upstreams {
 				name := &o.Upstreams[j]
-				if _, ok := upstreams[*name]; !ok {
-					v.errorf(v.elem(name, o.At.Of("upstreams", o.Pos)), "%soutbound: unknown upstream %q (defined: %s)", pfx, *name, nameList(upstreamNames))
-				}
+				sc.upstreams.check(v, v.elem(name, o.At.Of("upstreams", o.Pos)), pfx+"outbound: ", *name)
 			}
 			for j := range o.Hosts {
 				v.address(o.Hosts[j], v.elem(&o.Hosts[j], o.At.Of("hosts", o.Pos)), "outbound host", 1)
@@ -407,30 +381,8 @@ func (v *validator) retries(r *Retries, pfx string) {
 	}
 }
 
-func (v *validator) route(r *Route, pfx string, upstreams map[string]Pos, names []string) {
-	known := func(p Pos, name string) {
-		if _, ok := upstreams[name]; !ok && name != "" {
-			defined := "none are defined"
-			if len(names) > 0 {
-				defined = "defined: " + nameList(names)
-			}
-			v.errorf(p, "%sunknown upstream %q (%s)", pfx, name, defined)
-		}
-	}
-	switch {
-	case r.Upstream == "" && len(r.Split) == 0 && len(r.Plugins) == 0:
-		v.errorf(r.Pos, "%sneeds upstream or split (or plugins that answer)", pfx)
-	case r.Upstream != "" && len(r.Split) > 0:
-		v.errorf(r.At.Of("split", r.Pos), "%suse either upstream or split, not both", pfx)
-	}
-	known(r.At.Of("upstream", r.Pos), r.Upstream)
-	for i := range r.Split {
-		s := &r.Split[i]
-		known(s.At.Of("upstream", s.Pos), s.Upstream)
-		if _, written := s.At["weight"]; s.Weight < 0 || s.Weight == 0 && written {
-			v.errorf(s.At.Of("weight", s.Pos), "%ssplit weight must be > 0, got %d", pfx, s.Weight)
-		}
-	}
+func (v *validator) route(r *Route, pfx string, sc *scope) {
+	v.routeTraffic(r, pfx, sc)
 	params := v.match(&r.Match, pfx)
 	if rw := r.Rewrite; rw != nil {
 		v.rewrite(rw, &r.Match, params, pfx)

@@ -27,14 +27,17 @@
 //  3. Among routes with the same path key (the same literal path, the same
 //     template shape whatever its param names, the same regex, the same
 //     prefix), the route with more conditions is tried first (a methods list
-//     counts one, each header, query and cookie condition counts one), then the
-//     one with the higher priority, then the one earlier in the config.
+//     counts one, each header, query, cookie, segment and flag condition
+//     counts one), then the one with the higher priority, then the one
+//     earlier in the config.
 //  4. A route matches only when all its conditions hold: the method is one of
 //     methods (when given); every header, query and cookie condition holds.
 //     A condition with value compares exactly, with regex it must match the
 //     whole value, with neither it requires presence, and absent: true requires
 //     absence. A header condition holds when any occurrence of the header
 //     satisfies it; query and cookie conditions look at the first occurrence.
+//     Segment and flag conditions are asked of Result.Traits (the gateway's
+//     traffic state for this request's user).
 //
 // When a route's conditions fail, matching backtracks to the next candidate in
 // that order: the deepest prefix first and then outward, a param after a

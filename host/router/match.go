@@ -11,12 +11,23 @@ import (
 // (httpsyntax.CleanPath): the path the upstream receives. It returns false
 // when no route matches. It does not allocate unless a path_regex with
 // named groups is tried.
+//
+// Segment and flag conditions are answered by res.Traits; without Traits
+// they never hold.
 func (t *Table) Match(req *fasthttp.Request, path []byte, res *Result) bool {
 	// fasthttp lower-cases URI hosts, so no case folding is needed here.
-	return t.match(hostOnly(req.Host()), path, req, res)
+	q := subject{req: req, traits: res.Traits}
+	return t.match(hostOnly(req.Host()), path, &q, res)
 }
 
-func (t *Table) match(host, path []byte, req *fasthttp.Request, res *Result) bool {
+// subject is the request being matched, with what answers its segment and
+// flag conditions.
+type subject struct {
+	req    *fasthttp.Request
+	traits Traits
+}
+
+func (t *Table) match(host, path []byte, req *subject, res *Result) bool {
 	if g := t.exact[string(host)]; g != nil && g.match(req, path, res) {
 		return true
 	}
@@ -49,7 +60,7 @@ func hostOnly(h []byte) []byte {
 }
 
 // match tries the group's trie, then its regexes, then its prefixes.
-func (g *group) match(req *fasthttp.Request, path []byte, res *Result) bool {
+func (g *group) match(req *subject, path []byte, res *Result) bool {
 	p := &res.Params
 	p.n = 0
 	var r *route
@@ -84,7 +95,7 @@ func segEnd(path []byte, pos int) int {
 // find returns the first route, in precedence order, whose exact or template
 // path matches path[pos:] below n. It backtracks: literal, then param, then
 // catch-all, pushing and popping param values on p.
-func (n *node) find(req *fasthttp.Request, path []byte, pos int, p *Params) *route {
+func (n *node) find(req *subject, path []byte, pos int, p *Params) *route {
 	end := segEnd(path, pos)
 	seg := path[pos:end]
 	if c := n.static[string(seg)]; c != nil {
@@ -111,7 +122,7 @@ func (n *node) find(req *fasthttp.Request, path []byte, pos int, p *Params) *rou
 	return nil
 }
 
-func (n *node) next(req *fasthttp.Request, path []byte, end int, p *Params) *route {
+func (n *node) next(req *subject, path []byte, end int, p *Params) *route {
 	if end == len(path) {
 		return pick(n.routes, req)
 	}
@@ -120,7 +131,7 @@ func (n *node) next(req *fasthttp.Request, path []byte, end int, p *Params) *rou
 
 // findPrefix returns the route of the deepest prefix that matches path and
 // whose conditions hold, walking outward when they do not.
-func (n *node) findPrefix(req *fasthttp.Request, path []byte, pos int) *route {
+func (n *node) findPrefix(req *subject, path []byte, pos int) *route {
 	if pos <= len(path) {
 		end := segEnd(path, pos)
 		if c := n.static[string(path[pos:end])]; c != nil && c.prefixBelow {
@@ -132,7 +143,7 @@ func (n *node) findPrefix(req *fasthttp.Request, path []byte, pos int) *route {
 	return pick(n.prefix, req)
 }
 
-func (e *regexEntry) match(req *fasthttp.Request, path []byte, p *Params) *route {
+func (e *regexEntry) match(req *subject, path []byte, p *Params) *route {
 	if len(e.groups) == 0 {
 		if !e.re.Match(path) {
 			return nil
@@ -158,7 +169,7 @@ func (e *regexEntry) match(req *fasthttp.Request, path []byte, p *Params) *route
 }
 
 // pick returns the first route of a rule-3-ordered list whose conditions hold.
-func pick(rs []*route, req *fasthttp.Request) *route {
+func pick(rs []*route, req *subject) *route {
 	for _, r := range rs {
 		if r.ok(req) {
 			return r
@@ -167,7 +178,8 @@ func pick(rs []*route, req *fasthttp.Request) *route {
 	return nil
 }
 
-func (r *route) ok(req *fasthttp.Request) bool {
+func (r *route) ok(q *subject) bool {
+	req := q.req
 	if len(r.methods) > 0 {
 		m := req.Header.Method()
 		i := 0
@@ -208,6 +220,16 @@ func (r *route) ok(req *fasthttp.Request) bool {
 		c := &r.cookies[i]
 		v := req.Header.Cookie(c.name)
 		if !c.holds(v, v != nil) {
+			return false
+		}
+	}
+	for _, s := range r.segments {
+		if q.traits == nil || !q.traits.InSegment(s) {
+			return false
+		}
+	}
+	for _, f := range r.flags {
+		if q.traits == nil || !q.traits.FlagOn(f) {
 			return false
 		}
 	}

@@ -48,6 +48,17 @@ type Result struct {
 	// Route is the index of the matched route in the slice given to Compile.
 	Route  int
 	Params Params
+	// Traits answers match.segments and match.flags conditions; set it
+	// before Match. Nil: no segment or flag condition holds.
+	Traits Traits
+}
+
+// Traits answers the conditions that depend on the gateway's traffic state
+// rather than on the request alone: is the request's user in a segment, is
+// a feature flag on for them. The router only names them.
+type Traits interface {
+	InSegment(name string) bool
+	FlagOn(name string) bool
 }
 
 // Table is the compiled, immutable routing table. It is safe for concurrent use.
@@ -70,7 +81,9 @@ type route struct {
 	headers  []cond
 	query    []cond
 	cookies  []cond
-	nconds   int // rule 3: methods-present + headers + query + cookies
+	segments []string // match.segments, each must contain the user
+	flags    []string // match.flags, each must be on for the user
+	nconds   int      // rule 3: methods-present + headers + query + cookies + segments + flags
 	priority int
 	params   []string // param names in capture order
 	tmpl     []part   // rewrite.path, nil when unset
@@ -188,7 +201,15 @@ func (c *compiler) add(i int, rc *config.Route) {
 	r.headers = c.conds(rc, "header", m.Headers, &keys)
 	r.query = c.conds(rc, "query", m.Query, &keys)
 	r.cookies = c.conds(rc, "cookie", m.Cookies, &keys)
-	r.nconds = len(r.headers) + len(r.query) + len(r.cookies)
+	r.segments = uniqSorted(m.Segments)
+	r.flags = uniqSorted(m.Flags)
+	for _, s := range r.segments {
+		keys = append(keys, "segment:"+s)
+	}
+	for _, f := range r.flags {
+		keys = append(keys, "flag:"+f)
+	}
+	r.nconds = len(r.headers) + len(r.query) + len(r.cookies) + len(r.segments) + len(r.flags)
 	if len(r.methods) > 0 {
 		r.nconds++
 	}
@@ -267,6 +288,12 @@ func (c *compiler) add(i int, rc *config.Route) {
 			n.prefix = appendOnce(n.prefix, r)
 		}
 	}
+}
+
+// uniqSorted is names sorted without repeats (a condition written twice is
+// one condition).
+func uniqSorted(names []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(names)))
 }
 
 // conds compiles header, query or cookie conditions and adds their canonical

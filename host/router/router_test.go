@@ -242,6 +242,61 @@ func TestConditions(t *testing.T) {
 	})
 }
 
+// headerTraits answers segment and flag conditions from the request's
+// X-Segments and X-Flags headers (comma-separated names), so a table test
+// can say which hold.
+type headerTraits struct{ req *fasthttp.Request }
+
+func (h headerTraits) has(header, name string) bool {
+	for _, v := range strings.Split(string(h.req.Header.Peek(header)), ",") {
+		if v == name {
+			return true
+		}
+	}
+	return false
+}
+func (h headerTraits) InSegment(name string) bool { return h.has("X-Segments", name) }
+func (h headerTraits) FlagOn(name string) bool    { return h.has("X-Flags", name) }
+
+// TestTraitConditions: segment and flag conditions hold only when Traits
+// says so, count as conditions for precedence, and fall through to the
+// next candidate when they fail.
+func TestTraitConditions(t *testing.T) {
+	routes := []config.Route{
+		rt("legacy", 1, config.Match{PathPrefix: "/checkout"}),
+		rt("beta", 2, config.Match{PathPrefix: "/checkout", Segments: []string{"beta"}}),
+		rt("beta-new", 3, config.Match{PathPrefix: "/checkout", Segments: []string{"beta"}, Flags: []string{"new"}}),
+		rt("new", 4, config.Match{Path: "/checkout/pay", Flags: []string{"new", "new"}}),
+	}
+	tbl := compile(t, routes)
+	for _, c := range []struct {
+		uri, segments, flags string
+		traits               bool
+		want                 string
+	}{
+		{"/checkout/a", "", "", true, "legacy"},
+		{"/checkout/a", "beta", "", true, "beta"},
+		{"/checkout/a", "beta", "new", true, "beta-new"},
+		{"/checkout/a", "other", "new", true, "legacy"},
+		{"/checkout/pay", "", "new", true, "new"},
+		{"/checkout/pay", "beta", "", true, "beta"},
+		{"/checkout/pay", "beta", "new", false, "legacy"}, // no Traits: none holds
+	} {
+		req := mkReq(t, "GET", "x.test", c.uri, "X-Segments: "+c.segments, "X-Flags: "+c.flags)
+		res := Result{}
+		if c.traits {
+			res.Traits = headerTraits{req}
+		}
+		name := "-"
+		if tbl.Match(req, reqPath(req), &res) {
+			name = routes[res.Route].Name
+		}
+		if name != c.want {
+			t.Errorf("%s segments=%q flags=%q traits=%v: got %s, want %s", c.uri, c.segments, c.flags, c.traits, name, c.want)
+		}
+	}
+}
+
 func TestRewrite(t *testing.T) {
 	rw := func(strip, path string) func(*config.Route) {
 		return func(r *config.Route) { r.Rewrite = &config.Rewrite{StripPrefix: strip, Path: path} }
@@ -413,7 +468,7 @@ func FuzzMatch(f *testing.F) {
 		if tbl.Match(req, reqPath(req), &res) {
 			tbl.Rewrite(nil, reqPath(req), &res)
 		}
-		tbl.match([]byte(host), []byte(path), req, &res) // raw bytes, unnormalized
+		tbl.match([]byte(host), []byte(path), &subject{req: req}, &res) // raw bytes, unnormalized
 		req = mkReq(t, "GET", "fuzz.test", gen)
 		if !tbl.Match(req, reqPath(req), &res) || res.Route != len(routes)-1 {
 			t.Fatalf("generated route %q did not match its own path (got route %d)", gen, res.Route)

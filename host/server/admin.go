@@ -33,6 +33,9 @@ func (s *Server) adminEndpoints() []admin.Endpoint {
 	}
 	eps = append(eps, s.pluginEndpoints()...)
 	eps = append(eps, s.cacheEndpoints()...)
+	eps = append(eps, s.trafficEndpoints()...)
+	eps = append(eps, s.shadowEndpoints()...)
+	eps = append(eps, s.canaryEndpoints()...)
 	// go tool pprof posts to /debug/pprof/symbol.
 	pprof := admin.Pprof()
 	return append(eps, admin.Endpoint{Method: "GET", Path: "/debug/pprof/…", Handler: pprof},

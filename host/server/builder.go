@@ -21,6 +21,8 @@ import (
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
+	"github.com/wasmgate/wasmgate/host/shadow"
+	"github.com/wasmgate/wasmgate/host/traffic"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
@@ -44,7 +46,11 @@ type builder struct {
 	stdout      *bufferedWriter           // the access log's "stdout" and "stderr"
 	stderr      *bufferedWriter
 	logFiles    map[string]*bufferedWriter // access log files by path, kept across reloads
-	dryRun      bool                       // Validate: build, serve nothing, write nothing
+	traffic     *traffic.Store             // run-time traffic state: splits, switches, flags, canaries
+	// candidate is the traffic state a run-time change proposes, while the
+	// store checks it by building a snapshot for it (a plugin canary).
+	candidate *traffic.View
+	dryRun    bool // Validate: build, serve nothing, write nothing
 }
 
 // safeBuild is buildSnapshot for a config from outside: a bug that panics
@@ -169,23 +175,76 @@ func (bs *build) run() error {
 		}
 		bs.snap.routes = append(bs.snap.routes, r)
 	}
-	return bs.b.loadPlugins(context.Background(), bs.cfg, bs.snap, bs.prev)
+	if err := bs.b.loadPlugins(context.Background(), bs.cfg, bs.snap, bs.prev, bs.view()); err != nil {
+		return err
+	}
+	// Last: the traffic store takes the file's values only for a snapshot
+	// that will be served.
+	return bs.trafficState()
+}
+
+// trafficState gives the store the config's splits, switches and flags and
+// compiles the effective state (run-time overrides the file has not since
+// changed win) for the snapshot. A state the snapshot cannot serve (an
+// override naming an upstream the config no longer has) rejects the config.
+func (bs *build) trafficState() error {
+	items, err := trafficItems(bs.cfg)
+	if err != nil {
+		return err
+	}
+	check := func(v traffic.View) error {
+		tv, err := compileTraffic(bs.snap, v)
+		if err != nil {
+			return fmt.Errorf("traffic state: %w", err)
+		}
+		bs.snap.traffic.Store(tv)
+		return nil
+	}
+	switch {
+	case bs.b.candidate != nil: // a run-time change, which the store is checking
+		return check(*bs.b.candidate)
+	case bs.b.dryRun:
+		return check(traffic.FileView(items))
+	}
+	_, err = bs.b.traffic.SetFile(items, "config file "+bs.cfg.File, check)
+	return err
+}
+
+// view is the traffic state the build serves: a run-time change's
+// candidate, or the store's.
+func (bs *build) view() traffic.View {
+	if bs.b.candidate != nil {
+		return *bs.b.candidate
+	}
+	return bs.b.traffic.View()
 }
 
 // undo closes what this build started: its upstreams, caches, Redis
 // connection and plugin bindings; what it carried over from prev stays.
 func (bs *build) undo() {
-	snap, prev := bs.snap, bs.prev
 	for _, m := range bs.created {
 		m.close()
 	}
+	bs.b.discardParts(bs.snap, bs.prev)
+}
+
+// discard throws away a snapshot that was built but will not be served,
+// keeping what it shares with prev.
+func (b *builder) discard(snap, prev *snapshot) {
+	retireUpstreams(snap, prev)
+	b.discardParts(snap, prev)
+}
+
+// discardParts closes what snap made for itself besides upstreams: caches,
+// the Redis connection, plugin bindings and modules.
+func (b *builder) discardParts(snap, prev *snapshot) {
 	for _, c := range snap.newCaches {
 		c.Close()
 	}
 	if snap.redis != nil && (prev == nil || snap.redis != prev.redis) {
 		snap.redis.Close()
 	}
-	bs.b.retirePlugins(snap, prev)
+	b.retirePlugins(snap, prev)
 }
 
 // upstreams carries over every upstream whose config is unchanged (its
@@ -227,6 +286,19 @@ func (bs *build) redis() error {
 	return nil
 }
 
+// shadowRecorder is the route's shadow counts and mismatches: carried over
+// from the previous snapshot, so that a reload does not reset them.
+func (bs *build) shadowRecorder(route string) *shadow.Recorder {
+	if bs.prev != nil {
+		for _, r := range bs.prev.routes {
+			if r.name == route && r.shadow != nil {
+				return r.shadow.rec
+			}
+		}
+	}
+	return shadow.NewRecorder()
+}
+
 // route compiles one config route for the request path.
 func (bs *build) route(rc *config.Route) (*route, error) {
 	snap := bs.snap
@@ -239,6 +311,9 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 		bodyLimit: snap.maxBody,
 		svc:       bs.b.svc,
 		metrics:   bs.b.metrics.Route(rc.Name),
+		index:     len(snap.routes),
+		traffic:   &snap.traffic,
+		upstream:  rc.Upstream != "" || rc.Active != "" || len(rc.Split) > 0,
 	}
 	if r.maxBody > 0 {
 		r.bodyLimit = r.maxBody
@@ -250,19 +325,6 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 			r.rewriteHost = []byte(rc.Rewrite.Host)
 		}
 	}
-	if rc.Upstream != "" {
-		r.targets = []weightedUpstream{{up: snap.upstreams[rc.Upstream], cumulW: 1}}
-		r.totalW = 1
-	}
-	for _, sp := range rc.Split {
-		r.totalW += sp.Weight
-		r.targets = append(r.targets, weightedUpstream{up: snap.upstreams[sp.Upstream], cumulW: r.totalW})
-	}
-	for _, t := range r.targets {
-		if t.up == nil { // config validation rules this out; guard against a nil dereference anyway
-			return nil, fmt.Errorf("route %q: unknown upstream", rc.Name)
-		}
-	}
 	var redis ratelimit.Store
 	if snap.redis != nil {
 		redis = snap.redis.Redis
@@ -271,7 +333,12 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 	if r.limits, err = bs.b.buildLimits(rc, redis); err != nil {
 		return nil, fmt.Errorf("%s:%d:%d: %w", bs.cfg.File, rc.Pos.Line, rc.Pos.Col, err)
 	}
-	if rc.Cache != nil && len(r.targets) > 0 {
+	if rc.Shadow != nil {
+		if r.shadow, err = newRouteShadow(rc.Shadow, snap.upstreams[rc.Shadow.Upstream], bs.shadowRecorder(rc.Name)); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: route %q: shadow: %w", bs.cfg.File, rc.Shadow.Pos.Line, rc.Shadow.Pos.Col, rc.Name, err)
+		}
+	}
+	if rc.Cache != nil && r.upstream {
 		if r.cache, err = bs.b.routeCache(snap, bs.prev, rc); err != nil {
 			return nil, err
 		}

@@ -187,9 +187,13 @@ func (e errUnknownPlugin) Error() string {
 	return fmt.Sprintf("no plugin %q in the running config (define it under plugins: first)", string(e))
 }
 
-// watchNewVersion rolls a freshly swapped-in version back to prev when its
-// hooks fail more than plugin_runtime.auto_rollback allows within the
-// window after the swap. It stops early when the version is replaced.
+// watchNewVersion rolls a freshly swapped-in version back to prev when,
+// within the window after the swap, its hooks fail more than
+// plugin_runtime.auto_rollback allows, or any route quarantines it: a
+// version that only a low-traffic route runs is quarantined after a few
+// failures and then sees too few calls to reach min_calls, yet its route
+// answers 503 until someone acts. It stops early when the version is
+// replaced.
 func (s *Server) watchNewVersion(name, sha string, prev *pluginVersion) {
 	ar := s.snap.Load().cfg.Runtime.AutoRollback
 	if ar.Window <= 0 || prev.sha == sha {
@@ -202,19 +206,29 @@ func (s *Server) watchNewVersion(name, sha string, prev *pluginVersion) {
 			return
 		}
 		var calls, failures int64
+		quarantined := ""
 		for _, r := range snap.routes {
 			for _, l := range r.chain {
 				if l.plugin == name {
 					calls += l.calls.Load()
 					failures += l.failures.Load()
+					if quarantined == "" && l.binding.Stats().Quarantined {
+						quarantined = r.name
+					}
 				}
 			}
 		}
-		if calls < int64(ar.MinCalls) || failures*100 <= calls*int64(ar.MaxFailurePercent) {
+		why := ""
+		switch {
+		case quarantined != "":
+			why = "quarantined on route " + quarantined
+		case calls >= int64(ar.MinCalls) && failures*100 > calls*int64(ar.MaxFailurePercent):
+			why = fmt.Sprintf("%d of %d hook calls failed", failures, calls)
+		default:
 			continue
 		}
 		s.log.Error("hot-loaded plugin version is failing; rolling back automatically",
-			"plugin", name, "sha256", sha, "calls", calls, "failures", failures, "to", prev.sha)
+			"plugin", name, "sha256", sha, "why", why, "calls", calls, "failures", failures, "to", prev.sha)
 		s.metrics.AutoRollback(name)
 		s.reloadMu.Lock()
 		if cur := s.snap.Load(); cur.plugins[name] != nil && cur.plugins[name].version.sha == sha {

@@ -51,7 +51,8 @@ type request struct {
 	scratch     []byte
 	scope       abi.Scope // client IP, and what the plugins say of the request
 	limits      limitState
-	cacheStatus string // the cache status of a cached route's request
+	sticky      stickyState // the user's key hashes, for segments, flags and the split
+	cacheStatus string      // the cache status of a cached route's request
 	// clientClose: the client asked to close its connection after this
 	// request ("Connection: close", or HTTP/1.0 without keep-alive).
 	clientClose bool
@@ -72,6 +73,8 @@ var requestPool = sync.Pool{New: func() any {
 		scope:       abi.Scope{Client: make([]byte, 0, 48)},
 	}
 	rq.pass = rq.passUpstream
+	rq.match.Traits = rq
+	rq.scope.Flags = rq
 	return rq
 }}
 
@@ -96,6 +99,7 @@ func (rq *request) start(ctx *fasthttp.RequestCtx, snap *snapshot) {
 	rq.scope.Reset()
 	rq.scope.Client = clientIP(ctx, snap.trusted, rq.scope.Client)
 	rq.limits.reset()
+	rq.sticky.reset()
 	rq.cacheStatus, rq.upstream, rq.target = "", "", ""
 	// Read before the hop-by-hop headers go: the client's "Connection:
 	// close" still decides what happens to its connection.
@@ -138,7 +142,7 @@ func (rq *request) serve(inFlight int64) {
 		rq.answer()
 		return
 	}
-	if len(rt.targets) == 0 {
+	if !rt.upstream {
 		rq.releaseChain()
 		rq.refuse(rejectNoUpstream)
 		return
@@ -157,6 +161,9 @@ func (rq *request) serve(inFlight int64) {
 	if err != nil {
 		rq.upstreamFailed(err)
 		return
+	}
+	if rt.shadow != nil {
+		rq.mirror(rt.shadow)
 	}
 	if len(rt.chain) > 0 {
 		rq.runResponseChain()
@@ -286,28 +293,31 @@ func (rq *request) runRequestChain() bool {
 	cs := &rq.chain
 	for i, l := range rq.route.chain {
 		cs.reached = i
+		v := l.version(rq)
+		cs.versions[i] = v
 		if !l.onRequest && !l.fresh {
 			continue
 		}
-		inst, err := l.binding.Acquire(background)
+		inst, err := v.binding.Acquire(background)
 		if err != nil {
-			if rq.pluginFailed(l, err) {
+			if rq.pluginFailed(l, v, err) {
 				return true
 			}
 			continue
 		}
 		action := int32(abi.Continue)
 		if l.onRequest {
-			l.calls.Add(1)
+			start := v.startCall(l)
 			action, err = inst.OnRequest(&rq.ctx.Request, &rq.ctx.Response, &rq.scope)
+			v.endCall(start)
 		}
 		if l.fresh && err == nil {
 			cs.held[i] = inst
 		} else {
-			l.binding.Release(inst, err != nil)
+			v.binding.Release(inst, err != nil)
 		}
 		if err != nil {
-			if rq.pluginFailed(l, err) {
+			if rq.pluginFailed(l, v, err) {
 				return true
 			}
 			continue
@@ -328,7 +338,7 @@ func (rq *request) runRequestChain() bool {
 // pluginFailed applies the plugin's failure policy: fail_open skips it
 // (counted) and reports false; fail_closed answers the request with a JSON
 // error naming the plugin and reports true.
-func (rq *request) pluginFailed(l *link, err error) bool {
+func (rq *request) pluginFailed(l *link, v *linkVersion, err error) bool {
 	var pe *wasm.PluginError
 	kind := "other"
 	if errors.As(err, &pe) {
@@ -336,7 +346,7 @@ func (rq *request) pluginFailed(l *link, err error) bool {
 	}
 	backpressure := errors.Is(err, wasm.ErrPoolExhausted) || errors.Is(err, wasm.ErrQuarantined)
 	if !backpressure {
-		l.failures.Add(1) // the version's own fault, not backpressure
+		v.failures.Add(1) // the version's own fault, not backpressure
 	}
 	if l.failOpen {
 		rq.snap.svc.metrics.PluginSkipped(l.plugin, rq.route.name, kind)
@@ -425,7 +435,7 @@ func (rq *request) proxy() error {
 	x := &rq.exchange
 	*x = proxy.Exchange{Req: &rq.ctx.Request, Resp: &rq.ctx.Response, ClientIP: rq.scope.Client}
 	var err error
-	rq.upstream, err = rq.route.send(x)
+	rq.upstream, err = rq.route.send(x, rq.pickUpstream())
 	rq.target = x.Target
 	return err
 }
@@ -453,7 +463,7 @@ func (rt *route) fillUpstream(req *fasthttp.Request, resp *fasthttp.Response) er
 	req.Header.SetCanonical(keyXForwardedHost, req.Header.Host())
 	var tp [64]byte
 	req.Header.SetCanonical(keyTraceparent, appendTraceparent(tp[:0], nil))
-	_, err := rt.send(&proxy.Exchange{Req: req, Resp: resp})
+	_, err := rt.send(&proxy.Exchange{Req: req, Resp: resp}, rt.traffic.Load().pickAny(rt.index))
 	return err
 }
 
@@ -468,20 +478,19 @@ func (rq *request) passUpstream(req *fasthttp.Request, resp *fasthttp.Response) 
 	rq.prepareForwarding(req)
 	x := &rq.exchange
 	*x = proxy.Exchange{Req: req, Resp: resp, ClientIP: rq.scope.Client}
-	_, err := rq.route.send(x)
+	_, err := rq.route.send(x, rq.pickUpstream())
 	return err
 }
 
-// send sends x through the route's upstream, with the route's timeouts,
-// retries and host rewrite (last: the cache key and X-Forwarded-Host keep
-// the client's host), counted in the upstream's metrics. It returns the
-// upstream's name.
-func (rt *route) send(x *proxy.Exchange) (string, error) {
+// send sends x through up, one of the route's upstreams, with the route's
+// timeouts, retries and host rewrite (last: the cache key and
+// X-Forwarded-Host keep the client's host), counted in the upstream's
+// metrics. It returns the upstream's name.
+func (rt *route) send(x *proxy.Exchange, up *managedUpstream) (string, error) {
 	if rt.rewriteHost != nil {
 		x.Req.Header.SetHostBytes(rt.rewriteHost)
 		x.Req.URI().SetHostBytes(rt.rewriteHost)
 	}
-	up := rt.pick()
 	x.Timeouts, x.Retries = rt.timeouts, rt.retries
 	err := up.Do(x)
 	m := rt.svc.metrics
@@ -522,25 +531,26 @@ func (rq *request) upstreamFailed(err error) {
 func (rq *request) runResponseChain() {
 	cs := &rq.chain
 	for i := cs.reached - 1; i >= 0; i-- {
-		l := rq.route.chain[i]
+		l, v := rq.route.chain[i], cs.versions[i]
 		if !l.onResponse {
 			continue
 		}
 		inst := cs.held[i]
 		if inst == nil {
 			var err error
-			if inst, err = l.binding.Acquire(background); err != nil {
-				if rq.pluginFailed(l, err) {
+			if inst, err = v.binding.Acquire(background); err != nil {
+				if rq.pluginFailed(l, v, err) {
 					break
 				}
 				continue
 			}
 		}
 		cs.held[i] = nil
-		l.calls.Add(1)
+		start := v.startCall(l)
 		err := inst.OnResponse(&rq.ctx.Request, &rq.ctx.Response, &rq.scope)
-		l.binding.Release(inst, err != nil)
-		if err != nil && rq.pluginFailed(l, err) {
+		v.endCall(start)
+		v.binding.Release(inst, err != nil)
+		if err != nil && rq.pluginFailed(l, v, err) {
 			break
 		}
 	}
@@ -555,7 +565,7 @@ func (rq *request) releaseChain() {
 	cs := &rq.chain
 	for i, inst := range cs.held[:len(rq.route.chain)] {
 		if inst != nil {
-			rq.route.chain[i].binding.Release(inst, false)
+			cs.versions[i].binding.Release(inst, false)
 			cs.held[i] = nil
 		}
 	}

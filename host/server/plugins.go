@@ -17,6 +17,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
+	"github.com/wasmgate/wasmgate/host/traffic"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
@@ -27,15 +28,56 @@ const maxChain = 16
 // link is one plugin of a route's chain, resolved for the hot path.
 type link struct {
 	plugin     string
-	binding    *wasm.Binding
 	failOpen   bool
 	fresh      bool // one instance serves the whole request
 	onRequest  bool
 	onResponse bool
 	key        string // identity for reuse across reloads
 
-	// Hook calls and failures on this snapshot, for automatic rollback.
+	linkVersion             // the plugin's running version on this route
+	canary      *canaryLink // nil: no canary
+}
+
+// linkVersion is one module version of a link: its binding and its hook
+// calls and failures on this snapshot (automatic rollback, canary abort).
+type linkVersion struct {
+	binding         *wasm.Binding
+	sha             string
 	calls, failures atomic.Int64
+	callNanos       atomic.Int64 // time in hooks, counted while a canary runs
+}
+
+// canaryLink is a canary version of a link, taking the share of the
+// route's users the canary names: a percentage of the sticky hash, or a
+// segment.
+type canaryLink struct {
+	linkVersion
+	percent int
+	segment string // "" : by percent
+}
+
+// version is the link's version for the request: the canary for a user
+// in its share, else the running one.
+func (l *link) version(rq *request) *linkVersion {
+	c := l.canary
+	if c == nil {
+		return &l.linkVersion
+	}
+	in := false
+	if c.segment != "" {
+		seg := rq.traffic().segments[c.segment]
+		in = seg != nil && seg.Contains(rq)
+	} else {
+		h, ok := rq.StickyHash()
+		if !ok {
+			h = traffic.RandomHash()
+		}
+		in = traffic.InPercent(h, c.percent)
+	}
+	if in {
+		return &c.linkVersion
+	}
+	return &l.linkVersion
 }
 
 // loadedPlugin is a plugin of a snapshot: its definition and module version.
@@ -43,6 +85,7 @@ type loadedPlugin struct {
 	cfg     *config.Plugin
 	module  *wasm.Module
 	version *pluginVersion
+	canary  *canaryModule // nil: no canary
 }
 
 // plugins is what the server keeps across snapshots for plugins: the
@@ -125,12 +168,13 @@ func (p *plugins) pluginState(name string, log *slog.Logger) (*abi.KV, *abi.Plug
 // binds every route's chain. Bindings of prev whose plugin version, route,
 // config and limits are unchanged are carried over. Errors carry the
 // position of what caused them.
-func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot) error {
+func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot, view traffic.View) error {
 	var errs config.ErrorList
 	at := func(p config.Pos, format string, args ...any) {
 		errs = append(errs, config.Error{File: cfg.File, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
 	}
 	modules := map[string]*wasm.Module{}
+	canaries := map[string]*canaryModule{}
 	defs := map[string]*config.Plugin{}
 	for i := range cfg.Plugins {
 		pc := &cfg.Plugins[i]
@@ -149,6 +193,13 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 		modules[pc.Name] = m
 		snap.modules = append(snap.modules, m)
 		snap.plugins[pc.Name] = &loadedPlugin{cfg: pc, module: m, version: v}
+		if c, err := b.loadCanary(ctx, pc.Name, v, view); err != nil {
+			at(pos, "plugin %q: canary: %v", pc.Name, err)
+		} else if c != nil {
+			canaries[pc.Name] = c
+			snap.modules = append(snap.modules, c.module)
+			snap.plugins[pc.Name].canary = c
+		}
 	}
 	if len(errs) > 0 {
 		return errs
@@ -166,6 +217,16 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 			if err != nil {
 				at(rp.Pos, "route %q: plugin %q: %v", rc.Name, rp.Name, err)
 				continue
+			}
+			l.sha = snap.plugins[rp.Name].version.sha
+			if c := canaries[rp.Name]; c != nil {
+				cl, err := b.bind(ctx, cfg, snap, prev, r, ri, i, rp, def, c.module)
+				if err != nil {
+					at(rp.Pos, "route %q: plugin %q: canary %s: %v", rc.Name, rp.Name, c.version.sha[:12], err)
+					continue
+				}
+				l.canary = &canaryLink{percent: c.percent, segment: c.spec.Segment}
+				l.canary.binding, l.canary.sha = cl.binding, c.version.sha
 			}
 			r.chain = append(r.chain, l)
 		}
@@ -331,8 +392,25 @@ func (b *builder) retirePlugins(old, next *snapshot) {
 
 // chainState is a request's progress through its route's chain.
 type chainState struct {
-	held    [maxChain]*wasm.Instance // fresh-mode instances, kept for on_response
-	reached int                      // links whose on_request phase was passed
+	held     [maxChain]*wasm.Instance // fresh-mode instances, kept for on_response
+	versions [maxChain]*linkVersion   // the version each link runs for the request
+	reached  int                      // links whose on_request phase was passed
+}
+
+// startCall counts a hook call of v and, while the link has a canary (whose
+// latency is compared with the running version's), starts its clock.
+func (v *linkVersion) startCall(l *link) time.Time {
+	v.calls.Add(1)
+	if l.canary == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+func (v *linkVersion) endCall(start time.Time) {
+	if !start.IsZero() {
+		v.callNanos.Add(int64(time.Since(start)))
+	}
 }
 
 var background = context.Background()

@@ -75,6 +75,7 @@ type PluginView struct {
 	Routes       []PluginRoute `json:"routes"`
 	// Versions are the kept versions, oldest first, for rollback.
 	Versions []VersionView `json:"versions"`
+	Canary   *CanaryView   `json:"canary,omitempty"`
 }
 
 // VersionView is a kept module version of a plugin.
@@ -107,6 +108,35 @@ type PluginRoute struct {
 	// plugin version) was swapped in.
 	Calls    int64 `json:"calls"`
 	Failures int64 `json:"failures"`
+	// While a canary runs: the running version's mean hook time, and the
+	// canary version's calls, failures and mean hook time on this route.
+	MeanCallUs float64       `json:"mean_call_us,omitempty"`
+	Canary     *VersionCalls `json:"canary,omitempty"`
+}
+
+// VersionCalls are a canary version's hook calls on a route.
+type VersionCalls struct {
+	SHA256     string  `json:"sha256"`
+	Calls      int64   `json:"calls"`
+	Failures   int64   `json:"failures"`
+	MeanCallUs float64 `json:"mean_call_us"`
+}
+
+// CanaryView is a plugin's canary: the version and the share of users
+// that runs it.
+type CanaryView struct {
+	SHA256  string `json:"sha256"`
+	Version string `json:"version"`
+	Percent *int   `json:"percent,omitempty"`
+	Segment string `json:"segment,omitempty"`
+}
+
+// meanCallUs is a version's mean hook time in µs, 0 before any call.
+func (v *linkVersion) meanCallUs() float64 {
+	if n := v.calls.Load(); n > 0 {
+		return float64(v.callNanos.Load()) / float64(n) / 1000
+	}
+	return 0
 }
 
 // PluginsView is the answer of GET /plugins.
@@ -133,6 +163,9 @@ func (s *Server) Plugins() PluginsView {
 			Engine: info.Engine, Interruption: info.Interruption, Mode: lp.cfg.Mode, Hooks: info.Hooks.List(),
 			Routes: []PluginRoute{},
 		}
+		if c := lp.canary; c != nil {
+			v.Canary = &CanaryView{SHA256: c.version.sha, Version: c.version.sha[:12], Percent: c.spec.Percent, Segment: c.spec.Segment}
+		}
 		if q, ok := s.b.plugins.runtime.InstantiateQuantiles(name, lp.module.Version()); ok {
 			v.ColdStart = ColdStartView{Count: q.Count, P50ms: ms(q.P50), P99ms: ms(q.P99)}
 		}
@@ -142,11 +175,16 @@ func (s *Server) Plugins() PluginsView {
 					continue
 				}
 				st := l.binding.Stats()
-				v.Routes = append(v.Routes, PluginRoute{
+				pr := PluginRoute{
 					Route: r.name, FailOpen: l.failOpen, Live: st.Live, Idle: st.Idle, InUse: st.InUse,
 					Quarantined: st.Quarantined, ConsecutiveFailures: st.ConsecutiveFailures, MemoryHighWater: st.MemoryHighWater,
 					Calls: l.calls.Load(), Failures: l.failures.Load(),
-				})
+				}
+				if c := l.canary; c != nil {
+					pr.MeanCallUs = l.meanCallUs()
+					pr.Canary = &VersionCalls{SHA256: c.sha, Calls: c.calls.Load(), Failures: c.failures.Load(), MeanCallUs: c.meanCallUs()}
+				}
+				v.Routes = append(v.Routes, pr)
 			}
 		}
 		s.reloadMu.Lock()

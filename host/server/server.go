@@ -32,6 +32,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
+	"github.com/wasmgate/wasmgate/host/traffic"
 )
 
 // Options configure a Server.
@@ -123,6 +124,14 @@ func New(opts Options) (*Server, error) {
 	// Local rate limit state lives as long as the process: a reload keeps
 	// every client's quota where it was.
 	s.b.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
+	// Run-time traffic changes survive a restart in the state file; one
+	// that cannot be read stops the start rather than be overwritten.
+	if s.b.traffic, err = traffic.NewStore(traffic.Options{StatePath: trafficStatePath(cfg)}); err != nil {
+		s.b.localLimits.Close()
+		s.b.plugins.runtime.Close(context.Background())
+		s.closeLogs()
+		return nil, err
+	}
 	snap, err := s.b.safeBuild(cfg, table, nil)
 	if err != nil {
 		s.b.localLimits.Close()
@@ -153,6 +162,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics.SetCacheStats(s.cacheStats)
+	s.metrics.SetShadowStats(s.shadowStats)
 	return s, nil
 }
 
@@ -390,6 +400,26 @@ func (s *Server) warnRestartOnly(old, next *config.Config) {
 		old.Admin.Address != next.Admin.Address {
 		s.log.Warn("listener settings changed; they take effect on restart (address, timeouts, max_header_bytes, max_connections, admin.address)")
 	}
+	if trafficStatePath(old) != trafficStatePath(next) {
+		s.log.Warn("traffic.state_file changed; it takes effect on restart", "in_use", trafficStatePath(old))
+	}
+}
+
+// trafficStatePath is the file run-time traffic changes are kept in: the
+// config's traffic.state_file (relative to the config's directory), by
+// default the config's name with ".state.json"; "" with state_file: off
+// or a config that is no file.
+func trafficStatePath(cfg *config.Config) string {
+	p := cfg.Traffic.StateFile
+	switch {
+	case p == "off", cfg.File == "" && !filepath.IsAbs(p):
+		return ""
+	case p == "":
+		return strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)) + ".state.json"
+	case !filepath.IsAbs(p):
+		return filepath.Join(filepath.Dir(cfg.File), p)
+	}
+	return p
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until

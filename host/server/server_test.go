@@ -127,6 +127,13 @@ func startGatewayConfig(t testing.TB, body string) *gateway {
 	t.Setenv("TEST_ADMIN_TOKEN", testToken)
 	path := filepath.Join(t.TempDir(), "wasmgate.yaml")
 	writeConfig(t, path, body)
+	return startGatewayFile(t, path)
+}
+
+// startGatewayFile starts a gateway on the config file at path.
+func startGatewayFile(t testing.TB, path string) *gateway {
+	t.Helper()
+	t.Setenv("TEST_ADMIN_TOKEN", testToken)
 	g := &gateway{cfgPath: path, logs: &syncBuffer{}, access: &syncBuffer{}}
 	s, err := New(Options{ConfigPath: path, Log: slog.New(slog.NewJSONHandler(g.logs, nil)), Stdout: g.access})
 	if err != nil {

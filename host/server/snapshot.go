@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"sync/atomic"
@@ -59,6 +58,9 @@ type snapshot struct {
 	cachePolicies map[string]cache.Policy // policies to apply at commit to caches carried over
 	newCaches     []*cache.Cache          // made by this build: closed if it fails
 	redis         *redisStore             // nil without a redis section
+	// traffic is where routes send requests, segments and flags: replaced
+	// by a run-time change (admin API) without a new snapshot.
+	traffic atomic.Pointer[trafficView]
 
 	// Requests on routes with plugins hold a reference, so that the plugin
 	// bindings of a retired snapshot are closed only once the requests
@@ -92,8 +94,10 @@ func (snap *snapshot) release() { snap.refs.Add(-1) }
 type route struct {
 	name        string
 	cfg         *config.Route
-	targets     []weightedUpstream // one entry without a split
-	totalW      int
+	index       int                          // in snapshot.routes and trafficView.routes
+	traffic     *atomic.Pointer[trafficView] // the snapshot's
+	upstream    bool                         // has an upstream (else its plugins answer)
+	shadow      *routeShadow                 // nil: no shadow traffic
 	timeouts    config.Timeouts
 	retries     *config.Retries
 	maxBody     int64 // the route's max_body_bytes; 0: none of its own
@@ -106,25 +110,6 @@ type route struct {
 	cache       *cache.Cache
 	fill        cache.Fetcher // how the cache fills itself: rt.fillUpstream
 	limits      *routeLimits  // nil: no rate limits
-}
-
-type weightedUpstream struct {
-	up     *managedUpstream
-	cumulW int // cumulative weight, for a binary-search-free linear pick over a few entries
-}
-
-// pick chooses the upstream of a request: the only one, or by weight.
-func (r *route) pick() *managedUpstream {
-	if len(r.targets) == 1 {
-		return r.targets[0].up
-	}
-	n := rand.IntN(r.totalW)
-	for _, t := range r.targets {
-		if n < t.cumulW {
-			return t.up
-		}
-	}
-	return r.targets[len(r.targets)-1].up
 }
 
 // managedUpstream is a proxy.Upstream with the discovery loop that feeds it.

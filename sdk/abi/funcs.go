@@ -96,6 +96,8 @@ const (
 	FuncSetConsumer = "set_consumer"
 	FuncCacheSetKey = "cache_set_key"
 	FuncRateLimit   = "rate_limit"
+	// Traffic: feature flags.
+	FuncFlagEnabled = "flag_enabled"
 )
 
 // Signatures shared by several functions. A (ptr, len) pair is two i32.
@@ -144,6 +146,7 @@ var functions = [...]Func{
 	{FuncSetConsumer, i32x2, i32},
 	{FuncCacheSetKey, i32x2, i32},
 	{FuncRateLimit, []ValueType{I32, I32, I32, I32, I64, I32}, i32},
+	{FuncFlagEnabled, i32x2, i32},
 }
 
 // hooks is every hook, in call order.

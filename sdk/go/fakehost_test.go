@@ -46,6 +46,7 @@ type fakeHost struct {
 	calls map[string]int
 
 	consumer, cacheKey string
+	flags              map[string]bool // feature flags the host declares
 	limit              func(name, key string, cost int64) (rc int32, remaining, retryMs int64)
 }
 
@@ -381,6 +382,19 @@ func (f *fakeHost) SetConsumer(id string) int32 {
 		return abi.NotAllowed
 	}
 	f.consumer = id
+	return 0
+}
+
+func (f *fakeHost) FlagEnabled(name string) int32 {
+	on, ok := f.flags[name]
+	switch {
+	case f.phase != 1 && f.phase != 2:
+		return abi.NotAllowed
+	case !ok:
+		return abi.NotFound
+	case on:
+		return 1
+	}
 	return 0
 }
 

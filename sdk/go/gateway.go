@@ -17,6 +17,17 @@ func SetConsumer(id string) error { return codeErr(abi.FuncSetConsumer, hostSetC
 // ASCII bytes.
 func SetCacheKey(key string) error { return codeErr(abi.FuncCacheSetKey, hostCacheSetKey(key)) }
 
+// FlagEnabled reports whether the gateway's feature flag name is on for
+// this request's user. It fails with ErrNotFound for a flag the config does
+// not declare, and works in OnRequest and OnResponse.
+func FlagEnabled(name string) (bool, error) {
+	rc := hostFlagEnabled(name)
+	if rc < 0 {
+		return false, codeErr(abi.FuncFlagEnabled, rc)
+	}
+	return rc == 1, nil
+}
+
 // Limit is the outcome of RateLimit.
 type Limit struct {
 	Allowed    bool

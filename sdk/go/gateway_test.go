@@ -38,6 +38,15 @@ func TestGatewayFunctions(t *testing.T) {
 			t.Errorf("RateLimit(cost %d) = %+v, %v; want %+v", tc.cost, got, err, tc.want)
 		}
 	}
+	f.flags = map[string]bool{"on": true, "off": false}
+	for name, want := range map[string]bool{"on": true, "off": false} {
+		if got, err := FlagEnabled(name); err != nil || got != want {
+			t.Errorf("FlagEnabled(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	if _, err := FlagEnabled("undeclared"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FlagEnabled of an undeclared flag: %v, want ErrNotFound", err)
+	}
 	f.phase = 2
 	if err := SetConsumer("bob"); !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("SetConsumer in on_response: %v, want ErrNotAllowed", err)

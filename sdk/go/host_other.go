@@ -46,6 +46,7 @@ type hostAPI interface {
 	SetConsumer(id string) int32
 	CacheSetKey(key string) int32
 	RateLimit(name, key string, cost int64, result *[2]int64) int32
+	FlagEnabled(name string) int32
 }
 
 // native is the host of a native build: noHost unless a test of this
@@ -88,6 +89,7 @@ func (noHost) SetConsumer(string) int32                  { return abi.NotAllowed
 func (noHost) CacheSetKey(string) int32                  { return abi.NotAllowed }
 
 func (noHost) RateLimit(string, string, int64, *[2]int64) int32 { return abi.NotAllowed }
+func (noHost) FlagEnabled(string) int32                         { return abi.NotAllowed }
 
 // The same functions as in host_wasip1.go, routed to native.
 
@@ -137,6 +139,8 @@ func hostHTTPBatch(batch []byte) int32               { return native.HTTPBatch(b
 func hostHTTPBatchResult(buf []byte) int32           { return native.HTTPBatchResult(buf) }
 func hostSetConsumer(id string) int32                { return native.SetConsumer(id) }
 func hostCacheSetKey(key string) int32               { return native.CacheSetKey(key) }
+
+func hostFlagEnabled(name string) int32 { return native.FlagEnabled(name) }
 
 func hostRateLimit(name, key string, cost int64, result *[2]int64) int32 {
 	return native.RateLimit(name, key, cost, result)

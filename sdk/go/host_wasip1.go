@@ -130,6 +130,10 @@ func wgSetConsumer(id string) int32
 //go:noescape
 func wgCacheSetKey(key string) int32
 
+//go:wasmimport wasmgate flag_enabled
+//go:noescape
+func wgFlagEnabled(name string) int32
+
 //go:wasmimport wasmgate rate_limit
 //go:noescape
 func wgRateLimit(name, key string, cost int64, result unsafe.Pointer) int32
@@ -197,6 +201,8 @@ func hostHTTPBatch(batch []byte) int32               { return wgHTTPBatch(ptr(ba
 func hostHTTPBatchResult(buf []byte) int32           { return wgHTTPBatchResult(ptr(buf), int32(len(buf))) }
 func hostSetConsumer(id string) int32                { return wgSetConsumer(id) }
 func hostCacheSetKey(key string) int32               { return wgCacheSetKey(key) }
+
+func hostFlagEnabled(name string) int32 { return wgFlagEnabled(name) }
 
 func hostRateLimit(name, key string, cost int64, result *[2]int64) int32 {
 	return wgRateLimit(name, key, cost, unsafe.Pointer(result))

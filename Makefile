@@ -36,7 +36,7 @@ $(BIN)/demo-upstreams: FORCE | go-check
 
 FORCE:
 
-# The demo: four upstream services (users, orders, feed, notifications), each
+# The demo: five upstream services (users, orders, feed, notifications, legacy), each
 # run twice (demo-upstreams -instances 2: ports 91xx and 101xx), and the
 # gateway with cmd/demo/wasmgate.yaml. Ctrl-C stops everything it started.
 run: build

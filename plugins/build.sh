@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds every Go plugin under plugins/ to plugins/<name>/<name>.wasm (a WASI
-# reactor: GOOS=wasip1 GOARCH=wasm -buildmode=c-shared), then runs
-# plugins/raw-wat/build.sh if it exists.
+# Builds every Go plugin under plugins/ to plugins/<name>/<name>.wasm and
+# every Go guest of the conformance kit under sdk/tck/ to
+# sdk/tck/<name>/<name>.wasm (WASI reactors: GOOS=wasip1 GOARCH=wasm
+# -buildmode=c-shared), then runs plugins/raw-wat/build.sh if it exists.
 #
-#   plugins/build.sh            build what is out of date
-#   plugins/build.sh -f         rebuild everything
-#   plugins/build.sh jwt-auth   build only the named plugins
+#   plugins/build.sh              build what is out of date
+#   plugins/build.sh -f           rebuild everything
+#   plugins/build.sh jwt-auth     build only the named modules (a plugin
+#   plugins/build.sh hostcheck    under plugins/ or a guest under sdk/tck/)
 #
-# A plugin is out of date when any .go file of the plugin, of sdk/go or of
+# A module is out of date when any .go file of its folder, of sdk/go or of
 # sdk/abi, or go.mod/go.sum, is newer than its .wasm. Each module built is
 # checked with wasm-objdump (wabt), when installed: it must export memory,
 # wasmgate_abi_v1, _initialize and on_init/on_request, and import only from
@@ -22,12 +24,33 @@ GO=${GO:-go}
 force=0
 if [[ ${1:-} == -f ]]; then force=1; shift; fi
 
+# The folders that hold Go modules: the example plugins, then the kit's guests.
+parents=(plugins sdk/tck)
+
+dirs=()
 if (($# > 0)); then
-	names=("$@")
+	for name in "$@"; do
+		found=()
+		for parent in "${parents[@]}"; do
+			[[ -f $parent/$name/main.go ]] && found+=("$parent/$name")
+		done
+		case ${#found[@]} in
+		1) dirs+=("${found[0]}") ;;
+		0)
+			echo "build.sh: no Go module named $name (looked for plugins/$name/main.go and sdk/tck/$name/main.go)" >&2
+			exit 1
+			;;
+		*)
+			echo "build.sh: $name is ambiguous: ${found[*]}" >&2
+			exit 1
+			;;
+		esac
+	done
 else
-	names=()
-	for main in plugins/*/main.go; do
-		names+=("$(basename "$(dirname "$main")")")
+	for parent in "${parents[@]}"; do
+		for main in "$parent"/*/main.go; do
+			[[ -f $main ]] && dirs+=("$(dirname "$main")")
+		done
 	done
 fi
 
@@ -58,12 +81,8 @@ check() {
 }
 
 built=0
-for name in "${names[@]}"; do
-	dir=plugins/$name
-	if [[ ! -f $dir/main.go ]]; then
-		echo "build.sh: $dir/main.go not found (not a Go plugin)" >&2
-		exit 1
-	fi
+for dir in "${dirs[@]}"; do
+	name=$(basename "$dir")
 	out=$dir/$name.wasm
 	if ! stale "$out" "$dir"; then
 		continue
@@ -78,7 +97,7 @@ for name in "${names[@]}"; do
 	built=$((built + 1))
 done
 if ((built == 0)) && (($# == 0)); then
-	echo "Go plugins up to date"
+	echo "Go plugins and kit guests up to date"
 fi
 
 if (($# == 0)) && [[ -x plugins/raw-wat/build.sh || -f plugins/raw-wat/build.sh ]]; then

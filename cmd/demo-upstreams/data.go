@@ -47,19 +47,35 @@ func listUsers(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
 }
 
 func getUser(s *service, ctx *fasthttp.RequestCtx, param []byte) {
+	if u, ok := findUser(s, ctx, param); ok {
+		s.reply(ctx, fasthttp.StatusOK, u)
+	}
+}
+
+// findUser returns the seed user of the {id} segment, answering 404
+// itself when there is none.
+func findUser(s *service, ctx *fasthttp.RequestCtx, param []byte) (user, bool) {
 	id, err := strconv.Atoi(string(param))
 	if err == nil {
 		if i := slices.IndexFunc(seedUsers, func(u user) bool { return u.ID == id }); i >= 0 {
-			s.reply(ctx, fasthttp.StatusOK, seedUsers[i])
-			return
+			return seedUsers[i], true
 		}
 	}
 	s.fail(ctx, fasthttp.StatusNotFound, "user %q not found", param)
+	return user{}, false
 }
 
 // createUser validates the new user and echoes it with an id, 201 and a
 // Location; it is not stored, so every instance behaves the same.
 func createUser(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
+	if u, ok := newUser(s, ctx); ok {
+		s.reply(ctx, fasthttp.StatusCreated, u)
+	}
+}
+
+// newUser reads and validates the body of POST /users and numbers the new
+// user, setting the Location header; it answers 400 or 422 itself.
+func newUser(s *service, ctx *fasthttp.RequestCtx) (user, bool) {
 	var in struct {
 		Name    string `json:"name"`
 		Email   string `json:"email"`
@@ -67,11 +83,11 @@ func createUser(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
 		Country string `json:"country"`
 	}
 	if !decodeBody(s, ctx, &in) {
-		return
+		return user{}, false
 	}
 	if strings.TrimSpace(in.Name) == "" || !strings.Contains(in.Email, "@") {
 		s.fail(ctx, fasthttp.StatusUnprocessableEntity, "name and a valid email are required")
-		return
+		return user{}, false
 	}
 	u := user{
 		ID:        int(nextUserID.Add(1)),
@@ -82,7 +98,7 @@ func createUser(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
 		CreatedAt: time.Now().UTC().Truncate(time.Second),
 	}
 	ctx.Response.Header.Set("Location", "/users/"+strconv.Itoa(u.ID))
-	s.reply(ctx, fasthttp.StatusCreated, u)
+	return u, true
 }
 
 // ---- orders ----
@@ -380,6 +396,74 @@ func getNotifications(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
 		}
 	}
 	s.reply(ctx, fasthttp.StatusOK, map[string]any{"user": uid, "unread": unread, "notifications": list})
+}
+
+// ---- legacy ----
+
+// The legacy service is the monolith a strangler-fig migration moves away
+// from: users, orders and feed under one upstream. Its orders and feed are
+// the orders and feed services' handlers; its users answers are the users
+// service's plus the two intended differences the package doc lists
+// (updated_at on every user, user 3's email in upper case).
+
+// legacyQuirkUserID is the one user whose legacy record differs from the
+// users service's beyond updated_at.
+const legacyQuirkUserID = 3
+
+// legacyUser is a user as the legacy service answers it: the users
+// service's fields, in the same order, then updated_at.
+type legacyUser struct {
+	user
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// legacyRecord is u as the legacy service keeps it, updated at now.
+func legacyRecord(u user, now time.Time) legacyUser {
+	if u.ID == legacyQuirkUserID {
+		u.Email = strings.ToUpper(u.Email)
+	}
+	return legacyUser{user: u, UpdatedAt: now}
+}
+
+// legacyLastUpdate is the last updated_at handed out, in Unix nanoseconds.
+var legacyLastUpdate atomic.Int64
+
+// legacyNow is the updated_at of a legacy answer: the current time, moved
+// up a nanosecond when needed so that it differs from every earlier one
+// in the process.
+func legacyNow() time.Time {
+	for {
+		last, now := legacyLastUpdate.Load(), time.Now().UnixNano()
+		if now <= last {
+			now = last + 1
+		}
+		if legacyLastUpdate.CompareAndSwap(last, now) {
+			return time.Unix(0, now).UTC()
+		}
+	}
+}
+
+func listLegacyUsers(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
+	now := legacyNow()
+	users := make([]legacyUser, len(seedUsers))
+	for i, u := range seedUsers {
+		users[i] = legacyRecord(u, now)
+	}
+	s.reply(ctx, fasthttp.StatusOK, map[string]any{"users": users, "total": len(users)})
+}
+
+func getLegacyUser(s *service, ctx *fasthttp.RequestCtx, param []byte) {
+	if u, ok := findUser(s, ctx, param); ok {
+		s.reply(ctx, fasthttp.StatusOK, legacyRecord(u, legacyNow()))
+	}
+}
+
+// createLegacyUser is createUser with the legacy shape (updated_at); the
+// email is echoed as sent.
+func createLegacyUser(s *service, ctx *fasthttp.RequestCtx, _ []byte) {
+	if u, ok := newUser(s, ctx); ok {
+		s.reply(ctx, fasthttp.StatusCreated, legacyUser{user: u, UpdatedAt: legacyNow()})
+	}
 }
 
 // ---- shared ----

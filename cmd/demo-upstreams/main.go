@@ -1,21 +1,26 @@
 // Command demo-upstreams runs the backend services of the gateway demo
 // (`make run`): users, orders, feed and notifications, each a real fasthttp
-// server on loopback answering JSON with fake but plausible data.
+// server on loopback answering JSON with fake but plausible data, and
+// legacy, the monolith a strangler-fig migration moves away from.
 //
 // Every JSON answer carries "service", "instance" (the host:port that
 // served it) and "request": the method, path, query, host and the
 // forwarding headers the gateway set (X-Request-Id, X-Forwarded-*,
 // Forwarded, Traceparent, X-Consumer, X-User-Id), so the demo shows exactly
-// what was proxied and which target took it.
+// what was proxied and which target took it. Every answer, JSON or not,
+// carries the header X-Served-By: <service name> (users, legacy, ...), so
+// a client of the gateway sees which side of a split served it.
 //
 // Usage:
 //
-//	demo-upstreams [-users ADDR] [-orders ADDR] [-feed ADDR] [-notifications ADDR] [-instances N]
+//	demo-upstreams [-users ADDR] [-orders ADDR] [-feed ADDR] [-notifications ADDR] [-legacy ADDR] [-instances N]
 //
-// An empty address disables a service. With -instances N, instance i
-// (0-based) of a service listens on its port + 1000*i: users on 9101,
-// 10101 and 11101 with -instances 3, so a load-balancing demo has several
-// targets per upstream. Port 0 picks a free port for every instance.
+// Default addresses: users 127.0.0.1:9101, orders :9102, feed :9103,
+// notifications :9104, legacy :9105. An empty address disables a service.
+// With -instances N, instance i (0-based) of a service listens on its port
+// + 1000*i: users on 9101, 10101 and 11101 with -instances 3, so a
+// load-balancing demo has several targets per upstream. Port 0 picks a
+// free port for every instance.
 //
 // Endpoints of every service: GET / (index), GET /healthz, GET /slow?ms=N,
 // GET /status/{code}, GET /bytes/{n} and GET /bench (a fixed 64-byte
@@ -25,6 +30,24 @@
 //	orders:        GET /orders, GET /orders/{id}, POST /orders (Idempotency-Key)
 //	feed:          GET /feed?user=ID
 //	notifications: GET /notifications?user=ID
+//	legacy:        the users, orders and feed endpoints above, under one upstream
+//
+// The legacy service answers orders and feed exactly as the orders and feed
+// services do (but "service": "legacy"). Its users answers are the users
+// service's, field for field, with two intended differences for the
+// shadow-diff demo:
+//
+//   - every user carries "updated_at", the time of the answer, different
+//     in any two answers: a shadow comparison ignores it (data.updated_at,
+//     data.users[*].updated_at);
+//   - user 3 (Grace Hopper) has the email the legacy system kept in upper
+//     case, "GRACE@EXAMPLE.COM", where the users service answers
+//     "grace@example.com": the one real mismatch, in GET /users/3 (and in
+//     the list, as data.users[2].email).
+//
+// Beyond these, only what names the answering process differs between two
+// services' answers to the same request: the envelope's "service",
+// "instance" and "request.host", and the X-Served-By header.
 //
 // State (created orders, idempotency keys) is per instance: a retried POST
 // with the same Idempotency-Key is replayed only by the instance that saw

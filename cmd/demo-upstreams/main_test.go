@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -172,6 +174,27 @@ func TestEndpoints(t *testing.T) {
 		{service: "notifications", method: "GET", path: "/notifications?user=1", status: 200,
 			want: want{"data.user": 1, "data.unread": 2, "data.notifications.0.type": "like", "data.notifications.3.read": true}},
 		{service: "notifications", method: "GET", path: "/notifications", status: 400},
+		// legacy: users (its own shape), orders and feed under one upstream
+		{service: "legacy", method: "GET", path: "/users", status: 200,
+			want: want{"data.total": 5, "data.users.0.name": "Ada Lovelace", "data.users.0.email": "ada@example.com", "data.users.2.email": "GRACE@EXAMPLE.COM"}},
+		{service: "legacy", method: "GET", path: "/users/3", status: 200, want: want{"data.id": 3, "data.name": "Grace Hopper", "data.email": "GRACE@EXAMPLE.COM"}},
+		{service: "legacy", method: "GET", path: "/users/1", status: 200, want: want{"data.name": "Ada Lovelace", "data.email": "ada@example.com"}},
+		{service: "legacy", method: "GET", path: "/users/999", status: 404, want: want{"error": `user "999" not found`}},
+		{service: "legacy", method: "POST", path: "/users", body: `{"name":"Barbara Liskov","email":"barbara@example.com"}`, status: 201,
+			want: want{"data.name": "Barbara Liskov", "data.email": "barbara@example.com", "data.plan": "free"}},
+		{service: "legacy", method: "POST", path: "/users", body: `{"name":"No Mail"}`, status: 422},
+		{service: "legacy", method: "DELETE", path: "/users", status: 405, wantHeader: map[string]string{"Allow": "GET, POST"}},
+		{service: "legacy", method: "GET", path: "/orders?user=1", status: 200, want: want{"data.total": 2, "data.orders.1.id": "ord_1003"}},
+		{service: "legacy", method: "GET", path: "/orders/ord_1002", status: 200, want: want{"data.status": "shipped", "data.total_cents": 12999}},
+		{service: "legacy", method: "GET", path: "/orders/ord_9", status: 404},
+		{service: "legacy", method: "POST", path: "/orders", body: `{"user_id":2,"items":[{"sku":"mug","qty":2}]}`, status: 201,
+			want: want{"data.total_cents": 2 * 1299, "data.status": "created", "data.replayed": false}},
+		{service: "legacy", method: "POST", path: "/orders", body: `{"user_id":2,"items":[{"sku":"unicorn","qty":1}]}`, status: 422},
+		{service: "legacy", method: "PUT", path: "/orders/ord_1002", status: 405, wantHeader: map[string]string{"Allow": "GET"}},
+		{service: "legacy", method: "GET", path: "/feed?user=2", status: 200, want: want{"data.user": 2, "data.items.0.author": "Grace Hopper", "data.items.3.id": "post_203"}},
+		{service: "legacy", method: "GET", path: "/feed", header: map[string]string{"X-User-Id": "3"}, status: 200, want: want{"data.user": 3}},
+		{service: "legacy", method: "GET", path: "/feed", status: 400},
+		{service: "legacy", method: "GET", path: "/notifications?user=1", status: 404},
 	}
 	// The common endpoints, on every service.
 	for _, def := range serviceDefs {
@@ -204,6 +227,10 @@ func TestEndpoints(t *testing.T) {
 			r := do(t, c, tt.method, "http://"+s.instance+tt.path, tt.header, tt.body)
 			if r.status != tt.status {
 				t.Fatalf("status = %d, want %d; body %s", r.status, tt.status, r.body)
+			}
+			// Every answer names its service, JSON or not, 2xx or not.
+			if got := r.header.Values("X-Served-By"); len(got) != 1 || got[0] != s.name {
+				t.Errorf("X-Served-By = %q, want exactly %q", got, s.name)
 			}
 			ct := cmp.Or(tt.contentType, "application/json")
 			if tt.status == 204 {
@@ -329,8 +356,15 @@ func TestCreateUserLocation(t *testing.T) {
 	}
 }
 
+// TestOrderIdempotency runs on both services that create orders.
 func TestOrderIdempotency(t *testing.T) {
-	s := startService(t, "orders")
+	for _, name := range []string{"orders", "legacy"} {
+		t.Run(name, func(t *testing.T) { testOrderIdempotency(t, name) })
+	}
+}
+
+func testOrderIdempotency(t *testing.T, name string) {
+	s := startService(t, name)
 	c := newClient(t)
 	url := "http://" + s.instance + "/orders"
 	const body = `{"user_id":4,"items":[{"sku":"mug","qty":3}]}`
@@ -439,6 +473,9 @@ func TestBenchDoesNotAllocate(t *testing.T) {
 	if !bytes.Equal(ctx.Response.Body(), benchBody) || ctx.Response.StatusCode() != 200 {
 		t.Errorf("/bench answered %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
+	if got := string(ctx.Response.Header.Peek("X-Served-By")); got != "users" {
+		t.Errorf("/bench X-Served-By = %q, want users", got)
+	}
 }
 
 func TestInstanceAddr(t *testing.T) {
@@ -452,6 +489,7 @@ func TestInstanceAddr(t *testing.T) {
 		{"127.0.0.1:9101", 2, "127.0.0.1:11101", ""},
 		{"[::1]:9101", 1, "[::1]:10101", ""},
 		{"localhost:9104", 3, "localhost:12104", ""},
+		{"127.0.0.1:9105", 1, "127.0.0.1:10105", ""},
 		{"127.0.0.1:0", 3, "127.0.0.1:0", ""},
 		{"127.0.0.1:65000", 1, "", "above 65535"},
 		{"127.0.0.1", 0, "", "missing port"},
@@ -484,6 +522,8 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{args: nil, instances: 1},
 		{args: []string{"-users", "", "-feed", "127.0.0.1:7000", "-instances", "3"}, addrs: map[string]string{"users": "", "feed": "127.0.0.1:7000"}, instances: 3},
+		{args: []string{"-legacy", "", "-instances", "2"}, addrs: map[string]string{"legacy": ""}, instances: 2},
+		{args: []string{"-legacy", "127.0.0.1:7105"}, addrs: map[string]string{"legacy": "127.0.0.1:7105"}, instances: 1},
 		{args: []string{"-instances", "0"}, wantErr: "want 1 to 50"},
 		{args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{args: []string{"-nope"}, wantErr: "flag provided but not defined"},
@@ -516,7 +556,7 @@ func TestParseFlags(t *testing.T) {
 // every instance and returns nil when its context ends.
 func TestRun(t *testing.T) {
 	opts := options{
-		addrs:     map[string]string{"users": "127.0.0.1:0", "orders": "", "feed": "127.0.0.1:0", "notifications": "127.0.0.1:0"},
+		addrs:     map[string]string{"users": "127.0.0.1:0", "orders": "", "feed": "127.0.0.1:0", "notifications": "127.0.0.1:0", "legacy": "127.0.0.1:0"},
 		instances: 2,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -532,7 +572,7 @@ func TestRun(t *testing.T) {
 	type listener struct{ name, addr string }
 	var got []listener
 	sc := bufio.NewScanner(pr)
-	for len(got) < 6 && sc.Scan() {
+	for len(got) < 8 && sc.Scan() {
 		var name, url string
 		if _, err := fmt.Sscanf(sc.Text(), "demo-upstreams: %s listening on %s", &name, &url); err != nil {
 			t.Fatalf("log line %q: %v", sc.Text(), err)
@@ -543,14 +583,14 @@ func TestRun(t *testing.T) {
 	for _, l := range got {
 		names = append(names, l.name)
 	}
-	if want := []string{"users", "users", "feed", "feed", "notifications", "notifications"}; !slices.Equal(names, want) {
+	if want := []string{"users", "users", "feed", "feed", "notifications", "notifications", "legacy", "legacy"}; !slices.Equal(names, want) {
 		t.Fatalf("services logged = %q, want %q", names, want)
 	}
 	c := newClient(t)
 	seen := map[string]bool{}
 	for _, l := range got {
 		r := do(t, c, "GET", "http://"+l.addr+"/", nil, "")
-		if r.status != 200 || r.get("service") != l.name || r.get("instance") != l.addr {
+		if r.status != 200 || r.get("service") != l.name || r.get("instance") != l.addr || r.header.Get("X-Served-By") != l.name {
 			t.Errorf("%s on %s: status %d body %s", l.name, l.addr, r.status, r.body)
 		}
 		seen[l.addr] = true
@@ -599,5 +639,285 @@ func TestRunErrors(t *testing.T) {
 				t.Fatalf("run err = %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestDefaultAddrs checks the fixed ports of the demo: legacy on 9105, and
+// no two instances of any services on the same address, up to the most
+// instances -instances allows.
+func TestDefaultAddrs(t *testing.T) {
+	i := slices.IndexFunc(serviceDefs, func(d serviceDef) bool { return d.name == "legacy" })
+	if i < 0 || serviceDefs[i].addr != "127.0.0.1:9105" {
+		t.Fatalf("legacy service missing or not on 127.0.0.1:9105: %+v", serviceDefs)
+	}
+	seen := map[string]string{}
+	for _, def := range serviceDefs {
+		for i := range 50 {
+			addr, err := instanceAddr(def.addr, i)
+			if err != nil {
+				t.Fatalf("%s instance %d: %v", def.name, i, err)
+			}
+			if other, dup := seen[addr]; dup {
+				t.Errorf("%s instance %d and %s both on %s", def.name, i, other, addr)
+			}
+			seen[addr] = fmt.Sprintf("%s instance %d", def.name, i)
+		}
+	}
+}
+
+// jsonDiff lists the dotted paths (as response.get takes them) where two
+// parsed JSON values differ, sorted; a key present on one side only is a
+// difference at its path.
+func jsonDiff(a, b any, path string) []string {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			return []string{path}
+		}
+		keys := map[string]bool{}
+		for k := range x {
+			keys[k] = true
+		}
+		for k := range y {
+			keys[k] = true
+		}
+		var out []string
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			xv, xok := x[k]
+			yv, yok := y[k]
+			if xok != yok {
+				out = append(out, join(k))
+				continue
+			}
+			out = append(out, jsonDiff(xv, yv, join(k))...)
+		}
+		return out
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return []string{path}
+		}
+		var out []string
+		for i := range x {
+			out = append(out, jsonDiff(x[i], y[i], join(strconv.Itoa(i)))...)
+		}
+		return out
+	default:
+		if !reflect.DeepEqual(a, b) {
+			return []string{path}
+		}
+		return nil
+	}
+}
+
+// withoutProcess checks and removes from an answer what names the process
+// that served it (service, instance, request.host): the only parts of the
+// envelope that may differ between two services' answers to one request.
+func withoutProcess(t *testing.T, r *response, s *service) map[string]any {
+	t.Helper()
+	if r.json == nil {
+		t.Fatalf("%s: answer is not a JSON object: %s", s.name, r.body)
+	}
+	if r.get("service") != s.name || r.get("instance") != s.instance || r.get("request.host") != s.instance {
+		t.Errorf("%s answered service %v, instance %v, host %v", s.name, r.get("service"), r.get("instance"), r.get("request.host"))
+	}
+	delete(r.json, "service")
+	delete(r.json, "instance")
+	if req, ok := r.json["request"].(map[string]any); ok {
+		delete(req, "host")
+	}
+	return r.json
+}
+
+// legacyPair is one request's answers from a new service and from legacy,
+// the process-naming parts removed.
+func legacyPair(t *testing.T, c *http.Client, newSvc, legacy *service, path string, header map[string]string) (n, l *response) {
+	t.Helper()
+	n = do(t, c, "GET", "http://"+newSvc.instance+path, header, "")
+	l = do(t, c, "GET", "http://"+legacy.instance+path, header, "")
+	if n.status != l.status {
+		t.Fatalf("GET %s: %s answered %d, legacy %d", path, newSvc.name, n.status, l.status)
+	}
+	withoutProcess(t, n, newSvc)
+	withoutProcess(t, l, legacy)
+	return n, l
+}
+
+// TestLegacyUsersMatchUsers proves that the legacy service's users answers
+// are the users service's, compared as parsed JSON for every user id, the
+// list and unknown ids, except for exactly the two intended differences:
+// updated_at on every legacy user, and user 3's email in upper case. With
+// updated_at ignored, GET /users/3 differs in data.email only and every
+// other id not at all.
+func TestLegacyUsersMatchUsers(t *testing.T) {
+	users, legacy := startService(t, "users"), startService(t, "legacy")
+	c := newClient(t)
+	const quirkID, newEmail, legacyEmail = 3, "grace@example.com", "GRACE@EXAMPLE.COM"
+	if legacyQuirkUserID != quirkID {
+		t.Fatalf("legacyQuirkUserID = %d, but the docs and the demo say %d", legacyQuirkUserID, quirkID)
+	}
+
+	type check struct {
+		path string
+		// diffs are the paths where the answers must differ, and nowhere else.
+		diffs []string
+		// emailAt is the path of user 3's email, "" when not in the answer.
+		emailAt string
+	}
+	checks := []check{{path: "/users/999"}, {path: "/users/abc"}, {path: "/users/0"}}
+	var listDiffs []string
+	listEmailAt := ""
+	for i, u := range seedUsers {
+		c := check{path: "/users/" + strconv.Itoa(u.ID), diffs: []string{"data.updated_at"}}
+		listDiffs = append(listDiffs, fmt.Sprintf("data.users.%d.updated_at", i))
+		if u.ID == quirkID {
+			c.diffs = []string{"data.email", "data.updated_at"}
+			c.emailAt = "data.email"
+			listEmailAt = fmt.Sprintf("data.users.%d.email", i)
+			listDiffs = append(listDiffs, listEmailAt)
+		}
+		checks = append(checks, c)
+	}
+	slices.Sort(listDiffs)
+	checks = append(checks, check{path: "/users", diffs: listDiffs, emailAt: listEmailAt})
+
+	for _, ck := range checks {
+		t.Run(ck.path, func(t *testing.T) {
+			n, l := legacyPair(t, c, users, legacy, ck.path, nil)
+			if got := jsonDiff(n.json, l.json, ""); !slices.Equal(got, ck.diffs) {
+				t.Errorf("users and legacy differ at %q, want exactly %q\nusers:  %s\nlegacy: %s", got, ck.diffs, n.body, l.body)
+			}
+			if ck.emailAt != "" && (n.get(ck.emailAt) != newEmail || l.get(ck.emailAt) != legacyEmail) {
+				t.Errorf("%s: users %v, legacy %v; want %q, %q", ck.emailAt, n.get(ck.emailAt), l.get(ck.emailAt), newEmail, legacyEmail)
+			}
+			// Both differences removed, the answers are the same JSON.
+			for _, d := range ck.diffs {
+				if strings.HasSuffix(d, ".updated_at") {
+					obj, _ := l.get(strings.TrimSuffix(d, ".updated_at")).(map[string]any)
+					if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(obj["updated_at"])); err != nil {
+						t.Errorf("%s = %v: %v", d, obj["updated_at"], err)
+					}
+					delete(obj, "updated_at")
+				}
+			}
+			if ck.emailAt != "" {
+				l.get(strings.TrimSuffix(ck.emailAt, ".email")).(map[string]any)["email"] = newEmail
+			}
+			if !reflect.DeepEqual(n.json, l.json) {
+				t.Errorf("with updated_at removed and the email lower-cased, the answers still differ\nusers:  %s\nlegacy: %s", n.body, l.body)
+			}
+		})
+	}
+
+	// Field for field and in the same order: the legacy record encodes as
+	// the users service's with updated_at appended (and user 3's email).
+	at := time.Date(2025, 7, 1, 12, 0, 0, 123, time.UTC)
+	for _, u := range seedUsers {
+		nb, err := json.Marshal(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := json.Marshal(legacyRecord(u, at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(nb[:len(nb)-1]) + `,"updated_at":"2025-07-01T12:00:00.000000123Z"}`
+		if u.ID == quirkID {
+			want = strings.Replace(want, `"email":"`+newEmail+`"`, `"email":"`+legacyEmail+`"`, 1)
+		}
+		if string(lb) != want {
+			t.Errorf("user %d: legacy encodes as\n%s\nwant\n%s", u.ID, lb, want)
+		}
+	}
+}
+
+// TestLegacyOrdersAndFeedMatch checks that the legacy service answers
+// orders and feed as the orders and feed services do: the same JSON, the
+// process-naming parts aside.
+func TestLegacyOrdersAndFeedMatch(t *testing.T) {
+	orders, feed, legacy := startService(t, "orders"), startService(t, "feed"), startService(t, "legacy")
+	c := newClient(t)
+	type check struct {
+		svc    *service
+		path   string
+		header map[string]string
+	}
+	var checks []check
+	for _, p := range []string{"/orders", "/orders?user=1", "/orders?user=99", "/orders/ord_1004", "/orders/ord_9"} {
+		checks = append(checks, check{svc: orders, path: p})
+	}
+	for uid := 1; uid <= len(seedUsers)+2; uid++ {
+		checks = append(checks, check{svc: feed, path: fmt.Sprintf("/feed?user=%d", uid)})
+	}
+	checks = append(checks,
+		check{svc: feed, path: "/feed", header: map[string]string{"X-User-Id": "4"}},
+		check{svc: feed, path: "/feed"},
+		check{svc: feed, path: "/feed?user=x"})
+	for _, ck := range checks {
+		n, l := legacyPair(t, c, ck.svc, legacy, ck.path, ck.header)
+		if d := jsonDiff(n.json, l.json, ""); len(d) > 0 {
+			t.Errorf("GET %s: %s and legacy differ at %q\n%s:  %s\nlegacy: %s", ck.path, ck.svc.name, d, ck.svc.name, n.body, l.body)
+		}
+	}
+}
+
+// TestLegacyUpdatedAt checks the volatile field: every legacy user answer
+// carries updated_at, the time of the answer, different in any two
+// answers (the same for every user of one list); created users too.
+func TestLegacyUpdatedAt(t *testing.T) {
+	s := startService(t, "legacy")
+	c := newClient(t)
+	parse := func(r *response, path string) time.Time {
+		t.Helper()
+		v, _ := r.get(path).(string)
+		at, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t.Fatalf("%s = %q: %v; body %s", path, v, err, r.body)
+		}
+		return at
+	}
+	before := time.Now()
+	seen := map[time.Time]bool{}
+	for range 20 {
+		at := parse(do(t, c, "GET", "http://"+s.instance+"/users/1", nil, ""), "data.updated_at")
+		if seen[at] {
+			t.Errorf("two answers carry updated_at %v", at)
+		}
+		seen[at] = true
+	}
+	list := do(t, c, "GET", "http://"+s.instance+"/users", nil, "")
+	at := parse(list, "data.users.0.updated_at")
+	for i := range seedUsers {
+		if got := parse(list, fmt.Sprintf("data.users.%d.updated_at", i)); !got.Equal(at) {
+			t.Errorf("user %d of one list updated at %v, user 0 at %v", i, got, at)
+		}
+	}
+	if seen[at] {
+		t.Errorf("the list repeats the updated_at %v of an earlier answer", at)
+	}
+	seen[at] = true
+	created := do(t, c, "POST", "http://"+s.instance+"/users", nil, `{"name":"Barbara Liskov","email":"Barbara@Example.com"}`)
+	if created.status != 201 || created.get("data.email") != "Barbara@Example.com" {
+		t.Fatalf("POST /users: %d %s; want 201 with the email as sent", created.status, created.body)
+	}
+	if loc, want := created.header.Get("Location"), fmt.Sprintf("/users/%v", num(created.get("data.id"))); loc != want {
+		t.Errorf("Location = %q, want %q", loc, want)
+	}
+	seen[parse(created, "data.updated_at")] = true
+	after := time.Now()
+	for at := range seen {
+		if at.Before(before.Add(-time.Second)) || at.After(after.Add(time.Second)) {
+			t.Errorf("updated_at %v is not the time of the answer (%v to %v)", at, before, after)
+		}
+	}
+	if len(seen) != 22 {
+		t.Errorf("%d distinct updated_at in 22 answers", len(seen))
 	}
 }

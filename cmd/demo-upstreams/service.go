@@ -82,6 +82,17 @@ var serviceDefs = []serviceDef{
 	{name: "notifications", addr: "127.0.0.1:9104", routes: []route{
 		{method: "GET", path: "/notifications", handle: getNotifications},
 	}},
+	// The monolith of the strangler-fig demo: users (in its own shape, see
+	// legacyUser), orders and feed under one upstream.
+	{name: "legacy", addr: "127.0.0.1:9105", routes: []route{
+		{method: "GET", path: "/users", handle: listLegacyUsers},
+		{method: "GET", path: "/users/", param: "id", handle: getLegacyUser},
+		{method: "POST", path: "/users", handle: createLegacyUser},
+		{method: "GET", path: "/orders", handle: listOrders},
+		{method: "GET", path: "/orders/", param: "id", handle: getOrder},
+		{method: "POST", path: "/orders", handle: createOrder},
+		{method: "GET", path: "/feed", handle: getFeed},
+	}},
 }
 
 // commonRoutes are served by every service, after its own.
@@ -102,7 +113,8 @@ type service struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
 
-	orders      orderBook    // orders service: created orders and idempotency keys
+	servedBy    []byte       // the X-Served-By value: name
+	orders      orderBook    // orders and legacy services: created orders and idempotency keys
 	slowWaiting atomic.Int32 // /slow handlers sleeping now (tests wait on it)
 }
 
@@ -123,6 +135,7 @@ func newService(name, addr string) (*service, error) {
 	}
 	s := &service{
 		name:     name,
+		servedBy: []byte(name),
 		instance: ln.Addr().String(),
 		routes:   append(append([]route(nil), def.routes...), commonRoutes...),
 		ln:       ln,
@@ -146,8 +159,20 @@ func (s *service) serve() error { return s.srv.Serve(s.ln) }
 // RequestCtx Done channel) and waits for open connections until ctx ends.
 func (s *service) shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
 
-// handle routes one request.
+// servedByHeader names the service on every answer, JSON or not, so that
+// a client of the gateway sees which upstream served it (legacy or a new
+// service) without reading the body.
+var servedByHeader = []byte("X-Served-By")
+
+// handle routes one request and sets X-Served-By on whatever the route
+// answered (set last: ctx.Error resets the response headers).
 func (s *service) handle(ctx *fasthttp.RequestCtx) {
+	s.route(ctx)
+	ctx.Response.Header.SetCanonical(servedByHeader, s.servedBy)
+}
+
+// route runs the handler of the request's route, or answers 404 or 405.
+func (s *service) route(ctx *fasthttp.RequestCtx) {
 	path, method := ctx.Path(), ctx.Method()
 	pathKnown := false
 	for i := range s.routes {

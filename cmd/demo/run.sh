@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Starts the demo: the four demo upstream services (users, orders, feed,
-# notifications), each run twice (demo-upstreams -instances 2: ports 9101-9104
-# and 10101-10104), and the gateway with cmd/demo/wasmgate.yaml. Ctrl-C stops
+# Starts the demo: the five demo upstream services (users, orders, feed,
+# notifications, legacy), each run twice (demo-upstreams -instances 2: ports
+# 9101-9105 and 10101-10105), and the gateway with cmd/demo/wasmgate.yaml. Ctrl-C stops
 # everything this script started.
 #
 # The admin token is WASMGATE_ADMIN_TOKEN when set, else a random one; either
@@ -29,6 +29,9 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# Every demo starts from the config file's traffic state (README,
+# "Strangler-fig walkthrough"); a gateway restarted alone would restore it.
+rm -f bin/demo-traffic.state.json
 bin/demo-upstreams -instances 2 &
 pids+=($!)
 bin/wasmgate serve --config cmd/demo/wasmgate.yaml &
@@ -47,7 +50,7 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 if [[ $ready != 1 ]]; then
-  echo "run.sh: the gateway did not become ready (its log above says why; is a demo port, 8080, 9901, 9101-9104 or 10101-10104, taken?)" >&2
+  echo "run.sh: the gateway did not become ready (its log above says why; is a demo port, 8080, 9901, 9101-9105 or 10101-10105, taken?)" >&2
   exit 1
 fi
 

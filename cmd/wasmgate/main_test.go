@@ -659,7 +659,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("binds the demo's fixed ports")
 	}
 	ports := []int{8080, 9901}
-	for _, base := range []int{9101, 9102, 9103, 9104} {
+	for _, base := range []int{9101, 9102, 9103, 9104, 9105} {
 		ports = append(ports, base, base+1000) // -instances 2
 	}
 	for _, p := range ports {
@@ -677,13 +677,18 @@ func TestDemo(t *testing.T) {
 	}
 
 	ups := startProc(t, testEnv(), demoBin, "-instances", "2")
-	waitFor(t, "8 demo upstream instances listening", func() bool {
+	waitFor(t, "10 demo upstream instances listening", func() bool {
 		skipIfTaken(ups)
 		if ups.exited() {
 			t.Fatalf("demo-upstreams exited: %s", ups.stderr.String())
 		}
-		return strings.Count(ups.stderr.String(), " listening on ") == 8
+		return strings.Count(ups.stderr.String(), " listening on ") == 10
 	})
+	// The demo's run-time traffic state, as cmd/demo/run.sh does: every
+	// demo starts from the config file's.
+	state := "../../bin/demo-traffic.state.json"
+	_ = os.Remove(state)
+	t.Cleanup(func() { _ = os.Remove(state) })
 	gw := startProc(t, testEnv("WASMGATE_ADMIN_TOKEN="+token), wasmgateBin, "serve", "--config", demoConfig)
 	// The first start on a machine compiles seven Go plugins to native code
 	// (about a second each, more under load); later ones hit the cache.
@@ -732,6 +737,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	t.Run("README quickstart", func(t *testing.T) { runQuickstart(t, token) })
+	t.Run("README strangler-fig walkthrough", func(t *testing.T) { runWalkthrough(t, token) })
 
 	gw.signal(t, syscall.SIGTERM)
 	ups.signal(t, syscall.SIGTERM)
@@ -784,6 +790,80 @@ func runQuickstart(t *testing.T, token string) {
 			}
 		}
 	}
+}
+
+// runWalkthrough runs the README's strangler-fig walkthrough against the
+// running demo, line by line and as written (its variable assignments
+// prefixed to every later line), from a directory laid out as the
+// repository's root is while `make run` runs. Each command must exit 0 and
+// print what its "# →" comment says.
+func runWalkthrough(t *testing.T, token string) {
+	for _, tool := range []string{"bash", "curl", "grep", "sleep"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, tool+" not installed")
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := walkthroughSteps(string(readme))
+	if len(steps) < 15 {
+		t.Fatalf("found %d commands in the README's walkthrough, want its steps", len(steps))
+	}
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "bin"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "bin", "demo-admin-token"), token+"\n")
+	var prefix strings.Builder
+	for _, st := range steps {
+		if st.assign {
+			prefix.WriteString(st.cmd + "\n")
+			continue
+		}
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", prefix.String()+st.cmd)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("walkthrough: %s\n%v\n%s", st.cmd, err, out)
+		}
+		if !strings.Contains(string(out), st.want) {
+			t.Fatalf("walkthrough: %s\nprinted no %q:\n%s", st.cmd, st.want, out)
+		}
+	}
+}
+
+// walkStep is one line of the walkthrough: a variable assignment, or a
+// command and what its output must contain.
+type walkStep struct {
+	cmd, want string
+	assign    bool
+}
+
+// walkthroughSteps returns the commands of the sh block of the README's
+// "Strangler-fig walkthrough" section.
+func walkthroughSteps(readme string) []walkStep {
+	_, section, ok := strings.Cut(readme, "\n### Strangler-fig walkthrough\n")
+	if !ok {
+		return nil
+	}
+	_, block, ok := strings.Cut(section, "```sh\n")
+	if !ok {
+		return nil
+	}
+	block, _, _ = strings.Cut(block, "```")
+	var steps []walkStep
+	for _, l := range strings.Split(block, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		cmd, want, _ := strings.Cut(l, "# → ")
+		cmd = strings.TrimSpace(cmd)
+		steps = append(steps, walkStep{cmd: cmd, want: strings.TrimSpace(want), assign: strings.HasPrefix(cmd, "A=")})
+	}
+	return steps
 }
 
 // quickstartCommands returns the lines starting with "curl " of the

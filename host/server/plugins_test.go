@@ -16,8 +16,10 @@ var (
 	buildPluginsErr  error
 )
 
-// pluginPath returns the .wasm of an example plugin, building the plugins
-// from source (plugins/build.sh) when they are missing or out of date.
+// pluginPath returns the .wasm of an example plugin (plugins/NAME) or of a
+// guest of the conformance kit (sdk/tck/NAME: hostcheck, fault), building
+// them all from source (plugins/build.sh) when they are missing or out of
+// date.
 func pluginPath(t testing.TB, name string) string {
 	t.Helper()
 	buildPluginsOnce.Do(func() {
@@ -31,11 +33,14 @@ func pluginPath(t testing.TB, name string) string {
 	if buildPluginsErr != nil {
 		t.Fatal(buildPluginsErr)
 	}
-	file := name + ".wasm"
-	if name == "raw-wat" {
+	dir, file := filepath.Join("../../plugins", name), name+".wasm"
+	switch name {
+	case "raw-wat":
 		file = "plugin.wasm"
+	case "hostcheck", "fault":
+		dir = filepath.Join("../../sdk/tck", name)
 	}
-	p, err := filepath.Abs(filepath.Join("../../plugins", name, file))
+	p, err := filepath.Abs(filepath.Join(dir, file))
 	if err != nil {
 		t.Fatal(err)
 	}

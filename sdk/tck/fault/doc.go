@@ -1,7 +1,10 @@
-// Command fault is a wasmgate plugin that misbehaves on purpose, for tests
-// of the gateway's sandbox and failure policies: it loops forever, allocates
-// without end, traps, panics, exits, returns a value the ABI does not list,
-// or hands a host function an out-of-bounds pointer.
+// Command fault is the guest of wasmgate's conformance kit (sdk/tck) that
+// misbehaves on purpose, for tests of a host's sandbox and failure
+// policies: it loops forever, allocates without end, traps, panics, exits,
+// returns a value the ABI does not list, or hands a host function an
+// out-of-bounds pointer. tck.Run does not drive it: the host's own tests do
+// (in wasmgate, the quarantine, failure-policy and hot-load tests of
+// host/server). It is a test guest, not a plugin to deploy.
 //
 // Config keys:
 //
@@ -25,7 +28,7 @@
 //
 //	plugins:
 //	  - name: fault-loop
-//	    module: plugins/fault/fault.wasm
+//	    module: sdk/tck/fault/fault.wasm
 //	    limits: {call_timeout: 50ms}
 //	    failure_policy: fail_open
 //	    config: {mode: loop, on: request}
@@ -37,4 +40,6 @@
 //
 // The module exports on_request (through the SDK) and its own on_response,
 // so that "garbage" can return a raw value from either hook.
+//
+// Build: bash plugins/build.sh fault (to sdk/tck/fault/fault.wasm).
 package main

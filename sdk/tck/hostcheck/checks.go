@@ -191,8 +191,22 @@ func onRequest(req *wasmgate.Request) wasmgate.Action {
 		return buffersRequest(req)
 	case "gateway":
 		return gatewayRequest(req)
+	case "flags":
+		return flagsRequest(req)
 	}
 	return wasmgate.Continue
+}
+
+// flagsRequest answers, for each name of ?names=a,b,..., what flag_enabled
+// said: {"NAME": {"on": bool, "code": N}}.
+func flagsRequest(req *wasmgate.Request) wasmgate.Action {
+	names, _ := req.QueryParam("names")
+	r := report{}
+	for _, name := range strings.Split(names, ",") {
+		on, err := wasmgate.FlagEnabled(name)
+		r[name] = report{"on": on, "code": code(err)}
+	}
+	return respond(req, 200, r)
 }
 
 // gatewayRequest drives set_consumer, cache_set_key and rate_limit from the

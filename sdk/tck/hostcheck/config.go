@@ -9,7 +9,7 @@ import (
 )
 
 // checks are the values of "check".
-var checks = []string{"inspect", "phase", "kv", "metrics", "log", "outbound", "chain", "instance", "buffers", "gateway"}
+var checks = []string{"inspect", "phase", "kv", "metrics", "log", "outbound", "chain", "instance", "buffers", "gateway", "flags"}
 
 // config is the plugin config (see the package documentation).
 type config struct {

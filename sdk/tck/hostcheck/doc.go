@@ -1,11 +1,19 @@
-// Command hostcheck is a wasmgate plugin for the gateway's end-to-end tests
-// (host/server/plugins_e2e_test.go): it calls every host function of
-// sdk/ABI.md section 4, through the SDK and, where the SDK hides what the
-// host answered (return codes of getters, the buffer-size convention, bad
-// kinds, arguments the SDK refuses before the host sees them), through raw
-// imports of its own, and reports what it observed as JSON so that a test
-// can assert the exact values the host gave it. It is a test fixture, not a
-// plugin to deploy.
+// Command hostcheck is the Go guest of wasmgate's conformance kit (package
+// github.com/wasmgate/wasmgate/sdk/tck, whose tck.Run drives it through a
+// real gateway): it calls every host function of sdk/ABI.md section 4,
+// through the SDK and, where the SDK hides what the host answered (return
+// codes of getters, the buffer-size convention, bad kinds, arguments the
+// SDK refuses before the host sees them), through raw imports of its own,
+// and reports what it observed as JSON so that the runner can assert the
+// exact values the host gave it. It is a test guest, not a plugin to
+// deploy. The gateway's own tests load it outside the kit too (the
+// "gateway" check in host/server's cache and rate-limit tests).
+//
+// This documentation is the specification a hostcheck in another language
+// follows: the same config keys, the same checks, the same report keys and
+// log lines (tck.Guest lists what may differ by language).
+//
+// Build: bash plugins/build.sh hostcheck (to sdk/tck/hostcheck/hostcheck.wasm).
 //
 // Config keys:
 //
@@ -48,6 +56,8 @@
 //	  gateway   set_consumer (?consumer=ID) and cache_set_key (?cache_key=K),
 //	            then the request goes on; rate_limit (?limit=NAME&key=K&cost=N)
 //	            answers {rc, allowed, remaining, retry_ms}.
+//	  flags     flag_enabled for each name of ?names=a,b: answers
+//	            {"NAME": {"on", "code"}}.
 //	tag       chain: this plugin's mark
 //	stop      chain: answer locally
 //	local     phase: answer locally

@@ -730,7 +730,9 @@ func (d *decoder) appendJSON(dst []byte, n *yaml.Node, key string) []byte {
 				return strconv.AppendInt(dst, v, 10)
 			}
 		case "!!float":
-			if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			// yaml.v3 types an integer past uint64 as a float: like one
+			// past int64, it stays exact, as a string.
+			if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) && !bigInteger(n.Value) {
 				return strconv.AppendFloat(dst, v, 'g', -1, 64)
 			}
 		}
@@ -743,6 +745,27 @@ func (d *decoder) appendJSON(dst []byte, n *yaml.Node, key string) []byte {
 	}
 	d.errorf(n, "%s: unsupported YAML value", key)
 	return nil
+}
+
+// bigInteger reports whether s is written as an integer (decimal, or 0x,
+// 0o, 0b) past int64.
+func bigInteger(s string) bool {
+	if _, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return false
+	}
+	s = strings.TrimLeft(s, "+-")
+	digits := "0123456789_"
+	if len(s) > 2 && s[0] == '0' {
+		switch s[1] {
+		case 'x', 'X':
+			s, digits = s[2:], "0123456789abcdefABCDEF_"
+		case 'o', 'O':
+			s, digits = s[2:], "01234567_"
+		case 'b', 'B':
+			s, digits = s[2:], "01_"
+		}
+	}
+	return s != "" && strings.Trim(s, digits) == ""
 }
 
 // appendChild appends the JSON of node c, an element or a mapping value.

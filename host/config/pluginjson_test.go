@@ -29,7 +29,8 @@ func TestPluginConfigJSONRules(t *testing.T) {
 		{"leading zero is octal", `{zip: 01234, quoted: "01234"}`, `{"zip":668,"quoted":"01234"}`},
 		// Past int64: a string as written up to 2^64-1, a float past that.
 		{"over int64 to uint64", `{a: 9223372036854775808, b: 18446744073709551615, c: 0xFFFFFFFFFFFFFFFF}`, `{"a":"9223372036854775808","b":"18446744073709551615","c":"0xFFFFFFFFFFFFFFFF"}`},
-		{"past uint64 or below int64", `{a: 18446744073709551616, b: -9223372036854775809}`, `{"a":1.8446744073709552e+19,"b":-9.223372036854776e+18}`},
+		{"past uint64 or below int64", `{a: 18446744073709551616, b: -9223372036854775809, c: 123456789012345678901234567890}`, `{"a":"18446744073709551616","b":"-9223372036854775809","c":"123456789012345678901234567890"}`},
+		{"floats stay numbers", `{a: 1.5, b: 1e300, c: -0.25}`, `{"a":1.5,"b":1e+300,"c":-0.25}`},
 		{"quoted big number", `{id: "123456789012345678901234567890"}`, `{"id":"123456789012345678901234567890"}`},
 		// Floats: shortest form that reads back; no Inf or NaN in JSON.
 		{"floats", `{a: 1.0, b: 0.1, c: 1e3, d: 1e6, e: 1.5e300, f: .5, g: -0.0, h: 1e-400}`, `{"a":1,"b":0.1,"c":1000,"d":1e+06,"e":1.5e+300,"f":0.5,"g":-0,"h":0}`},

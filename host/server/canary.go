@@ -72,37 +72,37 @@ func (b *builder) loadCanary(ctx context.Context, name string, running *pluginVe
 }
 
 // canaryEndpoints are the admin endpoints of plugin canaries.
-func (s *Server) canaryEndpoints() []admin.Endpoint {
+func (tc *trafficControl) canaryEndpoints() []admin.Endpoint {
 	return []admin.Endpoint{
 		{Method: "POST", Path: "/plugins/{name}/versions", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (PluginChange, error) {
-			return pluginAnswer(s.UploadVersion(admin.Param(ctx, "name"), append([]byte(nil), ctx.PostBody()...)))
+			return pluginAnswer(tc.UploadVersion(admin.Param(ctx, "name"), append([]byte(nil), ctx.PostBody()...)))
 		})},
 		{Method: "PUT", Path: "/plugins/{name}/canary", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (TrafficChange, error) {
-			return s.SetCanary(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
+			return tc.SetCanary(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
 		})},
 		{Method: "DELETE", Path: "/plugins/{name}/canary", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (TrafficChange, error) {
-			return s.AbortCanary(admin.Param(ctx, "name"), actor(ctx))
+			return tc.AbortCanary(admin.Param(ctx, "name"), actor(ctx))
 		})},
 		{Method: "POST", Path: "/plugins/{name}/promote", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (PluginChange, error) {
-			return pluginAnswer(s.PromoteCanary(admin.Param(ctx, "name"), actor(ctx)))
+			return pluginAnswer(tc.PromoteCanary(admin.Param(ctx, "name"), actor(ctx)))
 		})},
 	}
 }
 
 // UploadVersion keeps a module as a version of the plugin without serving
 // it: compiled and checked, ready for a canary or a rollback.
-func (s *Server) UploadVersion(name string, module []byte) (PluginChange, error) {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	snap := s.snap.Load()
-	h := s.b.history[name]
+func (tc *trafficControl) UploadVersion(name string, module []byte) (PluginChange, error) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	snap := tc.current.Load()
+	h := tc.b.history[name]
 	if snap.plugins[name] == nil || h == nil {
 		return PluginChange{}, errUnknownPlugin(name)
 	}
 	if _, err := wasm.Inspect(module); err != nil {
 		return PluginChange{}, fmt.Errorf("plugin %q: module rejected: %w", name, err)
 	}
-	m, err := s.b.plugins.runtime.Load(context.Background(), name, module)
+	m, err := tc.b.plugins.runtime.Load(context.Background(), name, module)
 	if err != nil {
 		return PluginChange{}, fmt.Errorf("plugin %q: module rejected: %s", name, unwrapPluginName(err))
 	}
@@ -116,14 +116,14 @@ func (s *Server) UploadVersion(name string, module []byte) (PluginChange, error)
 // or a unique prefix, "percent": 0..100} or {"sha256", "segment": NAME}.
 // The version is bound on every route of the plugin before any request
 // runs it.
-func (s *Server) SetCanary(name string, body []byte, by string) (TrafficChange, error) {
+func (tc *trafficControl) SetCanary(name string, body []byte, by string) (TrafficChange, error) {
 	var spec canarySpec
 	if err := decodeStrict(body, &spec); err != nil {
 		return TrafficChange{}, invalid("body: want {\"sha256\": VERSION, \"percent\": 0..100} or {\"sha256\": VERSION, \"segment\": NAME}: %v", err)
 	}
-	s.reloadMu.Lock()
-	snap := s.snap.Load()
-	h := s.b.history[name]
+	tc.mu.Lock()
+	snap := tc.current.Load()
+	h := tc.b.history[name]
 	var found *pluginVersion
 	var err error
 	if snap.plugins[name] == nil || h == nil {
@@ -149,29 +149,29 @@ func (s *Server) SetCanary(name string, body []byte, by string) (TrafficChange, 
 			err = invalid("unknown segment %q", spec.Segment)
 		}
 	}
-	s.reloadMu.Unlock()
+	tc.mu.Unlock()
 	if err != nil {
 		return TrafficChange{}, err
 	}
 	spec.SHA256 = found.sha
 	raw, _ := json.Marshal(spec)
-	ch, err := s.applyTraffic(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
+	ch, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Set(traffic.Key{Kind: kindCanary, Name: name}, raw, by, check)
 	}, nil)
 	if err == nil && ch.Seq != 0 {
-		go s.watchCanary(name, found.sha)
+		go tc.watchCanary(name, found.sha)
 	}
 	return changeAnswer(ch), err
 }
 
 // AbortCanary ends a plugin's canary: every request runs the running
 // version again.
-func (s *Server) AbortCanary(name, by string) (TrafficChange, error) {
+func (tc *trafficControl) AbortCanary(name, by string) (TrafficChange, error) {
 	key := traffic.Key{Kind: kindCanary, Name: name}
-	if s.b.traffic.View().Value(key) == nil {
+	if tc.b.traffic.View().Value(key) == nil {
 		return TrafficChange{}, &admin.Error{Status: http.StatusNotFound, Code: "no_canary", Message: fmt.Sprintf("plugin %q has no canary", name)}
 	}
-	ch, err := s.applyTraffic(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
+	ch, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Set(key, nil, by, check)
 	}, nil)
 	return changeAnswer(ch), err
@@ -179,13 +179,13 @@ func (s *Server) AbortCanary(name, by string) (TrafficChange, error) {
 
 // PromoteCanary makes a plugin's canary version the running one, for
 // every request, and ends the canary: one swap.
-func (s *Server) PromoteCanary(name, by string) (PluginChange, error) {
+func (tc *trafficControl) PromoteCanary(name, by string) (PluginChange, error) {
 	key := traffic.Key{Kind: kindCanary, Name: name}
 	var spec canarySpec
-	if err := json.Unmarshal(s.b.traffic.View().Value(key), &spec); err != nil || spec.SHA256 == "" {
+	if err := json.Unmarshal(tc.b.traffic.View().Value(key), &spec); err != nil || spec.SHA256 == "" {
 		return PluginChange{}, errNoCanary(name)
 	}
-	_, err := s.applyTraffic(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
+	_, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Set(key, nil, by, check)
 	}, func(b *builder) func() {
 		h := b.history[name]
@@ -202,7 +202,7 @@ func (s *Server) PromoteCanary(name, by string) (PluginChange, error) {
 	if err != nil {
 		return PluginChange{}, err
 	}
-	snap := s.snap.Load()
+	snap := tc.current.Load()
 	return PluginChange{Status: "ok", Plugin: name, SHA256: spec.SHA256, Version: spec.SHA256[:12], ConfigVersion: snap.version}, nil
 }
 
@@ -218,30 +218,30 @@ func (e errNoCanary) Error() string {
 // builder), by building a new snapshot; the result is swapped in once the
 // change is recorded. prepare, when given, returns how to undo its
 // adjustment if the change is refused. Nothing changes when a step fails.
-func (s *Server) applyTraffic(change func(*traffic.Store, traffic.Check) (traffic.Change, error), prepare func(*builder) (undo func())) (traffic.Change, error) {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	old := s.snap.Load()
+func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traffic.Change, error), prepare func(*builder) (undo func())) (traffic.Change, error) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	old := tc.current.Load()
 	undo := func() {}
 	if prepare != nil {
-		undo = prepare(s.b)
+		undo = prepare(tc.b)
 	}
 	var next *snapshot
 	var tv *trafficView
-	ch, err := change(s.b.traffic, func(v traffic.View) (err error) {
+	ch, err := change(tc.b.traffic, func(v traffic.View) (err error) {
 		if prepare == nil && !canariesDiffer(old, v) {
 			tv, err = compileTraffic(old, v)
 			return err
 		}
-		s.b.candidate = &v
-		defer func() { s.b.candidate = nil }()
-		next, err = s.b.safeBuild(old.cfg, old.table, old)
+		tc.b.candidate = &v
+		defer func() { tc.b.candidate = nil }()
+		next, err = tc.b.safeBuild(old.cfg, old.table, old)
 		return err
 	})
 	if err != nil {
 		undo()
 		if next != nil {
-			s.b.discard(next, old)
+			tc.b.discard(next, old)
 		}
 		var ae *admin.Error
 		switch {
@@ -254,13 +254,13 @@ func (s *Server) applyTraffic(change func(*traffic.Store, traffic.Check) (traffi
 	}
 	switch {
 	case next != nil:
-		s.commit(old, next)
+		tc.commit(old, next)
 	case tv != nil:
 		old.traffic.Store(tv)
 	default:
 		return ch, nil // the state already was so
 	}
-	s.log.Info("traffic changed", "kind", ch.Kind, "name", ch.Name, "action", ch.Action, "seq", ch.Seq, "after", string(ch.After))
+	tc.log.Info("traffic changed", "kind", ch.Kind, "name", ch.Name, "action", ch.Action, "seq", ch.Seq, "after", string(ch.After))
 	return ch, nil
 }
 
@@ -297,10 +297,10 @@ func canariesDiffer(snap *snapshot, v traffic.View) bool {
 // running version by plugin_runtime.canary.abort_margin_percent (once it has
 // min_calls hook calls), or when a route quarantines it. It stops when the
 // canary is replaced, promoted or aborted.
-func (s *Server) watchCanary(name, sha string) {
+func (tc *trafficControl) watchCanary(name, sha string) {
 	for {
 		time.Sleep(50 * time.Millisecond)
-		snap := s.snap.Load()
+		snap := tc.current.Load()
 		lp := snap.plugins[name]
 		if lp == nil || lp.canary == nil || lp.canary.version.sha != sha {
 			return
@@ -337,10 +337,10 @@ func (s *Server) watchCanary(name, sha string) {
 		default:
 			continue
 		}
-		s.log.Error("plugin canary is failing; aborting it automatically", "plugin", name, "sha256", sha, "why", why)
-		s.metrics.AutoRollback(name)
-		if _, err := s.AbortCanary(name, "auto-abort ("+why+")"); err != nil {
-			s.log.Error("automatic canary abort failed", "plugin", name, "err", err.Error())
+		tc.log.Error("plugin canary is failing; aborting it automatically", "plugin", name, "sha256", sha, "why", why)
+		tc.metrics.AutoRollback(name)
+		if _, err := tc.AbortCanary(name, "auto-abort ("+why+")"); err != nil {
+			tc.log.Error("automatic canary abort failed", "plugin", name, "err", err.Error())
 		}
 		return
 	}

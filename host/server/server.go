@@ -65,8 +65,9 @@ type Server struct {
 	inFlight atomic.Int64
 	draining atomic.Bool
 
-	reloadMu sync.Mutex // serializes reloads, hot-loads and their builds
+	reloadMu sync.Mutex // serializes reloads, hot-loads, traffic changes and their builds
 	b        *builder
+	traffic  *trafficControl // run-time traffic changes
 
 	proxySrv, adminSrv *fasthttp.Server
 	proxyLn, adminLn   net.Listener
@@ -158,11 +159,12 @@ func New(opts Options) (*Server, error) {
 		s.token = hex.EncodeToString(b[:])
 		s.tokenGenerated = true
 	}
+	s.traffic = &trafficControl{mu: &s.reloadMu, current: &s.snap, b: s.b, log: s.log, metrics: s.metrics, commit: s.commit}
 	if s.admin, err = admin.New(s.token, s.adminEndpoints()...); err != nil {
 		return nil, err
 	}
 	s.metrics.SetCacheStats(s.cacheStats)
-	s.metrics.SetShadowStats(s.shadowStats)
+	s.metrics.SetShadowStats(s.traffic.shadowStats)
 	return s, nil
 }
 

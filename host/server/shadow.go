@@ -16,7 +16,7 @@ import (
 )
 
 // routeShadow mirrors a share of a route's requests to a candidate
-// upstream and compares its answers with the primary's. The copy goes out
+// upstream and compares its answers with the primary'tc. The copy goes out
 // after the primary answered, from a goroutine of its own: the client's
 // answer never waits for it, and at most max_in_flight copies of the
 // route are out at once (the others are dropped and counted).
@@ -107,10 +107,10 @@ type ShadowView struct {
 	shadow.Report
 }
 
-func (s *Server) shadowEndpoints() []admin.Endpoint {
+func (tc *trafficControl) shadowEndpoints() []admin.Endpoint {
 	return []admin.Endpoint{{Method: "GET", Path: "/routes/{name}/shadow", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (ShadowView, error) {
 		name := admin.Param(ctx, "name")
-		for _, r := range s.snap.Load().routes {
+		for _, r := range tc.current.Load().routes {
 			if r.name == name && r.shadow != nil {
 				sh := r.shadow
 				return ShadowView{Route: name, Upstream: sh.cfg.Upstream, Percent: sh.cfg.Percent, InFlight: sh.gate.InFlight(), Report: sh.rec.Snapshot()}, nil
@@ -120,7 +120,7 @@ func (s *Server) shadowEndpoints() []admin.Endpoint {
 	})}}
 }
 
-func (s *Server) shadowSummaries(snap *snapshot) []ShadowSummary {
+func (tc *trafficControl) shadowSummaries(snap *snapshot) []ShadowSummary {
 	out := []ShadowSummary{}
 	for _, r := range snap.routes {
 		if sh := r.shadow; sh != nil {
@@ -131,8 +131,8 @@ func (s *Server) shadowSummaries(snap *snapshot) []ShadowSummary {
 }
 
 // shadowStats feeds wasmgate_shadow_requests_total.
-func (s *Server) shadowStats() []metrics.ShadowStats {
-	snap := s.snap.Load()
+func (tc *trafficControl) shadowStats() []metrics.ShadowStats {
+	snap := tc.current.Load()
 	if snap == nil {
 		return nil
 	}

@@ -5,8 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wasmgate/wasmgate/host/metrics"
 
 	"github.com/valyala/fasthttp"
 
@@ -15,25 +21,43 @@ import (
 	"github.com/wasmgate/wasmgate/host/traffic"
 )
 
+// trafficControl makes run-time traffic changes to the running snapshot:
+// splits, switches, flags, plugin canaries, rollback, and what shows them.
+// It shares the Server's build lock (a change and a reload or hot-load are
+// serialized) and swaps snapshots with the Server's commit.
+type trafficControl struct {
+	mu      *sync.Mutex               // the Server's reloadMu
+	current *atomic.Pointer[snapshot] // the running snapshot
+	b       *builder
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	commit  func(old, next *snapshot) // swaps a snapshot in (Server.commit)
+}
+
+// endpoints are every admin endpoint of traffic management.
+func (tc *trafficControl) endpoints() []admin.Endpoint {
+	return slices.Concat(tc.trafficEndpoints(), tc.shadowEndpoints(), tc.canaryEndpoints())
+}
+
 // trafficEndpoints are the admin endpoints of run-time traffic management:
 // splits, blue-green switches, flags, the audit log and rollback.
-func (s *Server) trafficEndpoints() []admin.Endpoint {
+func (tc *trafficControl) trafficEndpoints() []admin.Endpoint {
 	return []admin.Endpoint{
-		{Method: "GET", Path: "/traffic", Handler: admin.JSON(func(*fasthttp.RequestCtx) (TrafficView, error) { return s.Traffic(), nil })},
+		{Method: "GET", Path: "/traffic", Handler: admin.JSON(func(*fasthttp.RequestCtx) (TrafficView, error) { return tc.Traffic(), nil })},
 		{Method: "PUT", Path: "/routes/{name}/split", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (TrafficChange, error) {
-			return s.SetSplit(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
+			return tc.SetSplit(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
 		})},
 		{Method: "POST", Path: "/routes/{name}/switch", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (TrafficChange, error) {
-			return s.Switch(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
+			return tc.Switch(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
 		})},
 		{Method: "PUT", Path: "/flags/{name}", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (TrafficChange, error) {
-			return s.SetFlag(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
+			return tc.SetFlag(admin.Param(ctx, "name"), ctx.PostBody(), actor(ctx))
 		})},
 		{Method: "GET", Path: "/audit", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (AuditView, error) {
-			return s.Audit(string(ctx.QueryArgs().Peek("limit")))
+			return tc.Audit(string(ctx.QueryArgs().Peek("limit")))
 		})},
 		{Method: "POST", Path: "/rollback", Handler: admin.JSON(func(ctx *fasthttp.RequestCtx) (TrafficChange, error) {
-			return s.RollbackTraffic(actor(ctx))
+			return tc.Rollback(actor(ctx))
 		})},
 	}
 }
@@ -97,10 +121,10 @@ type AuditView struct {
 }
 
 // Traffic is the traffic state as GET /traffic shows it.
-func (s *Server) Traffic() TrafficView {
-	snap := s.snap.Load()
-	v := s.b.traffic.View()
-	out := TrafficView{Version: v.Version, Sticky: snap.cfg.Traffic.Sticky, Items: []TrafficItem{}, Segments: []SegmentView{}, Shadows: s.shadowSummaries(snap)}
+func (tc *trafficControl) Traffic() TrafficView {
+	snap := tc.current.Load()
+	v := tc.b.traffic.View()
+	out := TrafficView{Version: v.Version, Sticky: snap.cfg.Traffic.Sticky, Items: []TrafficItem{}, Segments: []SegmentView{}, Shadows: tc.shadowSummaries(snap)}
 	for _, e := range v.Entries {
 		it := TrafficItem{Kind: e.Kind, Name: e.Name, Value: e.Value, Source: e.Source}
 		if e.Source == traffic.FromRuntime {
@@ -118,8 +142,8 @@ func (s *Server) Traffic() TrafficView {
 }
 
 // SetSplit replaces a route's split at run time (PUT /routes/NAME/split).
-func (s *Server) SetSplit(routeName string, body []byte, by string) (TrafficChange, error) {
-	rc, err := s.trafficRoute(routeName)
+func (tc *trafficControl) SetSplit(routeName string, body []byte, by string) (TrafficChange, error) {
+	rc, err := tc.route(routeName)
 	if err != nil {
 		return TrafficChange{}, err
 	}
@@ -136,13 +160,13 @@ func (s *Server) SetSplit(routeName string, body []byte, by string) (TrafficChan
 	if len(entries) == 0 {
 		return TrafficChange{}, invalid("body: the split has no entries")
 	}
-	return s.changeTraffic(traffic.Key{Kind: kindSplit, Name: rc.Name}, entries, by)
+	return tc.change(traffic.Key{Kind: kindSplit, Name: rc.Name}, entries, by)
 }
 
 // Switch flips a blue-green route (POST /routes/NAME/switch): to standby
 // without a body, or {"to": "standby" | "active" | UPSTREAM}.
-func (s *Server) Switch(routeName string, body []byte, by string) (TrafficChange, error) {
-	rc, err := s.trafficRoute(routeName)
+func (tc *trafficControl) Switch(routeName string, body []byte, by string) (TrafficChange, error) {
+	rc, err := tc.route(routeName)
 	if err != nil {
 		return TrafficChange{}, err
 	}
@@ -158,7 +182,7 @@ func (s *Server) Switch(routeName string, body []byte, by string) (TrafficChange
 		}
 	}
 	var cur switchState
-	_ = json.Unmarshal(s.b.traffic.View().Value(traffic.Key{Kind: kindSwitch, Name: rc.Name}), &cur)
+	_ = json.Unmarshal(tc.b.traffic.View().Value(traffic.Key{Kind: kindSwitch, Name: rc.Name}), &cur)
 	other := rc.Standby
 	if cur.Active == rc.Standby {
 		other = rc.Active
@@ -173,12 +197,12 @@ func (s *Server) Switch(routeName string, body []byte, by string) (TrafficChange
 	default:
 		return TrafficChange{}, invalid("to %q: want standby, active, %q or %q", req.To, rc.Active, rc.Standby)
 	}
-	return s.changeTraffic(traffic.Key{Kind: kindSwitch, Name: rc.Name}, switchState{Active: to}, by)
+	return tc.change(traffic.Key{Kind: kindSwitch, Name: rc.Name}, switchState{Active: to}, by)
 }
 
 // SetFlag sets a feature flag at run time (PUT /flags/NAME).
-func (s *Server) SetFlag(name string, body []byte, by string) (TrafficChange, error) {
-	cfg := s.snap.Load().cfg
+func (tc *trafficControl) SetFlag(name string, body []byte, by string) (TrafficChange, error) {
+	cfg := tc.current.Load().cfg
 	known := false
 	for _, f := range cfg.Traffic.Flags {
 		known = known || f.Name == name
@@ -195,20 +219,20 @@ func (s *Server) SetFlag(name string, body []byte, by string) (TrafficChange, er
 		hundred := 100
 		spec.Percent = &hundred
 	}
-	return s.changeTraffic(traffic.Key{Kind: kindFlag, Name: name}, spec, by)
+	return tc.change(traffic.Key{Kind: kindFlag, Name: name}, spec, by)
 }
 
 // RollbackTraffic restores the traffic state before the last run-time
 // change (POST /rollback); each call goes one step further back.
-func (s *Server) RollbackTraffic(by string) (TrafficChange, error) {
-	ch, err := s.applyTraffic(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
+func (tc *trafficControl) Rollback(by string) (TrafficChange, error) {
+	ch, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Rollback(by, check)
 	}, nil)
 	return changeAnswer(ch), err
 }
 
 // Audit is GET /audit: the newest limit entries (default 100).
-func (s *Server) Audit(limit string) (AuditView, error) {
+func (tc *trafficControl) Audit(limit string) (AuditView, error) {
 	n := 100
 	if limit != "" {
 		var err error
@@ -216,7 +240,7 @@ func (s *Server) Audit(limit string) (AuditView, error) {
 			return AuditView{}, invalid("limit %q: want a number >= 1", limit)
 		}
 	}
-	entries := s.b.traffic.Audit(n)
+	entries := tc.b.traffic.Audit(n)
 	if entries == nil {
 		entries = []traffic.AuditEntry{}
 	}
@@ -224,12 +248,12 @@ func (s *Server) Audit(limit string) (AuditView, error) {
 }
 
 // changeTraffic sets one traffic item at run time.
-func (s *Server) changeTraffic(key traffic.Key, value any, by string) (TrafficChange, error) {
+func (tc *trafficControl) change(key traffic.Key, value any, by string) (TrafficChange, error) {
 	raw, err := json.Marshal(value)
 	if err != nil {
 		return TrafficChange{}, err
 	}
-	ch, err := s.applyTraffic(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
+	ch, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Set(key, raw, by, check)
 	}, nil)
 	return changeAnswer(ch), err
@@ -244,8 +268,8 @@ func changeAnswer(ch traffic.Change) TrafficChange {
 }
 
 // trafficRoute finds a route of the running config by name.
-func (s *Server) trafficRoute(name string) (*config.Route, error) {
-	cfg := s.snap.Load().cfg
+func (tc *trafficControl) route(name string) (*config.Route, error) {
+	cfg := tc.current.Load().cfg
 	for i := range cfg.Routes {
 		if cfg.Routes[i].Name == name {
 			return &cfg.Routes[i], nil

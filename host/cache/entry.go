@@ -349,7 +349,7 @@ func parseVary(vals [][]byte) (names [][]byte, star bool) {
 			if !httpsyntax.IsToken(string(e)) {
 				continue
 			}
-			names = append(names, canonical(string(e)))
+			names = append(names, httpsyntax.CanonicalName(string(e)))
 		}
 	}
 	slices.SortFunc(names, bytes.Compare)

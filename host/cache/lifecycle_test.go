@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
 
 func TestPolicyValidation(t *testing.T) {
@@ -59,8 +60,8 @@ func TestCanonicalMatchesFasthttp(t *testing.T) {
 				got = string(k)
 			}
 		}
-		if c := string(canonical(name)); c != got {
-			t.Errorf("canonical(%q) = %q, fasthttp %q", name, c, got)
+		if c := string(httpsyntax.CanonicalName(name)); c != got {
+			t.Errorf("httpsyntax.CanonicalName(%q) = %q, fasthttp %q", name, c, got)
 		}
 	}
 }

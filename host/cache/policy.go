@@ -216,7 +216,7 @@ func compile(p Policy) (*policy, error) {
 	if !httpsyntax.IsToken(sh) {
 		bad("StatusHeader %q is not a valid header name", sh)
 	}
-	c.statusHeader = canonical(sh)
+	c.statusHeader = httpsyntax.CanonicalName(sh)
 
 	ks := &c.key
 	seen := map[string]bool{}
@@ -230,7 +230,7 @@ func compile(p Policy) (*policy, error) {
 			continue
 		}
 		seen[l] = true
-		ks.headers = append(ks.headers, keyHeader{lower: l, canon: string(canonical(h)), canonB: canonical(h)})
+		ks.headers = append(ks.headers, keyHeader{lower: l, canon: string(httpsyntax.CanonicalName(h)), canonB: httpsyntax.CanonicalName(h)})
 	}
 	slices.SortFunc(ks.headers, func(a, b keyHeader) int { return strings.Compare(a.lower, b.lower) })
 	for _, h := range ks.headers {
@@ -285,23 +285,6 @@ func patterns(field string, names []string) ([]namePattern, error) {
 		out = append(out, pat)
 	}
 	return out, nil
-}
-
-// canonical returns name in fasthttp's canonical header form
-// (Content-Type), the form Peek and SetCanonical expect.
-func canonical(name string) []byte {
-	b := []byte(name)
-	upper := true
-	for i, c := range b {
-		switch {
-		case upper && c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case !upper && c >= 'A' && c <= 'Z':
-			b[i] = c - 'A' + 'a'
-		}
-		upper = c == '-'
-	}
-	return b
 }
 
 // Validate reports what New or Update would refuse in p, without building a

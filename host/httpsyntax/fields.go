@@ -94,3 +94,22 @@ func equalFold(b []byte, s string) bool {
 	}
 	return true
 }
+
+// CanonicalName returns a field name in the canonical form fasthttp keeps
+// header names in (Content-Type: each letter after the start or a '-'
+// upper case, the others lower case), the form its Peek, PeekAll and
+// SetCanonical expect without a normalizing copy.
+func CanonicalName(name string) []byte {
+	b := []byte(name)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case !upper && c >= 'A' && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+		upper = c == '-'
+	}
+	return b
+}

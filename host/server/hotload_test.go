@@ -285,26 +285,7 @@ upstreams: [{name: a, targets: [{address: %s}]}]
 routes:
   - {name: wat, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
 `, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr))
-	src, err := os.ReadFile("../../plugins/raw-wat/plugin.wat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const anchor = "    (local $n i32)\n"
-	if !strings.Contains(string(src), anchor) {
-		t.Fatalf("plugin.wat no longer has %q", anchor)
-	}
-	dir := t.TempDir()
-	wat := filepath.Join(dir, "trap.wat")
-	if err := os.WriteFile(wat, []byte(strings.Replace(string(src), anchor, anchor+"    unreachable\n", 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := exec.Command("wat2wasm", wat, "-o", wat+".wasm").CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
-	trapping, err := os.ReadFile(wat + ".wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	trapping := trappingRawWat(t)
 	// A load generator runs throughout: no request may fail.
 	l := startLoad(g, "/load", 3)
 	defer func() {

@@ -142,7 +142,7 @@ func NewComparer(spec Spec) (*Comparer, error) {
 		if err := checkToken(h); err != nil {
 			return nil, fmt.Errorf("%w: headers[%d] %q: %v", ErrInvalidSpec, i, h, err)
 		}
-		name := canonicalName(h)
+		name := string(httpsyntax.CanonicalName(h))
 		for j, prev := range c.headers {
 			if prev == name {
 				return nil, fmt.Errorf("%w: headers[%d] %q: listed before as headers[%d] (names are case-insensitive)", ErrInvalidSpec, i, h, j)
@@ -174,23 +174,6 @@ func checkToken(s string) error {
 		return fmt.Errorf("byte %q at offset %d is not allowed in a field name (RFC 9110 token)", s[i], i)
 	}
 	return nil
-}
-
-// canonicalName writes a token as fasthttp normalizes it (Content-Type), so
-// that PeekAll finds it without a normalizing copy.
-func canonicalName(s string) string {
-	b := []byte(s)
-	upper := true
-	for i, c := range b {
-		switch {
-		case upper && c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case !upper && c >= 'A' && c <= 'Z':
-			b[i] = c - 'A' + 'a'
-		}
-		upper = c == '-'
-	}
-	return string(b)
 }
 
 // HeaderNames returns the canonical names of the compared header fields.

@@ -369,8 +369,17 @@ func TestTrafficStateSurvivesRestart(t *testing.T) {
 	if len(tv.Items) != 1 || tv.Items[0].Source != "runtime" || compact(tv.Items[0].File) != `{"active":"blue"}` {
 		t.Errorf("GET /traffic after a restart: %+v", tv.Items)
 	}
-	// The operator edits the file: the file wins.
-	writeConfig(t, g2.cfgPath, strings.Replace(cfg, "active: blue, standby: green", "active: green, standby: blue", 1))
+	// A reload of an unrelated change keeps the run-time switch.
+	unrelated := cfg + "  - {name: other, match: {path_prefix: /other}, upstream: blue}\n"
+	writeConfig(t, g2.cfgPath, unrelated)
+	if _, err := g2.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if s := servedBy(do(t, "GET", g2.url("/x"), nil, nil)); s != "green" {
+		t.Fatalf("after a reload of an unrelated change: served by %s, want green (the run-time switch)", s)
+	}
+	// The operator edits the file's value of the switched route: the file wins.
+	writeConfig(t, g2.cfgPath, strings.Replace(unrelated, "active: blue, standby: green", "active: green, standby: blue", 1))
 	if _, err := g2.Reload("test"); err != nil {
 		t.Fatal(err)
 	}

@@ -244,9 +244,17 @@ func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traf
 			tc.b.discard(next, old)
 		}
 		var ae *admin.Error
+		var de *traffic.DiscardedError
+		var pe *traffic.PersistError
 		switch {
 		case errors.Is(err, traffic.ErrNothingToRollBack):
 			return ch, conflict("nothing to roll back: no run-time change is left in the history")
+		case errors.As(err, &de):
+			return ch, conflict("%v", err)
+		case errors.As(err, &pe):
+			// Not the change's fault: the state could not be kept.
+			return ch, &admin.Error{Status: http.StatusServiceUnavailable, Code: "state_file_unwritable",
+				Message: "nothing changed: " + err.Error()}
 		case errors.As(err, &ae):
 			return ch, err
 		}

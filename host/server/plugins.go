@@ -53,6 +53,7 @@ type linkVersion struct {
 type canaryLink struct {
 	linkVersion
 	percent int
+	salt    uint64 // the canary's own cohort (traffic.Salt)
 	segment string // "" : by percent
 }
 
@@ -68,11 +69,8 @@ func (l *link) version(rq *request) *linkVersion {
 		seg := rq.traffic().segments[c.segment]
 		in = seg != nil && seg.Contains(rq)
 	} else {
-		h, ok := rq.StickyHash()
-		if !ok {
-			h = traffic.RandomHash()
-		}
-		in = traffic.InPercent(h, c.percent)
+		h, _ := rq.StickyHash() // without a key: the request's random hash
+		in = traffic.InPercent(traffic.Salted(h, c.salt), c.percent)
 	}
 	if in {
 		return &c.linkVersion
@@ -225,7 +223,7 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 					at(rp.Pos, "route %q: plugin %q: canary %s: %v", rc.Name, rp.Name, c.version.sha[:12], err)
 					continue
 				}
-				l.canary = &canaryLink{percent: c.percent, segment: c.spec.Segment}
+				l.canary = &canaryLink{percent: c.percent, segment: c.spec.Segment, salt: traffic.Salt("canary/" + rp.Name)}
 				l.canary.binding, l.canary.sha = cl.binding, c.version.sha
 			}
 			r.chain = append(r.chain, l)

@@ -48,13 +48,17 @@ var (
 )
 
 // stickyState caches a request's user-key hashes: the global one (segments
-// and flags) and its route's (the split), each computed at most once.
+// and flags) and its route's (the split), each computed once it is known.
+// A request without a key gets one random hash, drawn once, so that every
+// question about it gets one answer. A consumer the request does not have
+// yet is not cached as absent: an auth plugin may name it later.
 type stickyState struct {
 	known, has   bool
 	hash         uint64
 	routeKnown   bool
 	routeHas     bool
 	routeHash    uint64
+	random       uint64         // 0: not drawn yet
 	claims       map[string]any // the bearer token's payload, once parsed
 	claimsParsed bool
 	claimBuf     []byte
@@ -62,7 +66,36 @@ type stickyState struct {
 
 func (s *stickyState) reset() {
 	s.known, s.routeKnown, s.claimsParsed = false, false, false
+	s.random = 0
 	s.claims = nil
+}
+
+// keyless is the request's random hash.
+func (s *stickyState) keyless() uint64 {
+	for s.random == 0 {
+		s.random = traffic.RandomHash()
+	}
+	return s.random
+}
+
+// lookup hashes the value src names in rq, caching the result unless it
+// is an absent consumer.
+func (rq *request) lookup(src traffic.Source, known, has *bool, hash *uint64) (uint64, bool) {
+	if !*known {
+		v := rq.Value(src)
+		switch {
+		case v != nil:
+			*known, *has, *hash = true, true, traffic.Hash(v)
+		case src.Kind != traffic.SourceConsumer:
+			*known, *has = true, false
+		default:
+			return rq.sticky.keyless(), false
+		}
+	}
+	if !*has {
+		return rq.sticky.keyless(), false
+	}
+	return *hash, true
 }
 
 // Value is the value src names in the request, nil when it has none.
@@ -87,33 +120,19 @@ func (rq *request) Value(src traffic.Source) []byte {
 	return v
 }
 
-// StickyHash is the hash of the request's traffic.sticky key.
+// StickyHash is the hash of the request's traffic.sticky key; without one,
+// the request's random hash and false.
 func (rq *request) StickyHash() (uint64, bool) {
 	s := &rq.sticky
-	if !s.known {
-		s.known = true
-		if v := rq.Value(rq.traffic().sticky); v != nil {
-			s.hash, s.has = traffic.Hash(v), true
-		} else {
-			s.has = false
-		}
-	}
-	return s.hash, s.has
+	return rq.lookup(rq.traffic().sticky, &s.known, &s.has, &s.hash)
 }
 
 // routeHash is the hash the route's split picks by: of its sticky key, or
-// a random one when the request has none.
+// the request's random hash when it has none.
 func (rq *request) routeHash(src traffic.Source) uint64 {
 	s := &rq.sticky
-	if !s.routeKnown {
-		s.routeKnown = true
-		if v := rq.Value(src); v != nil {
-			s.routeHash, s.routeHas = traffic.Hash(v), true
-		} else {
-			s.routeHash, s.routeHas = traffic.RandomHash(), false
-		}
-	}
-	return s.routeHash
+	h, _ := rq.lookup(src, &s.routeKnown, &s.routeHas, &s.routeHash)
+	return h
 }
 
 // InSegment answers a match.segments condition.

@@ -391,3 +391,52 @@ func TestTrafficStateSurvivesRestart(t *testing.T) {
 		t.Errorf("after the file changed: %+v", tv.Items)
 	}
 }
+
+// TestConsumerStickyAfterPlugin: with sticky: consumer, a match.flags
+// condition asks for the user's hash before the auth plugin names the
+// consumer; the consumer it names afterwards still decides the segment
+// entry of the split, the same way for each consumer every time.
+func TestConsumerStickyAfterPlugin(t *testing.T) {
+	legacy, v2 := startUpstream(t, "legacy"), startUpstream(t, "v2")
+	var keys strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&keys, "{consumer: c%d, key: key-%d-0123456789abcdef}, ", i, i)
+	}
+	g := startGateway(t, 1000, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+traffic:
+  sticky: consumer
+  segments: [{name: half, percent: 50}]
+  flags: [{name: almost-all, enabled: true, percent: 99}]
+plugins:
+  - {name: api-key, module: %q, limits: {call_timeout: 5s}}
+upstreams:
+  - {name: legacy, targets: [{address: %s}]}
+  - {name: v2, targets: [{address: %s}]}
+routes:
+  - name: r
+    match: {path_prefix: /, flags: [almost-all]}
+    split: [{upstream: v2, segment: half}, {upstream: legacy, weight: 100}]
+    plugins: [{name: api-key, config: {keys: [%s]}}]
+  - name: fallback
+    match: {path_prefix: /}
+    split: [{upstream: v2, segment: half}, {upstream: legacy, weight: 100}]
+    plugins: [{name: api-key, config: {keys: [%s]}}]
+`, e2eCacheDir(t), pluginPath(t, "api-key"), legacy.addr, v2.addr, keys.String(), keys.String()))
+	inSegment := 0
+	for i := range 40 {
+		key := map[string]string{"X-Api-Key": fmt.Sprintf("key-%d-0123456789abcdef", i)}
+		first := servedBy(do(t, "GET", g.url("/x"), key, nil))
+		for range 3 {
+			if again := servedBy(do(t, "GET", g.url("/x"), key, nil)); again != first {
+				t.Fatalf("consumer c%d went to %s, then %s", i, first, again)
+			}
+		}
+		if first == "v2" {
+			inSegment++
+		}
+	}
+	if inSegment < 10 || inSegment > 30 {
+		t.Errorf("%d of 40 consumers in a 50%% segment", inSegment)
+	}
+}

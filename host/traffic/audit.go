@@ -12,6 +12,9 @@ const (
 	ActionSet = "set"
 	// ActionRollback undoes a run-time change (Store.Rollback).
 	ActionRollback = "rollback"
+	// ActionDiscard is a rollback step that could not be restored, dropped
+	// from the history (Store.Rollback).
+	ActionDiscard = "discard"
 	// ActionDrop is a run-time override ended by an edit of the file's
 	// value for its key (Store.SetFile).
 	ActionDrop = "drop"

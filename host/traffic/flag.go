@@ -19,6 +19,7 @@ type Flag struct {
 	enabled bool
 	percent int
 	segment *Segment // nil: everyone
+	salt    uint64   // of the flag's percentage cohort
 }
 
 // NewFlag validates spec and resolves its segment in segs, so On needs no
@@ -27,7 +28,7 @@ func NewFlag(name string, spec FlagSpec, segs Segments) (*Flag, error) {
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("flag: %w", err)
 	}
-	f := &Flag{name: name, enabled: spec.Enabled, percent: 100}
+	f := &Flag{name: name, enabled: spec.Enabled, percent: 100, salt: Salt("flag/" + name)}
 	if p := spec.Percent; p != nil {
 		if *p < 0 || *p > 100 {
 			return nil, fmt.Errorf("flag %q: percent %d out of range 0..100", name, *p)
@@ -47,8 +48,9 @@ func (f *Flag) Name() string { return f.name }
 
 // On reports whether the flag is on for the request: enabled, the request in
 // the segment (if any), and its sticky hash InPercent. A request without a
-// sticky key gets a random hash, so it is on with probability percent but
-// may differ from one request to the next. It does not allocate.
+// sticky key gets the request's random hash, so it is on with probability
+// percent but may differ from one request to the next. Each flag's
+// percentage is its own cohort (Salt). It does not allocate.
 func (f *Flag) On(r Request) bool {
 	if !f.enabled || f.percent == 0 {
 		return false
@@ -59,9 +61,6 @@ func (f *Flag) On(r Request) bool {
 	if f.percent >= 100 {
 		return true
 	}
-	h, ok := r.StickyHash()
-	if !ok {
-		h = RandomHash()
-	}
-	return InPercent(h, f.percent)
+	h, _ := r.StickyHash() // without a key: random, once per request
+	return InPercent(Salted(h, f.salt), f.percent)
 }

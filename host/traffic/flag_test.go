@@ -50,7 +50,7 @@ func TestFlagOn(t *testing.T) {
 	}
 	alice := fakeRequest{values: map[Source]string{userID: "alice"}, hash: HashString("alice"), hasKey: true}
 	carol := fakeRequest{values: map[Source]string{userID: "carol"}, hash: HashString("carol"), hasKey: true}
-	bucket := int(Bucket(alice.hash))/100 + 1 // the smallest percent alice is in
+	bucket := int(Bucket(Salted(alice.hash, Salt("flag/new-checkout"))))/100 + 1 // the smallest percent alice is in
 	for _, tt := range []struct {
 		name string
 		spec FlagSpec
@@ -77,8 +77,8 @@ func TestFlagOn(t *testing.T) {
 	}
 }
 
-// Keyed requests stick; keyless ones get a random hash, so percent is a
-// share of requests.
+// Keyed requests stick; keyless ones carry a random hash, so percent is a
+// share of requests. Two flags at the same percent are different cohorts.
 func TestFlagPercentShare(t *testing.T) {
 	f, err := NewFlag("f", FlagSpec{Enabled: true, Percent: pct(30)}, nil)
 	if err != nil {
@@ -94,7 +94,7 @@ func TestFlagPercentShare(t *testing.T) {
 		if on {
 			keyed++
 		}
-		if f.On(&fakeRequest{}) {
+		if f.On(&fakeRequest{hash: RandomHash()}) { // a keyless request's hash is random
 			keyless++
 		}
 	}
@@ -102,6 +102,22 @@ func TestFlagPercentShare(t *testing.T) {
 		if share := 100 * float64(n) / nKeys; share < 28 || share > 32 {
 			t.Errorf("%s: on for %.1f%%, want 30%% ± 2", name, share)
 		}
+	}
+}
+
+func TestFlagCohortsIndependent(t *testing.T) {
+	a, _ := NewFlag("a", FlagSpec{Enabled: true, Percent: pct(10)}, nil)
+	b, _ := NewFlag("b", FlagSpec{Enabled: true, Percent: pct(10)}, nil)
+	both := 0
+	for i := range nKeys {
+		r := fakeRequest{hash: HashString(keyN(i)), hasKey: true}
+		if a.On(&r) && b.On(&r) {
+			both++
+		}
+	}
+	// Independent 10% cohorts share about 1% of the users, not 10%.
+	if share := 100 * float64(both) / nKeys; share > 2 {
+		t.Errorf("flags a and b at 10%% are both on for %.1f%% of users: the same cohort", share)
 	}
 }
 

@@ -57,6 +57,17 @@ func Bucket(h uint64) uint32 {
 	return uint32((h >> 32) * Buckets >> 32)
 }
 
+// Salt is the salt of a cohort named name (a flag, a segment, a plugin
+// canary): Salted(h, Salt(name)) puts the users of one percentage rollout
+// independently of another's, so a 10% flag and a 10% canary are not the
+// same users. Compute it once, at compile time.
+func Salt(name string) uint64 { return HashString("wasmgate/cohort/v1\x00" + name) }
+
+// Salted is h moved into the cohort of salt: a bijection of h, so the
+// cohort's percentages keep InPercent's rule (raising a percent only adds
+// users).
+func Salted(h, salt uint64) uint64 { return mix64(h ^ salt) }
+
 // InPercent reports whether the hash falls into the first percent of the
 // buckets. Raising percent only adds hashes, never removes one, so a rollout
 // from 10% to 20% keeps the first 10% in. percent is clamped to 0..100.

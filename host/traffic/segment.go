@@ -150,7 +150,9 @@ type Request interface {
 	// The slice is only read, and only during the call that got it.
 	Value(src Source) []byte
 	// StickyHash returns Hash of the request's sticky key (the route's
-	// sticky source), and false when it has none.
+	// sticky source), and false when it has none; then the hash is random,
+	// drawn once per request, so that every question about one request
+	// gets one answer.
 	StickyHash() (uint64, bool)
 }
 
@@ -181,7 +183,8 @@ type Segment struct {
 	keys     map[string]struct{}
 	valueSrc Source
 	values   map[string]struct{}
-	percent  int // -1 when unset
+	percent  int    // -1 when unset
+	salt     uint64 // of the segment's percentage cohort
 }
 
 // NewSegment validates and compiles a segment definition.
@@ -192,7 +195,7 @@ func NewSegment(spec SegmentSpec) (*Segment, error) {
 	fail := func(format string, args ...any) (*Segment, error) {
 		return nil, fmt.Errorf("segment %q: "+format, append([]any{spec.Name}, args...)...)
 	}
-	s := &Segment{name: spec.Name, keySrc: spec.KeySource, valueSrc: spec.ValueSource, percent: -1}
+	s := &Segment{name: spec.Name, keySrc: spec.KeySource, valueSrc: spec.ValueSource, percent: -1, salt: Salt("segment/" + spec.Name)}
 	var err error
 	if s.keys, err = compileSet(spec.KeySource, spec.Keys); err != nil {
 		return fail("keys: %w", err)
@@ -245,7 +248,7 @@ func (s *Segment) Name() string { return s.name }
 // Contains reports whether the request is a member. It does not allocate.
 func (s *Segment) Contains(r Request) bool {
 	if s.percent >= 0 {
-		if h, ok := r.StickyHash(); ok && InPercent(h, s.percent) {
+		if h, ok := r.StickyHash(); ok && InPercent(Salted(h, s.salt), s.percent) {
 			return true
 		}
 	}

@@ -141,7 +141,7 @@ func TestSegmentContains(t *testing.T) {
 	}
 	var in, out uint64 // hashes inside and outside the first 10%
 	for i := 0; in == 0 || out == 0; i++ {
-		if h := HashString(keyN(i)); InPercent(h, 10) {
+		if h := HashString(keyN(i)); InPercent(Salted(h, Salt("segment/early")), 10) {
 			in = h
 		} else {
 			out = h

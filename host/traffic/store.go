@@ -133,6 +133,29 @@ type Options struct {
 // left in history.
 var ErrNothingToRollBack = errors.New("traffic: nothing to roll back")
 
+// PersistError is a change that could not be written to the state file:
+// the change did not happen, through no fault of its own.
+type PersistError struct{ Err error }
+
+func (e *PersistError) Error() string { return "traffic: state file: " + e.Err.Error() }
+func (e *PersistError) Unwrap() error { return e.Err }
+
+// DiscardedError is a rollback whose step could not be restored (check
+// rejected it: a canary whose version is now the running one, a split
+// naming an upstream a reload removed). The step is discarded, audited as
+// such, so that the next rollback goes further back instead of failing
+// on it forever.
+type DiscardedError struct {
+	Seq    uint64
+	Key    Key
+	Reason error
+}
+
+func (e *DiscardedError) Error() string {
+	return fmt.Sprintf("traffic: change #%d (%s) cannot be restored, so it was discarded from the history (the next rollback goes further back): %v", e.Seq, e.Key.path(), e.Reason)
+}
+func (e *DiscardedError) Unwrap() error { return e.Reason }
+
 // Store holds the traffic state: the config file's values and the run-time
 // overrides, their history and the audit log. It is safe for concurrent use.
 type Store struct {
@@ -423,7 +446,19 @@ func (s *Store) Rollback(actor string, check Check) (Change, error) {
 	note := fmt.Sprintf("undoes #%d by %s at %s", st.Seq, st.Actor, st.At.UTC().Format(timeFormat))
 	ch.Seq = c.record(now, actor, ActionRollback, st.Key, ch.Before, ch.After, note, s.opts.AuditLimit)
 	if err := s.commit(c, check, true); err != nil {
-		return Change{}, fmt.Errorf("traffic: rollback of #%d (%s): %w", st.Seq, st.Key.path(), err)
+		var pe *PersistError
+		if errors.As(err, &pe) {
+			return Change{}, fmt.Errorf("traffic: rollback of #%d (%s): %w", st.Seq, st.Key.path(), err)
+		}
+		// The step cannot be served: it goes, with nothing else changed.
+		d := old.clone()
+		d.history = d.history[:len(d.history)-1]
+		cur := old.effective(st.Key)
+		d.record(now, actor, ActionDiscard, st.Key, cur, cur, fmt.Sprintf("#%d by %s could not be restored: %v", st.Seq, st.Actor, err), s.opts.AuditLimit)
+		if perr := s.commit(d, nil, true); perr != nil {
+			return Change{}, fmt.Errorf("traffic: rollback of #%d (%s): %w", st.Seq, st.Key.path(), perr)
+		}
+		return Change{}, &DiscardedError{Seq: st.Seq, Key: st.Key, Reason: err}
 	}
 	return ch, nil
 }
@@ -438,7 +473,7 @@ func (s *Store) commit(c state, check Check, persist bool) error {
 	}
 	if persist && s.opts.StatePath != "" {
 		if err := save(s.opts.StatePath, &c); err != nil {
-			return err
+			return &PersistError{Err: err}
 		}
 	}
 	s.st = c

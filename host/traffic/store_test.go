@@ -462,17 +462,24 @@ func TestCheckRejects(t *testing.T) {
 		t.Errorf("Set: %v", err)
 	}
 	unchanged("Set")
-	if _, err := s.Rollback("ops", rejectAll); err == nil || !strings.Contains(err.Error(), "rollback of #1 (split/users): rejected: no") {
-		t.Errorf("Rollback: %v", err)
-	}
-	unchanged("Rollback")
 	if _, err := s.SetFile(map[Key]json.RawMessage{kSplit: j(`["v3"]`)}, "reload", rejectAll); err == nil {
 		t.Error("SetFile: no error")
 	}
 	unchanged("SetFile")
-	// The step is still there.
-	if _, err := s.Rollback("ops", noV3); err != nil {
-		t.Errorf("rollback after a rejected one: %v", err)
+	// A rollback whose step cannot be served discards the step (audited),
+	// changing nothing else: the next rollback goes further back.
+	var de *DiscardedError
+	if _, err := s.Rollback("ops", rejectAll); !errors.As(err, &de) || de.Seq != 1 || !strings.Contains(err.Error(), "rejected: no") {
+		t.Errorf("Rollback: %v", err)
+	}
+	if b, _ := json.Marshal(s.View().Entries); string(b) != mustJSON(t, before.Entries) {
+		t.Errorf("a discarded rollback changed the view")
+	}
+	if a := s.Audit(1); len(a) != 1 || a[0].Action != ActionDiscard || !strings.Contains(a[0].Note, "#1 by ops could not be restored") {
+		t.Errorf("the discard is not audited: %+v", a)
+	}
+	if _, err := s.Rollback("ops", noV3); !errors.Is(err, ErrNothingToRollBack) {
+		t.Errorf("rollback after a discarded one: %v", err)
 	}
 }
 

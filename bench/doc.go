@@ -16,6 +16,14 @@
 // plugins, with the plugins' cold-start times read from the gateway's
 // Prometheus histograms (its /metrics, parsed with prometheus/common/expfmt).
 //
+// The traffic benchmark (RunTraffic, behind `wasmgate bench traffic`) runs
+// one gateway with a plain route, a sticky 90/10 split over two upstreams
+// and the plain route with 10% and 100% shadow traffic, wrk sending varying
+// user ids from a Lua script, and quotes each route's gateway CPU time per
+// client request relative to the plain route, against issue 11's targets,
+// with the upstreams' own request counts and the gateway's shadow counters
+// showing where the requests went.
+//
 // The cold-start benchmark (RunColdstart, `wasmgate bench coldstart`) and
 // the cache hit-ratio study (RunCacheHitRatio, `wasmgate bench cache`) run
 // in process. How to run each, and the figures they gave, with their

@@ -449,6 +449,9 @@ type runner struct {
 	procs []*proc // everything started, in start order
 	// wrkTimeout is wrk's --timeout; 0 keeps wrk's default (2s).
 	wrkTimeout time.Duration
+	// script, when set, is a Lua script every wrk run loads (-s): the
+	// traffic study's varying user ids.
+	script string
 	// settle, when positive, extends a measurement's CPU window past the
 	// end of wrk until the measured process is idle again (for at most
 	// settle), so that work a run leaves behind, such as garbage
@@ -575,6 +578,9 @@ func (r *runner) wrk(ctx context.Context, url string, d time.Duration, hdr ...st
 		"-d" + secs + "s"}
 	if r.wrkTimeout > 0 {
 		args = append(args, "--timeout", strconv.Itoa(int(wholeSeconds(r.wrkTimeout)/time.Second))+"s")
+	}
+	if r.script != "" {
+		args = append(args, "-s", r.script)
 	}
 	for _, h := range hdr {
 		args = append(args, "-H", h)

@@ -8,6 +8,7 @@
 //	wasmgate bench plugins [flags]
 //	wasmgate bench coldstart [flags]
 //	wasmgate bench cache [flags]
+//	wasmgate bench traffic [flags]
 package main
 
 import (
@@ -36,6 +37,7 @@ Usage:
   wasmgate bench plugins [flags]     plugin overhead, cold starts, pooled vs fresh (see -h)
   wasmgate bench coldstart [flags]   compile, instantiate, first and warm request per plugin (see -h)
   wasmgate bench cache [flags]       cache hit ratio on Zipf traces: host/cache vs an exact LRU (see -h)
+  wasmgate bench traffic [flags]     CPU cost of a sticky split and of shadow traffic vs a plain route (see -h)
   wasmgate plugin check FILE.wasm    validate a module against the ABI offline
   wasmgate version
 
@@ -162,7 +164,7 @@ func printConfigError(w io.Writer, err error) {
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins|coldstart|cache [flags]\n")
+		fmt.Fprint(stderr, "usage: wasmgate bench proxy|plugins|coldstart|cache|traffic [flags]\n")
 		return 2
 	}
 	name, args := args[0], args[1:]
@@ -198,15 +200,23 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			_, err := bench.RunCacheHitRatio(o, *out, stdout)
 			return err
 		}
+	case "traffic":
+		run = benchTraffic(fs, stdout, stderr)
 	case "upstream": // internal: the benchmark's upstream process
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
-		run = func(ctx context.Context) error { return bench.ServeUpstream(ctx, *addr) }
+		count := fs.Bool("count", false, "count requests (GET "+bench.UpstreamHitsPath+" reads the count); URIs ending in /json get the JSON body")
+		run = func(ctx context.Context) error {
+			if *count {
+				return bench.ServeCountingUpstream(ctx, *addr)
+			}
+			return bench.ServeUpstream(ctx, *addr)
+		}
 	case "bare-proxy": // internal: the benchmark's floor, a bare fasthttp proxy
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
 		upstream := fs.String("upstream", "", "upstream host:port")
 		run = func(ctx context.Context) error { return bench.ServeBareProxy(ctx, *addr, *upstream) }
 	default:
-		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: proxy, plugins, coldstart, cache)\n", name)
+		fmt.Fprintf(stderr, "wasmgate bench: unknown benchmark %q (have: proxy, plugins, coldstart, cache, traffic)\n", name)
 		return 2
 	}
 	if err := fs.Parse(args); err != nil {

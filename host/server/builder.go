@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -21,7 +22,6 @@ import (
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
-	"github.com/wasmgate/wasmgate/host/shadow"
 	"github.com/wasmgate/wasmgate/host/traffic"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
@@ -157,6 +157,29 @@ type build struct {
 	snap    *snapshot
 	prev    *snapshot
 	created []*managedUpstream // upstreams started for this snapshot
+	// dropped are run-time overrides from the state file this config
+	// cannot serve, found at start: ended, not fatal.
+	dropped []droppedOverride
+}
+
+// droppedOverride is a run-time override the gateway ended at start.
+type droppedOverride struct {
+	key    traffic.Key
+	reason error
+}
+
+// starting reports whether this is the build of the gateway's start (not a
+// reload, a run-time change or a dry run): the one build that ends a
+// run-time override it cannot serve instead of failing, since there is no
+// running gateway to fix it through.
+func (bs *build) starting() bool {
+	return bs.prev == nil && bs.b.candidate == nil && !bs.b.dryRun
+}
+
+// unservable records an override the start cannot serve.
+func (bs *build) unservable(key traffic.Key, err error) bool {
+	bs.dropped = append(bs.dropped, droppedOverride{key: key, reason: err})
+	return true
 }
 
 // run builds the snapshot's parts in dependency order: upstreams and Redis
@@ -175,7 +198,11 @@ func (bs *build) run() error {
 		}
 		bs.snap.routes = append(bs.snap.routes, r)
 	}
-	if err := bs.b.loadPlugins(context.Background(), bs.cfg, bs.snap, bs.prev, bs.view()); err != nil {
+	var tolerate func(traffic.Key, error) bool
+	if bs.starting() {
+		tolerate = bs.unservable
+	}
+	if err := bs.b.loadPlugins(context.Background(), bs.cfg, bs.snap, bs.prev, bs.view(), tolerate); err != nil {
 		return err
 	}
 	// Last: the traffic store takes the file's values only for a snapshot
@@ -205,9 +232,54 @@ func (bs *build) trafficState() error {
 		return check(*bs.b.candidate)
 	case bs.b.dryRun:
 		return check(traffic.FileView(items))
+	case !bs.starting():
+		_, err = bs.b.traffic.SetFile(items, "config file "+bs.cfg.File, check)
+		return err
 	}
-	_, err = bs.b.traffic.SetFile(items, "config file "+bs.cfg.File, check)
-	return err
+	if _, err = bs.b.traffic.SetFile(items, "config file "+bs.cfg.File, func(v traffic.View) error {
+		return check(bs.servable(v, true))
+	}); err != nil {
+		return err
+	}
+	// End what the state file holds that this config cannot serve, each
+	// audited with its reason (the others still to end are served at the
+	// file's value meanwhile).
+	for _, d := range bs.dropped {
+		file, _ := bs.b.traffic.View().Get(d.key)
+		if _, err := bs.b.traffic.Set(d.key, file.File, "gateway start: cannot serve it: "+d.reason.Error(), func(v traffic.View) error {
+			return check(bs.servable(v, false))
+		}); err != nil {
+			return fmt.Errorf("traffic state: ending the run-time %s of %q: %w", d.key.Kind, d.key.Name, err)
+		}
+		bs.b.log.Warn("a run-time traffic change in the state file cannot be served by this config; it is ended",
+			"kind", d.key.Kind, "name", d.key.Name, "reason", d.reason.Error())
+	}
+	return nil
+}
+
+// servable is v with each run-time override the snapshot cannot serve
+// (tried one at a time over the file's values) back at the file's value,
+// recorded in bs.dropped when record is set.
+func (bs *build) servable(v traffic.View, record bool) traffic.View {
+	out := traffic.View{Version: v.Version, Entries: slices.Clone(v.Entries)}
+	for i, e := range v.Entries {
+		if e.Source != traffic.FromRuntime || e.Kind == kindCanary {
+			continue // canaries were tried when plugins loaded
+		}
+		try := traffic.View{Entries: slices.Clone(v.Entries)}
+		for j := range try.Entries {
+			if j != i {
+				try.Entries[j].Value = try.Entries[j].File
+			}
+		}
+		if _, err := compileTraffic(bs.snap, try); err != nil {
+			if record {
+				bs.unservable(e.Key, err)
+			}
+			out.Entries[i].Value = e.File
+		}
+	}
+	return out
 }
 
 // view is the traffic state the build serves: a run-time change's
@@ -286,17 +358,16 @@ func (bs *build) redis() error {
 	return nil
 }
 
-// shadowRecorder is the route's shadow counts and mismatches: carried over
-// from the previous snapshot, so that a reload does not reset them.
-func (bs *build) shadowRecorder(route string) *shadow.Recorder {
+// prevShadow is the route's shadow in the previous snapshot, nil without.
+func (bs *build) prevShadow(route string) *routeShadow {
 	if bs.prev != nil {
 		for _, r := range bs.prev.routes {
-			if r.name == route && r.shadow != nil {
-				return r.shadow.rec
+			if r.name == route {
+				return r.shadow
 			}
 		}
 	}
-	return shadow.NewRecorder()
+	return nil
 }
 
 // route compiles one config route for the request path.
@@ -334,7 +405,7 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 		return nil, fmt.Errorf("%s:%d:%d: %w", bs.cfg.File, rc.Pos.Line, rc.Pos.Col, err)
 	}
 	if rc.Shadow != nil {
-		if r.shadow, err = newRouteShadow(rc.Shadow, snap.upstreams[rc.Shadow.Upstream], bs.shadowRecorder(rc.Name)); err != nil {
+		if r.shadow, err = newRouteShadow(rc.Shadow, snap.upstreams[rc.Shadow.Upstream], bs.prevShadow(rc.Name)); err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: route %q: shadow: %w", bs.cfg.File, rc.Shadow.Pos.Line, rc.Shadow.Pos.Col, rc.Name, err)
 		}
 	}

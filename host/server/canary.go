@@ -42,17 +42,21 @@ type canaryModule struct {
 // when it has none.
 func (b *builder) loadCanary(ctx context.Context, name string, running *pluginVersion, view traffic.View) (*canaryModule, error) {
 	raw := view.Value(traffic.Key{Kind: kindCanary, Name: name})
+	h := b.history[name]
 	if raw == nil {
+		if h != nil {
+			h.canary = ""
+		}
 		return nil, nil
 	}
 	var spec canarySpec
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, err
 	}
-	h := b.history[name]
 	var v *pluginVersion
 	if h != nil {
 		v = h.find(spec.SHA256)
+		h.canary = spec.SHA256
 	}
 	switch {
 	case v == nil:
@@ -158,9 +162,6 @@ func (tc *trafficControl) SetCanary(name string, body []byte, by string) (Traffi
 	ch, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Set(traffic.Key{Kind: kindCanary, Name: name}, raw, by, check)
 	}, nil)
-	if err == nil && ch.Seq != 0 {
-		go tc.watchCanary(name, found.sha)
-	}
 	return changeAnswer(ch), err
 }
 
@@ -187,17 +188,17 @@ func (tc *trafficControl) PromoteCanary(name, by string) (PluginChange, error) {
 	}
 	_, err := tc.apply(func(st *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return st.Set(key, nil, by, check)
-	}, func(b *builder) func() {
+	}, func(b *builder) (func(), error) {
 		h := b.history[name]
 		v := h.find(spec.SHA256)
 		if v == nil {
-			return func() {}
+			return nil, fmt.Errorf("plugin %q: the canary's version %.12s is no longer kept", name, spec.SHA256)
 		}
 		prev := h.pinned
 		p := *v
 		p.source = "promote"
 		h.pinned = &p
-		return func() { h.pinned = prev }
+		return func() { h.pinned = prev }, nil
 	})
 	if err != nil {
 		return PluginChange{}, err
@@ -218,13 +219,16 @@ func (e errNoCanary) Error() string {
 // builder), by building a new snapshot; the result is swapped in once the
 // change is recorded. prepare, when given, returns how to undo its
 // adjustment if the change is refused. Nothing changes when a step fails.
-func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traffic.Change, error), prepare func(*builder) (undo func())) (traffic.Change, error) {
+func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traffic.Change, error), prepare func(*builder) (undo func(), err error)) (traffic.Change, error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	old := tc.current.Load()
 	undo := func() {}
 	if prepare != nil {
-		undo = prepare(tc.b)
+		var err error
+		if undo, err = prepare(tc.b); err != nil {
+			return traffic.Change{}, invalid("%v", err)
+		}
 	}
 	var next *snapshot
 	var tv *trafficView
@@ -263,6 +267,7 @@ func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traf
 	switch {
 	case next != nil:
 		tc.commit(old, next)
+		tc.watchCanaries(next)
 	case tv != nil:
 		old.traffic.Store(tv)
 	default:
@@ -299,6 +304,24 @@ func canariesDiffer(snap *snapshot, v traffic.View) bool {
 		}
 	}
 	return false
+}
+
+// watchCanaries starts the watch of every canary snap runs that is not
+// watched yet: one watcher per plugin and version, however the canary came
+// (PUT, a rollback that restored it, the state file at start).
+func (tc *trafficControl) watchCanaries(snap *snapshot) {
+	for name, lp := range snap.plugins {
+		if lp.canary == nil {
+			continue
+		}
+		key := name + "@" + lp.canary.version.sha
+		if _, watched := tc.watching.LoadOrStore(key, true); !watched {
+			go func() {
+				defer tc.watching.Delete(key)
+				tc.watchCanary(name, lp.canary.version.sha)
+			}()
+		}
+	}
 }
 
 // watchCanary ends a canary by itself when its version fails more than the

@@ -127,6 +127,17 @@ func TestPluginCanary(t *testing.T) {
 	if r := g.admin(t, "DELETE", "/plugins/raw/canary"); r.status != 404 {
 		t.Errorf("DELETE with no canary: %d %s", r.status, r.body)
 	}
+	// Rolling back over the promotion: the canary steps cannot come back
+	// (their version now runs for everyone), so each is discarded, said
+	// so, and the history moves on instead of sticking.
+	for i := range 2 {
+		if r := g.admin(t, "POST", "/rollback"); r.status != 409 || !strings.Contains(string(r.body), "discarded") {
+			t.Fatalf("rollback %d over the promotion: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := g.admin(t, "POST", "/rollback"); r.status != 200 {
+		t.Fatalf("the rollback past the discarded steps: %d %s", r.status, r.body)
+	}
 
 	// A trapping canary for everyone: aborted by itself once it has
 	// failed past the margin; requests keep being served (fail_open).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ type pluginHistory struct {
 	versions []*pluginVersion // oldest first
 	pinned   *pluginVersion
 	fileSHA  string // the module file's content when last read
+	canary   string // sha256 of the canary version the last build loaded
 }
 
 func (h *pluginHistory) find(sha string) *pluginVersion {
@@ -42,14 +44,22 @@ func (h *pluginHistory) find(sha string) *pluginVersion {
 	return nil
 }
 
-// remember records v as served, keeping the last keepVersions.
+// remember records v as served, keeping the last keepVersions besides
+// the pinned version and the canary's, which are never dropped: every
+// build needs them.
 func (h *pluginHistory) remember(v *pluginVersion) {
 	if h.find(v.sha) != nil {
 		return
 	}
 	h.versions = append(h.versions, v)
-	if len(h.versions) > keepVersions {
-		h.versions = h.versions[len(h.versions)-keepVersions:]
+	for len(h.versions) > keepVersions {
+		i := slices.IndexFunc(h.versions, func(o *pluginVersion) bool {
+			return o.sha != h.canary && (h.pinned == nil || o.sha != h.pinned.sha)
+		})
+		if i < 0 {
+			return
+		}
+		h.versions = slices.Delete(h.versions, i, i+1)
 	}
 }
 

@@ -166,7 +166,7 @@ func (p *plugins) pluginState(name string, log *slog.Logger) (*abi.KV, *abi.Plug
 // binds every route's chain. Bindings of prev whose plugin version, route,
 // config and limits are unchanged are carried over. Errors carry the
 // position of what caused them.
-func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot, view traffic.View) error {
+func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, prev *snapshot, view traffic.View, tolerate func(traffic.Key, error) bool) error {
 	var errs config.ErrorList
 	at := func(p config.Pos, format string, args ...any) {
 		errs = append(errs, config.Error{File: cfg.File, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
@@ -192,7 +192,9 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 		snap.modules = append(snap.modules, m)
 		snap.plugins[pc.Name] = &loadedPlugin{cfg: pc, module: m, version: v}
 		if c, err := b.loadCanary(ctx, pc.Name, v, view); err != nil {
-			at(pos, "plugin %q: canary: %v", pc.Name, err)
+			if tolerate == nil || !tolerate(traffic.Key{Kind: kindCanary, Name: pc.Name}, err) {
+				at(pos, "plugin %q: canary: %v", pc.Name, err)
+			}
 		} else if c != nil {
 			canaries[pc.Name] = c
 			snap.modules = append(snap.modules, c.module)

@@ -160,6 +160,9 @@ func New(opts Options) (*Server, error) {
 		s.tokenGenerated = true
 	}
 	s.traffic = &trafficControl{mu: &s.reloadMu, current: &s.snap, b: s.b, log: s.log, metrics: s.metrics, commit: s.commit}
+	if !opts.dryRun {
+		s.traffic.watchCanaries(snap) // a canary restored from the state file
+	}
 	if s.admin, err = admin.New(s.token, s.adminEndpoints()...); err != nil {
 		return nil, err
 	}

@@ -30,16 +30,25 @@ type routeShadow struct {
 	noRetry  *config.Retries
 }
 
-// newRouteShadow compiles a route's shadow; rec carries its counts over
-// from the previous snapshot.
-func newRouteShadow(cfg *config.Shadow, up *managedUpstream, rec *shadow.Recorder) (*routeShadow, error) {
+// newRouteShadow compiles a route's shadow. Its counts, recent mismatches
+// and in-flight bound carry over from prev, the route's shadow in the
+// previous snapshot: a reload neither resets them nor lets copies of the
+// old snapshot go uncounted against max_in_flight.
+func newRouteShadow(cfg *config.Shadow, up *managedUpstream, prev *routeShadow) (*routeShadow, error) {
 	cmp, err := shadow.NewComparer(cfg.Compare.Spec())
 	if err != nil {
 		return nil, err
 	}
+	rec, gate := shadow.NewRecorder(), shadow.NewGate(cfg.MaxInFlight)
+	if prev != nil {
+		rec = prev.rec
+		if prev.cfg.MaxInFlight == cfg.MaxInFlight {
+			gate = prev.gate
+		}
+	}
 	t := cfg.Timeout
 	return &routeShadow{
-		cfg: cfg, up: up, compare: cmp, gate: shadow.NewGate(cfg.MaxInFlight), rec: rec,
+		cfg: cfg, up: up, compare: cmp, gate: gate, rec: rec,
 		timeouts: config.Timeouts{Connect: min(t, config.Duration(2*time.Second)), Read: t, Write: t, Total: t},
 		noRetry:  &config.Retries{},
 	}, nil

@@ -302,6 +302,19 @@ func compileSplit(entries []splitEntry, ups map[string]*managedUpstream, segs tr
 		return err
 	}
 	rt.split = split
+	if len(rt.bySegment) == 0 {
+		// One arm with a weight: no user key to hash.
+		var only *managedUpstream
+		for i, a := range arms {
+			if a.Weight > 0 {
+				if only != nil {
+					return nil
+				}
+				only = rt.arms[i]
+			}
+		}
+		rt.single = only
+	}
 	return nil
 }
 
@@ -332,6 +345,12 @@ func trafficItems(cfg *config.Config) (map[traffic.Key]json.RawMessage, error) {
 		switch {
 		case len(rc.Split) > 0:
 			err = add(kindSplit, rc.Name, fileSplit(rc))
+		case rc.Upstream != "":
+			// A route with one upstream is a split of one entry: a run-time
+			// split of it is made against that, and an edit of its upstream
+			// in the file ends the run-time split (the file wins).
+			hundred := 100
+			err = add(kindSplit, rc.Name, []splitEntry{{Upstream: rc.Upstream, Weight: &hundred}})
 		case rc.Active != "":
 			err = add(kindSwitch, rc.Name, switchState{Active: rc.Active})
 		}

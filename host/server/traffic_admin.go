@@ -32,6 +32,8 @@ type trafficControl struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	commit  func(old, next *snapshot) // swaps a snapshot in (Server.commit)
+
+	watching sync.Map // "plugin@sha" of the canaries being watched
 }
 
 // endpoints are every admin endpoint of traffic management.

@@ -55,6 +55,16 @@ func sideOf(t *testing.T, g *gateway, path string, keys int) []string {
 	return out
 }
 
+// item is the traffic item of that kind and name (zero when absent).
+func (v TrafficView) item(kind, name string) TrafficItem {
+	for _, it := range v.Items {
+		if it.Kind == kind && it.Name == name {
+			return it
+		}
+	}
+	return TrafficItem{}
+}
+
 // compact is JSON text without insignificant space.
 func compact(b []byte) string {
 	var out bytes.Buffer
@@ -366,7 +376,7 @@ func TestTrafficStateSurvivesRestart(t *testing.T) {
 	if err := json.Unmarshal(g2.admin(t, "GET", "/traffic").body, &tv); err != nil {
 		t.Fatal(err)
 	}
-	if len(tv.Items) != 1 || tv.Items[0].Source != "runtime" || compact(tv.Items[0].File) != `{"active":"blue"}` {
+	if it := tv.item("switch", "app"); len(tv.Items) != 1 || it.Source != "runtime" || compact(it.File) != `{"active":"blue"}` {
 		t.Errorf("GET /traffic after a restart: %+v", tv.Items)
 	}
 	// A reload of an unrelated change keeps the run-time switch.
@@ -387,7 +397,7 @@ func TestTrafficStateSurvivesRestart(t *testing.T) {
 	if err := json.Unmarshal(g2.admin(t, "GET", "/traffic").body, &tv); err != nil {
 		t.Fatal(err)
 	}
-	if tv.Items[0].Source != "file" || compact(tv.Items[0].Value) != `{"active":"green"}` || tv.Items[0].File != nil {
+	if it := tv.item("switch", "app"); it.Source != "file" || compact(it.Value) != `{"active":"green"}` || it.File != nil {
 		t.Errorf("after the file changed: %+v", tv.Items)
 	}
 }
@@ -438,5 +448,87 @@ routes:
 	}
 	if inSegment < 10 || inSegment > 30 {
 		t.Errorf("%d of 40 consumers in a 50%% segment", inSegment)
+	}
+}
+
+// TestSplitOfOneUpstreamRoute: a run-time split of a route with one
+// upstream ends when the file's upstream of that route is edited.
+func TestSplitOfOneUpstreamRoute(t *testing.T) {
+	a, b, c := startUpstream(t, "stable"), startUpstream(t, "canary"), startUpstream(t, "v2")
+	cfg := fmt.Sprintf(baseConfig, 100) + fmt.Sprintf(`
+upstreams:
+  - {name: a, targets: [{address: %s}]}
+  - {name: b, targets: [{address: %s}]}
+  - {name: c, targets: [{address: %s}]}
+routes:
+  - {name: r, match: {path_prefix: /}, upstream: a}
+`, a.addr, b.addr, c.addr)
+	g := startGatewayConfig(t, cfg)
+	if r := g.adminJSON(t, "PUT", "/routes/r/split", []map[string]any{{"upstream": "b", "weight": 100}, {"upstream": "a", "weight": 0}}); r.status != 200 {
+		t.Fatalf("PUT split: %d %s", r.status, r.body)
+	}
+	if s := servedBy(do(t, "GET", g.url("/x"), nil, nil)); s != "canary" {
+		t.Fatalf("after the run-time split: served by %s", s)
+	}
+	writeConfig(t, g.cfgPath, strings.Replace(cfg, "upstream: a}", "upstream: c}", 1))
+	if _, err := g.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if s := servedBy(do(t, "GET", g.url("/x"), nil, nil)); s != "v2" {
+		t.Errorf("after the file's upstream changed to c: served by %s (the file must win)", s)
+	}
+}
+
+// TestStartEndsUnservableOverrides: at start, a run-time change in the
+// state file that the config cannot serve (a split naming an upstream the
+// file no longer has, a canary whose version lived only in the stopped
+// process) is ended and audited, and the gateway starts.
+func TestStartEndsUnservableOverrides(t *testing.T) {
+	a, b := startUpstream(t, "stable"), startUpstream(t, "canary")
+	cfg := fmt.Sprintf(baseConfig, 100) + fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+plugins:
+  - {name: raw, module: %q}
+upstreams:
+  - {name: a, targets: [{address: %s}]}
+  - {name: b, targets: [{address: %s}]}
+routes:
+  - {name: r, match: {path_prefix: /}, upstream: a, plugins: [{name: raw}]}
+`, e2eCacheDir(t), pluginPath(t, "raw-wat"), a.addr, b.addr)
+	g := startGatewayConfig(t, cfg)
+	if r := g.adminJSON(t, "PUT", "/routes/r/split", []map[string]any{{"upstream": "b", "weight": 100}}); r.status != 200 {
+		t.Fatalf("PUT split: %d %s", r.status, r.body)
+	}
+	var up PluginChange
+	if err := json.Unmarshal(g.adminBody(t, "POST", "/plugins/raw/versions", rawWatVariant(t, "2")).body, &up); err != nil {
+		t.Fatal(err)
+	}
+	if r := g.adminJSON(t, "PUT", "/plugins/raw/canary", map[string]any{"sha256": up.SHA256, "percent": 50}); r.status != 200 {
+		t.Fatalf("PUT canary: %d %s", r.status, r.body)
+	}
+	if err := g.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Upstream b leaves the file; the canary's version left with the process.
+	writeConfig(t, g.cfgPath, strings.Replace(cfg, fmt.Sprintf("  - {name: b, targets: [{address: %s}]}\n", b.addr), "", 1))
+	g2 := startGatewayFile(t, g.cfgPath)
+	if s := servedBy(do(t, "GET", g2.url("/x"), nil, nil)); s != "stable" {
+		t.Errorf("after the start: served by %s, want the file's upstream", s)
+	}
+	var audit AuditView
+	if err := json.Unmarshal(g2.admin(t, "GET", "/audit").body, &audit); err != nil {
+		t.Fatal(err)
+	}
+	ended := map[string]bool{}
+	for _, e := range audit.Entries {
+		if strings.HasPrefix(e.Actor, "gateway start: cannot serve it: ") {
+			ended[e.Kind] = true
+		}
+	}
+	if !ended["split"] || !ended[kindCanary] {
+		t.Errorf("the ended overrides are not audited: %+v", audit.Entries)
+	}
+	if p := g2.plugin(t, "raw"); p.Canary != nil {
+		t.Errorf("a canary runs after the start: %+v", p.Canary)
 	}
 }

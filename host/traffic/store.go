@@ -451,8 +451,19 @@ func (s *Store) Rollback(actor string, check Check) (Change, error) {
 			return Change{}, fmt.Errorf("traffic: rollback of #%d (%s): %w", st.Seq, st.Key.path(), err)
 		}
 		// The step cannot be served: it goes, with nothing else changed.
+		// Its change is folded into the key's previous step, which now
+		// leads to the current value: rolling that one back restores
+		// what was before both.
 		d := old.clone()
 		d.history = d.history[:len(d.history)-1]
+		for i := len(d.history) - 1; i >= 0; i-- {
+			if d.history[i].Key == st.Key {
+				prev := d.history[i]
+				prev.After = st.After
+				d.history[i] = prev
+				break
+			}
+		}
 		cur := old.effective(st.Key)
 		d.record(now, actor, ActionDiscard, st.Key, cur, cur, fmt.Sprintf("#%d by %s could not be restored: %v", st.Seq, st.Actor, err), s.opts.AuditLimit)
 		if perr := s.commit(d, nil, true); perr != nil {

@@ -173,7 +173,7 @@ func (v *validator) shadow(r *Route, pfx string, sc *scope) {
 	}
 	pfx += "shadow: "
 	if sc.upstreams.check(v, s.At.Of("upstream", s.Pos), pfx, s.Upstream) && s.Upstream != "" &&
-		(s.Upstream == r.Upstream || s.Upstream == r.Active) {
+		(s.Upstream == r.Upstream || s.Upstream == r.Active || s.Upstream == r.Standby) {
 		v.errorf(s.At.Of("upstream", s.Pos), "%supstream %q is the route's own: a shadow compares a candidate with it", pfx, s.Upstream)
 	}
 	v.percent(s.Percent, s.At.Of("percent", s.Pos), pfx, "percent")

@@ -48,8 +48,9 @@ func pluginAnswer(c PluginChange, err error) (PluginChange, error) {
 	status := fasthttp.StatusUnprocessableEntity
 	var unknown errUnknownPlugin
 	var inUse errPluginInUse
+	var noCanary errNoCanary
 	switch {
-	case errors.As(err, &unknown):
+	case errors.As(err, &unknown), errors.As(err, &noCanary):
 		status = http.StatusNotFound
 	case errors.As(err, &inUse):
 		status = http.StatusConflict

@@ -1,9 +1,14 @@
 package server
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -78,11 +83,13 @@ func (rq *request) mirror(sh *routeShadow) {
 		Body: resp.Body(), ContentType: string(resp.Header.ContentType())})
 	copyReq := fasthttp.AcquireRequest()
 	req.CopyTo(copyReq)
-	go sh.send(copyReq, primary)
+	go sh.send(copyReq, primary, string(resp.Header.ContentEncoding()))
 }
 
-// send runs one shadow exchange and records how it compared.
-func (sh *routeShadow) send(req *fasthttp.Request, primary *shadow.Response) {
+// send runs one shadow exchange and records how it compared. Bodies are
+// compared decoded (gzip, deflate), in this goroutine: the two upstreams
+// may compress differently, or one not at all.
+func (sh *routeShadow) send(req *fasthttp.Request, primary *shadow.Response, primaryEncoding string) {
 	defer sh.gate.Release()
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
@@ -93,8 +100,10 @@ func (sh *routeShadow) send(req *fasthttp.Request, primary *shadow.Response) {
 		sh.rec.Failed(err)
 		return
 	}
+	limit := int(sh.cfg.MaxBodyBytes)
+	primary.Body = decoded(primaryEncoding, primary.Body, limit)
 	candidate := &shadow.Response{Status: resp.StatusCode(), Header: resp.Header.PeekAll,
-		Body: resp.Body(), ContentType: string(resp.Header.ContentType())}
+		Body: decoded(string(resp.Header.ContentEncoding()), resp.Body(), limit), ContentType: string(resp.Header.ContentType())}
 	sh.rec.Compared(req.Header.Method(), req.URI().Path(), primary.Status, candidate.Status, sh.compare.Diff(primary, candidate))
 }
 
@@ -154,5 +163,30 @@ func (tc *trafficControl) shadowStats() []metrics.ShadowStats {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Route < out[j].Route })
+	return out
+}
+
+// decoded is body decoded from its Content-Encoding (gzip or deflate), at
+// most limit bytes of it; body itself for any other encoding, or when it
+// does not decode.
+func decoded(encoding string, body []byte, limit int) []byte {
+	var r io.ReadCloser
+	var err error
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "gzip", "x-gzip":
+		r, err = gzip.NewReader(bytes.NewReader(body))
+	case "deflate":
+		r = flate.NewReader(bytes.NewReader(body))
+	default:
+		return body
+	}
+	if err != nil {
+		return body
+	}
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)))
+	if err != nil {
+		return body
+	}
 	return out
 }

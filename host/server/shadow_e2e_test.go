@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -165,5 +168,35 @@ func TestShadow(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+func TestShadowDecoded(t *testing.T) {
+	var gz, fl bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write([]byte(`{"a":1}`))
+	w.Close()
+	fw, _ := flate.NewWriter(&fl, flate.BestSpeed)
+	fw.Write([]byte(`{"a":1}`))
+	fw.Close()
+	for _, c := range []struct {
+		enc  string
+		body []byte
+		want string
+	}{
+		{"gzip", gz.Bytes(), `{"a":1}`},
+		{" GZIP ", gz.Bytes(), `{"a":1}`},
+		{"deflate", fl.Bytes(), `{"a":1}`},
+		{"", []byte(`{"a":1}`), `{"a":1}`},
+		{"br", []byte("\x0b\x02"), "\x0b\x02"},                                           // not decoded: compared as sent
+		{"gzip", []byte("not gzip"), "not gzip"},                                         // does not decode: as sent
+		{"gzip", gz.Bytes()[:len(gz.Bytes())-4], string(gz.Bytes()[:len(gz.Bytes())-4])}, // truncated
+	} {
+		if got := string(decoded(c.enc, c.body, 1<<20)); got != c.want {
+			t.Errorf("decoded(%q, %q) = %q, want %q", c.enc, c.body, got, c.want)
+		}
+	}
+	if got := decoded("gzip", gz.Bytes(), 3); string(got) != `{"a` {
+		t.Errorf("decoded past the limit: %q", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -180,7 +181,7 @@ func (tc *trafficControl) Switch(routeName string, body []byte, by string) (Traf
 	}
 	if len(body) > 0 {
 		if err := decodeStrict(body, &req); err != nil {
-			return TrafficChange{}, invalid("body: want {\"to\": \"standby\"}, {\"to\": \"active\"} or {\"to\": UPSTREAM}: %v", err)
+			return TrafficChange{}, invalid("body: want {\"to\": \"standby\"} or {\"to\": UPSTREAM}: %v", err)
 		}
 	}
 	var cur switchState
@@ -191,13 +192,11 @@ func (tc *trafficControl) Switch(routeName string, body []byte, by string) (Traf
 	}
 	to := other
 	switch req.To {
-	case "", "standby":
-	case "active":
-		to = cur.Active
+	case "", "standby": // the side not taking traffic now
 	case rc.Active, rc.Standby:
 		to = req.To
 	default:
-		return TrafficChange{}, invalid("to %q: want standby, active, %q or %q", req.To, rc.Active, rc.Standby)
+		return TrafficChange{}, invalid("to %q: want standby (the idle side), %q or %q", req.To, rc.Active, rc.Standby)
 	}
 	return tc.change(traffic.Key{Kind: kindSwitch, Name: rc.Name}, switchState{Active: to}, by)
 }
@@ -287,7 +286,7 @@ func decodeStrict(body []byte, v any) error {
 	if err := d.Decode(v); err != nil {
 		return err
 	}
-	if d.More() {
+	if err := d.Decode(new(json.RawMessage)); err != io.EOF {
 		return errors.New("data after the JSON value")
 	}
 	return nil

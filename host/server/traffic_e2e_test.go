@@ -157,6 +157,8 @@ func TestStickySplit(t *testing.T) {
 		{`[{"upstream": "stable", "weight": 0}]`, 422, "weight"},
 		{`[{"upstream": "stable", "weight": 10, "extra": 1}]`, 422, "unknown field"},
 		{`[]`, 422, "no entries"},
+		{`[{"upstream": "stable", "weight": 10}]]`, 422, "data after the JSON value"},
+		{`[{"upstream": "stable", "weight": 10}] {}`, 422, "data after the JSON value"},
 		{`{`, 422, "body"},
 	} {
 		r := g.adminBody(t, "PUT", "/routes/users/split", []byte(bad.body))

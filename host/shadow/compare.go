@@ -213,7 +213,7 @@ func (c *Comparer) Capture(r *Response) *Response {
 	case r.bigSum != nil:
 		out.bigLen, out.bigSum = r.bigLen, r.bigSum
 	case len(r.Body) > MaxBodySize:
-		sum := sha256.Sum256(r.Body)
+		sum := prefixSum(r.Body)
 		out.bigLen, out.bigSum = len(r.Body), &sum
 	default:
 		out.Body = append([]byte{}, r.Body...)
@@ -337,11 +337,18 @@ func digest(r *Response) (int, [sha256.Size]byte) {
 	if r.bigSum != nil {
 		return r.bigLen, *r.bigSum
 	}
-	return len(r.Body), sha256.Sum256(r.Body)
+	return len(r.Body), prefixSum(r.Body)
 }
 
+// BigPrefix is how much of a body over MaxBodySize is hashed: Capture runs
+// before the client is answered, so a large body must cost it little.
+const BigPrefix = 64 << 10
+
+// prefixSum is the SHA-256 of the first BigPrefix bytes of b.
+func prefixSum(b []byte) [sha256.Size]byte { return sha256.Sum256(b[:min(len(b), BigPrefix)]) }
+
 func digestText(n int, sum [sha256.Size]byte) string {
-	return strconv.Itoa(n) + " bytes, sha256 " + hex.EncodeToString(sum[:])
+	return strconv.Itoa(n) + " bytes, sha256 of the first " + strconv.Itoa(min(n, BigPrefix)) + " " + hex.EncodeToString(sum[:])
 }
 
 // snippet shows where b first differs from other (which it does: equal

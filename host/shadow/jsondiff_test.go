@@ -191,7 +191,12 @@ func TestDiffBound(t *testing.T) {
 func TestDiffHugeBody(t *testing.T) {
 	big := []byte(`{"a":"` + strings.Repeat("x", MaxBodySize) + `"}`)
 	other := append([]byte(nil), big...)
-	other[len(other)-3] = 'y'
+	other[10] = 'y' // within the hashed prefix
+	// A body over MaxBodySize is compared by its length and its first
+	// BigPrefix bytes only: a change past them with the length kept is not
+	// seen (the price of a cheap Capture on the client's path).
+	late := append([]byte(nil), big...)
+	late[len(late)-3] = 'y'
 	for _, mode := range []string{BodyJSON, BodyBytes} {
 		c := mustComparer(t, Spec{Body: mode})
 		if got := c.Diff(&Response{Body: big}, &Response{Body: append([]byte(nil), big...)}); got != nil {
@@ -199,8 +204,11 @@ func TestDiffHugeBody(t *testing.T) {
 		}
 		got := c.Diff(&Response{Body: big}, &Response{Body: other})
 		checkDiffs(t, mode+" huge", got, []want{{path: "body", kind: KindTooLarge}})
-		if !strings.HasPrefix(got[0].Primary, fmt.Sprintf("%d bytes, sha256 ", len(big))) {
+		if !strings.HasPrefix(got[0].Primary, fmt.Sprintf("%d bytes, sha256 of the first %d ", len(big), BigPrefix)) {
 			t.Errorf("%s: %q", mode, got[0].Primary)
+		}
+		if got := c.Diff(&Response{Body: big}, &Response{Body: late}); got != nil {
+			t.Errorf("%s: a change past the prefix: %s", mode, dump(got))
 		}
 		// One side over the bound: by length and digest too.
 		got = c.Diff(&Response{Body: big}, &Response{Body: []byte(`{}`)})

@@ -499,8 +499,16 @@ func numEqual(x, y []byte) bool {
 	if a.bigExp == nil && b.bigExp == nil {
 		return a.exp == b.exp
 	}
+	if len(a.bigExp) > maxExpDigits || len(b.bigExp) > maxExpDigits {
+		// Converting such exponents costs quadratic time: compared as
+		// written (no upstream sends these numbers to mean anything).
+		return a.expNeg == b.expNeg && bytes.Equal(a.bigExp, b.bigExp) && a.exp == b.exp
+	}
 	return a.exponent().Cmp(b.exponent()) == 0
 }
+
+// maxExpDigits bounds the exponents numEqual converts to compare by value.
+const maxExpDigits = 400
 
 // num is a number as 0.D × 10^exp: D its significant digits (no leading or
 // trailing zeros), read in place from the integer and fraction parts.

@@ -105,13 +105,28 @@ func TestShadow(t *testing.T) {
 			t.Fatalf("client answer %d %s: not the primary's", r.status, r.body)
 		}
 	}
+	// The client's headers are those of the same answer on a route without
+	// a shadow: a shadow adds, removes and changes none.
+	names := func(r response) string {
+		var ks []string
+		for k := range r.headers {
+			if k != "Date" {
+				ks = append(ks, k+"="+map[bool]string{true: "*", false: r.headers[k]}[k == "X-Request-Id" || k == "Content-Length"])
+			}
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, " ")
+	}
+	if with, without := names(do(t, "GET", g.url("/users/1"), nil, nil)), names(do(t, "GET", g.url("/plain"), nil, nil)); with != without {
+		t.Errorf("headers with a shadow: %s\nwithout: %s", with, without)
+	}
 	do(t, "POST", g.url("/users/3"), nil, []byte(`{}`))
-	testkit.WaitFor(t, 10*time.Second, "10 shadow copies compared", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "11 shadow copies compared", func() bool {
 		c := g.shadowView(t, "users").Counts
-		return c.Matches+c.Mismatches == 10
+		return c.Matches+c.Mismatches == 11
 	})
 	v := g.shadowView(t, "users")
-	if v.Counts.Mismatches != 5 || v.Counts.Matches != 5 || v.Counts.Skipped != 1 || v.Counts.Sent != 10 {
+	if v.Counts.Mismatches != 5 || v.Counts.Matches != 6 || v.Counts.Skipped != 1 || v.Counts.Sent != 11 {
 		t.Errorf("counts: %+v", v.Counts)
 	}
 	if len(v.Recent) != 5 {

@@ -183,8 +183,9 @@ routes:
 `
 
 // TestBlueGreenSwitchUnderLoad switches a route between its sides and back
-// 50 times while clients keep sending: no request fails, each is served by
-// one side, and afterwards the active side is the one the last call set.
+// 50 times, then rolls all 100 switches back one by one, while clients keep
+// sending: no request fails, each is served by one side, and afterwards
+// the active side is the one the last call set.
 func TestBlueGreenSwitchUnderLoad(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	g := startGateway(t, 1000, fmt.Sprintf(blueGreenConfig, blue.addr, green.addr))
@@ -221,6 +222,19 @@ func TestBlueGreenSwitchUnderLoad(t *testing.T) {
 			t.Fatalf("switch %d: %d %s", i, r.status, r.body)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+	// And back through the history, one rollback at a time, under load.
+	for i := range 100 {
+		want := []string{"green", "blue"}[i%2]
+		r := g.admin(t, "POST", "/rollback")
+		var ch TrafficChange
+		if err := json.Unmarshal(r.body, &ch); r.status != 200 || err != nil || compact(ch.After) != `{"active":"`+want+`"}` {
+			t.Fatalf("rollback %d: %d %s", i, r.status, r.body)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if r := g.admin(t, "POST", "/rollback"); r.status != 409 {
+		t.Fatalf("a rollback past the first switch: %d %s", r.status, r.body)
 	}
 	close(stop)
 	wg.Wait()

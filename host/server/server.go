@@ -126,8 +126,18 @@ func New(opts Options) (*Server, error) {
 	// every client's quota where it was.
 	s.b.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
 	// Run-time traffic changes survive a restart in the state file; one
-	// that cannot be read stops the start rather than be overwritten.
-	if s.b.traffic, err = traffic.NewStore(traffic.Options{StatePath: trafficStatePath(cfg)}); err != nil {
+	// that cannot be read stops the start rather than be overwritten, and
+	// its directory is made now, so that a change is not refused later.
+	statePath := trafficStatePath(cfg)
+	if statePath != "" && !opts.dryRun {
+		if err = os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+			err = fmt.Errorf("%s: traffic.state_file: %w", cfg.File, err)
+		}
+	}
+	if err == nil {
+		s.b.traffic, err = traffic.NewStore(traffic.Options{StatePath: statePath})
+	}
+	if err != nil {
 		s.b.localLimits.Close()
 		s.b.plugins.runtime.Close(context.Background())
 		s.closeLogs()

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/testkit/tlstest"
 )
 
 // ups is a valid upstream section (lines 1-3) that route cases build on.
@@ -97,6 +99,11 @@ func TestParseErrors(t *testing.T) {
 
 		// Listener, admin, log.
 		{"listen address", "listen: {address: localhost}\n", []string{`1:19: bad listen.address "localhost": want host:port`}},
+		{"tls on the plain address", "listen: {address: \"127.0.0.1:80\", tls: {address: \"127.0.0.1:80\", certificates: [{cert: c, key: k}]}}\n", []string{
+			`1:50: listen.tls.address "127.0.0.1:80" is listen.address too`}},
+		{"tls without certificates", "listen: {tls: {address: \"127.0.0.1:443\", min_version: \"1.1\"}}\n", []string{
+			`1:15: missing required key "certificates" in tls`, `1:55: bad min_version "1.1" (want one of: 1.2, 1.3)`}},
+		{"probe address", "listen: {probe_address: probe}\n", []string{`1:25: bad listen.probe_address "probe": want host:port`}},
 		{"admin port", "admin: {address: \"127.0.0.1:99999\"}\n", []string{`1:18: bad admin.address "127.0.0.1:99999": port must be a number between 0 and 65535`}},
 		{"trusted proxies", "listen:\n  trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n", []string{
 			`2:33: bad CIDR "10.0.0.0/33" in trusted_proxies (want e.g. 10.0.0.0/8 or 192.0.2.1)`}},
@@ -560,6 +567,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(route("upstream: u, match: {path: \"/{a}/{b...}\"}, rewrite: {path: /x/{b}}")))
 	f.Add([]byte("log: &l {<<: [*l, {level: info}]}\n"))
 	f.Add([]byte("listen: {max_body_bytes: 1GiB, read_timeout: ${X:-1s}}\n"))
+	f.Add([]byte(ups + "    tls: {ca: nope.pem, client_cert: /dev/null, client_key: ., min_version: \"1.3\", server_name: x, insecure_skip_verify: true}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data)
 		if err == nil {
@@ -577,4 +585,80 @@ func FuzzParse(f *testing.F) {
 		}
 		checkErrors(t, "f.yaml", bytes.TrimPrefix(data, []byte("\ufeff")), list)
 	})
+}
+
+// TestUpstreamTLS: an upstream's tls files are read at load, relative to
+// the config file, and every problem is reported at the key naming the file.
+func TestUpstreamTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := tlstest.NewCA(t, "ca"), tlstest.NewCA(t, "other")
+	tlstest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
+	tlstest.WriteCert(t, dir, "client", ca.Client(t, "gw"))
+	tlstest.WriteCert(t, dir, "other", other.Client(t, "gw2"))
+	tlstest.WriteFile(t, filepath.Join(dir, "garbage.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	tlstest.WriteFile(t, filepath.Join(dir, "enc.key"), []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+	file := filepath.Join(dir, "gw.yaml")
+	head := "upstreams:\n  - name: u\n    targets: [{address: \"127.0.0.1:9000\"}]\n    tls:\n" // tls keys from line 5, values at column 7+len(key)+2
+
+	c, err := Parse(file, []byte(head+"      ca: ca.pem\n      client_cert: client.crt\n      client_key: "+filepath.Join(dir, "client.key")+"\n      min_version: 1.3\n      server_name: api.internal\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := UpstreamTLS{CA: filepath.Join(dir, "ca.pem"), ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key"),
+		MinVersion: "1.3", ServerName: "api.internal"}
+	if got := *c.Upstreams[0].TLS; !reflect.DeepEqual(got, UpstreamTLS{CA: want.CA, ClientCert: want.ClientCert, ClientKey: want.ClientKey,
+		MinVersion: want.MinVersion, ServerName: want.ServerName, Pos: got.Pos, At: got.At}) {
+		t.Errorf("tls = %+v, want paths made relative to the config file", got)
+	}
+	c, err = Parse(file, []byte(head+"      insecure_skip_verify: true\n"))
+	if err != nil || c.Upstreams[0].TLS.MinVersion != "1.2" || !c.Upstreams[0].TLS.InsecureSkipVerify {
+		t.Errorf("defaults: %+v %v", c.Upstreams[0].TLS, err)
+	}
+
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"missing ca", "      ca: nope.pem\n", []string{`5:11: upstream "u": tls.ca: cannot read DIR/nope.pem: no such file or directory`}},
+		{"ca is a directory", "      ca: .\n", []string{`5:11: upstream "u": tls.ca: cannot read DIR: not a regular file`}},
+		{"ca without certificate", "      ca: client.key\n", []string{`5:11: upstream "u": tls.ca: DIR/client.key: no certificate in PEM (found PRIVATE KEY)`}},
+		{"ca that does not parse", "      ca: garbage.pem\n", []string{`5:11: upstream "u": tls.ca: DIR/garbage.pem: certificate #1 does not parse: x509: malformed certificate`}},
+		{"cert without key", "      client_cert: client.crt\n", []string{`5:20: upstream "u": tls.client_cert needs tls.client_key (both or neither)`}},
+		{"key without cert", "      client_key: client.key\n", []string{`5:19: upstream "u": tls.client_key needs tls.client_cert (both or neither)`}},
+		{"key of another cert", "      client_cert: client.crt\n      client_key: other.key\n", []string{
+			`6:19: upstream "u": tls.client_key: DIR/other.key does not match the certificate of tls.client_cert DIR/client.crt`}},
+		{"cert file holds a key", "      client_cert: client.key\n      client_key: client.key\n", []string{
+			`5:20: upstream "u": tls.client_cert: DIR/client.key: no certificate in PEM (found PRIVATE KEY)`}},
+		{"key file holds a cert", "      client_cert: client.crt\n      client_key: client.crt\n", []string{
+			`6:19: upstream "u": tls.client_key: DIR/client.crt: no private key in PEM`}},
+		{"encrypted key", "      client_cert: client.crt\n      client_key: enc.key\n", []string{
+			`6:19: upstream "u": tls.client_key: DIR/enc.key: the private key is encrypted (not supported: give an unencrypted key, readable by the gateway only)`}},
+		{"bad server_name", "      server_name: \"a b\"\n", []string{`5:20: upstream "u": bad tls.server_name "a b" (want a host name or an IP address)`}},
+		{"min_version", "      min_version: 1.1\n", []string{`5:20: bad min_version "1.1" (want one of: 1.2, 1.3)`}},
+		{"unknown key", "      verify: false\n", []string{`5:7: unknown key "verify" in tls (known: ca, server_name, client_cert, client_key, min_version, insecure_skip_verify)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(file, []byte(head+tc.yaml))
+			var list ErrorList
+			if !errors.As(err, &list) {
+				t.Fatalf("err = %v, want an ErrorList", err)
+			}
+			var got []string
+			for _, e := range list {
+				got = append(got, strings.ReplaceAll(strings.TrimPrefix(e.Error(), file+":"), dir, "DIR"))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("errors:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+
+	// A tls block repeated through an alias reads its files once.
+	yaml := "x-t: &t {ca: ca.pem, client_cert: client.crt, client_key: client.key}\nupstreams:\n"
+	for i := range 200 {
+		yaml += fmt.Sprintf("  - {name: u%d, targets: [{address: \"127.0.0.1:9000\"}], tls: *t}\n", i)
+	}
+	if _, err := Parse(file, []byte(yaml)); err != nil {
+		t.Fatal(err)
+	}
 }

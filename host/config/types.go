@@ -43,6 +43,8 @@ type Listen struct {
 	EscapedSlashes        string   `yaml:"escaped_slashes" json:"escaped_slashes,omitempty" doc:"what an encoded slash or backslash (%2F, %5C) or a raw backslash in a request path does: reject (400), unescape (a real /), keep (data, matched and forwarded encoded)" default:"reject" enum:"reject,unescape,keep"`
 	PathParameters        string   `yaml:"path_parameters" json:"path_parameters,omitempty" doc:"what a ';' in a request path segment (path parameters: servlet containers strip \";x\" from segments, other servers keep it) does: reject (400) or keep (data, matched and forwarded as is)" default:"reject" enum:"reject,keep"`
 	TrustedProxies        []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs whose X-Forwarded-For is trusted when finding the client IP"`
+	TLS                   *TLS     `yaml:"tls" json:"tls,omitempty" doc:"an HTTPS listener beside address, serving the same routes; absent: plain HTTP only"`
+	ProbeAddress          string   `yaml:"probe_address" json:"probe_address,omitempty" doc:"host:port answering GET /healthz and /readyz without a token and saying nothing else, for load balancers and Kubernetes probes; empty: off"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -81,6 +83,7 @@ type Upstream struct {
 	HealthCheck    *HealthCheck    `yaml:"health_check" json:"health_check,omitempty" doc:"active health checking of targets"`
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker" json:"circuit_breaker,omitempty" doc:"per-target circuit breaker (passive health)"`
 	Retries        *Retries        `yaml:"retries" json:"retries,omitempty" doc:"retry policy for requests to this upstream"`
+	TLS            *UpstreamTLS    `yaml:"tls" json:"tls,omitempty" doc:"speak HTTPS to every target (mTLS with client_cert); absent: plain HTTP"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -502,6 +505,45 @@ type ShadowCompare struct {
 	Headers []string `yaml:"headers" json:"headers,omitempty" doc:"response headers compared (case-insensitive names)"`
 	Body    string   `yaml:"body" json:"body,omitempty" doc:"json (parsed: key order and number forms ignored), bytes, or none" default:"json" enum:"json,bytes,none"`
 	Ignore  []string `yaml:"ignore" json:"ignore,omitempty" doc:"JSON paths left out of the body comparison: data.updated_at, items[*].id, meta.*"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// UpstreamTLS makes an upstream speak HTTPS to all its targets, optionally
+// with a client certificate (mTLS). The files are read and checked when the
+// config is loaded, and read again when their content changes on disk, with
+// no reload: new connections use the new certificates, open keep-alive
+// connections keep the ones they were made with. Relative paths are relative
+// to the config file, as plugin modules are.
+type UpstreamTLS struct {
+	CA                 string `yaml:"ca" json:"ca,omitempty" doc:"PEM file of the CA certificates that verify the targets (relative to the config file); empty: the system's roots"`
+	ServerName         string `yaml:"server_name" json:"server_name,omitempty" doc:"name sent as SNI and verified in the target's certificate; default: the target's host (with A/AAAA discovery: the DNS name)"`
+	ClientCert         string `yaml:"client_cert" json:"client_cert,omitempty" doc:"PEM file of the client certificate (and its chain) presented to targets that ask; needs client_key"`
+	ClientKey          string `yaml:"client_key" json:"client_key,omitempty" doc:"PEM file of client_cert's private key (unencrypted); needs client_cert"`
+	MinVersion         string `yaml:"min_version" json:"min_version,omitempty" doc:"lowest TLS version accepted; quote it in YAML" default:"1.2" enum:"1.2,1.3"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" json:"insecure_skip_verify,omitempty" doc:"accept any certificate of any name (tests only: logged as a warning every time the upstream is loaded)"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// TLS is the client-facing HTTPS listener: certificates chosen by SNI,
+// TLS 1.2 or later with forward-secret AEAD suites, 1.3 preferred.
+type TLS struct {
+	Address      string    `yaml:"address" json:"address,omitempty" doc:"host:port to accept HTTPS on" required:"true"`
+	Certificates []CertKey `yaml:"certificates" json:"certificates,omitempty" doc:"certificate and key files; each serves the names its certificate lists (SNI, wildcards one label deep); the first also serves a client that names none or an unknown name; re-read when the files change" required:"true"`
+	MinVersion   string    `yaml:"min_version" json:"min_version,omitempty" doc:"oldest TLS version accepted" default:"1.2" enum:"1.2,1.3"`
+	RedirectHTTP bool      `yaml:"redirect_http" json:"redirect_http,omitempty" doc:"the plain listener (listen.address) answers every request with 308 to the same URL on https"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// CertKey names a certificate chain and its private key, PEM files.
+type CertKey struct {
+	Cert string `yaml:"cert" json:"cert,omitempty" doc:"PEM certificate chain, leaf first (relative to the config's directory)" required:"true"`
+	Key  string `yaml:"key" json:"key,omitempty" doc:"PEM private key of the leaf" required:"true"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

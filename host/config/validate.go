@@ -1,9 +1,17 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -20,6 +28,8 @@ type validator struct {
 	bad   map[Pos]bool                            // decoding already reported a problem here
 	elems map[*string]Pos                         // positions of string list elements
 	regex map[string]compiled                     // each regular expression, compiled once
+	file  string                                  // the config file: upstream TLS paths are relative to its directory
+	pem   map[string]string                       // each upstream TLS file check, done once: its problem or ""
 }
 
 type compiled struct {
@@ -53,6 +63,7 @@ func (v *validator) elem(s *string, fallback Pos) Pos {
 }
 
 func (v *validator) config(c *Config) {
+	v.file = c.File
 	v.tags(reflect.ValueOf(c).Elem(), "config", c.Pos)
 	l := &c.Listen
 	v.address(l.Address, l.At.Of("address", l.Pos), "listen.address", 0)
@@ -65,6 +76,15 @@ func (v *validator) config(c *Config) {
 		}
 	}
 	v.address(c.Admin.Address, c.Admin.At.Of("address", c.Admin.Pos), "admin.address", 0)
+	if l.ProbeAddress != "" {
+		v.address(l.ProbeAddress, l.At.Of("probe_address", l.Pos), "listen.probe_address", 0)
+	}
+	if t := l.TLS; t != nil {
+		v.address(t.Address, t.At.Of("address", t.Pos), "listen.tls.address", 0)
+		if t.Address != "" && t.Address == l.Address && !strings.HasSuffix(t.Address, ":0") {
+			v.errorf(t.At.Of("address", t.Pos), "listen.tls.address %q is listen.address too", t.Address)
+		}
+	}
 	if a := c.Log.AccessLog; a == "" || strings.ContainsAny(a, "\x00\n\r") || strings.HasSuffix(a, "/") {
 		v.errorf(c.Log.At.Of("access_log", c.Log.Pos), "bad access_log %q (want stdout, stderr, off, or a file path)", a)
 	}
@@ -360,6 +380,7 @@ func (v *validator) upstream(u *Upstream, pfx string) {
 		v.errorf(cb.At.Of("consecutive_failures", cb.Pos), "%sconsecutive_failures must be >= 1, got %d", pfx, cb.ConsecutiveFailures)
 	}
 	v.retries(u.Retries, pfx)
+	v.upstreamTLS(u.TLS, pfx)
 }
 
 func (v *validator) retries(r *Retries, pfx string) {
@@ -582,4 +603,169 @@ func isHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// upstreamTLS checks an upstream's tls block and reads its files, so that a
+// missing, unreadable or wrong file is refused when the config is loaded, at
+// the key that names it, rather than found at the first connection. Relative
+// paths are made relative to the config file's directory (as plugin modules
+// are) and written back: the proxy, which does not know the config file,
+// then reads the same files, and a moved config that names other files is a
+// changed upstream. host/proxy reads the files again the same way (a file
+// may change between the check and the read, or later on disk).
+func (v *validator) upstreamTLS(t *UpstreamTLS, pfx string) {
+	if t == nil {
+		return
+	}
+	at := func(key string) Pos { return t.At.Of(key, t.Pos) }
+	for _, p := range []*string{&t.CA, &t.ClientCert, &t.ClientKey} {
+		if *p != "" && !filepath.IsAbs(*p) && v.file != "" {
+			*p = filepath.Join(filepath.Dir(v.file), *p)
+		}
+	}
+	if t.ServerName != "" && !isHostname(t.ServerName) && net.ParseIP(t.ServerName) == nil {
+		v.errorf(at("server_name"), "%sbad tls.server_name %q (want a host name or an IP address)", pfx, t.ServerName)
+	}
+	if t.CA != "" {
+		if msg := v.pemCheck("certs\x00"+t.CA, func() string { return checkCertsFile(t.CA) }); msg != "" {
+			v.errorf(at("ca"), "%stls.ca: %s", pfx, msg)
+		}
+	}
+	switch {
+	case t.ClientCert != "" && t.ClientKey == "":
+		v.errorf(at("client_cert"), "%stls.client_cert needs tls.client_key (both or neither)", pfx)
+	case t.ClientKey != "" && t.ClientCert == "":
+		v.errorf(at("client_key"), "%stls.client_key needs tls.client_cert (both or neither)", pfx)
+	case t.ClientCert != "":
+		if msg := v.pemCheck("certs\x00"+t.ClientCert, func() string { return checkCertsFile(t.ClientCert) }); msg != "" {
+			v.errorf(at("client_cert"), "%stls.client_cert: %s", pfx, msg)
+		} else if msg := v.pemCheck("pair\x00"+t.ClientCert+"\x00"+t.ClientKey, func() string { return checkKeyFile(t.ClientCert, t.ClientKey) }); msg != "" {
+			v.errorf(at("client_key"), "%stls.client_key: %s", pfx, msg)
+		}
+	}
+}
+
+// pemCheck runs a file check once per validation: YAML aliases may repeat a
+// tls block thousands of times, and a CA bundle takes a while to parse.
+func (v *validator) pemCheck(key string, check func() string) string {
+	if msg, ok := v.pem[key]; ok {
+		return msg
+	}
+	if v.pem == nil {
+		v.pem = map[string]string{}
+	}
+	msg := check()
+	v.pem[key] = msg
+	return msg
+}
+
+// maxPEMBytes bounds an upstream TLS file; a bundle of every public root CA
+// is about 200 KiB.
+const maxPEMBytes = 1 << 20
+
+// readPEMFile reads a TLS file: a regular file (never a device or a pipe,
+// which could block or never end) of at most maxPEMBytes.
+func readPEMFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	} else if err == nil && fi.Size() > maxPEMBytes {
+		err = fmt.Errorf("larger than %d bytes", maxPEMBytes)
+	}
+	var data []byte
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			data, err = io.ReadAll(io.LimitReader(f, maxPEMBytes+1))
+			f.Close()
+			if err == nil && len(data) > maxPEMBytes {
+				err = fmt.Errorf("larger than %d bytes", maxPEMBytes)
+			}
+		}
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return nil, fmt.Errorf("cannot read %s: %v", path, err)
+	}
+	return data, nil
+}
+
+// pemCertificates parses every CERTIFICATE block of a PEM file; other
+// blocks are skipped (as crypto/x509 does), but at least one certificate
+// must be there and each must parse.
+func pemCertificates(data []byte) (int, error) {
+	n := 0
+	var other []string
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			other = append(other, b.Type)
+			continue
+		}
+		n++
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return 0, fmt.Errorf("certificate #%d does not parse: %v", n, err)
+		}
+	}
+	if n == 0 {
+		if len(other) > 0 {
+			return 0, fmt.Errorf("no certificate in PEM (found %s)", nameList(other))
+		}
+		return 0, errors.New("no certificate in PEM")
+	}
+	return n, nil
+}
+
+// checkCertsFile checks a PEM file of certificates (tls.ca, tls.client_cert).
+func checkCertsFile(path string) string {
+	data, err := readPEMFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if _, err := pemCertificates(data); err != nil {
+		return path + ": " + err.Error()
+	}
+	return ""
+}
+
+// checkKeyFile checks that the key file holds one unencrypted private key
+// that matches the first certificate of certPath.
+func checkKeyFile(certPath, keyPath string) string {
+	keyPEM, err := readPEMFile(keyPath)
+	if err != nil {
+		return err.Error()
+	}
+	found := false
+	for rest := keyPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "ENCRYPTED PRIVATE KEY" || b.Headers["Proc-Type"] == "4,ENCRYPTED" {
+			return keyPath + ": the private key is encrypted (not supported: give an unencrypted key, readable by the gateway only)"
+		}
+		if b.Type == "PRIVATE KEY" || strings.HasSuffix(b.Type, " PRIVATE KEY") {
+			found = true
+		}
+	}
+	if !found {
+		return keyPath + ": no private key in PEM"
+	}
+	certPEM, err := readPEMFile(certPath)
+	if err != nil {
+		return err.Error()
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		if strings.Contains(err.Error(), "does not match") {
+			return fmt.Sprintf("%s does not match the certificate of tls.client_cert %s", keyPath, certPath)
+		}
+		return keyPath + ": " + strings.TrimPrefix(err.Error(), "tls: ")
+	}
+	return ""
 }

@@ -161,6 +161,9 @@ func hashKey(b []byte) uint64 {
 type tried struct {
 	n int
 	t [8]*target
+	// refused are targets that must not be tried again at all, not even
+	// when no other is left (a TLS refusal); nil: none.
+	refused *tried
 }
 
 func (s *tried) add(t *target) {
@@ -190,7 +193,7 @@ func (u *Upstream) pick(p *pool, req *fasthttp.Request, clientIP []byte, tr *tri
 			return t, 0
 		}
 		if tr.n > 0 {
-			if t := u.pickFrom(p, req, clientIP, nil); t != nil {
+			if t := u.pickFrom(p, req, clientIP, tr.refused); t != nil {
 				return t, 0
 			}
 		}

@@ -24,7 +24,7 @@ func (u *Upstream) healthLoop(hc config.HealthCheck) {
 	for {
 		var wg sync.WaitGroup
 		for _, t := range u.pool.Load().targets {
-			wg.Go(func() { u.probe(t, "http://"+t.addr+path, timeout, &hc) })
+			wg.Go(func() { u.probe(t, string(u.scheme)+"://"+t.addr+path, timeout, &hc) })
 		}
 		wg.Wait()
 		select {

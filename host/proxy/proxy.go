@@ -55,6 +55,8 @@ type Upstream struct {
 	maxConns int
 	idle     time.Duration
 	dialer   fasthttp.TCPDialer
+	tls      *tlsSource // nil: plain HTTP to the targets
+	scheme   []byte     // of the requests sent: "http" or "https" (fasthttp checks it against the client's IsTLS)
 
 	cbFailures int32 // consecutive failures that open a circuit; 0 = no breaker
 	cbOpenFor  int64 // nanoseconds
@@ -81,6 +83,14 @@ func New(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		maxConns: cfg.MaxConns,
 		idle:     cfg.MaxIdleTime.D(),
 		now:      func() int64 { return time.Now().UnixNano() },
+		scheme:   strHTTP,
+	}
+	if cfg.TLS != nil {
+		src, err := newTLSSource(cfg.TLS, u.log)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
+		u.tls, u.scheme = src, strHTTPS
 	}
 	switch cfg.Balance {
 	case "", "round_robin":
@@ -252,12 +262,21 @@ const (
 	ErrBodyTooLarge                  // the response body is over the limit
 	ErrRequest                       // the request could not be sent as it is: the gateway's fault, not the target's
 	ErrBusy                          // the gateway's pool of connections to the target is full
+	// ErrTLS is a TLS refusal, on either side: the target's certificate
+	// does not verify (unknown authority, expired or not yet valid, another
+	// name), the target refused ours or wanted one we do not have, no
+	// common TLS version, or a target that does not speak TLS. It counts
+	// against the target (its breaker) but is never retried on the same
+	// target: it is not transient. A retry policy with connect_error may
+	// send the request to another target (the request never reached this
+	// one).
+	ErrTLS
 )
 
-var kindNames = [...]string{"other", "connect", "timeout", "reset", "no_target", "circuit_open", "body_too_large", "request", "busy"}
+var kindNames = [...]string{"other", "connect", "timeout", "reset", "no_target", "circuit_open", "body_too_large", "request", "busy", "tls"}
 
 // String returns the kind's label: connect, timeout, reset, no_target,
-// circuit_open, body_too_large, request, busy or other.
+// circuit_open, body_too_large, request, busy, tls or other.
 func (k ErrorKind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -290,7 +309,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Status is the HTTP status the gateway answers with: 504 for a timeout, 503
 // when no target could be tried, 500 for a request it could not send, 502
-// otherwise.
+// otherwise (tls included).
 func (e *Error) Status() int {
 	switch e.Kind {
 	case ErrTimeout:
@@ -321,8 +340,9 @@ var (
 // is nil or an *Error.
 //
 // Only the target's own failures count toward its circuit breaker: no
-// connection, a timeout, a broken connection, a malformed response or a
-// 5xx; never a request the gateway could not send.
+// connection, a TLS refusal, a timeout, a broken connection, a malformed
+// response or a 5xx; never a request the gateway could not send. A target
+// that failed TLS is not tried again within the exchange.
 func (u *Upstream) Do(x *Exchange) error {
 	x.Target, x.Attempts = "", 0
 	key, total := u.effective(&x.Timeouts)
@@ -336,10 +356,11 @@ func (u *Upstream) Do(x *Exchange) error {
 		(pol.IdempotentOnly != nil && !*pol.IdempotentOnly || idempotent(x.Req)) {
 		attempts += pol.Attempts
 	}
-	// The client side may have been TLS; the hop to the target is plain HTTP,
-	// and fasthttp refuses a scheme that differs from the client's.
-	if uri := x.Req.URI(); bytes.Equal(uri.Scheme(), strHTTPS) {
-		uri.SetSchemeBytes(strHTTP)
+	// The client side may have been TLS or not; the hop to the target is
+	// the upstream's (https with a tls block), and fasthttp refuses a
+	// scheme that differs from its client's.
+	if uri := x.Req.URI(); !bytes.Equal(uri.Scheme(), u.scheme) {
+		uri.SetSchemeBytes(u.scheme)
 	}
 	// A proxy forwards the client's Content-Type or none; fasthttp would
 	// invent one for a body without it.
@@ -347,6 +368,7 @@ func (u *Upstream) Do(x *Exchange) error {
 	// A request without a Host (HTTP/1.0 allows it) names the target.
 	noHost := len(x.Req.Header.Host()) == 0 && len(x.Req.URI().Host()) == 0
 	var tr tried
+	var refused tried // targets that failed TLS: never again in this exchange
 	var last *Error
 	staleRetried := false
 	for {
@@ -371,18 +393,27 @@ func (u *Upstream) Do(x *Exchange) error {
 		}
 		t.inflight.Add(1)
 		t.requests.Add(1)
-		dials := t.dials.Load()
+		dials, refusals := t.dials.Load(), t.tlsRefusals.Load()
 		err := t.client(key).DoDeadline(x.Req, x.Resp, deadline)
 		t.release()
+		if err != nil && u.tls != nil {
+			err = t.tlsRefusalOf(err, refusals)
+		}
 
 		retry := false
 		if err != nil {
 			kind := classify(err)
-			if kind != ErrBodyTooLarge && kind != ErrRequest && kind != ErrBusy && !time.Now().Before(deadline) {
+			if kind != ErrBodyTooLarge && kind != ErrRequest && kind != ErrBusy && kind != ErrTLS && !time.Now().Before(deadline) {
 				kind = ErrTimeout // whatever broke, the total timeout is what ran out
 			}
 			last = &Error{Kind: kind, Target: t.addr, Err: err}
-			if !staleRetried && staleConn(err) && t.dials.Load() == dials && idempotent(x.Req) && time.Now().Before(deadline) {
+			if kind == ErrTLS {
+				// Not transient: a retry (if the policy allows one)
+				// may only go to another target.
+				refused.add(t)
+				tr.refused = &refused
+			}
+			if !staleRetried && kind != ErrTLS && staleConn(err) && t.dials.Load() == dials && idempotent(x.Req) && time.Now().Before(deadline) {
 				// The target closed an idle pooled connection: not its
 				// failure, and the request most likely never reached it.
 				// (No dial during the attempt means the connection was a
@@ -455,7 +486,10 @@ func idempotent(req *fasthttp.Request) bool {
 func retryOnKind(p *config.Retries, k ErrorKind) bool {
 	var name string
 	switch k {
-	case ErrConnect:
+	case ErrConnect, ErrTLS:
+		// A TLS refusal is a failure to connect as far as retries go:
+		// the request never reached the target. Do never sends it to
+		// the same target again.
 		name = "connect_error"
 	case ErrTimeout:
 		name = "timeout"
@@ -501,6 +535,8 @@ func targetsFault(kind ErrorKind, err error, req *fasthttp.Request) bool {
 	switch kind {
 	case ErrBodyTooLarge, ErrRequest, ErrBusy:
 		return false
+	case ErrTLS:
+		return true // even when it broke the write of a body: the target refused the connection
 	}
 	var we *writeError
 	return !errors.As(err, &we) || len(req.Body()) == 0
@@ -517,6 +553,11 @@ func classify(err error) ErrorKind {
 		return ErrRequest
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return ErrBusy
+	case tlsFailure(err):
+		// Before dialError: a refused handshake is wrapped as a TLS
+		// failure by the dialer (tls.go), and a remote alert or a
+		// refused client certificate may also come on the first read.
+		return ErrTLS
 	case errors.As(err, &de), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return ErrConnect

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,8 @@ type clientEntry struct {
 type target struct {
 	u    *Upstream
 	addr string
+	sni  string                    // the name TLS verifies (upstreams with tls)
+	tlsc atomic.Pointer[targetTLS] // its copy of the TLS config, when sni differs from the upstream's
 
 	// clients is copy-on-write so that the hot path finds its client with one
 	// atomic load and a short scan; mu serializes the writers.
@@ -37,6 +40,11 @@ type target struct {
 	dials    atomic.Int64 // connections dialed: Do tells a pooled connection from a new one
 	failures atomic.Int64
 
+	// The last TLS refusal that came with a response's first read, and how
+	// many there were (tls.go: noteRefusal).
+	tlsRefusal  atomic.Pointer[error]
+	tlsRefusals atomic.Int64
+
 	state     atomic.Uint32 // circuit state
 	fails     atomic.Int32  // consecutive failures while closed
 	openUntil atomic.Int64  // unix nanoseconds; written before the state turns open
@@ -47,7 +55,7 @@ type target struct {
 }
 
 func newTarget(u *Upstream, addr string) *target {
-	t := &target{u: u, addr: addr}
+	t := &target{u: u, addr: addr, sni: serverNameFor(&u.cfg, addr)}
 	t.healthy.Store(true) // innocent until a probe says otherwise: no 503s at startup
 	return t
 }
@@ -79,6 +87,10 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 	}
 	dialer := &t.u.dialer
 	connect := k.connect
+	var tlsCfg *tls.Config
+	if src := t.u.tls; src != nil {
+		tlsCfg = src.cur.Load().cfg
+	}
 	hc := &fasthttp.HostClient{
 		Addr: t.addr,
 		// fasthttp passes the time left of the request; the connect timeout
@@ -88,12 +100,24 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 				timeout = connect
 			}
 			t.dials.Add(1)
+			start := time.Now()
 			c, err := dialer.DialDualStackTimeout(addr, timeout)
 			if err != nil {
 				return nil, &dialError{err}
 			}
+			if src := t.u.tls; src != nil {
+				// The connect timeout bounds the TCP connect and the
+				// TLS handshake together.
+				return src.handshake(t, c, start.Add(timeout))
+			}
 			return trackedConn{c}, nil
 		},
+		// With TLS, the dial function returns connections that completed
+		// the handshake (tls.go); fasthttp only checks that requests are
+		// https. TLSConfig is the first version of the files, for
+		// fasthttp's bookkeeping; handshakes take the current one.
+		IsTLS:               t.u.tls != nil,
+		TLSConfig:           tlsCfg,
 		MaxConns:            t.u.maxConns,
 		MaxIdleConnDuration: t.u.idle,
 		MaxConnWaitTimeout:  connect,

@@ -417,7 +417,11 @@ func (rq *request) prepareForwarding(req *fasthttp.Request) {
 		req.Header.SetProtocolBytes(strHTTP11)
 	}
 	req.Header.ResetConnectionClose()
-	proxy.SetForwarded(req, rq.scope.Client, protoHTTP, req.URI().Host())
+	proto := protoHTTP
+	if rq.ctx.IsTLS() {
+		proto = protoHTTPS
+	}
+	proxy.SetForwarded(req, rq.scope.Client, proto, req.URI().Host())
 	// Two traceparent headers are no trace context at all (W3C Trace
 	// Context, 3.2): a new trace starts.
 	var in []byte
@@ -428,7 +432,7 @@ func (rq *request) prepareForwarding(req *fasthttp.Request) {
 	setOnly(&req.Header, keyTraceparent, rq.traceparent)
 }
 
-var protoHTTP = []byte("http")
+var protoHTTP, protoHTTPS = []byte("http"), []byte("https")
 
 // proxy sends the request to the route's upstream.
 func (rq *request) proxy() error {

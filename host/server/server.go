@@ -28,6 +28,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/admin"
+	"github.com/wasmgate/wasmgate/host/certs"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
@@ -68,6 +69,7 @@ type Server struct {
 	reloadMu sync.Mutex // serializes reloads, hot-loads, traffic changes and their builds
 	b        *builder
 	traffic  *trafficControl // run-time traffic changes
+	edge     edge            // the HTTPS and probe listeners
 
 	proxySrv, adminSrv *fasthttp.Server
 	proxyLn, adminLn   net.Listener
@@ -96,7 +98,7 @@ func New(opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Log,
 		metrics:  metrics.New(),
-		serveErr: make(chan error, 2),
+		serveErr: make(chan error, 4),
 	}
 	// A client can send malformed requests as fast as it likes: their
 	// log lines get a budget (the metrics count every one).
@@ -142,6 +144,16 @@ func New(opts Options) (*Server, error) {
 		s.b.plugins.runtime.Close(context.Background())
 		s.closeLogs()
 		return nil, err
+	}
+	certSet, err := s.edge.loadCerts(cfg)
+	if err != nil {
+		s.b.localLimits.Close()
+		s.b.plugins.runtime.Close(context.Background())
+		s.closeLogs()
+		return nil, err
+	}
+	if certSet != nil {
+		s.edge.certs.Use(certSet)
 	}
 	snap, err := s.b.safeBuild(cfg, table, nil)
 	if err != nil {
@@ -273,10 +285,21 @@ func (s *Server) Start() error {
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{s.log, s.clientLog},
 	}
-	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
-	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
+	if err := s.startEdge(ctx, cfg); err != nil {
+		cancel()
+		s.proxyLn.Close()
+		s.adminLn.Close()
+		for _, ln := range []net.Listener{s.edge.tlsLn, s.edge.probeLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		return err
+	}
+	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
+	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
 	if cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig {
 		if err := s.watchConfig(ctx); err != nil {
 			s.log.Warn("config file watch unavailable; reload with SIGHUP or the admin API", "err", err)
@@ -290,8 +313,14 @@ func (s *Server) Start() error {
 			s.log.Warn("plugin directory watch unavailable; hot-load with PUT /plugins/NAME", "err", err)
 		}
 	}
-	s.log.Info("wasmgate serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),
-		"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	attrs := []any{"proxy", s.ProxyAddr(), "admin", s.AdminAddr(), "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams)}
+	if s.edge.tlsLn != nil {
+		attrs = append(attrs, "https", s.edge.tlsLn.Addr().String())
+	}
+	if s.edge.probeLn != nil {
+		attrs = append(attrs, "probe", s.edge.probeLn.Addr().String())
+	}
+	s.log.Info("wasmgate serving", attrs...)
 	return nil
 }
 
@@ -340,6 +369,10 @@ func (s *Server) Reload(source string) (ReloadResult, error) {
 	old := s.snap.Load()
 	cfg, table, err := Check(s.opts.ConfigPath, s.opts.AdminToken)
 	var next *snapshot
+	var certSet *certs.Set
+	if err == nil && old.cfg.Listen.TLS != nil && cfg.Listen.TLS != nil {
+		certSet, err = s.edge.loadCerts(cfg) // certificates of a listener that stays
+	}
 	if err == nil {
 		next, err = s.b.safeBuild(cfg, table, old)
 	}
@@ -349,6 +382,9 @@ func (s *Server) Reload(source string) (ReloadResult, error) {
 		return ReloadResult{}, err
 	}
 	s.warnRestartOnly(old.cfg, cfg)
+	if certSet != nil {
+		s.edge.certs.Use(certSet)
+	}
 	s.commit(old, next)
 	s.metrics.RetainRoutes(routeNames(cfg))
 	if s.opts.AdminToken == "" && cfg.Admin.Token != "" && cfg.Admin.Token != s.token {
@@ -415,6 +451,10 @@ func (s *Server) warnRestartOnly(old, next *config.Config) {
 		old.Admin.Address != next.Admin.Address {
 		s.log.Warn("listener settings changed; they take effect on restart (address, timeouts, max_header_bytes, max_connections, admin.address)")
 	}
+	if ot, nt := o.TLS, n.TLS; (ot == nil) != (nt == nil) || ot != nil && (ot.Address != nt.Address || ot.MinVersion != nt.MinVersion || ot.RedirectHTTP != nt.RedirectHTTP) ||
+		o.ProbeAddress != n.ProbeAddress {
+		s.log.Warn("listen.tls or listen.probe_address changed; listeners change on restart (certificates reload now)")
+	}
 	if trafficStatePath(old) != trafficStatePath(next) {
 		s.log.Warn("traffic.state_file changed; it takes effect on restart", "in_use", trafficStatePath(old))
 	}
@@ -450,6 +490,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("drain proxy: %w", err))
 		}
 	}
+	errs = append(errs, s.edge.shutdown(ctx)...)
 	if s.adminSrv != nil {
 		if err := s.adminSrv.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop admin: %w", err))

@@ -32,6 +32,8 @@ trap cleanup INT TERM EXIT
 # Every demo starts from the config file's traffic state (README,
 # "Strangler-fig walkthrough"); a gateway restarted alone would restore it.
 rm -f bin/demo-traffic.state.json
+# The HTTPS listener's certificate, from a development CA of its own.
+bin/wasmgate cert -out bin/demo-tls -names localhost,127.0.0.1 >/dev/null
 bin/demo-upstreams -instances 2 &
 pids+=($!)
 bin/wasmgate serve --config cmd/demo/wasmgate.yaml &
@@ -50,18 +52,20 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 if [[ $ready != 1 ]]; then
-  echo "run.sh: the gateway did not become ready (its log above says why; is a demo port, 8080, 9901, 9101-9105 or 10101-10105, taken?)" >&2
+  echo "run.sh: the gateway did not become ready (its log above says why; is a demo port, 8080, 8443, 8081, 9901, 9101-9105 or 10101-10105, taken?)" >&2
   exit 1
 fi
 
 cat <<MSG
 
   wasmgate demo is running
-    proxy   http://127.0.0.1:8080
+    proxy   http://127.0.0.1:8080 and https://localhost:8443 (trust bin/demo-tls/ca.pem)
+    probe   http://127.0.0.1:8081/readyz (no token)
     admin   http://127.0.0.1:9901   (token: $WASMGATE_ADMIN_TOKEN, also in $token_file)
 
   Try:
     curl -i http://127.0.0.1:8080/api/users/1
+    curl -s --cacert bin/demo-tls/ca.pem https://localhost:8443/api/users/1
     curl -s -H 'X-Api-Version: 2' http://127.0.0.1:8080/api/users
     curl -s -H 'X-User-Id: 7' 'http://127.0.0.1:8080/api/feed?user=7'
     curl -s -X POST -H 'Idempotency-Key: k1' -H 'Content-Type: application/json' -d '{"user_id":7,"items":[{"sku":"book-gopl","qty":1}]}' http://127.0.0.1:8080/api/orders

@@ -39,6 +39,7 @@ Usage:
   wasmgate bench cache [flags]       cache hit ratio on Zipf traces: host/cache vs an exact LRU (see -h)
   wasmgate bench traffic [flags]     CPU cost of a sticky split and of shadow traffic vs a plain route (see -h)
   wasmgate plugin check FILE.wasm    validate a module against the ABI offline
+  wasmgate cert [-out DIR]           a development CA and server certificate (the demo's HTTPS)
   wasmgate version
 
 Environment:
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return benchCmd(args[1:], stdout, stderr)
 	case "plugin":
 		return pluginCmd(args[1:], stdout, stderr)
+	case "cert":
+		return certCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wasmgate", version)
 		return 0

@@ -658,7 +658,7 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("binds the demo's fixed ports")
 	}
-	ports := []int{8080, 9901}
+	ports := []int{8080, 8443, 8081, 9901}
 	for _, base := range []int{9101, 9102, 9103, 9104, 9105} {
 		ports = append(ports, base, base+1000) // -instances 2
 	}
@@ -676,6 +676,10 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	// The HTTPS listener's certificate, as cmd/demo/run.sh makes it.
+	if out, err := exec.Command(wasmgateBin, "cert", "-out", "../../bin/demo-tls").CombinedOutput(); err != nil {
+		t.Fatalf("wasmgate cert: %v\n%s", err, out)
+	}
 	ups := startProc(t, testEnv(), demoBin, "-instances", "2")
 	waitFor(t, "10 demo upstream instances listening", func() bool {
 		skipIfTaken(ups)
@@ -774,6 +778,14 @@ func runQuickstart(t *testing.T, token string) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(root, "bin", "demo-admin-token"), token+"\n")
+	ca, err := os.ReadFile("../../bin/demo-tls/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "bin", "demo-tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "bin", "demo-tls", "ca.pem"), string(ca))
 	for _, line := range lines {
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", line)
 		cmd.Dir = root

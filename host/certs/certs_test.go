@@ -1,4 +1,4 @@
-package certs
+package certs_test
 
 import (
 	"crypto/tls"
@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmgate/wasmgate/host/certs"
+
 	"github.com/wasmgate/wasmgate/host/testkit/tlstest"
 )
 
 // served is the first DNS name or IP of the certificate GetCertificate
 // picks for server name sni.
-func served(t *testing.T, s *Store, sni string) string {
+func served(t *testing.T, s *certs.Store, sni string) string {
 	t.Helper()
 	c, err := s.GetCertificate(&tls.ClientHelloInfo{ServerName: sni, SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
 		SupportedVersions: []uint16{tls.VersionTLS13}})
@@ -25,7 +27,7 @@ func served(t *testing.T, s *Store, sni string) string {
 func TestGetCertificateBySNI(t *testing.T) {
 	ca := tlstest.NewCA(t, "test CA")
 	dir := t.TempDir()
-	var pairs []Pair
+	var pairs []certs.Pair
 	for _, names := range [][]string{
 		{"default.test"},
 		{"example.com", "www.example.com"},
@@ -34,9 +36,9 @@ func TestGetCertificateBySNI(t *testing.T) {
 		{"127.0.0.1"},
 	} {
 		c, k := tlstest.WriteCert(t, dir, names[0], ca.Issue(t, tlstest.Options{CN: names[0], Names: names}))
-		pairs = append(pairs, Pair{Cert: c, Key: k})
+		pairs = append(pairs, certs.Pair{Cert: c, Key: k})
 	}
-	var s Store
+	var s certs.Store
 	if err := s.Load(pairs); err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +66,19 @@ func TestLoadErrorsKeepServed(t *testing.T) {
 	other, otherKey := tlstest.WriteCert(t, dir, "other", ca.Server(t, "other.test"))
 	garbage := filepath.Join(dir, "garbage.pem")
 	tlstest.WriteFile(t, garbage, []byte("not a certificate"))
-	var s Store
-	if err := s.Load([]Pair{{Cert: c, Key: k}}); err != nil {
+	var s certs.Store
+	if err := s.Load([]certs.Pair{{Cert: c, Key: k}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		pairs []Pair
+		pairs []certs.Pair
 		want  string
 	}{
 		{nil, "no certificates"},
-		{[]Pair{{Cert: filepath.Join(dir, "missing.crt"), Key: k}}, "missing.crt"},
-		{[]Pair{{Cert: garbage, Key: k}}, "garbage.pem"},
-		{[]Pair{{Cert: c, Key: otherKey}}, "private key does not match"},
-		{[]Pair{{Cert: c, Key: k}, {Cert: other, Key: garbage}}, "garbage.pem"},
+		{[]certs.Pair{{Cert: filepath.Join(dir, "missing.crt"), Key: k}}, "missing.crt"},
+		{[]certs.Pair{{Cert: garbage, Key: k}}, "garbage.pem"},
+		{[]certs.Pair{{Cert: c, Key: otherKey}}, "private key does not match"},
+		{[]certs.Pair{{Cert: c, Key: k}, {Cert: other, Key: garbage}}, "garbage.pem"},
 	} {
 		err := s.Load(tc.pairs)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -95,11 +97,11 @@ func TestRenewedFiles(t *testing.T) {
 	dir := t.TempDir()
 	first := ca.Issue(t, tlstest.Options{CN: "first", Names: []string{"127.0.0.1"}})
 	c, k := tlstest.WriteCert(t, dir, "site", first)
-	var s Store
-	if err := s.Load([]Pair{{Cert: c, Key: k}}); err != nil {
+	var s certs.Store
+	if err := s.Load([]certs.Pair{{Cert: c, Key: k}}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", ServerConfig(&s, tls.VersionTLS12, "http/1.1"))
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", certs.ServerConfig(&s, tls.VersionTLS12, "http/1.1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,16 +6,10 @@
 package tlstest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,105 +17,34 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/certs"
 )
 
 // CA is a certificate authority made for one test.
-type CA struct {
-	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
-	PEM  []byte // the CA certificate, PEM: what a `tls.ca` file holds
-}
+type CA struct{ *certs.CA }
 
 // NewCA makes a self-signed CA named cn, valid from an hour ago for a day.
 func NewCA(t testing.TB, cn string) *CA {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"wasmgate tests"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, err := certs.NewCA(cn, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// Pool is a pool holding the CA alone.
-func (ca *CA) Pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.Cert)
-	return p
+	return &CA{ca}
 }
 
 // Cert is an issued certificate with its key.
-type Cert struct {
-	PEM    []byte // the certificate, PEM
-	KeyPEM []byte // its private key, PEM (PKCS #8)
-	TLS    tls.Certificate
-}
+type Cert = certs.Issued
 
 // Options shape an issued certificate.
-type Options struct {
-	CN    string
-	Names []string // DNS names or IP addresses (SANs)
-	// Client makes a client certificate (extended key usage clientAuth),
-	// else a server certificate (serverAuth).
-	Client bool
-	// NotBefore and NotAfter default to an hour ago and a day from now.
-	NotBefore, NotAfter time.Time
-}
+type Options = certs.Request
 
 // Issue signs a certificate with the CA.
 func (ca *CA) Issue(t testing.TB, o Options) *Cert {
 	t.Helper()
-	key := newKey(t)
-	if o.NotBefore.IsZero() {
-		o.NotBefore = time.Now().Add(-time.Hour)
-	}
-	if o.NotAfter.IsZero() {
-		o.NotAfter = time.Now().Add(24 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: o.CN},
-		NotBefore:    o.NotBefore,
-		NotAfter:     o.NotAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if o.Client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, n := range o.Names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	c, err := ca.CA.Issue(o)
 	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Cert{
-		PEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-	}
-	if c.TLS, err = tls.X509KeyPair(c.PEM, c.KeyPEM); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -140,22 +63,6 @@ func (ca *CA) Server(t testing.TB, names ...string) *Cert {
 func (ca *CA) Client(t testing.TB, cn string) *Cert {
 	t.Helper()
 	return ca.Issue(t, Options{CN: cn, Client: true})
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func serial(t testing.TB) *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // WriteFile writes data to path the way certificate rotation tools do: to

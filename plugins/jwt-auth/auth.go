@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,17 +17,19 @@ type request interface {
 	RemoveHeader(name string) error
 }
 
-// rejection is the 401 to answer instead of passing the request on.
+// rejection is the 401 (or 503) to answer instead of passing the request on.
 type rejection struct {
 	status          int
-	wwwAuthenticate string
+	wwwAuthenticate string // 401 only
+	retryAfter      string // 503 only: seconds
 	body            []byte
 }
 
 // authenticate checks the request's token at time now. On success it
 // forwards the configured claims as request headers (after removing any the
 // client sent) and returns the consumer claim (empty when the token has
-// none); otherwise the 401 to send.
+// none); otherwise the 401 to send, or a 503 when the keys that would
+// judge the token cannot be had (the JWKS is unreachable).
 func (v *verifier) authenticate(r request, now time.Time) (consumer string, rej *rejection, err error) {
 	// Remove client-supplied copies first, whatever the outcome: a
 	// request must never reach the upstream with an identity header that
@@ -44,6 +47,9 @@ func (v *verifier) authenticate(r request, now time.Time) (consumer string, rej 
 	if aerr != nil {
 		if aerr.err != nil {
 			return "", nil, aerr.err // the plugin failed, not the token: the route's policy decides
+		}
+		if aerr.retryAfter > 0 {
+			return "", unavailable(aerr), nil
 		}
 		return "", v.reject(aerr.desc, aerr.desc), nil
 	}
@@ -108,6 +114,15 @@ func (v *verifier) reject(errCode, desc string) *rejection {
 	}
 	b, _ := json.Marshal(body)
 	return &rejection{status: 401, wwwAuthenticate: ch.String(), body: append(b, '\n')}
+}
+
+// unavailable builds the 503 for a token that cannot be judged now: its
+// key would come from a JWKS that cannot be fetched. Retry-After is when
+// the next fetch may be tried (whole seconds, at least 1).
+func unavailable(e *authError) *rejection {
+	secs := int64((e.retryAfter + time.Second - 1) / time.Second)
+	b, _ := json.Marshal(map[string]string{"error": "temporarily_unavailable", "error_description": e.desc})
+	return &rejection{status: 503, retryAfter: strconv.FormatInt(max(secs, 1), 10), body: append(b, '\n')}
 }
 
 // claimValue finds a claim by path and formats it for a header: strings as

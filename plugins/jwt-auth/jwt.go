@@ -24,6 +24,10 @@ const maxTokenLen = 16 << 10
 type authError struct {
 	desc string
 	err  error // set when verification itself failed (a host error), not the token
+	// retryAfter is set when the keys to judge the token are unavailable
+	// (the JWKS cannot be fetched): the answer is 503, not 401, with
+	// Retry-After.
+	retryAfter time.Duration
 }
 
 func (e *authError) Error() string { return e.desc }
@@ -37,6 +41,7 @@ var (
 	errSignature   = &authError{desc: "invalid signature"}
 	errExpired     = &authError{desc: "token expired"}
 	errNotYet      = &authError{desc: "token not yet valid"}
+	errIssuedLater = &authError{desc: "token issued in the future"}
 	errNoExp       = &authError{desc: "token has no expiry"}
 	errIssuer      = &authError{desc: "invalid issuer"}
 	errAudience    = &authError{desc: "invalid audience"}
@@ -64,7 +69,7 @@ func (v *verifier) verify(token string, now time.Time) (claims, *authError) {
 		return nil, errMalformed
 	}
 	alg, _ := hdr.Get("alg").Str()
-	if alg != "HS256" && alg != "RS256" {
+	if _, ok := algKty[alg]; !ok {
 		return nil, errAlg // "none" and every algorithm without a key type here
 	}
 	if hdr.Get("crit") != nil {
@@ -76,7 +81,7 @@ func (v *verifier) verify(token string, now time.Time) (claims, *authError) {
 		return nil, errMalformed
 	}
 	signed := token[:len(h64)+1+len(p64)]
-	if e := v.checkSignature(alg, kid, signed, sig); e != nil {
+	if e := v.checkSignature(alg, kid, signed, sig, now); e != nil {
 		return nil, e
 	}
 	c, err := decodeSegment(p64)
@@ -92,55 +97,82 @@ func (v *verifier) verify(token string, now time.Time) (claims, *authError) {
 // checkSignature tries the keys that may have signed the token: those of
 // its kid, or with no kid every key of its algorithm. A key's algorithm must
 // match the token's (no HS256 forgeries with an RSA public key as secret).
-// RS256 goes to the host (crypto_verify) unless the config says verify:
-// guest; HS256 is a hash, as fast in the guest as a host call would be.
-func (v *verifier) checkSignature(alg, kid, signed string, sig []byte) *authError {
-	var digest [sha256.Size]byte
-	var msg []byte // signed as bytes for the host, converted once
-	hashed := false
-	tried := false
+// Configured keys come first; the JWKS (public-key algorithms only) is
+// consulted for a token without a kid or whose kid names no configured
+// key, and may be refreshed for an unknown kid (jwks.candidates).
+// RSA goes to the host (crypto_verify) unless the config says verify:
+// guest; ES256 and EdDSA always do; HS256 is a hash, as fast in the guest
+// as a host call would be.
+func (v *verifier) checkSignature(alg, kid, signed string, sig []byte, now time.Time) *authError {
+	var (
+		buf     [8]*key // no allocation for the usual few keys
+		cands   = buf[:0]
+		byKid   bool // the kid names a configured key
+		jwksErr *authError
+	)
 	for i := range v.keys {
 		k := &v.keys[i]
-		if k.alg != alg || kid != "" && k.kid != kid {
-			continue
+		if k.accepts(alg) && (kid == "" || k.kid == kid) {
+			cands = append(cands, k)
+			byKid = byKid || kid != ""
 		}
-		tried = true
-		switch k.alg {
-		case "HS256":
+	}
+	if v.jwks != nil && alg != algHS256 && !byKid {
+		cands, jwksErr = v.jwks.candidates(cands, alg, kid, now)
+	}
+	var (
+		digest [sha256.Size]byte
+		msg    []byte // signed as bytes for the host, converted once
+		hashed bool
+	)
+	for _, k := range cands {
+		switch {
+		case k.kty == ktyOct:
 			m := hmac.New(sha256.New, k.secret)
 			m.Write([]byte(signed))
 			if hmac.Equal(m.Sum(nil), sig) {
 				return nil
 			}
-		case "RS256":
-			if v.hostVerify {
-				if msg == nil {
-					msg = []byte(signed)
-				}
-				ok, err := wasmgate.VerifySignature(wasmgate.RS256, k.der, msg, sig)
-				if err != nil {
-					return &authError{desc: "signature verification failed", err: err}
-				}
-				if ok {
-					return nil
-				}
-				continue
-			}
+		case k.kty == ktyRSA && !v.hostVerify:
 			if !hashed {
 				digest, hashed = sha256.Sum256([]byte(signed)), true
 			}
-			if rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, digest[:], sig) == nil {
+			var err error
+			if alg == algPS256 {
+				err = rsa.VerifyPSS(k.rsa, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			} else {
+				err = rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, digest[:], sig)
+			}
+			if err == nil {
+				return nil
+			}
+		default:
+			if msg == nil {
+				msg = []byte(signed)
+			}
+			ok, err := wasmgate.VerifySignature(hostAlg[alg], k.der, msg, sig)
+			if err != nil {
+				return &authError{desc: "signature verification failed", err: err}
+			}
+			if ok {
 				return nil
 			}
 		}
 	}
-	if !tried {
+	// No key verified the token. When the JWKS could not be consulted the
+	// token may well be good: say so (503) rather than refuse it.
+	if jwksErr != nil {
+		return jwksErr
+	}
+	if len(cands) == 0 {
 		return errUnknownKey
 	}
 	return errSignature
 }
 
-// checkClaims checks exp, nbf, iss and aud.
+// checkClaims checks exp, nbf, iat, iss and aud. The leeway allows for
+// clocks that disagree: a token expired less than leeway ago still passes,
+// and so does one valid from, or issued at, less than leeway from now.
 func (v *verifier) checkClaims(c claims, now time.Time) *authError {
 	t := float64(now.UnixNano()) / 1e9
 	leeway := v.leeway.Seconds()
@@ -162,6 +194,15 @@ func (v *verifier) checkClaims(c claims, now time.Time) *authError {
 		}
 		if t+leeway < n {
 			return errNotYet
+		}
+	}
+	if iat := c.Get("iat"); iat != nil {
+		i, ok := numericDate(iat)
+		if !ok {
+			return errMalformed
+		}
+		if t+leeway < i {
+			return errIssuedLater
 		}
 	}
 	if len(v.issuers) > 0 {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto"
+	"crypto/ecdh"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -140,7 +142,8 @@ func testVerify(t *testing.T, mode string) {
 		{"unknown kid", sign(t, map[string]any{"alg": "HS256", "kid": "zz"}, base(), nil, secret), errUnknownKey},
 		{"kid of the other algorithm", sign(t, map[string]any{"alg": "HS256", "kid": "rs1"}, base(), nil, secret), errUnknownKey},
 		{"alg none", b64(map[string]any{"alg": "none"}) + "." + b64(base()) + ".x", errAlg},
-		{"alg ES256", b64(map[string]any{"alg": "ES256"}) + "." + b64(base()) + ".c2ln", errAlg},
+		{"alg ES384", b64(map[string]any{"alg": "ES384"}) + "." + b64(base()) + ".c2ln", errAlg},
+		{"alg ES256 without an EC key", b64(map[string]any{"alg": "ES256"}) + "." + b64(base()) + ".c2ln", errUnknownKey},
 		{"crit", sign(t, map[string]any{"alg": "HS256", "crit": []string{"exp"}}, base(), nil, secret), errCrit},
 		{"two segments", "a.b", errMalformed},
 		{"four segments", "a.b.c.d", errMalformed},
@@ -200,6 +203,14 @@ func TestConfig(t *testing.T) {
 	priv, _ := json.Marshal(readFile(t, "rsa2048.key.pem"))
 	ec, _ := json.Marshal(readFile(t, "ec256.pub.pem"))
 	huge, _ := json.Marshal(hugeRSAPEM())
+	p384, _ := json.Marshal(pemOf(t, mustECDSA(t, elliptic.P384()).Public()))
+	x25519k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x25519, _ := json.Marshal(pemOf(t, x25519k.PublicKey()))
+	ed, _ := json.Marshal(pemOf(t, mustEd25519(t).Public()))
+	offCurve, _ := json.Marshal(offCurvePEM(t))
 	noNull, _ := json.Marshal(spkiWithoutNullPEM(t))
 	for _, tc := range []struct{ name, cfg, err string }{
 		{"hs", `{"keys":[{"secret":"` + secret + `"}]}`, ""},
@@ -218,7 +229,17 @@ func TestConfig(t *testing.T) {
 		{"duplicate kid", `{"keys":[{"kid":"a","secret":"` + secret + `"},{"kid":"a","secret":"` + secret + `"}]}`, `keys[1]: duplicate kid "a"`},
 		{"not PEM", `{"keys":[{"public_key":"hello"}]}`, `keys[0]: "public_key": no PEM block found`},
 		{"private key", `{"keys":[{"public_key":` + string(priv) + `}]}`, `keys[0]: "public_key": PEM block "PRIVATE KEY": want PUBLIC KEY or RSA PUBLIC KEY (never a private key)`},
-		{"EC key", `{"keys":[{"public_key":` + string(ec) + `}]}`, `keys[0]: "public_key": a key of algorithm 1.2.840.10045.2.1, not RSA`},
+		{"EC P-256 key", `{"keys":[{"public_key":` + string(ec) + `}]}`, ""},
+		{"EC P-256 key for ES256", `{"keys":[{"public_key":` + string(ec) + `,"alg":"ES256"}]}`, ""},
+		{"EC key for RS256", `{"keys":[{"public_key":` + string(ec) + `,"alg":"RS256"}]}`, `keys[0]: "alg" is "RS256" but the key is for ES256 (an EC P-256 public key)`},
+		{"RSA key for ES256", `{"keys":[{"public_key":` + string(pub) + `,"alg":"ES256"}]}`, `keys[0]: "alg" is "ES256" but the key is for RS256 or PS256 (an RSA public key)`},
+		{"RSA key for PS256", `{"keys":[{"public_key":` + string(pub) + `,"alg":"PS256"}]}`, ""},
+		{"unsupported alg", `{"keys":[{"public_key":` + string(pub) + `,"alg":"RS512"}]}`, `keys[0]: "alg": "RS512" is not supported: want HS256, RS256, PS256, ES256 or EdDSA`},
+		{"EC P-384 key", `{"keys":[{"public_key":` + string(p384) + `}]}`, `keys[0]: "public_key": an EC key on curve 1.3.132.0.34: only P-256 (ES256) is supported`},
+		{"X25519 key", `{"keys":[{"public_key":` + string(x25519) + `}]}`, `keys[0]: "public_key": a key of algorithm 1.3.101.110: want RSA, EC P-256 or Ed25519`},
+		{"Ed25519 key", `{"keys":[{"public_key":` + string(ed) + `}]}`, ""},
+		{"EC point off the curve", `{"keys":[{"public_key":` + string(offCurve) + `}]}`, `keys[0]: "public_key": the gateway cannot verify with this key: wasmgate.crypto_verify: bad argument`},
+		{"EC point off the curve, verify guest", `{"keys":[{"public_key":` + string(offCurve) + `}],"verify":"guest"}`, `keys[0]: "public_key": the gateway cannot verify with this key`},
 		{"weak RSA", `{"keys":[{"public_key":` + string(weak) + `}]}`, `keys[0]: "public_key": RSA key of 1024 bits: want at least 2048`},
 		{"leeway", `{"keys":[{"secret":"` + secret + `"}],"leeway":"1h"}`, `"leeway" 1h0m0s is over 10m0s`},
 		{"bad header", `{"keys":[{"secret":"` + secret + `"}],"header":"X Token"}`, `"header": "X Token" is not a valid header name`},
@@ -312,7 +333,7 @@ func TestAuthenticate(t *testing.T) {
 		{"no header", "", `Bearer realm="api"`, `{"error":"unauthorized","error_description":"missing bearer token"}`},
 		{"other scheme", "Basic dXNlcjpwYXNz", `Bearer realm="api"`, `{"error":"unauthorized","error_description":"missing bearer token"}`},
 		{"empty bearer", "Bearer ", `Bearer realm="api"`, `{"error":"unauthorized","error_description":"missing bearer token"}`},
-		{"expired", "Bearer " + sign(t, map[string]any{"alg": "HS256"}, map[string]any{"exp": now.Unix() - 1}, nil, secret),
+		{"expired", "Bearer " + sign(t, map[string]any{"alg": "HS256"}, map[string]any{"exp": now.Unix() - 61}, nil, secret),
 			`Bearer realm="api", error="invalid_token", error_description="token expired"`,
 			`{"error":"invalid_token","error_description":"token expired"}`},
 		{"garbage", "Bearer abc", `Bearer realm="api", error="invalid_token", error_description="malformed token"`,
@@ -463,7 +484,8 @@ func TestVerifyPathsAgree(t *testing.T) {
 	otherPEM, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustSPKI(t, &other.PublicKey)})))
 	// Three RSA keys: the test key in both encodings, and another key.
 	cfg := `{"keys":[{"kid":"spki","public_key":` + string(pub) + `},{"kid":"pkcs1","public_key":` + string(pkcs1) +
-		`},{"kid":"other","public_key":` + string(otherPEM) + `},{"kid":"hs","secret":"` + secret + `"}],"verify":"`
+		`},{"kid":"other","public_key":` + string(otherPEM) + `},{"kid":"hs","secret":"` + secret + `"},` +
+		`{"kid":"pss","alg":"PS256","public_key":` + string(pub) + `}],"verify":"`
 	vs := map[string]*verifier{}
 	for _, mode := range verifyModes {
 		vs[mode] = mustVerifier(t, cfg+mode+`"}`)
@@ -475,6 +497,19 @@ func TestVerifyPathsAgree(t *testing.T) {
 			h["kid"] = kid
 		}
 		return sign(t, h, claims, k, "")
+	}
+	ps := func(kid string, k *rsa.PrivateKey, salt int) string {
+		h := map[string]any{"alg": "PS256"}
+		if kid != "" {
+			h["kid"] = kid
+		}
+		signed := b64(h) + "." + b64(claims)
+		d := sha256.Sum256([]byte(signed))
+		sig, err := rsa.SignPSS(rand.Reader, k, crypto.SHA256, d[:], &rsa.PSSOptions{SaltLength: salt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
 	}
 	good := rs("spki", priv)
 	parts := strings.Split(good, ".")
@@ -507,8 +542,14 @@ func TestVerifyPathsAgree(t *testing.T) {
 		{"one-byte signature", withSig([]byte{1}), errSignature},
 		{"PSS signature as RS256", withSig(pss), errSignature},
 		{"unknown kid", rs("nope", priv), errUnknownKey},
+		{"PS256", ps("pss", priv, 32), nil},
+		{"PS256 without kid", ps("", priv, 32), nil},
+		{"PS256 with a salt of 20 bytes", ps("pss", priv, 20), errSignature},
+		{"PS256 signed by another key", ps("pss", other, 32), errSignature},
+		{"PS256 naming an RS256 key", ps("spki", priv, 32), errUnknownKey},
+		{"RS256 naming a PS256 key", rs("pss", priv), errUnknownKey},
 		{"HS256 beside RSA keys", sign(t, map[string]any{"alg": "HS256", "kid": "hs"}, claims, nil, secret), nil},
-		{"expired, valid signature", sign(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": now.Unix() - 1}, priv, ""), errExpired},
+		{"expired, valid signature", sign(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": now.Unix() - 61}, priv, ""), errExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, mode := range verifyModes {

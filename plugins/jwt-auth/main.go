@@ -7,6 +7,9 @@ import wasmgate "github.com/wasmgate/wasmgate/sdk/go"
 var (
 	v        *verifier
 	rejected = wasmgate.NewCounter("rejected")
+	// unavail counts 503s: tokens that could not be judged because the
+	// JWKS was unreachable.
+	unavail = wasmgate.NewCounter("unavailable")
 )
 
 func init() {
@@ -29,13 +32,22 @@ func init() {
 				}
 				return wasmgate.Continue
 			}
-			rejected.Inc()
+			if rej.status == 401 {
+				rejected.Inc()
+			} else {
+				unavail.Inc()
+			}
 			resp, err := req.SendResponse(rej.status, rej.body)
 			if err != nil {
 				return wasmgate.Fail(err)
 			}
 			resp.SetHeader("Content-Type", "application/json")
-			resp.SetHeader("WWW-Authenticate", rej.wwwAuthenticate)
+			if rej.wwwAuthenticate != "" {
+				resp.SetHeader("WWW-Authenticate", rej.wwwAuthenticate)
+			}
+			if rej.retryAfter != "" {
+				resp.SetHeader("Retry-After", rej.retryAfter)
+			}
 			resp.SetHeader("Cache-Control", "no-store")
 			return wasmgate.Stop
 		},

@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"crypto/tls"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,4 +153,38 @@ func TestRenewedFiles(t *testing.T) {
 		conn.Close()
 		t.Error("a TLS 1.1 handshake succeeded")
 	}
+}
+
+// FuzzLoad feeds arbitrary certificate and key files to Load: an error or
+// certificates that serve, never a panic.
+func FuzzLoad(f *testing.F) {
+	ca, err := certs.NewCA("fuzz CA", time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := ca.Issue(certs.Request{CN: "fuzz", Names: []string{"fuzz.test", "*.wild.test"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.PEM, good.KeyPEM)
+	f.Add(good.PEM[:len(good.PEM)/2], good.KeyPEM)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n"), good.KeyPEM)
+	f.Add(ca.PEM, good.KeyPEM)
+	f.Fuzz(func(t *testing.T, cert, key []byte) {
+		dir := t.TempDir()
+		c, k := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+		if err := os.WriteFile(c, cert, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(k, key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var s certs.Store
+		if err := s.Load([]certs.Pair{{Cert: c, Key: k}}); err != nil {
+			return
+		}
+		if _, err := s.GetCertificate(&tls.ClientHelloInfo{ServerName: "fuzz.test"}); err != nil {
+			t.Fatalf("loaded certificates serve nothing: %v", err)
+		}
+	})
 }

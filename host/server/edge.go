@@ -23,6 +23,7 @@ type edge struct {
 	certs    certs.Store
 	tlsLn    net.Listener
 	tlsSrv   *fasthttp.Server
+	h2       *h2Front
 	probeLn  net.Listener
 	probeSrv *fasthttp.Server
 }
@@ -83,7 +84,13 @@ func (s *Server) startEdge(ctx context.Context, cfg *config.Config) error {
 		}
 		e.tlsLn = ln
 		e.tlsSrv = s.newProxyServer(cfg)
-		tlsCfg := certs.ServerConfig(&e.certs, tlsVersion(t.MinVersion), "http/1.1")
+		if e.h2, err = newH2Front(s, cfg); err != nil {
+			ln.Close()
+			return fmt.Errorf("https listener: http/2: %w", err)
+		}
+		e.tlsSrv.NextProto("h2", e.h2.serveConn)
+		// ALPN in the server's order of preference: HTTP/2 first.
+		tlsCfg := certs.ServerConfig(&e.certs, tlsVersion(t.MinVersion), "h2", "http/1.1")
 		go func() { s.serveErr <- e.tlsSrv.Serve(tls.NewListener(ln, tlsCfg)) }()
 		if t.RedirectHTTP {
 			s.proxySrv.Handler = s.redirectHTTPS
@@ -132,6 +139,12 @@ func (s *Server) watchCerts(ctx context.Context) {
 // flight finish until ctx is done.
 func (e *edge) shutdown(ctx context.Context) []error {
 	var errs []error
+	if e.h2 != nil {
+		// GOAWAY to every HTTP/2 connection: fasthttp does not track them.
+		if err := e.h2.hs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain http/2: %w", err))
+		}
+	}
 	if e.tlsSrv != nil {
 		if err := e.tlsSrv.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain https: %w", err))

@@ -60,10 +60,11 @@ func (ks *keySpec) collect(req *fasthttp.Request, sc *scratch) {
 	// The canonical path: the form the gateway matched and forwards, so
 	// that two requests share an entry exactly when the upstream would
 	// see the same path. A path that has none (the gateway refuses those
-	// before they get here) keys on its raw form.
+	// before they get here) keys on its raw form, with its controls, spaces
+	// and non-ASCII bytes percent-encoded: a key is printable text.
 	var err error
 	if sc.path, err = httpsyntax.CleanPath(sc.path[:0], u.PathOriginal(), httpsyntax.KeepEscapedSlashes); err != nil {
-		sc.path = append(sc.path[:0], u.PathOriginal()...)
+		sc.path = appendPrintable(sc.path[:0], u.PathOriginal())
 	}
 
 	// Query: keyed parameters, decoded, sorted, re-encoded.
@@ -369,4 +370,17 @@ func appendDigest(dst, v []byte) []byte {
 	sum := sha256.Sum256(v)
 	dst = append(dst, '#')
 	return hex.AppendEncode(dst, sum[:16])
+}
+
+// appendPrintable appends b with every byte outside '!'..'~' percent-encoded.
+func appendPrintable(dst, b []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }

@@ -871,17 +871,10 @@ func (r *ProxyReport) ratioTable() *Table {
 
 // chart is the SVG: req/s and CPU-µs/req per target.
 func (r *ProxyReport) chart() *BarChart {
-	c := &BarChart{Title: fmt.Sprintf("Proxy benchmark: medians of %d runs, wrk -t%d -c%d -d%s on loopback",
-		r.Runs, r.Threads, r.Connections, r.Duration)}
-	rps := Series{Name: "requests/s (higher is better)"}
-	cpu := Series{Name: "CPU-µs per request (lower is better; direct: the upstream's)"}
-	for _, s := range r.Medians {
-		c.Groups = append(c.Groups, s.Target)
-		rps.Values = append(rps.Values, s.RequestsPerSec)
-		cpu.Values = append(cpu.Values, s.CPUMicrosPerRequest)
-	}
-	c.Series = []Series{rps, cpu}
-	return c
+	return loadChart("Proxy benchmark", r.Runs, r.Threads, r.Connections, r.Duration, "CPU-µs per request (lower is better; direct: the upstream's)",
+		r.Medians, func(s ProxySummary) (string, float64, float64) {
+			return s.Target, float64(s.RequestsPerSec), float64(s.CPUMicrosPerRequest)
+		})
 }
 
 // markdown renders proxy-latest.md.

@@ -266,3 +266,23 @@ func FormatRatio(r float64) string {
 func rawDataNote(stampedJSON string) string {
 	return fmt.Sprintf("The run also wrote a timestamped copy of the JSON, `%s`, which stays local: only the `*-latest.*` files of bench/results/ are committed.", stampedJSON)
 }
+
+// loadChart is the SVG every load study draws: requests/s and CPU-µs per
+// request for each of its rows (targets or routes), under a title naming
+// the study and its wrk runs. cpuName labels the CPU series; row gives a
+// row's name and its two values.
+func loadChart[S any](study string, runs, threads, connections int, duration, cpuName string,
+	rows []S, row func(S) (name string, rps, cpu float64)) *BarChart {
+	c := &BarChart{Title: fmt.Sprintf("%s: medians of %d runs, wrk -t%d -c%d -d%s on loopback",
+		study, runs, threads, connections, duration)}
+	rps := Series{Name: "requests/s (higher is better)"}
+	cpu := Series{Name: cpuName}
+	for _, s := range rows {
+		name, r, u := row(s)
+		c.Groups = append(c.Groups, name)
+		rps.Values = append(rps.Values, r)
+		cpu.Values = append(cpu.Values, u)
+	}
+	c.Series = []Series{rps, cpu}
+	return c
+}

@@ -848,17 +848,10 @@ func (r *TrafficReport) ratioTable() *Table {
 
 // chart is the SVG: req/s and gateway CPU-µs/req per route.
 func (r *TrafficReport) chart() *BarChart {
-	c := &BarChart{Title: fmt.Sprintf("Traffic management: medians of %d runs, wrk -t%d -c%d -d%s on loopback",
-		r.Runs, r.Threads, r.Connections, r.Duration)}
-	rps := Series{Name: "requests/s (higher is better)"}
-	cpu := Series{Name: "gateway CPU-µs per client request (lower is better)"}
-	for _, s := range r.Medians {
-		c.Groups = append(c.Groups, s.Route)
-		rps.Values = append(rps.Values, s.RequestsPerSec)
-		cpu.Values = append(cpu.Values, s.CPUMicrosPerRequest)
-	}
-	c.Series = []Series{rps, cpu}
-	return c
+	return loadChart("Traffic management", r.Runs, r.Threads, r.Connections, r.Duration, "gateway CPU-µs per client request (lower is better)",
+		r.Medians, func(s TrafficSummary) (string, float64, float64) {
+			return s.Route, float64(s.RequestsPerSec), float64(s.CPUMicrosPerRequest)
+		})
 }
 
 // markdown renders traffic-latest.md.

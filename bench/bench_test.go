@@ -594,6 +594,23 @@ func TestTableMarkdown(t *testing.T) {
 	}
 }
 
+// checkLoadChart checks a load study's SVG (loadChart): well formed, a
+// background and two bars (req/s, CPU) for each of its rows.
+func checkLoadChart(t *testing.T, path string, rows int) {
+	t.Helper()
+	svg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc svgDoc
+	if err := xml.Unmarshal(svg, &doc); err != nil {
+		t.Fatalf("SVG: %v", err)
+	}
+	if want := 1 + 2*rows; len(doc.Rects) != want {
+		t.Errorf("SVG has %d rects, want a background and %d bars", len(doc.Rects), want-1)
+	}
+}
+
 // svgDoc is the subset of SVG the chart writes.
 type svgDoc struct {
 	XMLName xml.Name `xml:"svg"`
@@ -845,17 +862,7 @@ func checkReportFiles(t *testing.T, r *ProxyReport, dir string) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	svg, err := os.ReadFile(filepath.Join(dir, "proxy-latest.svg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc svgDoc
-	if err := xml.Unmarshal(svg, &doc); err != nil {
-		t.Fatalf("SVG: %v", err)
-	}
-	if want := 1 + 2*len(r.Medians); len(doc.Rects) != want {
-		t.Errorf("SVG has %d rects, want a background and %d bars", len(doc.Rects), want-1)
-	}
+	checkLoadChart(t, filepath.Join(dir, "proxy-latest.svg"), len(r.Medians))
 }
 
 // reportLink is a markdown link or image target.

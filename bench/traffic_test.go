@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"io"
 	"math"
 	"net/http"
@@ -427,17 +426,7 @@ func TestTrafficReportFiles(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	svg, err := os.ReadFile(filepath.Join(dir, "traffic-latest.svg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc svgDoc
-	if err := xml.Unmarshal(svg, &doc); err != nil {
-		t.Fatalf("SVG: %v", err)
-	}
-	if want := 1 + 2*len(r.Medians); len(doc.Rects) != want {
-		t.Errorf("SVG has %d rects, want a background and %d bars", len(doc.Rects), want-1)
-	}
+	checkLoadChart(t, filepath.Join(dir, "traffic-latest.svg"), len(r.Medians))
 }
 
 // TestRunTrafficRejectsMissingGateway checks argument errors come before

@@ -51,18 +51,12 @@ type Source struct {
 func ParseSource(text string) (Source, error) {
 	kind, name, hasName := strings.Cut(text, ":")
 	var s Source
-	switch kind {
-	case "header":
-		s.Kind = SourceHeader
-	case "cookie":
-		s.Kind = SourceCookie
-	case "query":
-		s.Kind = SourceQuery
-	case "consumer":
-		s.Kind = SourceConsumer
-	case "claim":
-		s.Kind = SourceClaim
-	default:
+	for k, n := range kindNames { // the names String gives, read back
+		if n == kind && n != "" {
+			s.Kind = SourceKind(k)
+		}
+	}
+	if s.Kind == SourceNone {
 		return Source{}, fmt.Errorf("source %q: unknown kind %q (want header:NAME, cookie:NAME, query:NAME, consumer or claim:PATH)", text, kind)
 	}
 	if s.Kind == SourceConsumer {

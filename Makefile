@@ -107,13 +107,14 @@ test: test-deps vet plugins
 # A short pass of every fuzz target that takes hostile input from its
 # committed seed corpus (the f.Add seeds and testdata/fuzz): request bytes
 # through the whole request path, paths, config files, the route matcher,
-# host functions fed by a guest, cache keys, certificate files, and upstream
-# answers a shadow compares; FUZZ_TIME each. go test fuzzes one target of
+# host functions fed by a guest, cache keys, certificate files, upstream
+# answers a shadow compares, and the claims an authorize policy decides on;
+# FUZZ_TIME each. go test fuzzes one target of
 # one package per run.
 FUZZ_TIME ?= 15s
 FUZZ_TARGETS := FuzzRequestPath:./host/server FuzzCleanPath:./host/httpsyntax FuzzParse:./host/config \
 	FuzzMatch:./host/router FuzzHostFunctions:./host/abi FuzzKey:./host/cache FuzzLoad:./host/certs \
-	FuzzDiff:./host/shadow
+	FuzzDiff:./host/shadow FuzzDecide:./host/authz
 fuzz-short:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t%%:*} ($(FUZZ_TIME))"; \

@@ -74,6 +74,7 @@ cat <<MSG
   Plugins (WASM):
     curl -s -H "Authorization: Bearer $DEMO_JWT" http://127.0.0.1:8080/secure/me      # jwt-auth + rewrite
     curl -si http://127.0.0.1:8080/secure/me                                         # 401 + WWW-Authenticate
+    curl -si -H "Authorization: Bearer $DEMO_JWT" http://127.0.0.1:8080/secure/admin/users  # authorize: 403, insufficient_scope
     curl -s -H 'X-Api-Key: demo-partner-key' http://127.0.0.1:8080/partner/orders   # api-key
     curl -s http://127.0.0.1:8080/v2/users/1                                         # json-transform
     curl -s 'http://127.0.0.1:8080/api/home?user=1'                                  # aggregate: 3 services, 1 request

@@ -648,6 +648,21 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// demoJWT is the demo token cmd/demo/run.sh prints (scope "read").
+func demoJWT(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../demo/run.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nDEMO_JWT='")
+	tok, _, ok2 := strings.Cut(rest, "'")
+	if !ok || !ok2 {
+		t.Fatal("cmd/demo/run.sh sets no DEMO_JWT='...'")
+	}
+	return tok
+}
+
 // demoConfig is the config `make run` serves.
 var demoConfig = "../demo/wasmgate.yaml"
 
@@ -722,6 +737,8 @@ func TestDemo(t *testing.T) {
 			`{"user_id":7,"items":[{"sku":"book-gopl","qty":1}]}`, 201, `"service": "orders"`, 1},
 		{"GET", proxy + "/api/feed?user=7", map[string]string{"Cookie": "beta=1"}, "", 200, `"service": "notifications"`, 1},
 		{"GET", proxy + "/api/notifications?user=7", nil, "", 200, `"service": "notifications"`, 1},
+		{"GET", proxy + "/secure/me", map[string]string{"Authorization": "Bearer " + demoJWT(t)}, "", 200, `"service": "users"`, 1},
+		{"GET", proxy + "/secure/admin/users", map[string]string{"Authorization": "Bearer " + demoJWT(t)}, "", 403, `"forbidden"`, 1},
 		{"GET", admin + "/upstreams", map[string]string{"Authorization": auth}, "", 200, `"127.0.0.1:10101"`, 1},
 		{"GET", admin + "/routes", map[string]string{"Authorization": auth}, "", 200, `"feed-beta"`, 1},
 		{"GET", admin + "/metrics", map[string]string{"Authorization": auth}, "", 200, `wasmgate_requests_total{route="user-by-id",status="2xx"}`, 1},

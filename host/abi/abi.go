@@ -97,6 +97,7 @@ const (
 	MaxRSABits       = sdkabi.MaxRSABits
 	MaxConsumer      = sdkabi.MaxConsumer
 	MaxCacheKey      = sdkabi.MaxCacheKey
+	MaxClaims        = sdkabi.MaxClaims
 )
 
 // Limits of this host: defaults the config may change.

@@ -48,8 +48,9 @@ var impls = map[string]func(*Call, []uint64){
 	sdkabi.FuncHTTPBatchResult: httpBatchResult,
 	// Cryptography.
 	sdkabi.FuncCryptoVerify: cryptoVerify,
-	// Gateway: consumer, cache key, rate limits.
+	// Gateway: consumer, claims, cache key, rate limits.
 	sdkabi.FuncSetConsumer: setConsumer,
+	sdkabi.FuncSetClaims:   setClaims,
 	sdkabi.FuncFlagEnabled: flagEnabled,
 	sdkabi.FuncCacheSetKey: cacheSetKey,
 	sdkabi.FuncRateLimit:   rateLimit,

@@ -1,8 +1,11 @@
 package abi
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
@@ -15,6 +18,7 @@ import (
 type Scope struct {
 	Client   []byte // client IP as text (request_client_ip)
 	Consumer []byte // set_consumer; empty: none identified
+	Claims   []byte // set_claims: a JSON object; empty: none established
 	CacheKey []byte // cache_set_key; empty: none set (a set key is never empty)
 	// Flags answers flag_enabled for the request's user; set once by the
 	// server (Reset keeps it). Nil: no flag is known.
@@ -54,6 +58,7 @@ func flagEnabled(c *Call, stack []uint64) {
 func (s *Scope) Reset() {
 	s.Client = s.Client[:0]
 	s.Consumer = s.Consumer[:0]
+	s.Claims = s.Claims[:0]
 	s.CacheKey = s.CacheKey[:0]
 }
 
@@ -79,6 +84,33 @@ type Limiter interface {
 // access log.
 func setConsumer(c *Call, stack []uint64) {
 	ret32(stack, c.setScoped(sdkabi.FuncSetConsumer, stack, MaxConsumer, codeOK, func(s *Scope) *[]byte { return &s.Consumer }))
+}
+
+// setClaims records the claims an auth plugin established (a verified
+// token's payload), for the route's authorization policy. Only a JSON
+// object is taken: the policy reads claims by name.
+func setClaims(c *Call, stack []uint64) {
+	v := c.guest(sdkabi.FuncSetClaims, stack[0], stack[1])
+	var code int32
+	switch {
+	case c.Phase != PhaseRequest || c.Scope == nil:
+		code = ErrNotAllowed
+	case len(v) > MaxClaims:
+		code = ErrTooLarge
+	case !jsonObject(v):
+		code = ErrBadArgument
+	default:
+		c.Scope.Claims = append(c.Scope.Claims[:0], v...)
+	}
+	ret32(stack, code)
+}
+
+// jsonObject reports whether b is one valid JSON object in UTF-8, space
+// around it allowed. (json.Valid alone lets invalid UTF-8 through, which a
+// decoder would silently replace.)
+func jsonObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && utf8.Valid(b) && json.Valid(b)
 }
 
 // cacheSetKey replaces the cache key the route would compute for the

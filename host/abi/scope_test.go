@@ -38,6 +38,42 @@ func TestSetConsumer(t *testing.T) {
 	}
 }
 
+func TestSetClaims(t *testing.T) {
+	big := `{"a":"` + strings.Repeat("x", MaxClaims-8) + `"}`
+	for _, tc := range []struct {
+		name   string
+		phase  Phase
+		claims string
+		want   int32
+		got    string
+	}{
+		{"object", PhaseRequest, `{"sub":"u1","scope":"a b","groups":["x"]}`, 0, `{"sub":"u1","scope":"a b","groups":["x"]}`},
+		{"space around", PhaseRequest, " \n{}\t", 0, " \n{}\t"},
+		{"longest", PhaseRequest, big, 0, big},
+		{"too long", PhaseRequest, big + " ", ErrTooLarge, ""},
+		{"list", PhaseRequest, `["a"]`, ErrBadArgument, ""},
+		{"string", PhaseRequest, `"a"`, ErrBadArgument, ""},
+		{"null", PhaseRequest, `null`, ErrBadArgument, ""},
+		{"empty", PhaseRequest, ``, ErrBadArgument, ""},
+		{"two objects", PhaseRequest, `{}{}`, ErrBadArgument, ""},
+		{"truncated", PhaseRequest, `{"a":`, ErrBadArgument, ""},
+		{"bad utf-8", PhaseRequest, "{\"a\":\"\xff\"}", ErrBadArgument, ""},
+		{"response hook", PhaseResponse, `{}`, ErrNotAllowed, ""},
+		{"init hook", PhaseInit, `{}`, ErrNotAllowed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.phase)
+			p, n := h.put(tc.claims)
+			if r := h.call32("set_claims", p, n); r != tc.want {
+				t.Fatalf("set_claims = %d, want %d", r, tc.want)
+			}
+			if got := string(h.c.Scope.Claims); got != tc.got {
+				t.Fatalf("claims = %q, want %q", got, tc.got)
+			}
+		})
+	}
+}
+
 func TestCacheSetKey(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

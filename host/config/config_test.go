@@ -37,7 +37,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
 		{"unknown route key", route("upstrem: u, match: {path: /}"), []string{
 			`5:5: route "r": needs upstream, split, or active and standby (or plugins that answer)`,
-			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, sticky, active, standby, shadow, rewrite, timeouts, retries, max_body_bytes, priority, plugins, cache, rate_limits)`}},
+			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, sticky, active, standby, shadow, rewrite, timeouts, retries, max_body_bytes, priority, plugins, cache, rate_limits, authorize)`}},
 		{"mapping for list", "routes: {name: r}\n", []string{`1:9: expected a list for routes, got a mapping`}},
 		{"string for int", "listen: {max_connections: abc}\n", []string{`1:27: expected an integer for max_connections, got "abc"`}},
 		{"float for int", "listen: {max_connections: 1.5}\n", []string{`1:27: expected an integer for max_connections, got "1.5"`}},
@@ -209,6 +209,16 @@ func TestParseErrors(t *testing.T) {
 			`5:78: route "r": strip_prefix needs match.path_prefix or match.path`}},
 		{"strip not prefix", route("upstream: u, match: {path_prefix: /api}, rewrite: {strip_prefix: /v1}"), []string{
 			`5:80: route "r": strip_prefix "/v1" is not a prefix of the matched path "/api"`}},
+		{"authorize without plugins", route("upstream: u, authorize: {consumers: [a]}"), []string{
+			`5:39: route "r": authorize: the route has no plugins: an auth plugin must establish the consumer or claims it decides on`}},
+		{"authorize bad parts", "plugins: [{name: p, module: p.wasm}]\n" + route(`upstream: u, plugins: [{name: p}], authorize: {require_scopes: ["a b"], realm: x}`), []string{
+			`6:78: route "r": authorize: require_scopes: scope "a b" holds ' ' (a scope is printable ASCII without space, '"' or '\')`}},
+		{"authorize empty lists", "plugins: [{name: p, module: p.wasm}]\n" + route(`upstream: u, plugins: [{name: p}], authorize: {consumers: [], claims: {role: []}}`), []string{
+			`6:85: route "r": authorize: claims: "role" lists no value (it could admit no one)`}},
+		{"authorize claim shapes", "plugins: [{name: p, module: p.wasm}]\n" + route(`upstream: u, plugins: [{name: p}], authorize: {claims: {role: {a: b}}}`), []string{
+			`6:70: route "r": authorize: claims: "role": want a string, number or boolean, or a list of them, got {"a":"b"}`}},
+		{"authorize claims a list", "plugins: [{name: p, module: p.wasm}]\n" + route(`upstream: u, plugins: [{name: p}], authorize: {claims: [role]}`), []string{
+			`6:70: route "r": authorize: claims: want a mapping of claim to value or list of values`}},
 		{"route retries", route("upstream: u, retries: {attempts: -1}"), []string{`5:48: route "r": retries attempts must be >= 0, got -1`}},
 		{"route negative timeout", route("upstream: u, timeouts: {read: -2s}"), []string{`5:45: read must not be negative, got -2s`}},
 	}

@@ -199,6 +199,9 @@ type Route struct {
 	// RateLimits are decided before the route's plugins, except those keyed
 	// by consumer, decided after them (an auth plugin sets the consumer).
 	RateLimits []RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"rate limits of this route; a request over any of them gets 429"`
+	// Authorize is decided after the plugin chain, on what its auth
+	// plugins established (set_consumer, set_claims).
+	Authorize *Authorize `yaml:"authorize" json:"authorize,omitempty" doc:"who may call the route, decided on the consumer and claims its auth plugins established; absent: anyone the plugins let through"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -478,6 +481,18 @@ type Flag struct {
 	Enabled bool   `yaml:"enabled" json:"enabled" doc:"off: the flag is off for everyone"`
 	Percent int    `yaml:"percent" json:"percent" doc:"share of users (by their key's hash) the flag is on for, 0 to 100" default:"100"`
 	Segment string `yaml:"segment" json:"segment,omitempty" doc:"only users of this segment get the flag"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Authorize is a route's authorization policy (host/authz): every part
+// given must hold.
+type Authorize struct {
+	RequireScopes []string `yaml:"require_scopes" json:"require_scopes,omitempty" doc:"OAuth scopes that must all be granted, in the claims' scope (space-separated) or scp (list or string); one missing: 403 with WWW-Authenticate error=\"insufficient_scope\""`
+	Claims        JSON     `yaml:"claims" json:"claims,omitempty" doc:"claim (dotted path) to a value or a list of values: the claim must have one of them (a list claim such as groups: one of its elements); numbers and booleans compare as their JSON text"`
+	Consumers     []string `yaml:"consumers" json:"consumers,omitempty" doc:"the consumer an auth plugin named (set_consumer) must be one of these"`
+	Realm         string   `yaml:"realm" json:"realm,omitempty" doc:"realm of the WWW-Authenticate challenge" default:"wasmgate"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

@@ -121,6 +121,7 @@ func (v *validator) config(c *Config) {
 		pfx := label("route", r.Name, i)
 		v.route(r, pfx, sc)
 		v.routePlugins(r, pfx, sc)
+		v.authorize(r, pfx)
 		v.cache(r.Cache, pfx)
 		v.rateLimits(r.RateLimits, c.Redis != nil, pfx)
 	}

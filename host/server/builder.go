@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
+
+	"github.com/wasmgate/wasmgate/host/authz"
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/discovery"
@@ -205,9 +208,27 @@ func (bs *build) run() error {
 	if err := bs.b.loadPlugins(context.Background(), bs.cfg, bs.snap, bs.prev, bs.view(), tolerate); err != nil {
 		return err
 	}
+	if err := bs.authorizable(); err != nil {
+		return err
+	}
 	// Last: the traffic store takes the file's values only for a snapshot
 	// that will be served.
 	return bs.trafficState()
+}
+
+// authorizable refuses a route whose authorize policy no plugin of its
+// chain can satisfy: with no plugin importing set_consumer or set_claims,
+// nothing is ever established and every request would get 401.
+func (bs *build) authorizable() error {
+	for i, r := range bs.snap.routes {
+		if r.authorize == nil || slices.ContainsFunc(r.chain, func(l *link) bool { return l.establishes }) {
+			continue
+		}
+		rc := &bs.cfg.Routes[i]
+		return fmt.Errorf("%s:%d:%d: route %q: authorize: none of the route's plugins imports %s or %s, so none can establish who the caller is",
+			bs.cfg.File, rc.Authorize.Pos.Line, rc.Authorize.Pos.Col, r.name, sdkabi.FuncSetConsumer, sdkabi.FuncSetClaims)
+	}
+	return nil
 }
 
 // trafficState gives the store the config's splits, switches and flags and
@@ -407,6 +428,15 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 	if rc.Shadow != nil {
 		if r.shadow, err = newRouteShadow(rc.Shadow, snap.upstreams[rc.Shadow.Upstream], bs.prevShadow(rc.Name)); err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: route %q: shadow: %w", bs.cfg.File, rc.Shadow.Pos.Line, rc.Shadow.Pos.Col, rc.Name, err)
+		}
+	}
+	if a := rc.Authorize; a != nil {
+		spec, err := a.Spec()
+		if err == nil {
+			r.authorize, err = authz.Compile(spec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: route %q: authorize: %w", bs.cfg.File, a.Pos.Line, a.Pos.Col, rc.Name, err)
 		}
 	}
 	if rc.Cache != nil && r.upstream {

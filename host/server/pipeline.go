@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/authz"
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/httpsyntax"
 	"github.com/wasmgate/wasmgate/host/proxy"
@@ -26,10 +27,11 @@ import (
 // This file is the request path, top to bottom, in the order of the
 // README's request flow: accept (what fasthttp could not read, and the body
 // limit decided from the headers: admission.go), admission checks, route
-// match, rate limits, the plugins' on_request, the cache or the upstream,
-// the plugins' on_response, then the access log and metrics. Every step is
-// a method of the pooled request, which carries the snapshot and the
-// route: a step needs nothing else, and nothing here reaches the Server.
+// match, rate limits, the plugins' on_request, the authorize policy, the
+// cache or the upstream, the plugins' on_response, then the access log and
+// metrics. Every step is a method of the pooled request, which carries the
+// snapshot and the route: a step needs nothing else, and nothing here
+// reaches the Server.
 
 // request is one client request on its way through the gateway: the
 // per-request state, pooled so that a proxied request allocates nothing in
@@ -332,7 +334,38 @@ func (rq *request) runRequestChain() bool {
 		}
 	}
 	cs.reached = len(rq.route.chain)
+	if rq.route.authorize != nil && !rq.authorize() {
+		return true // the 401 or 403; every plugin of the chain sees it
+	}
 	return rq.consumerLimitDue() && !rq.decideLimits(true)
+}
+
+var (
+	keyWWWAuthenticate    = []byte("WWW-Authenticate")
+	rejectUnauthenticated = &rejection{status: fasthttp.StatusUnauthorized, code: "unauthorized", reason: "unauthorized"}
+	rejectForbidden       = &rejection{status: fasthttp.StatusForbidden, code: "forbidden", reason: "forbidden"}
+)
+
+// authorize decides the route's policy on the consumer and claims the
+// chain established. A refusal is answered like a plugin's local
+// response, and reports false.
+func (rq *request) authorize() bool {
+	d := rq.route.authorize.Decide(rq.scope.Consumer, rq.scope.Claims)
+	if d.Verdict == authz.Allow {
+		return true
+	}
+	rej := *rejectForbidden
+	if d.Verdict == authz.Unauthenticated {
+		rej = *rejectUnauthenticated
+	}
+	rej.msg = d.Reason
+	rq.snap.svc.metrics.Rejected(rej.reason)
+	rq.ctx.Response.Reset()
+	if d.Challenge != "" {
+		rq.ctx.Response.Header.SetCanonical(keyWWWAuthenticate, []byte(d.Challenge))
+	}
+	rq.writeError(&rej)
+	return false
 }
 
 // pluginFailed applies the plugin's failure policy: fail_open skips it

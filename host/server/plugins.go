@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/abi"
@@ -32,7 +34,10 @@ type link struct {
 	fresh      bool // one instance serves the whole request
 	onRequest  bool
 	onResponse bool
-	key        string // identity for reuse across reloads
+	// establishes: the module imports set_consumer or set_claims, so it
+	// can establish what an authorize policy decides on.
+	establishes bool
+	key         string // identity for reuse across reloads
 
 	linkVersion             // the plugin's running version on this route
 	canary      *canaryLink // nil: no canary
@@ -288,6 +293,11 @@ func (b *builder) bind(ctx context.Context, cfg *config.Config, snap, prev *snap
 		fresh:      bc.Mode == wasm.ModeFresh,
 		onRequest:  m.Info().Hooks.Has(wasm.HookRequest),
 		onResponse: m.Info().Hooks.Has(wasm.HookResponse),
+	}
+	for _, im := range m.Info().Imports {
+		if im.Module == abi.ModuleName && (im.Name == sdkabi.FuncSetConsumer || im.Name == sdkabi.FuncSetClaims) {
+			l.establishes = true
+		}
 	}
 	l.key = fmt.Sprintf("%s|%s|%d|%s|%s|%+v|%v|%s|%v|%d", r.name, rp.Name, i, m.Version(), conf, bc, outboundKey(rp.Outbound),
 		r.limits.fingerprint(), r.cache != nil, r.maxBody)

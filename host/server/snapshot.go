@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wasmgate/wasmgate/host/authz"
+
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/discovery"
@@ -110,6 +112,7 @@ type route struct {
 	cache       *cache.Cache
 	fill        cache.Fetcher // how the cache fills itself: rt.fillUpstream
 	limits      *routeLimits  // nil: no rate limits
+	authorize   *authz.Policy // nil: anyone the plugins let through
 }
 
 // managedUpstream is a proxy.Upstream with the discovery loop that feeds it.

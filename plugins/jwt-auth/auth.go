@@ -25,33 +25,39 @@ type rejection struct {
 	body            []byte
 }
 
+// identity is what a verified token establishes.
+type identity struct {
+	consumer string // the consumer claim; "" when the token has none
+	claims   []byte // the token's claims, as a JSON object
+}
+
 // authenticate checks the request's token at time now. On success it
 // forwards the configured claims as request headers (after removing any the
-// client sent) and returns the consumer claim (empty when the token has
-// none); otherwise the 401 to send, or a 503 when the keys that would
-// judge the token cannot be had (the JWKS is unreachable).
-func (v *verifier) authenticate(r request, now time.Time) (consumer string, rej *rejection, err error) {
+// client sent) and returns the identity the token establishes; otherwise
+// the 401 to send, or a 503 when the keys that would judge the token
+// cannot be had (the JWKS is unreachable).
+func (v *verifier) authenticate(r request, now time.Time) (id identity, rej *rejection, err error) {
 	// Remove client-supplied copies first, whatever the outcome: a
 	// request must never reach the upstream with an identity header that
 	// did not come from a verified token.
 	for _, f := range v.forwards {
 		if err := r.RemoveHeader(f.header); err != nil {
-			return "", nil, err
+			return identity{}, nil, err
 		}
 	}
 	token, found := v.token(r)
 	if !found {
-		return "", v.reject("", "missing bearer token"), nil
+		return identity{}, v.reject("", "missing bearer token"), nil
 	}
 	c, aerr := v.verify(token, now)
 	if aerr != nil {
 		if aerr.err != nil {
-			return "", nil, aerr.err // the plugin failed, not the token: the route's policy decides
+			return identity{}, nil, aerr.err // the plugin failed, not the token: the route's policy decides
 		}
 		if aerr.retryAfter > 0 {
-			return "", unavailable(aerr), nil
+			return identity{}, unavailable(aerr), nil
 		}
-		return "", v.reject(aerr.desc, aerr.desc), nil
+		return identity{}, v.reject(aerr.desc, aerr.desc), nil
 	}
 	for _, f := range v.forwards {
 		val, ok := claimValue(c, f.claim)
@@ -59,19 +65,20 @@ func (v *verifier) authenticate(r request, now time.Time) (consumer string, rej 
 			continue
 		}
 		if !validHeaderValue(val) {
-			return "", v.reject(errClaimHeader.desc, errClaimHeader.desc), nil
+			return identity{}, v.reject(errClaimHeader.desc, errClaimHeader.desc), nil
 		}
 		if err := r.SetHeader(f.header, val); err != nil {
-			return "", nil, err
+			return identity{}, nil, err
 		}
 	}
 	if v.strip && v.header != "" {
 		if err := r.RemoveHeader(v.header); err != nil {
-			return "", nil, err
+			return identity{}, nil, err
 		}
 	}
-	consumer, _ = claimValue(c, v.consumer)
-	return consumer, nil, nil
+	id.consumer, _ = claimValue(c, v.consumer)
+	id.claims = c.AppendJSON(nil)
+	return id, nil, nil
 }
 
 // token finds the token: the configured header (after "Bearer " for

@@ -50,7 +50,9 @@
 //	strip_token     remove the token header before proxying (default false)
 //	consumer_claim  the claim that names the consumer (default "sub"), told to the
 //	                gateway with set_consumer: rate limits with key: consumer
-//	                count per consumer, and the access log shows it
+//	                count per consumer, and the access log shows it. The whole
+//	                verified payload goes to the gateway with set_claims, for
+//	                the route's authorize policy (scopes, groups, claims).
 //	verify          where RSA signatures (RS256, PS256) are checked: "host"
 //	                (default; the gateway's crypto_verify, native code) or
 //	                "guest" (this module's own wasm code, an order of magnitude

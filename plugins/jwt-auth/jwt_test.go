@@ -303,9 +303,12 @@ func TestAuthenticate(t *testing.T) {
 
 	// A valid token: claims forwarded, a spoofed header replaced.
 	r := newFakeRequest("Authorization", "Bearer "+good, "X-User-Id", "spoofed", "X-Admin", "spoofed")
-	consumer, rej, err := v.authenticate(r, now)
-	if err != nil || rej != nil || consumer != "u1" {
-		t.Fatalf("valid token: consumer %q, %+v %v", consumer, rej, err)
+	id, rej, err := v.authenticate(r, now)
+	if err != nil || rej != nil || id.consumer != "u1" {
+		t.Fatalf("valid token: consumer %q, %+v %v", id.consumer, rej, err)
+	}
+	if !json.Valid(id.claims) || !strings.Contains(string(id.claims), `"sub":"u1"`) {
+		t.Fatalf("claims %s", id.claims)
 	}
 	want := map[string]string{"x-user-id": "u1", "x-roles": "a,b,3", "x-org": "7", "x-admin": "true", "x-n": "1.5", "x-obj": `{"k":"v"}`}
 	for h, val := range want {

@@ -19,16 +19,20 @@ func init() {
 			return err
 		},
 		OnRequest: func(req *wasmgate.Request) wasmgate.Action {
-			consumer, rej, err := v.authenticate(req, wasmgate.Now())
+			id, rej, err := v.authenticate(req, wasmgate.Now())
 			if err != nil {
 				return wasmgate.Fail(err)
 			}
 			if rej == nil {
 				// For the route's rate limits keyed by consumer, and the access log.
-				if consumer != "" {
-					if err := wasmgate.SetConsumer(consumer); err != nil {
+				if id.consumer != "" {
+					if err := wasmgate.SetConsumer(id.consumer); err != nil {
 						return wasmgate.Fail(err)
 					}
+				}
+				// For the route's authorize policy (scopes, groups, claims).
+				if err := wasmgate.SetClaims(id.claims); err != nil {
+					return wasmgate.Fail(err)
 				}
 				return wasmgate.Continue
 			}

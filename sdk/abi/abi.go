@@ -133,6 +133,7 @@ const (
 	MaxBatchHeaders = 256      // headers of one outbound request: bounds the decoding work
 	MaxConsumer     = 256      // bytes of a set_consumer id and of a rate_limit key
 	MaxCacheKey     = 1024     // bytes of a cache_set_key key
+	MaxClaims       = 16 << 10 // bytes of a set_claims JSON object
 
 	// crypto_verify runs on the host, where the hook's deadline cannot
 	// interrupt it; these bound the work of one call.

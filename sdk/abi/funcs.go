@@ -92,8 +92,9 @@ const (
 	FuncHTTPBatchResult = "http_batch_result"
 	// Cryptography.
 	FuncCryptoVerify = "crypto_verify"
-	// Gateway: consumer, cache key, rate limits.
+	// Gateway: consumer, claims, cache key, rate limits.
 	FuncSetConsumer = "set_consumer"
+	FuncSetClaims   = "set_claims"
 	FuncCacheSetKey = "cache_set_key"
 	FuncRateLimit   = "rate_limit"
 	// Traffic: feature flags.
@@ -147,6 +148,7 @@ var functions = [...]Func{
 	{FuncCacheSetKey, i32x2, i32},
 	{FuncRateLimit, []ValueType{I32, I32, I32, I32, I64, I32}, i32},
 	{FuncFlagEnabled, i32x2, i32},
+	{FuncSetClaims, i32x2, i32},
 }
 
 // hooks is every hook, in call order.

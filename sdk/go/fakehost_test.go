@@ -45,9 +45,9 @@ type fakeHost struct {
 	grow  map[string]int
 	calls map[string]int
 
-	consumer, cacheKey string
-	flags              map[string]bool // feature flags the host declares
-	limit              func(name, key string, cost int64) (rc int32, remaining, retryMs int64)
+	consumer, cacheKey, claims string
+	flags                      map[string]bool // feature flags the host declares
+	limit                      func(name, key string, cost int64) (rc int32, remaining, retryMs int64)
 }
 
 func newFakeHost() *fakeHost {
@@ -382,6 +382,14 @@ func (f *fakeHost) SetConsumer(id string) int32 {
 		return abi.NotAllowed
 	}
 	f.consumer = id
+	return 0
+}
+
+func (f *fakeHost) SetClaims(claims []byte) int32 {
+	if f.phase != 1 {
+		return abi.NotAllowed
+	}
+	f.claims = string(claims)
 	return 0
 }
 

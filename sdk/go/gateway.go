@@ -11,6 +11,13 @@ import (
 // access log. It works in OnRequest; ids are 1–256 printable ASCII bytes.
 func SetConsumer(id string) error { return codeErr(abi.FuncSetConsumer, hostSetConsumer(id)) }
 
+// SetClaims records the claims the plugin established, as one JSON object
+// (typically a verified token's payload), for the route's authorize
+// policy: required scopes (the "scope" or "scp" claim), claim values,
+// groups. It works in OnRequest; at most 16 KiB. Set only what was
+// verified: the gateway trusts it.
+func SetClaims(claims []byte) error { return codeErr(abi.FuncSetClaims, hostSetClaims(claims)) }
+
 // SetCacheKey replaces the cache key the route would compute for this
 // request (still scoped to the route). It works in OnRequest and fails with
 // ErrUnavailable when the route has no cache; keys are 1–1024 printable

@@ -44,6 +44,7 @@ type hostAPI interface {
 	HTTPBatch(batch []byte) int32
 	HTTPBatchResult(buf []byte) int32
 	SetConsumer(id string) int32
+	SetClaims(claims []byte) int32
 	CacheSetKey(key string) int32
 	RateLimit(name, key string, cost int64, result *[2]int64) int32
 	FlagEnabled(name string) int32
@@ -86,6 +87,7 @@ func (noHost) MetricRecord(int32, float64) int32         { return abi.NotAllowed
 func (noHost) HTTPBatch([]byte) int32                    { return abi.NotAllowed }
 func (noHost) HTTPBatchResult([]byte) int32              { return abi.NotAllowed }
 func (noHost) SetConsumer(string) int32                  { return abi.NotAllowed }
+func (noHost) SetClaims([]byte) int32                    { return abi.NotAllowed }
 func (noHost) CacheSetKey(string) int32                  { return abi.NotAllowed }
 
 func (noHost) RateLimit(string, string, int64, *[2]int64) int32 { return abi.NotAllowed }
@@ -138,6 +140,7 @@ func hostMetricRecord(id int32, v float64) int32     { return native.MetricRecor
 func hostHTTPBatch(batch []byte) int32               { return native.HTTPBatch(batch) }
 func hostHTTPBatchResult(buf []byte) int32           { return native.HTTPBatchResult(buf) }
 func hostSetConsumer(id string) int32                { return native.SetConsumer(id) }
+func hostSetClaims(claims []byte) int32              { return native.SetClaims(claims) }
 func hostCacheSetKey(key string) int32               { return native.CacheSetKey(key) }
 
 func hostFlagEnabled(name string) int32 { return native.FlagEnabled(name) }

@@ -126,6 +126,10 @@ func wgHTTPBatchResult(buf unsafe.Pointer, n int32) int32
 //go:noescape
 func wgSetConsumer(id string) int32
 
+//go:wasmimport wasmgate set_claims
+//go:noescape
+func wgSetClaims(claims unsafe.Pointer, n int32) int32
+
 //go:wasmimport wasmgate cache_set_key
 //go:noescape
 func wgCacheSetKey(key string) int32
@@ -200,6 +204,7 @@ func hostMetricDefine(kind int32, name string) int32 { return wgMetricDefine(kin
 func hostHTTPBatch(batch []byte) int32               { return wgHTTPBatch(ptr(batch), int32(len(batch))) }
 func hostHTTPBatchResult(buf []byte) int32           { return wgHTTPBatchResult(ptr(buf), int32(len(buf))) }
 func hostSetConsumer(id string) int32                { return wgSetConsumer(id) }
+func hostSetClaims(claims []byte) int32              { return wgSetClaims(ptr(claims), int32(len(claims))) }
 func hostCacheSetKey(key string) int32               { return wgCacheSetKey(key) }
 
 func hostFlagEnabled(name string) int32 { return wgFlagEnabled(name) }

@@ -38,6 +38,8 @@ plugins:
   - {name: hc-fresh, module: %[1]q, limits: {call_timeout: 5s}, mode: fresh, config: {check: instance}}
   - {name: hc-buffers, module: %[1]q, limits: {call_timeout: 5s}, config: {check: buffers}}
   - {name: hc-flags, module: %[1]q, limits: {call_timeout: 5s}, config: {check: flags}}
+  - {name: hc-gateway, module: %[1]q, limits: {call_timeout: 5s}, config: {check: gateway}}
+  - {name: hc-tag, module: %[1]q, limits: {call_timeout: 5s}, config: {check: chain, tag: T}}
 traffic:
   sticky: "header:X-User-Id"
   segments: [{name: tck-beta, keys: [beta-user]}]
@@ -92,4 +94,9 @@ routes:
   - {name: pooled, match: {path_prefix: /instance/pooled}, upstream: a, plugins: [{name: hc-pooled}]}
   - {name: fresh, match: {path_prefix: /instance/fresh}, upstream: a, plugins: [{name: hc-fresh}]}
   - {name: buffers, match: {path_prefix: /buffers}, plugins: [{name: hc-buffers, config: {check: buffers, echo: "e"}}]}
+  - name: authorize
+    match: {path_prefix: /authorize}
+    upstream: a
+    plugins: [{name: hc-tag}, {name: hc-gateway}]
+    authorize: {require_scopes: ["orders:read", "orders:write"], claims: {groups: [admins, ops], org.plan: pro}, consumers: [alice], realm: tck}
 `

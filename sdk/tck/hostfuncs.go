@@ -3,6 +3,7 @@ package tck
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,7 @@ func (cf *conformance) phases(t *testing.T) {
 		"kv_get": -3, "kv_set": -3, "kv_delete": -3, "kv_incr": -3, "metric_record": -3,
 		"http_batch": -3, "http_batch_result": -3,
 		"config_get": float64(len(`{"check":"phase"}`)), "log": 0, "set_error": 0, "random_get": 8,
+		"set_consumer": -3, "set_claims": -3,
 	})
 	if rep["init"]["metric_define_ok"] != true || rep["init"]["time_now_ok"] != true {
 		t.Errorf("on_init: metric_define %v time_now %v, want both to work", rep["init"]["metric_define_ok"], rep["init"]["time_now_ok"])
@@ -225,6 +227,7 @@ func (cf *conformance) phases(t *testing.T) {
 		"body_set_req": -3, "header_set_req_raw": -3, "send_response": -3,
 		"request_method": 3, "header_get_req": 1, "response_status": 200, "response_set_status": 0,
 		"header_set_resp": 0, "kv_get": -1, "metric_record": 0, "http_batch_empty": 4,
+		"set_consumer": -3, "set_claims": -3,
 	})
 
 	// After send_response, the response is readable and writable.
@@ -657,5 +660,80 @@ func (cf *conformance) flags(t *testing.T) {
 		var got any
 		r.JSON(t, &got)
 		EqJSON(t, "flag_enabled as "+user, got, want)
+	}
+}
+
+// authorize checks set_claims and the route's authorize policy on what the
+// chain established (consumer alice; scopes orders:read and orders:write;
+// a group admins or ops; org.plan pro): 401 with a bare Bearer challenge
+// when nothing was established, 403 with error="insufficient_scope" for a
+// missing scope, 403 without a challenge for a consumer or claim refused;
+// the refusal passes through on_response of the chain (X-Chain-Resp: T).
+// set_claims takes one JSON object of at most 16 KiB.
+func (cf *conformance) authorize(t *testing.T) {
+	const good = `{"sub":"alice","scope":"orders:read orders:write","groups":["dev","ops"],"org":{"plan":"pro"}}`
+	insufficient := `Bearer realm="tck", error="insufficient_scope", scope="orders:read orders:write"`
+	for _, c := range []struct {
+		name, query string
+		status      int
+		challenge   string
+		errorCode   string
+	}{
+		{"allowed", "consumer=alice&claims=" + url.QueryEscape(good), 200, "", ""},
+		{"scp list", "consumer=alice&claims=" + url.QueryEscape(strings.Replace(good, `"scope":"orders:read orders:write"`, `"scp":["orders:write","orders:read"]`, 1)), 200, "", ""},
+		{"nothing established", "", 401, `Bearer realm="tck"`, "unauthorized"},
+		{"consumer only", "consumer=alice", 403, "", "forbidden"},
+		{"other consumer", "consumer=bob&claims=" + url.QueryEscape(good), 403, "", "forbidden"},
+		{"claims only", "claims=" + url.QueryEscape(good), 403, "", "forbidden"},
+		{"scope missing", "consumer=alice&claims=" + url.QueryEscape(strings.Replace(good, "orders:read orders:write", "orders:read", 1)), 403, insufficient, "forbidden"},
+		{"group missing", "consumer=alice&claims=" + url.QueryEscape(strings.Replace(good, `["dev","ops"]`, `["dev"]`, 1)), 403, "", "forbidden"},
+		{"nested claim wrong", "consumer=alice&claims=" + url.QueryEscape(strings.Replace(good, `"pro"`, `"free"`, 1)), 403, "", "forbidden"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hits := cf.a.Hits()
+			r := Do(t, "GET", cf.g.URL("/authorize?"+c.query), nil, nil)
+			if r.Status != c.status || r.Get("WWW-Authenticate") != c.challenge {
+				t.Fatalf("status %d WWW-Authenticate %q (%s), want %d %q", r.Status, r.Get("WWW-Authenticate"), r.Body, c.status, c.challenge)
+			}
+			if r.Get("X-Chain-Resp") != "T" {
+				t.Errorf("X-Chain-Resp %q: the chain's on_response did not see the answer", r.Get("X-Chain-Resp"))
+			}
+			if c.status == 200 {
+				if cf.a.Hits() != hits+1 {
+					t.Error("an allowed request did not reach the upstream")
+				}
+				return
+			}
+			if cf.a.Hits() != hits {
+				t.Error("a refused request reached the upstream")
+			}
+			var body struct{ Error, Message string }
+			r.JSON(t, &body)
+			if body.Error != c.errorCode || body.Message == "" || strings.Contains(body.Message, "dev") || strings.Contains(body.Message, "free") {
+				t.Errorf("body %s: want error %q and a message naming the rule, not a claim's value", r.Body, c.errorCode)
+			}
+		})
+	}
+	for _, c := range []struct {
+		query string
+		code  float64
+	}{
+		{"claims=" + url.QueryEscape(`["a"]`), -2},
+		{"claims=" + url.QueryEscape(`{"a":1}{}`), -2},
+		{"claims=" + url.QueryEscape(`{"a":`), -2},
+		{"claims=", -2},
+		{"claims_size=16384&consumer=alice", 0}, // accepted; the policy then refuses it (no scope)
+		{"claims_size=16385", -4},
+	} {
+		r := Do(t, "GET", cf.g.URL("/authorize?"+c.query), nil, nil)
+		if c.code == 0 {
+			if r.Status != 403 {
+				t.Errorf("%s: %d %s, want the policy's 403", c.query, r.Status, r.Body)
+			}
+			continue
+		}
+		var rep map[string]any
+		r.JSON(t, &rep)
+		expectCodes(t, "set_claims "+c.query, rep, map[string]float64{"set_claims": c.code})
 	}
 }

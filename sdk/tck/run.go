@@ -103,6 +103,7 @@ func Run(t *testing.T, guest Guest, start func(t *testing.T, config string) Gate
 	t.Run("chain short-circuit", cf.chainStop)
 	t.Run("pooled and fresh instances", cf.instances)
 	t.Run("feature flags", cf.flags)
+	t.Run("authorize", cf.authorize)
 }
 
 // scrape returns the gateway's metrics, failing the test without them.

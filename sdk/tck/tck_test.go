@@ -43,13 +43,13 @@ func TestConfig(t *testing.T) {
 		}
 		names = append(names, p.Name)
 	}
-	if len(names) != 16 || names[0] != "hostcheck" || !slices.Contains(names, "hc-buffers") || !slices.Contains(names, "hc-flags") {
+	if len(names) != 18 || names[0] != "hostcheck" || !slices.Contains(names, "hc-buffers") || !slices.Contains(names, "hc-gateway") {
 		t.Errorf("plugins %v", names)
 	}
 	if len(c.Upstreams) != 2 || c.Upstreams[0].Targets[0].Address != "127.0.0.1:1001" || c.Upstreams[1].Targets[0].Address != "127.0.0.1:1002" {
 		t.Errorf("upstreams %+v", c.Upstreams)
 	}
-	if len(c.Routes) != 19 || !strings.Contains(text, `"http://127.0.0.1:1003/dead"`) {
+	if len(c.Routes) != 20 || !strings.Contains(text, `"http://127.0.0.1:1003/dead"`) {
 		t.Errorf("%d routes; the dead address is in the outbound batch: %v", len(c.Routes), strings.Contains(text, "127.0.0.1:1003"))
 	}
 }

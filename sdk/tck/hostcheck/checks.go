@@ -161,6 +161,8 @@ func probeOnInit() report {
 		"set_error":           rawSetError(""),
 		"time_now_ok":         rawTimeNow() > 0,
 		"random_get":          rawRandomGet(rnd),
+		"set_consumer":        code(wasmgate.SetConsumer("c")),
+		"set_claims":          code(wasmgate.SetClaims([]byte("{}"))),
 	}
 }
 
@@ -209,14 +211,24 @@ func flagsRequest(req *wasmgate.Request) wasmgate.Action {
 	return respond(req, 200, r)
 }
 
-// gatewayRequest drives set_consumer, cache_set_key and rate_limit from the
-// query: consumer=ID and cache_key=KEY are set and the request goes on
-// (the gateway's limits and cache act on them); limit=NAME&key=K&cost=N
-// charges a limit and answers what the host said.
+// gatewayRequest drives set_consumer, set_claims, cache_set_key and
+// rate_limit from the query: consumer=ID, claims=JSON and cache_key=KEY are
+// set and the request goes on (the gateway's limits, authorize policy and
+// cache act on them; claims_size=N sets an object of N bytes);
+// limit=NAME&key=K&cost=N charges a limit and answers what the host said.
 func gatewayRequest(req *wasmgate.Request) wasmgate.Action {
 	if id, ok := req.QueryParam("consumer"); ok {
 		if err := wasmgate.SetConsumer(id); err != nil {
 			return respond(req, 500, report{"set_consumer": code(err)})
+		}
+	}
+	claims, ok := req.QueryParam("claims")
+	if n, sized := queryInt(req, "claims_size"); sized && n >= 8 {
+		claims, ok = `{"x":"`+strings.Repeat("a", int(n)-8)+`"}`, true
+	}
+	if ok {
+		if err := wasmgate.SetClaims([]byte(claims)); err != nil {
+			return respond(req, 500, report{"set_claims": code(err)})
 		}
 	}
 	if key, ok := req.QueryParam("cache_key"); ok {
@@ -486,6 +498,8 @@ func phaseResponse(resp *wasmgate.Response) error {
 		"kv_get":              rawKVGet("phase-absent", nil),
 		"metric_record":       rawMetricRecord(rawMetricDefine(0, "hc_phase"), 1),
 		"http_batch_empty":    rawHTTPBatch([]byte{0, 0, 0, 0}),
+		"set_consumer":        code(wasmgate.SetConsumer("c")),
+		"set_claims":          code(wasmgate.SetClaims([]byte("{}"))),
 	}
 	reqReport, err := req.Body()
 	if err != nil {

@@ -53,8 +53,10 @@
 //	  instance  sets the request header X-Instance and the response header
 //	            X-Instance-Resp to "ID/CALLS/INITS" of the instance running the hook.
 //	  buffers   probes every getter with a 0-byte, a 3-byte and a full buffer.
-//	  gateway   set_consumer (?consumer=ID) and cache_set_key (?cache_key=K),
-//	            then the request goes on; rate_limit (?limit=NAME&key=K&cost=N)
+//	  gateway   set_consumer (?consumer=ID), set_claims (?claims=JSON, or
+//	            ?claims_size=N for an object of N bytes) and cache_set_key
+//	            (?cache_key=K), then the request goes on (a failed call answers
+//	            500 {"FUNCTION": code}); rate_limit (?limit=NAME&key=K&cost=N)
 //	            answers {rc, allowed, remaining, retry_ms}.
 //	  flags     flag_enabled for each name of ?names=a,b: answers
 //	            {"NAME": {"on", "code"}}.

@@ -45,6 +45,10 @@ type callCtx struct {
 	// global), in the timer's goroutine. Nil when wazero watches the
 	// context itself.
 	onFire func()
+	// meter, when set, makes the deadline a budget of work (deadline.go):
+	// at the deadline the timer looks again later if the call has not
+	// used its budget. Set once, before the first call.
+	meter *workMeter
 }
 
 // States of a callCtx, in the low bits of state; the call's sequence
@@ -77,7 +81,11 @@ func (c *callCtx) arm(timeout time.Duration) {
 		c.state.Store(c.seq<<2 | ctxRunning)
 		return
 	}
-	d := mono() + int64(timeout)
+	now := mono()
+	d := now + int64(timeout)
+	if c.meter != nil {
+		c.meter.arm(timeout, now)
+	}
 	c.deadline.Store(d)
 	c.state.Store(c.seq<<2 | ctxRunning)
 	// The fast path: the timer is set to go off no later than this
@@ -131,9 +139,21 @@ func (c *callCtx) expire() {
 		if d == 0 { // a call without deadline: nothing to watch
 			return
 		}
-		if left := d - mono(); left > 0 {
+		now := mono()
+		if left := d - now; left > 0 {
 			c.setTimer(d, time.Duration(left))
 			return
+		}
+		if c.meter != nil {
+			// Past the deadline, under budget: the call's deadline moves to
+			// the next look, unless the call changed meanwhile.
+			if next := c.meter.recheck(now); next != 0 {
+				if c.state.Load() == s && c.deadline.CompareAndSwap(d, next) {
+					c.setTimer(next, time.Duration(next-now))
+					return
+				}
+				continue
+			}
 		}
 		call := s &^ ctxMask
 		if c.state.CompareAndSwap(s, call|ctxFiring) {
@@ -153,6 +173,9 @@ func (c *callCtx) expire() {
 func (c *callCtx) sleep(ns int64) {
 	if ns <= 0 {
 		return
+	}
+	if c.meter != nil {
+		c.meter.sleep(ns) // waiting by choice uses the budget
 	}
 	t := time.NewTimer(time.Duration(ns))
 	select {

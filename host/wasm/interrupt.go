@@ -16,18 +16,22 @@ import (
 //
 // instrument gets the same guarantees for a fraction of the cost. It adds
 // to the module mutable i32 globals $fuel and $stop (exported as
-// interruptExport), and a function $yield; at every function entry and
-// loop header it inserts
+// interruptExport), an i64 global $work (exported as workExport), and a
+// function $yield; at every function entry and loop header it inserts
 //
-//	$fuel -= 1; if $fuel == 0 { call $yield }
+//	$fuel -= K; if $fuel <= 0 { call $yield }
 //
-// a decrement and a branch that stay in native code. Every yieldEvery
-// steps, $yield refills the fuel, leaves native code for a moment
+// a decrement and a branch that stay in native code. K is the number of
+// instructions from that point to the next check in the function's text:
+// a loop iteration or a call is charged about the instructions it runs, so
+// $fuel counts work. Every yieldEvery instructions, $yield adds what was
+// spent to $work, refills the fuel, leaves native code for a moment
 // (memory.grow 0 is served by Go, so the Go scheduler and garbage collector
 // can preempt the goroutine there: native code alone would stall them) and
-// traps if $stop is set. At the deadline the runtime sets $stop from the
-// timer goroutine; the guest traps within yieldEvery steps and the runtime
-// reports a timeout.
+// traps if $stop is set. The runtime reads $work to charge a hook for the
+// work it did rather than the time it took (deadline.go), and sets $stop
+// from the timer goroutine when the hook is over its budget; the guest
+// traps within yieldEvery instructions and the runtime reports a timeout.
 //
 // It also records the result of every memory.grow in a global $grow
 // (exported as growExport), so that a guest failing after its memory could
@@ -47,13 +51,15 @@ import (
 const (
 	interruptExport = "__wasmgate_interrupt"
 	growExport      = "__wasmgate_grow" // the result of the last memory.grow
+	workExport      = "__wasmgate_work" // instructions run, counted at each yield
 	startExport     = "__wasmgate_start"
 )
 
-// yieldEvery is the number of loop iterations and calls between two exits
-// to Go: a yield costs ~25ns, so ~0.03ns per step, and bounds how long a
-// guest can hold off a deadline or a garbage collection to a few µs.
-const yieldEvery = 1000
+// yieldEvery is the number of instructions between two exits to Go: a
+// yield costs ~25ns, a few thousandths of a ns per instruction, and bounds
+// how long a guest can hold off a deadline or a garbage collection to a
+// few µs.
+const yieldEvery = 10000
 
 // sectionRank orders section ids as the binary format requires.
 var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
@@ -133,7 +139,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 7:
 			n := sr.count()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
-				if name := sr.name(); name == interruptExport || name == growExport || name == startExport {
+				if name := sr.name(); name == interruptExport || name == growExport || name == workExport || name == startExport {
 					return nil, fmt.Errorf("the module already exports %q", name)
 				}
 				sr.byte()
@@ -168,19 +174,34 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		fuel      = importedGlobals + globals
 		stop      = fuel + 1
 		grow      = fuel + 2
+		work      = fuel + 3
 	)
-	check := []byte{0x23} // global.get $fuel
-	check = appendULEB(check, uint64(fuel))
-	check = append(check, 0x41, 0x01, 0x6b, 0x24) // i32.const 1, i32.sub, global.set
-	check = appendULEB(check, uint64(fuel))
-	check = append(check, 0x23) // global.get $fuel
-	check = appendULEB(check, uint64(fuel))
-	check = append(check, 0x45, 0x04, 0x40, 0x10) // i32.eqz, if, call
-	check = appendULEB(check, uint64(yieldFunc))
-	check = append(check, 0x0b) // end
+	// check charges k instructions.
+	check := func(dst []byte, k uint32) []byte {
+		dst = append(dst, 0x23) // global.get $fuel
+		dst = appendULEB(dst, uint64(fuel))
+		dst = append(dst, 0x41) // i32.const k
+		dst = appendSLEB(dst, int64(k))
+		dst = append(dst, 0x6b, 0x24) // i32.sub, global.set
+		dst = appendULEB(dst, uint64(fuel))
+		dst = append(dst, 0x23) // global.get $fuel
+		dst = appendULEB(dst, uint64(fuel))
+		dst = append(dst, 0x41, 0x00, 0x4c, 0x04, 0x40, 0x10) // i32.const 0, i32.le_s, if, call
+		dst = appendULEB(dst, uint64(yieldFunc))
+		return append(dst, 0x0b) // end
+	}
 
-	var yield []byte                  // the body of $yield
-	yield = append(yield, 0x00, 0x41) // no locals; i32.const yieldEvery
+	var yield []byte            // the body of $yield
+	yield = append(yield, 0x00) // no locals
+	yield = append(yield, 0x23) // global.get $work
+	yield = appendULEB(yield, uint64(work))
+	yield = append(yield, 0x41) // i32.const yieldEvery
+	yield = appendSLEB(yield, yieldEvery)
+	yield = append(yield, 0x23) // global.get $fuel
+	yield = appendULEB(yield, uint64(fuel))
+	yield = append(yield, 0x6b, 0xac, 0x7c, 0x24) // i32.sub, i64.extend_i32_s, i64.add, global.set $work
+	yield = appendULEB(yield, uint64(work))
+	yield = append(yield, 0x41) // i32.const yieldEvery
 	yield = appendSLEB(yield, yieldEvery)
 	yield = append(yield, 0x24) // global.set $fuel
 	yield = appendULEB(yield, uint64(fuel))
@@ -197,13 +218,17 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	newGlobals = appendSLEB(newGlobals, yieldEvery)
 	newGlobals = append(newGlobals, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // $stop = 0
 	newGlobals = append(newGlobals, 0x7f, 0x01, 0x41, 0x00, 0x0b)       // $grow = 0
+	newGlobals = append(newGlobals, 0x7e, 0x01, 0x42, 0x00, 0x0b)       // $work = 0 (i64)
 	newExport := appendName(nil, interruptExport)
 	newExport = append(newExport, byte(ExternGlobal))
 	newExport = appendULEB(newExport, uint64(stop))
 	newExport = appendName(newExport, growExport)
 	newExport = append(newExport, byte(ExternGlobal))
 	newExport = appendULEB(newExport, uint64(grow))
-	newExports := uint64(2)
+	newExport = appendName(newExport, workExport)
+	newExport = append(newExport, byte(ExternGlobal))
+	newExport = appendULEB(newExport, uint64(work))
+	newExports := uint64(3)
 	// After every memory.grow of the guest: $grow = the result, kept on
 	// the stack. A trap right after a failed grow (-1) is a memory failure.
 	afterGrow := []byte{0x24}
@@ -222,7 +247,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	// Sections the module lacks are created in their place.
 	pending := map[byte]func(){
 		1: func() { out = appendSection(out, 1, appendULEB(nil, 1), newType) },
-		6: func() { out = appendSection(out, 6, appendULEB(nil, 3), newGlobals) },
+		6: func() { out = appendSection(out, 6, appendULEB(nil, 4), newGlobals) },
 		7: func() { out = appendSection(out, 7, appendULEB(nil, newExports), newExport) },
 	}
 	emitPending := func(rank int) {
@@ -257,7 +282,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 3:
 			vec(s, 1, newFunc)
 		case 6:
-			vec(s, 3, newGlobals)
+			vec(s, 4, newGlobals)
 			delete(pending, 6)
 		case 7:
 			vec(s, newExports, newExport)
@@ -279,11 +304,15 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 }
 
 // instrumentCode rewrites the code section's bodies and appends yield's.
-func instrumentCode(b []byte, start int, check, afterGrow, yield []byte) ([]byte, error) {
+// check appends the check that charges k instructions.
+func instrumentCode(b []byte, start int, check func(dst []byte, k uint32) []byte, afterGrow, yield []byte) ([]byte, error) {
 	r := reader{b: b, off: start}
 	n := r.count()
 	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+1)
-	var fn []byte
+	var (
+		fn    []byte
+		costs []uint32 // of the current function's checks
+	)
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		size := r.u32()
 		if r.err != nil {
@@ -301,20 +330,34 @@ func instrumentCode(b []byte, start int, check, afterGrow, yield []byte) ([]byte
 			body.valtype()
 		}
 		fn = append(fn[:0], b[r.off:body.off]...)
-		fn = append(fn, check...)
-		last := body.off
+		// First pass: the instructions from each check (entry, loop
+		// headers) to the next, in the text.
+		costs = costs[:0]
+		scan, n := body, uint32(0)
+		for !scan.done() {
+			n++
+			if scan.instr() == instrLoop {
+				costs, n = append(costs, max(n, 1)), 0
+			}
+		}
+		if scan.err != nil {
+			return nil, fmt.Errorf("function %d: %w", i, scan.err)
+		}
+		costs = append(costs, max(n, 1))
+		fn = check(fn, costs[0])
+		last, site := body.off, 1
 		for !body.done() {
-			var add []byte
 			switch body.instr() {
 			case instrLoop:
-				add = check
+				fn = append(fn, b[last:body.off]...)
+				fn = check(fn, costs[site])
+				site++
 			case instrGrow:
-				add = afterGrow
+				fn = append(fn, b[last:body.off]...)
+				fn = append(fn, afterGrow...)
 			default:
 				continue
 			}
-			fn = append(fn, b[last:body.off]...)
-			fn = append(fn, add...)
 			last = body.off
 		}
 		if body.err != nil {

@@ -216,9 +216,9 @@ func TestInstrumentShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The imports and the original exports are unchanged; two globals are
-	// exported after them.
-	if len(ni.Imports) != len(oi.Imports) || len(ni.Exports) != len(oi.Exports)+2 {
+	// The imports and the original exports are unchanged; three globals
+	// are exported after them (stop, grow, work).
+	if len(ni.Imports) != len(oi.Imports) || len(ni.Exports) != len(oi.Exports)+3 {
 		t.Fatalf("imports %d->%d, exports %d->%d", len(oi.Imports), len(ni.Imports), len(oi.Exports), len(ni.Exports))
 	}
 	for i, e := range oi.Exports {
@@ -226,7 +226,7 @@ func TestInstrumentShape(t *testing.T) {
 			t.Errorf("export %d: %+v -> %+v", i, e, ne)
 		}
 	}
-	for i, name := range []string{interruptExport, growExport} {
+	for i, name := range []string{interruptExport, growExport, workExport} {
 		if e := ni.Exports[len(oi.Exports)+i]; e.Name != name || e.Kind != ExternGlobal {
 			t.Errorf("added export %+v, want global %s", e, name)
 		}

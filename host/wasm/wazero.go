@@ -56,8 +56,11 @@ type WazeroEngine struct {
 	configCtx  wazero.RuntimeConfig // deadlines by wazero's context watch
 	configFast wazero.RuntimeConfig // deadlines by instrumentation
 	instrument bool
-	host       []abi.Func
-	modCfg     wazero.ModuleConfig
+	// workRate makes instrumented deadlines budgets of work (deadline.go);
+	// 0: wall-clock.
+	workRate float64
+	host     []abi.Func
+	modCfg   wazero.ModuleConfig
 
 	live     atomic.Int64 // CompiledModules not yet closed
 	compiles atomic.Int64 // Compile calls
@@ -129,6 +132,9 @@ func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
 	e.configFast = cfg.WithCompilationCache(e.cache)
 	e.configCtx = e.configFast.WithCloseOnContextDone(true)
 	e.instrument = !opts.ContextInterruption && e.name == "wazero-compiler"
+	if e.instrument {
+		e.workRate = workRate() // measured now, not in the first cold start
+	}
 	// No FS, env or args (the zero ModuleConfig has none); real clocks and
 	// crypto randomness instead of wazero's deterministic defaults. Start
 	// functions are not run by wazero: the runtime calls _initialize itself
@@ -531,6 +537,11 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 		}
 		i.cc.onFire = func() { flag.Set(1) }
 		i.grow, _ = mod.ExportedGlobal(growExport).(api.MutableGlobal)
+		if rate := c.e.workRate; rate > 0 {
+			if work := mod.ExportedGlobal(workExport); work != nil {
+				i.cc.meter = &workMeter{work: work, rate: rate}
+			}
+		}
 	}
 	for h := Hook(0); h < numHooks; h++ {
 		if c.info.Hooks.Has(h) {

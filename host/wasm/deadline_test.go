@@ -1,0 +1,140 @@
+package wasm
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// fakeWork is a $work global the test sets.
+type fakeWork struct{ v atomic.Uint64 }
+
+func (f *fakeWork) Type() api.ValueType { return api.ValueTypeI64 }
+func (f *fakeWork) Get() uint64         { return f.v.Load() }
+func (f *fakeWork) String() string      { return "work" }
+
+func TestWorkMeterRecheck(t *testing.T) {
+	const rate = 1e9 // instructions per second: 1 per ns
+	ms := int64(time.Millisecond)
+	for _, c := range []struct {
+		name        string
+		work, slept int64 // during the call
+		at          int64 // mono ns of the look, the call armed at 0 for 10ms
+		want        int64 // next look; 0: stop
+	}{
+		{"idle at the deadline: look when the budget could have run", 0, 0, 10 * ms, 20 * ms},
+		{"half used: look after the other half", 5 * ms, 0, 10 * ms, 15 * ms},
+		{"nearly used: look no sooner than minRecheck", 10*ms - 10, 0, 10 * ms, 11 * ms},
+		{"budget used", 10 * ms, 0, 10 * ms, 0},
+		{"budget used by sleeping", 2 * ms, 8 * ms, 10 * ms, 0},
+		{"look capped at the wall ceiling", 0, 0, 995 * ms, 1000 * ms},
+		{"wall ceiling reached", 0, 0, 1000 * ms, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := &fakeWork{}
+			w.v.Store(1 << 40) // work before the call is not the call's
+			m := &workMeter{work: w, rate: rate}
+			m.arm(10*time.Millisecond, 0)
+			w.v.Add(uint64(c.work))
+			m.sleep(c.slept)
+			if got := m.recheck(c.at); got != c.want {
+				t.Fatalf("recheck(%d) = %d, want %d (used %d of %d)", c.at, got, c.want, m.used(), m.budget.Load())
+			}
+		})
+	}
+}
+
+func TestCalibration(t *testing.T) {
+	if _, err := instrument(calibrationModule()); err != nil {
+		t.Fatalf("the calibration module does not instrument: %v", err)
+	}
+	if !compilerSupported() || threadCPU() < 0 {
+		t.Skip("no compiler or thread CPU clock: deadlines are wall-clock here")
+	}
+	// A wasm instruction is somewhere between a tenth of a ns and
+	// hundreds of ns: a rate outside is a broken measurement.
+	if r := workRate(); r < 1e7 || r > 1e11 {
+		t.Fatalf("workRate() = %.3g instructions/s", r)
+	}
+}
+
+// hog keeps every P busy with goroutines that never block, until stop
+// closes: the scheduler then hands a hook's goroutine a slice of CPU now
+// and then, as a busy machine does.
+func hog(stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			x := 1
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := range 1 << 16 {
+					x ^= x<<13 ^ i
+				}
+			}
+		})
+	}
+	return &wg
+}
+
+// TestDeadlineIsWorkNotWaiting: with every CPU busy, a guest that does a
+// fraction of its budget's work never fails, however long it waits for a
+// CPU; a guest that loops still stops, within the wall-clock ceiling. The
+// same calls with wall-clock deadlines (interruption: context) are the
+// control: they fail on a busy machine.
+func TestDeadlineIsWorkNotWaiting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads every CPU for seconds")
+	}
+	if !compilerSupported() || workRate() == 0 {
+		t.Skip("deadlines are wall-clock here (no compiler or thread CPU clock)")
+	}
+	// compute's on_request is ~100k rounds of a dozen instructions: about
+	// 0.2–0.5ms of CPU, a fifth of its budget or less.
+	const timeout = 2 * time.Millisecond
+	fair := bind(t, newTestRuntime(t, Options{}), fixture(t, "compute"), BindingConfig{CallTimeout: timeout, PoolMax: 1})
+	wall := bind(t, newTestRuntime(t, Options{ContextInterruption: true}), fixture(t, "compute"), BindingConfig{CallTimeout: timeout, PoolMax: 1})
+	looping := bind(t, newTestRuntime(t, Options{}), fixture(t, "loop"), BindingConfig{CallTimeout: timeout, PoolMax: 1})
+
+	stop := make(chan struct{})
+	wg := hog(stop)
+	defer func() { close(stop); wg.Wait() }()
+
+	const calls = 300
+	var fairFailed, wallFailed int
+	for range calls {
+		if _, err := serve(t, fair, "/"); err != nil {
+			fairFailed++
+			if fairFailed == 1 {
+				t.Errorf("a call within its work budget failed on a busy machine: %v", err)
+			}
+		}
+		if _, err := serve(t, wall, "/"); err != nil {
+			wallFailed++
+		}
+	}
+	t.Logf("on a busy machine, of %d calls: %d failed with work budgets, %d with wall-clock deadlines (the control)", calls, fairFailed, wallFailed)
+
+	for range 3 {
+		start := time.Now()
+		_, err := serve(t, looping, "/")
+		took := time.Since(start)
+		if !errors.Is(err, ErrDeadline) {
+			t.Fatalf("a looping guest returned %v, want a deadline error", err)
+		}
+		// The ceiling is minWallCeiling here; the slack covers the timer's
+		// own wait for a CPU.
+		if limit := minWallCeiling + 500*time.Millisecond; took > limit {
+			t.Fatalf("a looping guest stopped after %v, past its wall-clock ceiling (%v)", took, limit)
+		}
+	}
+}

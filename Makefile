@@ -12,13 +12,13 @@ GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 # External tools, as tool:Debian-package. The demo (make build, make run)
 # needs only wabt's wat2wasm, for the raw WAT plugin, besides Go (and curl,
 # which cmd/demo/run.sh and the README's examples use). The tests also need
-# wrk and nginx (the benchmarks' end-to-end tests) and redis-server (rate
-# limits shared through Redis); the bench commands install wrk and nginx
-# themselves when they are missing.
+# wrk, h2load and nginx (the benchmarks' end-to-end tests), redis-server
+# (rate limits shared through Redis) and npm (make tools); the bench
+# commands install wrk and nginx themselves when they are missing.
 DEMO_TOOLS := wat2wasm:wabt curl:curl
-TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light redis-server:redis-server
+TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server npm:npm
 
-.PHONY: all build plugins run test test-short fuzz-short deps demo-deps test-deps go-check vet fmt bench-proxy clean
+.PHONY: all build plugins run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
 
 all: build
 
@@ -100,7 +100,15 @@ vet: go-check
 	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-test: test-deps vet plugins
+# tools: what the tests take from npm, pinned: Wizer, which `wasmgate plugin
+# snapshot` runs (installed in bin/tools, which the command also looks in).
+WIZER := $(BIN)/tools/node_modules/.bin/wizer
+tools: $(WIZER)
+$(WIZER):
+	@command -v npm >/dev/null 2>&1 || { echo "make tools needs npm (Node.js): sudo apt-get install npm" >&2; exit 1; }
+	npm install --prefix $(BIN)/tools --no-save --no-audit --no-fund -E @bytecodealliance/wizer@10.0.0
+
+test: test-deps vet plugins tools
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 

@@ -15,8 +15,19 @@ GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 # wrk, h2load and nginx (the benchmarks' end-to-end tests), redis-server
 # (rate limits shared through Redis) and npm (make tools); the bench
 # commands install wrk and nginx themselves when they are missing.
+#
+# The Rust and C SDKs' toolchains: Debian's rustc and cargo with the
+# wasm32-wasi standard library (named by path: a rustup rustc earlier on PATH
+# has no wasm targets), clang with lld, wasi-libc and the wasm32 builtins.
+# A tool named by an absolute path is a file that must exist.
+PLUGIN_TOOLS := /usr/bin/rustc:rustc /usr/bin/cargo:cargo clang:clang wasm-ld:lld \
+	/usr/lib/rustlib/wasm32-wasi/lib/self-contained/crt1-reactor.o:libstd-rust-dev-wasm32 \
+	/usr/lib/wasm32-wasi/libc.a:wasi-libc \
+	/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-dev-wasm32
+
 DEMO_TOOLS := wat2wasm:wabt curl:curl
-TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server npm:npm
+TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server npm:npm \
+	$(PLUGIN_TOOLS)
 
 .PHONY: all build plugins run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
 
@@ -50,7 +61,7 @@ run: build
 # skip themselves. nginx-light is plain nginx where the archive has no
 # flavours (Debian 13).
 define ensure_tools
-	@have() { command -v "$$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$$1" ] || [ -x "/sbin/$$1" ]; }; \
+	@have() { command -v "$$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$$1" ] || [ -x "/sbin/$$1" ] || { [ "$${1#/}" != "$$1" ] && [ -e "$$1" ]; }; }; \
 	missing() { tools=(); pkgs=(); for tp in $(2); do have "$${tp%%:*}" || { tools+=("$${tp%%:*}"); pkgs+=("$${tp#*:}"); }; done; }; \
 	missing; [ $${#tools[@]} -eq 0 ] && exit 0; \
 	why=; \

@@ -41,7 +41,9 @@ func (u *Upstream) probe(t *target, uri string, timeout time.Duration, hc *confi
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(uri)
-	err := t.client(u.base).DoTimeout(req, resp, timeout)
+	k := u.base // the pool of the requests that keep the upstream's timeouts
+	k.body = u.maxBody.Load()
+	err := t.client(k).DoTimeout(req, resp, timeout)
 	if code := resp.StatusCode(); err == nil && code >= 200 && code < 400 {
 		t.failStreak = 0
 		t.okStreak++

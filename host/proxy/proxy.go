@@ -54,9 +54,13 @@ type Upstream struct {
 	total    time.Duration // the upstream's total timeout
 	maxConns int
 	idle     time.Duration
-	dialer   fasthttp.TCPDialer
+	dialer   net.Dialer // no DNS cache of its own, so nothing runs after Close
 	tls      *tlsSource // nil: plain HTTP to the targets
 	scheme   []byte     // of the requests sent: "http" or "https" (fasthttp checks it against the client's IsTLS)
+
+	// maxBody bounds the response bodies Do reads (SetMaxResponseBody);
+	// 0: no bound.
+	maxBody atomic.Int64
 
 	cbFailures int32 // consecutive failures that open a circuit; 0 = no breaker
 	cbOpenFor  int64 // nanoseconds
@@ -149,6 +153,13 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
+// SetMaxResponseBody bounds the response bodies of the exchanges that do
+// not set their own (Exchange.MaxResponseBody); 0: no bound. The gateway
+// holds a whole body in memory (for plugins, the cache, the access log),
+// so an upstream that sends without end would otherwise make it allocate
+// without end. It applies to the exchanges that start after it.
+func (u *Upstream) SetMaxResponseBody(n int64) { u.maxBody.Store(max(n, 0)) }
+
 // Name returns the upstream's name.
 func (u *Upstream) Name() string { return u.cfg.Name }
 
@@ -240,6 +251,11 @@ type Exchange struct {
 	ClientIP []byte             // textual client IP, for consistent_hash on client_ip
 	Timeouts config.Timeouts    // the route's overrides; zero fields inherit the upstream's
 	Retries  *config.Retries    // the route's override; nil = the upstream's policy (nil there = none)
+	// MaxResponseBody bounds the response body (the route's limit); 0:
+	// the upstream's (SetMaxResponseBody). A body over it fails the
+	// exchange with ErrBodyTooLarge as soon as it is known to be: from
+	// its Content-Length, or once the bytes read pass it.
+	MaxResponseBody int64
 
 	// Target is the address of the target that produced Resp (or the last one tried).
 	Target string
@@ -346,6 +362,10 @@ var (
 func (u *Upstream) Do(x *Exchange) error {
 	x.Target, x.Attempts = "", 0
 	key, total := u.effective(&x.Timeouts)
+	key.body = u.maxBody.Load()
+	if x.MaxResponseBody > 0 {
+		key.body = x.MaxResponseBody
+	}
 	deadline := time.Now().Add(total)
 	pol := x.Retries
 	if pol == nil {
@@ -434,7 +454,15 @@ func (u *Upstream) Do(x *Exchange) error {
 			u.record(t, code >= 500)
 			retry = pol != nil && retryOnStatus(pol, code)
 		}
-		if !retry || x.Attempts >= attempts {
+		// The stale resend is one more than the policy's attempts, not
+		// one of them: a target that died with pooled connections to it
+		// costs a request its resend there and still leaves it its
+		// retries on other targets.
+		sent := x.Attempts
+		if staleRetried {
+			sent--
+		}
+		if !retry || sent >= attempts {
 			return errOrNil(last)
 		}
 		if b := pol.Backoff.D(); b > 0 {
@@ -590,13 +618,28 @@ type writeError struct{ err error }
 func (e *writeError) Error() string { return "write: " + e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
 
-// trackedConn is a connection to a target whose write errors are marked.
-type trackedConn struct{ net.Conn }
+// trackedConn is a connection to a target whose write errors are marked
+// and whose response heads are checked (framing.go).
+type trackedConn struct {
+	net.Conn
+	head headCheck
+}
 
-func (c trackedConn) Write(p []byte) (int, error) {
+func (c *trackedConn) Write(p []byte) (int, error) {
+	c.head.arm()
 	n, err := c.Conn.Write(p)
 	if err != nil {
 		err = &writeError{err}
+	}
+	return n, err
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if m, bad := c.head.check(p[:n]); bad != nil {
+			return m, bad
+		}
 	}
 	return n, err
 }

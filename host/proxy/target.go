@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -10,9 +12,20 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// maxResponseHead bounds the status line and headers of a response: a
+// longer head fails the exchange as malformed (other, 502). It is the
+// size of the buffer fasthttp reads a response with, one per request in
+// flight (fasthttp's default, named here so that it stays what the README
+// says).
+const maxResponseHead = 4 << 10
+
 // clientKey is what distinguishes the HostClients of one target: routes may
-// override these timeouts, and fasthttp takes them per client.
-type clientKey struct{ connect, read, write time.Duration }
+// override these timeouts and the response body limit, and fasthttp takes
+// them per client.
+type clientKey struct {
+	connect, read, write time.Duration
+	body                 int64 // the response body limit; 0: none
+}
 
 type clientEntry struct {
 	key clientKey
@@ -101,7 +114,13 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 			}
 			t.dials.Add(1)
 			start := time.Now()
-			c, err := dialer.DialDualStackTimeout(addr, timeout)
+			// A plain net.Dialer: fasthttp's TCPDialer caches DNS
+			// answers with a goroutine that sweeps the cache every
+			// second for two minutes after the last dial, so every
+			// upstream a reload retired left one running that long.
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			c, err := dialer.DialContext(ctx, "tcp", addr)
+			cancel()
 			if err != nil {
 				return nil, &dialError{err}
 			}
@@ -110,7 +129,7 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 				// TLS handshake together.
 				return src.handshake(t, c, start.Add(timeout))
 			}
-			return trackedConn{c}, nil
+			return &trackedConn{Conn: c}, nil
 		},
 		// With TLS, the dial function returns connections that completed
 		// the handshake (tls.go); fasthttp only checks that requests are
@@ -123,6 +142,8 @@ func (t *target) newClient(k clientKey) *fasthttp.HostClient {
 		MaxConnWaitTimeout:  connect,
 		ReadTimeout:         k.read,
 		WriteTimeout:        k.write,
+		MaxResponseBodySize: int(min(k.body, math.MaxInt)),
+		ReadBufferSize:      maxResponseHead,
 		// One request per call: Do owns every retry, counts it, and
 		// retries a stale pooled connection itself (staleConn).
 		MaxIdemponentCallAttempts:     1,

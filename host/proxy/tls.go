@@ -509,11 +509,18 @@ type tlsConn struct {
 
 	asked, gave bool // the server asked for a client certificate; we had one
 	tls13       bool
-	read        bool // a read has returned: the server got past our certificate
+	read        bool      // a read has returned: the server got past our certificate
+	head        headCheck // of the responses (framing.go)
 }
 
 func (c *tlsConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if m, bad := c.head.check(p[:n]); bad != nil {
+			c.read = true
+			return m, bad
+		}
+	}
 	if !c.read {
 		c.read = n > 0 || err != nil
 		if n == 0 && err != nil {
@@ -526,6 +533,7 @@ func (c *tlsConn) Read(p []byte) (int, error) {
 }
 
 func (c *tlsConn) Write(p []byte) (int, error) {
+	c.head.arm()
 	n, err := c.Conn.Write(p)
 	if err != nil {
 		if !c.read {

@@ -163,6 +163,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	snap.version = s.version.Add(1)
+	limitResponses(snap)
 	s.snap.Store(snap)
 	s.rememberVersions(snap)
 	s.metrics.Reload(true, float64(snap.loadedAt.Unix()))
@@ -409,6 +410,7 @@ type ReloadResult struct {
 // that next does not use. Called with reloadMu held.
 func (s *Server) commit(old, next *snapshot) {
 	next.version = s.version.Add(1)
+	limitResponses(next)
 	s.snap.Store(next)
 	s.rememberVersions(next)
 	retireUpstreams(old, next)
@@ -424,6 +426,24 @@ func (s *Server) commit(old, next *snapshot) {
 		}
 		s.b.retirePlugins(old, next)
 	}()
+}
+
+// limitResponses bounds the response bodies the upstreams of snap read by
+// the largest body limit of its routes (listen.max_body_bytes, or a
+// route's own max_body_bytes): the gateway holds a response body in
+// memory, and without a bound an upstream that sends without end would
+// make it allocate without end. A body over it is answered 502
+// upstream_body_too_large as soon as it is known to be over: from its
+// Content-Length, or once the bytes read pass it. (A route's exchange may
+// carry its own, tighter limit: proxy.Exchange.MaxResponseBody.)
+func limitResponses(snap *snapshot) {
+	limit := snap.maxBody
+	for _, rt := range snap.routes {
+		limit = max(limit, rt.bodyLimit)
+	}
+	for _, up := range snap.upstreams {
+		up.SetMaxResponseBody(limit)
+	}
 }
 
 // rememberVersions records the plugin versions a snapshot serves.

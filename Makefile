@@ -26,7 +26,7 @@ PLUGIN_TOOLS := /usr/bin/rustc:rustc /usr/bin/cargo:cargo clang:clang wasm-ld:ll
 	/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-dev-wasm32
 
 DEMO_TOOLS := wat2wasm:wabt curl:curl
-TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server npm:npm \
+TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server node:nodejs npm:npm \
 	$(PLUGIN_TOOLS)
 
 .PHONY: all build plugins run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
@@ -112,12 +112,18 @@ vet: go-check
 	$(GO) vet $(PKGS)
 
 # tools: what the tests take from npm, pinned: Wizer, which `wasmgate plugin
-# snapshot` runs (installed in bin/tools, which the command also looks in).
+# snapshot` runs (installed in bin/tools, which the command also looks in),
+# and the AssemblyScript compiler of sdk/assemblyscript (its package-lock).
 WIZER := $(BIN)/tools/node_modules/.bin/wizer
-tools: $(WIZER)
+ASC := sdk/assemblyscript/node_modules/.bin/asc
+tools: $(WIZER) $(ASC)
 $(WIZER):
 	@command -v npm >/dev/null 2>&1 || { echo "make tools needs npm (Node.js): sudo apt-get install npm" >&2; exit 1; }
 	npm install --prefix $(BIN)/tools --no-save --no-audit --no-fund -E @bytecodealliance/wizer@10.0.0
+$(ASC): sdk/assemblyscript/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make tools needs npm (Node.js): sudo apt-get install npm" >&2; exit 1; }
+	cd sdk/assemblyscript && npm ci --no-audit --no-fund --prefer-offline
+	touch $@
 
 test: test-deps vet plugins tools
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -151,4 +157,4 @@ bench-proxy: $(BIN)/wasmgate
 	$(BIN)/wasmgate bench proxy
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) sdk/assemblyscript/node_modules sdk/assemblyscript/build

@@ -1,0 +1,192 @@
+// Package astest tests the AssemblyScript SDK (sdk/assemblyscript) from Go:
+// it installs the pinned compiler (npm ci, skipped when node_modules
+// already matches package-lock.json), builds the examples and the SDK's
+// test guest with the README's build line, checks the modules' shape
+// against sdk/abi, and runs them in the real gateway (host/server).
+//
+// Without node and npm the tests that need them skip, except with CI=true,
+// where they fail.
+package astest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// sdkDir is sdk/assemblyscript, where package.json and asconfig.json are:
+// the build runs there.
+const sdkDir = ".."
+
+// module is one .wasm the tests build: its entry file, relative to sdkDir.
+type module struct{ name, entry string }
+
+// modules are the examples (README.md shows their build lines) and the
+// SDK's test guest.
+var modules = []module{
+	{"headers", "examples/headers/index.ts"},
+	{"api-key", "examples/api-key/index.ts"},
+	{"sdkcheck", "astest/testdata/sdkcheck/index.ts"},
+}
+
+// ascArgs is the README's build line for entry, after "npx": the options
+// are asconfig.json's (runtime, exported start, --use of the runtime
+// replacements) and its release target's.
+func ascArgs(entry, out string) []string {
+	return []string{"asc", entry, "--config", "asconfig.json", "--target", "release", "-o", out}
+}
+
+var (
+	outDir    string // where the modules are built, removed by TestMain
+	buildOnce sync.Once
+	buildSkip string // why the build cannot run here (missing tools)
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wasmgate-as-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	outDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// skipOrFail skips a test for a missing prerequisite, except in CI.
+func skipOrFail(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true: it must be there)", why)
+	}
+	t.Skip(why)
+}
+
+// wasmPath builds every module once (npm ci first if needed) and returns
+// the path of the named one; it skips the test without node and npm.
+func wasmPath(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(buildAll)
+	if buildSkip != "" {
+		skipOrFail(t, buildSkip)
+	}
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(outDir, name+".wasm")
+}
+
+func buildAll() {
+	for _, tool := range []string{"node", "npm", "npx"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			buildSkip = tool + " not installed (node 20 and npm build the AssemblyScript SDK)"
+			return
+		}
+	}
+	if err := npmCI(); err != nil {
+		buildErr = err
+		return
+	}
+	errs := make([]error, len(modules))
+	var wg sync.WaitGroup
+	for i, m := range modules {
+		wg.Go(func() {
+			errs[i] = run(3*time.Minute, "npx", ascArgs(m.entry, filepath.Join(outDir, m.name+".wasm"))...)
+		})
+	}
+	wg.Wait()
+	buildErr = errors.Join(errs...)
+}
+
+// npmCI installs package-lock.json's packages, unless node_modules
+// already holds exactly those versions (a machine without the registry
+// then runs the tests too).
+func npmCI() error {
+	ok, why := lockInstalled()
+	if ok {
+		return nil
+	}
+	if err := run(5*time.Minute, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"); err != nil {
+		return fmt.Errorf("node_modules %s, and npm ci failed: %w", why, err)
+	}
+	if ok, why := lockInstalled(); !ok {
+		return fmt.Errorf("after npm ci, node_modules %s", why)
+	}
+	return nil
+}
+
+// lockInstalled reports whether every package of package-lock.json is
+// installed at its locked version, and if not, why.
+func lockInstalled() (bool, string) {
+	b, err := os.ReadFile(filepath.Join(sdkDir, "package-lock.json"))
+	if err != nil {
+		return false, "cannot be checked: " + err.Error()
+	}
+	var lock struct {
+		Packages map[string]struct {
+			Version string `json:"version"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(b, &lock); err != nil {
+		return false, "cannot be checked: package-lock.json: " + err.Error()
+	}
+	n := 0
+	for path, p := range lock.Packages {
+		if !strings.HasPrefix(path, "node_modules/") {
+			continue
+		}
+		n++
+		b, err := os.ReadFile(filepath.Join(sdkDir, filepath.FromSlash(path), "package.json"))
+		if err != nil {
+			return false, "lacks " + path
+		}
+		var pkg struct {
+			Version string `json:"version"`
+		}
+		if json.Unmarshal(b, &pkg) != nil || pkg.Version != p.Version {
+			return false, fmt.Sprintf("has %s %s, the lock %s", path, pkg.Version, p.Version)
+		}
+	}
+	if n == 0 {
+		return false, "cannot be checked: package-lock.json lists no packages"
+	}
+	if _, err := os.Stat(filepath.Join(sdkDir, "node_modules", ".bin", "asc")); err != nil {
+		return false, "lacks .bin/asc"
+	}
+	return true, ""
+}
+
+// run runs a command in sdkDir, bounded in time, and returns its output
+// with the error.
+func run(bound time.Duration, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = sdkDir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.Bytes())
+		}
+		return nil
+	case <-time.After(bound):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("%s %s: still running after %v\n%s", name, strings.Join(args, " "), bound, out.Bytes())
+	}
+}

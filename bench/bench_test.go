@@ -707,12 +707,16 @@ func TestMedian(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	o := ProxyOptions{LoadOptions{Duration: 1500 * time.Millisecond}}.withDefaults()
-	if o.Duration != 2*time.Second || o.Runs != 3 || o.Connections != 64 || o.OutDir != "bench/results" || o.Progress == nil {
+	o := ProxyOptions{LoadOptions: LoadOptions{Duration: 1500 * time.Millisecond}}.withDefaults()
+	if o.Duration != 2*time.Second || o.Runs != 3 || o.Connections != 64 || o.OutDir != "bench/results" || o.Progress == nil ||
+		o.SkipTLS || o.H2Streams != 8 || o.h2Connections() != 8 {
 		t.Errorf("withDefaults = %+v", o)
 	}
-	if got := (ProxyOptions{}).Command(); got != "wasmgate bench proxy -duration 5s -runs 3 -connections 64 -out bench/results" {
+	if got := (ProxyOptions{}).Command(); got != "wasmgate bench proxy -duration 5s -runs 3 -connections 64 -h2-streams 8 -out bench/results" {
 		t.Errorf("Command() = %q", got)
+	}
+	if got := (ProxyOptions{SkipTLS: true}).Command(); got != "wasmgate bench proxy -duration 5s -runs 3 -connections 64 -tls=false -out bench/results" {
+		t.Errorf("Command() without TLS = %q", got)
 	}
 }
 
@@ -741,7 +745,7 @@ func TestNginxConfig(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, pin := range []Pinning{{Tool: "none", ProxyCPU: -1, LoadCPU: -1}, {Tool: "taskset", ProxyCPU: 1, LoadCPU: 0}} {
-		conf := nginxConfig(dir, "127.0.0.1:1", "127.0.0.1:2", 64, pin)
+		conf := nginxConfig(dir, "127.0.0.1:1", "127.0.0.1:2", 64, pin, nginxTLS{})
 		if pin.Tool == "taskset" && !bytes.Contains(conf, []byte("worker_cpu_affinity 10;")) {
 			t.Errorf("pinned to CPU 1 but config has no matching affinity:\n%s", conf)
 		}
@@ -828,8 +832,8 @@ func TestReportFiles(t *testing.T) {
 // checkReportFiles asserts that RunProxy's files exist and are well formed.
 func checkReportFiles(t *testing.T, r *ProxyReport, dir string) {
 	t.Helper()
-	if len(r.Files) != 4 {
-		t.Fatalf("files = %v", r.Files)
+	if want := map[bool]int{false: 4, true: 5}[r.TLS != nil]; len(r.Files) != want {
+		t.Fatalf("files = %v, want %d", r.Files, want)
 	}
 	latest, err := os.ReadFile(filepath.Join(dir, "proxy-latest.json"))
 	if err != nil {
@@ -955,10 +959,10 @@ func TestRunProxyEndToEnd(t *testing.T) {
 	defer cancel()
 	outDir := filepath.Join(dir, "results")
 	var table, progress bytes.Buffer
-	rep, err := RunProxy(ctx, ProxyOptions{LoadOptions{
+	rep, err := RunProxy(ctx, ProxyOptions{LoadOptions: LoadOptions{
 		Gateway: gateway, Duration: time.Second, Runs: 1, Connections: 8,
 		OutDir: outDir, Progress: &progress,
-	}}, &table)
+	}, SkipTLS: true}, &table) // TestRunProxyTLSEndToEnd runs the TLS part
 	if err != nil {
 		t.Fatalf("RunProxy: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -993,7 +997,10 @@ func TestRunProxyCancelLeavesNothing(t *testing.T) {
 		skipUnlessCI(t, "nginx not installed")
 	}
 	checkCancelLeavesNothing(t, "RunProxy", t.TempDir(), func(ctx context.Context, gateway, outDir string) error {
-		_, err := RunProxy(ctx, ProxyOptions{LoadOptions{Gateway: gateway, OutDir: outDir}}, io.Discard)
+		// The TLS part makes its certificate before the upstream starts;
+		// without h2load it would install it, which a test never does.
+		_, h2err := lookTool("h2load")
+		_, err := RunProxy(ctx, ProxyOptions{LoadOptions: LoadOptions{Gateway: gateway, OutDir: outDir}, SkipTLS: h2err != nil}, io.Discard)
 		return err
 	})
 }
@@ -1057,7 +1064,7 @@ func TestRunProxyRejectsMissingGateway(t *testing.T) {
 	if _, err := RunProxy(context.Background(), ProxyOptions{}, nil); err == nil {
 		t.Error("RunProxy without a gateway succeeded")
 	}
-	if _, err := RunProxy(context.Background(), ProxyOptions{LoadOptions{Gateway: "/nonexistent/wasmgate"}}, nil); err == nil {
+	if _, err := RunProxy(context.Background(), ProxyOptions{LoadOptions: LoadOptions{Gateway: "/nonexistent/wasmgate"}}, nil); err == nil {
 		t.Error("RunProxy with a missing gateway succeeded")
 	}
 }

@@ -8,6 +8,11 @@
 // are not comparable, while ratios measured side by side are. Each target is
 // driven by wrk; the proxy's CPU time per request is read from /proc, which
 // shows cost even when the load generator, not the proxy, is the bottleneck.
+// Unless -tls=false, the same run measures the gateway's HTTPS listener
+// against nginx terminating TLS, with the same certificate and upstream
+// (tls.go): HTTPS/1.1 (wrk), HTTP/2 (h2load, whose per-request log gives
+// the percentiles) and TLS handshakes, full and resumed, made by a Go
+// client in the harness (handshake.go), each quoted as a ratio to nginx.
 //
 // The plugin benchmark (RunPlugins, behind `wasmgate bench plugins`) runs
 // one gateway with a route per plugin setup (none, a Go and a WAT no-op

@@ -114,18 +114,31 @@ func (o LoadOptions) withDefaults() LoadOptions {
 // ProxyOptions configures RunProxy.
 type ProxyOptions struct {
 	LoadOptions
+	// SkipTLS leaves out the TLS part (tls.go): HTTPS/1.1, HTTP/2 and TLS
+	// handshakes, wasmgate vs nginx. The command line's -tls (default
+	// true) is its inverse.
+	SkipTLS bool
+	// H2Streams is h2load's concurrent streams per connection (-m; default
+	// 8); h2load opens Connections/H2Streams connections, at least one, so
+	// that HTTP/2 has as many requests in flight as wrk.
+	H2Streams int
 }
 
 // RegisterFlags binds o's tunables to flags on fs.
 func (o *ProxyOptions) RegisterFlags(fs *flag.FlagSet) {
 	o.registerFlags(fs, "targets", "")
+	o.registerTLSFlags(fs)
 }
 
 // Command returns the command line that reproduces a run with o (after
 // defaults), using the flags RegisterFlags defines.
 func (o ProxyOptions) Command() string {
 	o = o.withDefaults()
-	return fmt.Sprintf("wasmgate bench proxy %s -out %s", o.flags(), o.OutDir)
+	tlsFlags := fmt.Sprintf(" -h2-streams %d", o.H2Streams)
+	if o.SkipTLS {
+		tlsFlags = " -tls=false"
+	}
+	return fmt.Sprintf("wasmgate bench proxy %s%s -out %s", o.flags(), tlsFlags, o.OutDir)
 }
 
 // wholeSeconds rounds d up to whole seconds, at least one: wrk's -d takes
@@ -136,6 +149,9 @@ func wholeSeconds(d time.Duration) time.Duration {
 
 func (o ProxyOptions) withDefaults() ProxyOptions {
 	o.LoadOptions = o.LoadOptions.withDefaults()
+	if o.H2Streams <= 0 {
+		o.H2Streams = defaultH2Streams
+	}
 	return o
 }
 
@@ -184,8 +200,12 @@ type ProxyReport struct {
 	// CacheHitVsDirect compares the gateway answering from its cache with
 	// the upstream reached directly.
 	CacheHitVsDirect ProxyRatio `json:"cache_hit_vs_direct"`
+	// TLS is the TLS part: HTTPS/1.1, HTTP/2 and handshakes, wasmgate vs
+	// nginx; nil with SkipTLS.
+	TLS *TLSReport `json:"tls,omitempty"`
 	// Files are the reports written: the timestamped JSON, then
-	// proxy-latest.md, .svg and .json.
+	// proxy-latest.md, .svg and .json, and with the TLS part
+	// proxy-tls-latest.svg.
 	Files []string `json:"files,omitempty"`
 }
 
@@ -257,6 +277,7 @@ type proxyEnv struct {
 	upstream *proc
 	proxies  map[string]*proc // gateway and nginx, by target
 	urls     map[string]string
+	tls      *tlsEnv // nil with SkipTLS
 }
 
 // RunProxy measures, in one run on loopback, the upstream reached directly,
@@ -280,6 +301,11 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 	if err != nil {
 		return nil, fmt.Errorf("bench proxy: %w", err)
 	}
+	if !o.SkipTLS {
+		if t.h2load, err = findH2load(ctx, o.Progress); err != nil {
+			return nil, fmt.Errorf("bench proxy: %w", err)
+		}
+	}
 	clk := clockTicks()
 	rep := &ProxyReport{LoadRun: newLoadRun(ctx, t, clk, o.Command(), o.Duration, o.Runs, o.Connections)}
 	fmt.Fprintf(o.Progress, "bench: %s; %s; pinning: %s; load average %s\n",
@@ -294,6 +320,11 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 	env := &proxyEnv{runner: runner{tools: t, pin: rep.Pinning, clk: float64(clk), conns: o.Connections},
 		o: o, proxies: map[string]*proc{}, urls: map[string]string{}}
 	defer env.stopAll()
+	if !o.SkipTLS {
+		if err := env.startTLS(tmp); err != nil {
+			return nil, fmt.Errorf("bench proxy: %w", err)
+		}
+	}
 	if err := env.start(ctx, tmp); err != nil {
 		return nil, fmt.Errorf("bench proxy: %w", err)
 	}
@@ -302,6 +333,11 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 		fmt.Fprintf(o.Progress, "bench: warmup %s (%s)\n", target, warmup)
 		if _, err := env.wrk(ctx, env.urls[target], warmup); err != nil {
 			return nil, fmt.Errorf("bench proxy: warmup %s: %w", target, err)
+		}
+	}
+	if env.tls != nil {
+		if err := env.warmupTLS(ctx); err != nil {
+			return nil, fmt.Errorf("bench proxy: %w", err)
 		}
 	}
 	for round := 1; round <= o.Runs; round++ {
@@ -315,15 +351,28 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 				round, o.Runs, target, FormatNumber(run.Wrk.RequestsPerSec), FormatMicros(run.Wrk.P50Micros),
 				FormatMicros(run.Wrk.P99Micros), FormatNumber(run.CPUMicrosPerRequest), run.CPUOf)
 		}
+		if env.tls != nil {
+			if err := env.roundTLS(ctx, round); err != nil {
+				return nil, fmt.Errorf("bench proxy: %w", err)
+			}
+		}
 	}
 	env.stopAll() // free the CPUs before writing reports
 
+	if env.tls != nil {
+		rep.TLS = env.tls.report
+	}
 	rep.summarize()
 	if err := rep.proxyTable().WriteText(out); err != nil {
 		return rep, fmt.Errorf("bench proxy: %w", err)
 	}
 	if err := rep.ratioTable().WriteText(out); err != nil {
 		return rep, fmt.Errorf("bench proxy: %w", err)
+	}
+	if rep.TLS != nil {
+		if err := rep.TLS.writeText(out, rep); err != nil {
+			return rep, fmt.Errorf("bench proxy: %w", err)
+		}
 	}
 	if err := rep.write(o.OutDir); err != nil {
 		return rep, fmt.Errorf("bench proxy: %w", err)
@@ -335,7 +384,7 @@ func RunProxy(ctx context.Context, o ProxyOptions, out io.Writer) (*ProxyReport,
 // start launches the upstream, the gateway and nginx, and waits until each
 // answers a request correctly.
 func (e *proxyEnv) start(ctx context.Context, tmp string) error {
-	ports, err := freePorts(5)
+	ports, err := freePorts(7)
 	if err != nil {
 		return err
 	}
@@ -349,6 +398,14 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 	bareAddr := "127.0.0.1:" + strconv.Itoa(ports[4])
 	e.urls[TargetBare] = "http://" + bareAddr + "/"
 	e.urls[TargetCacheHit] = "http://" + gwAddr + "/cached/"
+	var gwTLS gatewayTLS
+	var ngxTLS nginxTLS
+	if e.tls != nil {
+		e.tls.addrs[TargetGateway] = "127.0.0.1:" + strconv.Itoa(ports[5])
+		e.tls.addrs[TargetNginx] = "127.0.0.1:" + strconv.Itoa(ports[6])
+		gwTLS = gatewayTLS{Address: e.tls.addrs[TargetGateway], Cert: e.tls.certFile, Key: e.tls.keyFile}
+		ngxTLS = nginxTLS{Address: e.tls.addrs[TargetNginx], Cert: e.tls.certFile, Key: e.tls.keyFile}
+	}
 
 	// The upstream.
 	up, err := e.launch("upstream", e.pin.LoadCPU,
@@ -364,7 +421,7 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 
 	// The gateway.
 	gwConf := filepath.Join(tmp, "gateway.yaml")
-	if err := os.WriteFile(gwConf, gatewayConfig(gwAddr, adminAddr, upAddr), 0o600); err != nil {
+	if err := os.WriteFile(gwConf, gatewayConfigTLS(gwAddr, adminAddr, upAddr, gwTLS), 0o600); err != nil {
 		return fmt.Errorf("gateway config: %w", err)
 	}
 	gwEnv := append(os.Environ(), "WASMGATE_ADMIN_TOKEN="+benchAdminToken, "GOMAXPROCS=1")
@@ -384,11 +441,16 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 			return err
 		}
 	}
+	if e.tls != nil {
+		if err := e.waitTLS(ctx, gw, TargetGateway); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(e.o.Progress, "bench: gateway ready on %s\n", gwAddr)
 
 	// nginx.
 	ngxConf := filepath.Join(tmp, "nginx.conf")
-	if err := os.WriteFile(ngxConf, nginxConfig(tmp, ngxAddr, upAddr, e.o.Connections, e.pin), 0o600); err != nil {
+	if err := os.WriteFile(ngxConf, nginxConfig(tmp, ngxAddr, upAddr, e.o.Connections, e.pin, ngxTLS), 0o600); err != nil {
 		return fmt.Errorf("nginx config: %w", err)
 	}
 	ngx, err := e.launch("nginx", e.pin.ProxyCPU, []string{e.tools.nginx,
@@ -397,7 +459,11 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 		return err
 	}
 	e.proxies[TargetNginx] = ngx
-	if err := waitHTTP(ctx, ngx, e.urls[TargetNginx], nil, true); err != nil {
+	err = waitHTTP(ctx, ngx, e.urls[TargetNginx], nil, true)
+	if err == nil && e.tls != nil {
+		err = e.waitTLS(ctx, ngx, TargetNginx)
+	}
+	if err != nil {
 		if b, rerr := os.ReadFile(filepath.Join(tmp, "error.log")); rerr == nil && len(b) > 0 {
 			err = fmt.Errorf("%w\nnginx error.log:\n%s", err, lastBytes(b, 4<<10))
 		}
@@ -416,6 +482,9 @@ func (e *proxyEnv) start(ctx context.Context, tmp string) error {
 		return err
 	}
 	fmt.Fprintf(e.o.Progress, "bench: bare fasthttp proxy ready on %s\n", bareAddr)
+	if e.tls != nil {
+		return e.probeTLS(ctx)
+	}
 	return nil
 }
 
@@ -620,13 +689,20 @@ func waitHTTPWithin(ctx context.Context, p *proc, url string, hdr http.Header, w
 		Transport: &http.Transport{DisableKeepAlives: true}, // no proxy from the environment either
 	}
 	defer client.CloseIdleConnections()
+	return waitHTTPClient(ctx, p, client, url, hdr, wantBody, timeout, nil)
+}
+
+// waitHTTPClient is waitHTTPWithin with the given client, and check (when
+// not nil) as a further condition on the answer.
+func waitHTTPClient(ctx context.Context, p *proc, client *http.Client, url string, hdr http.Header, wantBody bool,
+	timeout time.Duration, check func(*http.Response) error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for attempt := 0; ; attempt++ {
 		if p.exited() {
 			return p.exitError()
 		}
-		last = getOnce(ctx, client, url, hdr, wantBody)
+		last = getOnce(ctx, client, url, hdr, wantBody, check)
 		if last == nil {
 			return nil
 		}
@@ -641,10 +717,15 @@ func waitHTTPWithin(ctx context.Context, p *proc, url string, hdr http.Header, w
 	}
 }
 
-func getOnce(ctx context.Context, client *http.Client, url string, hdr http.Header, wantBody bool) error {
+func getOnce(ctx context.Context, client *http.Client, url string, hdr http.Header, wantBody bool, check func(*http.Response) error) error {
 	resp, body, err := fetch(ctx, client, url, hdr, 64<<10)
 	if err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(resp); err != nil {
+			return err
+		}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, lastBytes(body, 512))
@@ -700,8 +781,23 @@ func freePorts(n int) ([]int, error) {
 // one cached route (the upstream says nothing about caching: default_ttl
 // keeps its answer for the whole run), no access log, no config watching.
 func gatewayConfig(listen, admin, upstream string) []byte {
+	return gatewayConfigTLS(listen, admin, upstream, gatewayTLS{})
+}
+
+// gatewayTLS is the gateway's HTTPS listener (listen.tls); the zero value
+// is none.
+type gatewayTLS struct{ Address, Cert, Key string }
+
+// gatewayConfigTLS is gatewayConfig with the HTTPS listener t, when t has
+// an address: the same routes over HTTPS/1.1 and HTTP/2, the server's
+// defaults otherwise.
+func gatewayConfigTLS(listen, admin, upstream string, t gatewayTLS) []byte {
+	tlsBlock := ""
+	if t.Address != "" {
+		tlsBlock = fmt.Sprintf(", tls: {address: %q, certificates: [{cert: %q, key: %q}]}", t.Address, t.Cert, t.Key)
+	}
 	return fmt.Appendf(nil, `# generated by wasmgate bench proxy
-listen: {address: %q}
+listen: {address: %q%s}
 admin: {address: %q, watch_config: false}
 log: {level: warn, access_log: "off"}
 upstreams:
@@ -715,13 +811,20 @@ routes:
     match: {path_prefix: /cached}
     upstream: bench
     cache: {max_bytes: 1MiB, default_ttl: 1h}
-`, listen, admin, upstream)
+`, listen, tlsBlock, admin, upstream)
 }
+
+// nginxTLS is nginx's HTTPS listener; the zero value is none.
+type nginxTLS struct{ Address, Cert, Key string }
 
 // nginxConfig is nginx's configuration as a keep-alive reverse proxy, tuned
 // like the gateway: one worker (on the proxy CPU when pinned), no access log,
 // a keep-alive upstream pool and no per-connection request cap on either side.
-func nginxConfig(prefix, listen, upstream string, conns int, pin Pinning) []byte {
+// With t, a second server terminates TLS on t.Address, HTTP/2 by ALPN
+// (nginx 1.22 spells it `listen … ssl http2`; 1.25.1 moved it to `http2
+// on`), the same location; nginx's TLS defaults otherwise (session tickets
+// on, no session cache), TLS 1.2 and 1.3 like the gateway.
+func nginxConfig(prefix, listen, upstream string, conns int, pin Pinning, t nginxTLS) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# generated by wasmgate bench proxy\nworker_processes 1;\n")
 	if pin.Tool == "taskset" && pin.ProxyCPU >= 0 && pin.ProxyCPU < 64 {
@@ -755,8 +858,22 @@ http {
             proxy_set_header Connection "";
         }
     }
-}
 `, filepath.Clean(prefix), listen, upstream, max(1024, 4*conns), max(16, conns))
+	if t.Address != "" {
+		fmt.Fprintf(&b, `    server {
+        listen %s ssl http2;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+`, t.Address, t.Cert, t.Key)
+	}
+	b.WriteString("}\n")
 	return b.Bytes()
 }
 
@@ -794,6 +911,9 @@ func (r *ProxyReport) summarize() {
 	r.VsBare = ratioOf(gw, bare)
 	hit, _ := r.Summary(TargetCacheHit)
 	r.CacheHitVsDirect = ratioOf(hit, direct)
+	if r.TLS != nil {
+		r.TLS.summarize()
+	}
 }
 
 func ratioOf(a, b ProxySummary) ProxyRatio {
@@ -888,15 +1008,35 @@ func (r *ProxyReport) markdown(jsonName string) []byte {
 	_ = r.proxyTable().WriteMarkdown(&b)
 	fmt.Fprintf(&b, "\nwasmgate divided by the other target's median:\n\n")
 	_ = r.ratioTable().WriteMarkdown(&b)
-	fmt.Fprintf(&b, "\n![requests/s and CPU-µs per request](proxy-latest.svg)\n\n")
+	fmt.Fprintf(&b, "\n![requests/s and CPU-µs per request](proxy-latest.svg)\n")
+	if r.TLS != nil {
+		r.TLS.writeMarkdown(&b, r)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "Raw runs and machine details: [proxy-latest.json](proxy-latest.json). %s\n\nReproduce:\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
 	return b.Bytes()
 }
 
-// write stores the JSON, markdown and SVG reports in dir.
+// write stores the JSON, markdown and SVG reports in dir, and with the TLS
+// part its chart, proxy-tls-latest.svg.
 func (r *ProxyReport) write(dir string) error {
 	r.Files = reportFiles(dir, "proxy", r.Started)
-	return writeReports(r.Files, r, r.markdown(filepath.Base(r.Files[0])), r.chart())
+	if r.TLS == nil {
+		return writeReports(r.Files, r, r.markdown(filepath.Base(r.Files[0])), r.chart())
+	}
+	tlsSVG := filepath.Join(dir, "proxy-tls-latest.svg")
+	r.Files = append(r.Files, tlsSVG)
+	if err := writeReports(r.Files[:4], r, r.markdown(filepath.Base(r.Files[0])), r.chart()); err != nil {
+		return err
+	}
+	var svg bytes.Buffer
+	if err := r.TLS.chart(r.Runs).WriteSVG(&svg); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	if err := os.WriteFile(tlsSVG, svg.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	return nil
 }
 
 // reportFiles names the reports of a benchmark run: the timestamped JSON
@@ -944,7 +1084,7 @@ func writeMachineMarkdown(b *bytes.Buffer, m MachineInfo, pin Pinning) {
 	fmt.Fprintf(b, "- Machine: %s, %d CPUs, Linux %s, %s; load average at start %s\n",
 		m.CPUModel, m.NProc, m.Kernel, m.GoVersion, m.LoadAvg)
 	var tools []string
-	for _, v := range []string{m.NginxVersion, m.WrkVersion} {
+	for _, v := range []string{m.NginxVersion, m.WrkVersion, m.H2loadVersion} {
 		if v != "" {
 			tools = append(tools, v)
 		}

@@ -18,6 +18,9 @@ import (
 type tools struct {
 	wrk, nginx string // nginx is "" when the benchmark does not use it
 	taskset    string // "" when not available: no pinning
+	// h2load (Debian's nghttp2-client) drives the HTTP/2 measurements of
+	// the proxy study; "" when the benchmark does not use it.
+	h2load string
 }
 
 // lookTool finds name on PATH or in the sbin directories a non-root PATH
@@ -75,10 +78,39 @@ func findTools(ctx context.Context, progress io.Writer, withNginx bool) (tools, 
 func installTools(ctx context.Context, progress io.Writer, withNginx bool) error {
 	what, hint := "wrk", "install wrk yourself (Debian/Ubuntu: apt-get install wrk)"
 	pkgs := []string{"wrk"}
+	var fallback []string
 	if withNginx {
 		what, hint = "wrk and nginx", "install wrk and nginx yourself (Debian/Ubuntu: apt-get install wrk nginx-light)"
 		pkgs = append(pkgs, "nginx-light")
+		fallback = []string{"wrk", "nginx"}
 	}
+	return aptInstall(ctx, progress, what, hint, pkgs, fallback)
+}
+
+// findH2load locates h2load, installing Debian's nghttp2-client (which
+// ships it) with apt-get when it is missing.
+func findH2load(ctx context.Context, progress io.Writer) (string, error) {
+	if p, err := lookTool("h2load"); err == nil {
+		return p, nil
+	}
+	fmt.Fprintf(progress, "bench: h2load missing; installing with apt-get\n")
+	if err := aptInstall(ctx, progress, "h2load",
+		"install h2load yourself (Debian/Ubuntu: apt-get install nghttp2-client), or pass -tls=false",
+		[]string{"nghttp2-client"}, nil); err != nil {
+		return "", err
+	}
+	p, err := lookTool("h2load")
+	if err != nil {
+		return "", fmt.Errorf("after installing: %w", err)
+	}
+	return p, nil
+}
+
+// aptInstall runs `apt-get install -y pkgs` (as root, or through sudo -n),
+// with `apt-get update` first when the plain install fails (a fresh image
+// has no package lists), then the fallback packages when those do not
+// install either (nil: none). what and hint name the tools in errors.
+func aptInstall(ctx context.Context, progress io.Writer, what, hint string, pkgs, fallback []string) error {
 	apt, err := exec.LookPath("apt-get")
 	if err != nil {
 		return fmt.Errorf("%s: required, and apt-get is not available: %s", what, hint)
@@ -113,8 +145,8 @@ func installTools(ctx context.Context, progress io.Writer, withNginx bool) error
 		return fmt.Errorf("installing %s: %w (%s)", what, err, hint)
 	}
 	err = run(install...)
-	if err != nil && withNginx {
-		if err2 := run("install", "-y", "wrk", "nginx"); err2 != nil {
+	if err != nil && fallback != nil {
+		if err2 := run(append([]string{"install", "-y"}, fallback...)...); err2 != nil {
 			err = errors.Join(err, err2)
 		} else {
 			err = nil
@@ -179,15 +211,16 @@ func (p Pinning) wrap(taskset string, cpu int, argv []string) []string {
 // MachineInfo describes where a benchmark ran, so that numbers are never
 // quoted without their context.
 type MachineInfo struct {
-	NProc        int    `json:"nproc"`
-	CPUModel     string `json:"cpu_model"`
-	Kernel       string `json:"kernel"`
-	OS           string `json:"os"`
-	Arch         string `json:"arch"`
-	GoVersion    string `json:"go_version"`
-	NginxVersion string `json:"nginx_version,omitempty"`
-	WrkVersion   string `json:"wrk_version,omitempty"`
-	ClockTicks   int    `json:"clock_ticks"`
+	NProc         int    `json:"nproc"`
+	CPUModel      string `json:"cpu_model"`
+	Kernel        string `json:"kernel"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	GoVersion     string `json:"go_version"`
+	NginxVersion  string `json:"nginx_version,omitempty"`
+	WrkVersion    string `json:"wrk_version,omitempty"`
+	H2loadVersion string `json:"h2load_version,omitempty"`
+	ClockTicks    int    `json:"clock_ticks"`
 	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages when the run
 	// started: on a shared machine, a high value explains noisy numbers.
 	LoadAvg string `json:"load_avg,omitempty"`
@@ -212,6 +245,9 @@ func machineInfo(ctx context.Context, t tools, clk int) MachineInfo {
 	}
 	if t.wrk != "" {
 		m.WrkVersion = firstLine(ctx, t.wrk, "-v")
+	}
+	if t.h2load != "" {
+		m.H2loadVersion = firstLine(ctx, t.h2load, "--version")
 	}
 	return m
 }

@@ -29,6 +29,20 @@ type h2Front struct {
 	hs   *http.Server
 	h2s  *http2.Server
 	ctxs sync.Pool // *fasthttp.RequestCtx
+	// copies are what request bodies are copied with (*bodyCopy):
+	// io.Copy would allocate 32 KiB for every request, a GET's empty
+	// body too.
+	copies sync.Pool
+	// logger is every request's fasthttp logger, made once: converting
+	// it to the interface per request allocated.
+	logger fasthttp.Logger
+}
+
+// bodyCopy is a buffer of io.Copy's size and the limit a request body is
+// read with, reused from request to request.
+type bodyCopy struct {
+	buf [32 << 10]byte
+	lr  io.LimitedReader
 }
 
 // newH2Front is the HTTP/2 side of the HTTPS listener of cfg.
@@ -53,6 +67,8 @@ func newH2Front(s *Server, cfg *config.Config) (*h2Front, error) {
 		return nil, err
 	}
 	f.ctxs.New = func() any { return new(fasthttp.RequestCtx) }
+	f.copies.New = func() any { return new(bodyCopy) }
+	f.logger = fasthttpLogger{s.log, s.clientLog}
 	return f, nil
 }
 
@@ -79,7 +95,7 @@ func (f *h2Front) serve(c net.Conn, w http.ResponseWriter, r *http.Request) {
 		ctx.Response.Reset()
 		f.ctxs.Put(ctx)
 	}()
-	ctx.Init2(c, fasthttpLogger{f.s.log, f.s.clientLog}, false)
+	ctx.Init2(c, f.logger, false)
 	req := &ctx.Request
 	req.Header.SetMethod(r.Method)
 	req.SetRequestURI(r.RequestURI)
@@ -100,7 +116,12 @@ func (f *h2Front) serve(c net.Conn, w http.ResponseWriter, r *http.Request) {
 	// answers a body over its route's limit with its 413.
 	limit := int64(f.s.bodyLimit(&req.Header).MaxRequestBodySize)
 	if r.Body != nil && r.Body != http.NoBody {
-		if _, err := io.Copy(req.BodyWriter(), io.LimitReader(r.Body, limit+1)); err != nil {
+		bc := f.copies.Get().(*bodyCopy)
+		bc.lr = io.LimitedReader{R: r.Body, N: limit + 1}
+		_, err := io.CopyBuffer(req.BodyWriter(), &bc.lr, bc.buf[:])
+		bc.lr.R = nil
+		f.copies.Put(bc)
+		if err != nil {
 			return // the client reset the stream
 		}
 		req.Header.SetContentLength(len(req.Body()))

@@ -39,6 +39,12 @@ Usage:
   wasmgate bench cache [flags]       cache hit ratio on Zipf traces: host/cache vs an exact LRU (see -h)
   wasmgate bench traffic [flags]     CPU cost of a sticky split and of shadow traffic vs a plain route (see -h)
   wasmgate plugin check FILE.wasm    validate a module against the ABI offline
+  wasmgate plugin new [--lang L] NAME   a plugin project (go, rust, c, assemblyscript) with its tests
+  wasmgate plugin build [DIR]        build a plugin project with its language's toolchain, then check it
+  wasmgate plugin run FILE.wasm --request REQ.http [--config CFG] [--upstream URL]
+                                     run the hooks on one request offline; print what changed
+  wasmgate plugin test FILE.wasm CASES.yaml   run request/expectation cases
+  wasmgate plugin snapshot IN.wasm OUT.wasm   pre-initialize a reactor plugin with Wizer
   wasmgate cert [-out DIR]           a development CA and server certificate (the demo's HTTPS)
   wasmgate version
 

@@ -33,14 +33,24 @@ Flags:
 // pluginCmd runs `wasmgate plugin SUBCOMMAND`.
 func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: wasmgate plugin check [flags] FILE.wasm...\n")
+		fmt.Fprint(stderr, "usage: wasmgate plugin check|new|build|run|test|snapshot ...\n")
 		return 2
 	}
 	switch args[0] {
 	case "check":
 		return pluginCheck(args[1:], stdout, stderr)
+	case "new":
+		return pluginNew(args[1:], stdout, stderr)
+	case "build":
+		return pluginBuild(args[1:], stdout, stderr)
+	case "run":
+		return pluginRun(args[1:], stdout, stderr)
+	case "test":
+		return pluginTest(args[1:], stdout, stderr)
+	case "snapshot":
+		return pluginSnapshot(args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "wasmgate plugin: unknown subcommand %q (have: check)\n", args[0])
+		fmt.Fprintf(stderr, "wasmgate plugin: unknown subcommand %q (have: check, new, build, run, test, snapshot)\n", args[0])
 		return 2
 	}
 }

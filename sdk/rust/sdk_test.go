@@ -511,8 +511,9 @@ func probeModule(t *testing.T) string {
 }
 
 // TestProbe drives the SDK's wrappers through a real gateway with
-// testdata/probe: failures (an error, a panic, Stop without a local
-// response) and how they reach the log, the Stop the SDK makes of a
+// testdata/probe: failures (an error, an error with the message the hook
+// recorded itself, a panic, Stop without a local response) and how they
+// reach the log, the Stop the SDK makes of a
 // Continue after send_response, reads of the request (method, path, query,
 // client address, repeated headers, body and body ranges), the KV store,
 // randomness and time, the codes of the gateway functions, the response
@@ -544,6 +545,7 @@ routes:
 	testkit.WaitFor(t, 10*time.Second, "the log line of Plugin::initialize", func() bool { return logged("probe initialize: time ok") })
 	for _, c := range []struct{ path, log string }{
 		{"/probe/fail", "told to fail"},
+		{"/probe/recorded", "plugin said: recorded by the hook itself)"}, // HookError::recorded keeps it
 		{"/probe/panic", "panic: panicked at 'boom at /probe/panic'"},
 		{"/probe/stop", "on_request returned Action::Stop without a successful send_response"},
 	} {

@@ -94,6 +94,20 @@ impl HookError {
     pub fn message(&self) -> &str {
         &self.0
     }
+
+    /// Fails the hook with the message it already recorded itself with
+    /// [`crate::set_error`] (or the raw [`crate::sys::set_error`]): the SDK
+    /// records no message of its own, so that one stands, as it reached the
+    /// host. It is the error with an empty message: any such error fails
+    /// the hook this way (with no message at all when none was recorded).
+    ///
+    /// ```ignore
+    /// wasmgate::set_error(&format!("refused by rule {rule}"));
+    /// return Err(HookError::recorded());
+    /// ```
+    pub fn recorded() -> HookError {
+        HookError(String::new())
+    }
 }
 
 impl<E: fmt::Display> From<E> for HookError {
@@ -120,5 +134,6 @@ mod tests {
         assert_eq!(e.message(), "wasmgate.kv_get: not found");
         let e: HookError = "plain".into();
         assert_eq!(e.message(), "plain");
+        assert_eq!(HookError::recorded().message(), "");
     }
 }

@@ -68,8 +68,10 @@
 //! A hook fails by returning `Err` ([`HookError`]: any displayable error
 //! converts into it, so `?` works on host calls and parsers); the message
 //! goes to the gateway log, and from `init` to the operator as the config
-//! error. A panic is reported the same way (`_initialize` installs a panic
-//! hook that records the message with `set_error`), then traps. The route's
+//! error. A hook that recorded its reason itself with [`set_error`] returns
+//! [`HookError::recorded`], which keeps that message. A panic is reported
+//! the same way (`_initialize` installs a panic hook that records the
+//! message with `set_error`), then traps. The route's
 //! failure policy applies: fail_closed answers 502, fail_open skips the
 //! plugin; the instance is discarded either way.
 //!
@@ -243,7 +245,7 @@ pub mod __private {
     use std::sync::atomic::Ordering;
 
     use crate::http::LOCAL_SENT;
-    use crate::{abi, host, Action, Plugin, Request, Response};
+    use crate::{abi, host, Action, HookError, Plugin, Request, Response};
 
     /// The plugin value of the instance. An instance runs one hook at a
     /// time, on one thread (wasm32-wasi has no threads), so the cell is
@@ -271,6 +273,16 @@ pub mod __private {
     /// The value a failing hook returns: any value the ABI does not list
     /// fails the hook, and -1 is the one no version will assign.
     const FAILED: i32 = -1;
+
+    /// Records why a hook failed, unless the error is
+    /// [`HookError::recorded`](crate::HookError::recorded) (an empty
+    /// message): the hook then said why itself with `set_error`, and the
+    /// host keeps the last message it was given.
+    fn record(e: &HookError) {
+        if !e.message().is_empty() {
+            host::set_error(e.message());
+        }
+    }
 
     fn install_panic_hook() {
         std::panic::set_hook(Box::new(|info| host::set_error(&format!("panic: {info}"))));
@@ -309,7 +321,7 @@ pub mod __private {
                 abi::CONTINUE
             }
             Err(e) => {
-                host::set_error(e.message());
+                record(&e);
                 1
             }
         }
@@ -341,7 +353,7 @@ pub mod __private {
                 FAILED
             }
             Err(e) => {
-                host::set_error(e.message());
+                record(&e);
                 FAILED
             }
         }
@@ -355,7 +367,7 @@ pub mod __private {
         match p.on_response(&Response::new()) {
             Ok(()) => abi::CONTINUE,
             Err(e) => {
-                host::set_error(e.message());
+                record(&e);
                 FAILED
             }
         }

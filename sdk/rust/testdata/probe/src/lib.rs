@@ -37,6 +37,10 @@ impl Plugin for Probe {
         let path = req.path();
         match path.rsplit('/').next().unwrap_or("") {
             "fail" => return Err("told to fail".into()),
+            "recorded" => {
+                wasmgate::set_error("recorded by the hook itself");
+                return Err(HookError::recorded());
+            }
             "panic" => panic!("boom at {}", path),
             "stop" => return Ok(Action::Stop),
             "send-then-continue" => {

@@ -1030,3 +1030,28 @@ int32_t wasmgate_json_quote(wasmgate_bytes *out, const char *s, size_t len) {
         return WASMGATE_TOO_LARGE;
     return 0;
 }
+
+int32_t wasmgate_json_write(wasmgate_bytes *out, const wasmgate_json *v) {
+    if (v == NULL) return WASMGATE_BAD_ARGUMENT;
+    int32_t rc = 0;
+    switch (v->type) {
+    case WASMGATE_JSON_NULL: return wasmgate_bytes_append(out, "null", 4);
+    case WASMGATE_JSON_BOOL: return v->b ? wasmgate_bytes_append(out, "true", 4) : wasmgate_bytes_append(out, "false", 5);
+    case WASMGATE_JSON_NUMBER: return wasmgate_bytes_append(out, v->s, v->len);
+    case WASMGATE_JSON_STRING: return wasmgate_json_quote(out, v->s, v->len);
+    case WASMGATE_JSON_ARRAY:
+    case WASMGATE_JSON_OBJECT: {
+        bool obj = v->type == WASMGATE_JSON_OBJECT;
+        rc = wasmgate_bytes_append(out, obj ? "{" : "[", 1);
+        for (size_t i = 0; rc == 0 && i < v->count; i++) {
+            if (i > 0) rc = wasmgate_bytes_append(out, ",", 1);
+            if (rc == 0 && obj) rc = wasmgate_json_quote(out, v->keys[i], strlen(v->keys[i]));
+            if (rc == 0 && obj) rc = wasmgate_bytes_append(out, ":", 1);
+            if (rc == 0) rc = wasmgate_json_write(out, &v->items[i]);
+        }
+        if (rc == 0) rc = wasmgate_bytes_append(out, obj ? "}" : "]", 1);
+        return rc;
+    }
+    }
+    return WASMGATE_BAD_ARGUMENT;
+}

@@ -433,6 +433,13 @@ const char *wasmgate_json_unknown_key(const wasmgate_json *v, const char *const 
  * be empty); 0 or WASMGATE_TOO_LARGE when memory runs out. */
 int32_t wasmgate_json_quote(wasmgate_bytes *out, const char *s, size_t len);
 
+/* Appends v as compact JSON to out (which may be empty): members in order,
+ * numbers as written, strings escaped as wasmgate_json_quote does, so that
+ * a parsed value is written back without loss (to re-emit or embed JSON a
+ * plugin parsed). 0, WASMGATE_BAD_ARGUMENT for NULL, or WASMGATE_TOO_LARGE
+ * when memory runs out (out then holds what was written so far). */
+int32_t wasmgate_json_write(wasmgate_bytes *out, const wasmgate_json *v);
+
 /* Appends len bytes to out, keeping the trailing NUL; 0 or
  * WASMGATE_TOO_LARGE when memory runs out. */
 int32_t wasmgate_bytes_append(wasmgate_bytes *out, const void *s, size_t len);

@@ -88,7 +88,7 @@ func examples(t *testing.T) map[string]string {
 			return
 		}
 		built = map[string]string{}
-		for _, name := range []string{"headers", "api_key"} {
+		for _, name := range []string{"headers", "api_key", "json_transform", "aggregate"} {
 			built[name] = filepath.Join(targetDir(), "wasm32-wasi", "release", "examples", name+".wasm")
 		}
 	})

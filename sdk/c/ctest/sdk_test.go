@@ -115,7 +115,7 @@ func examples(t *testing.T) map[string]string {
 	clang(t)
 	examplesOnce.Do(func() {
 		m := map[string]string{}
-		for _, name := range []string{"headers", "api_key"} {
+		for _, name := range []string{"headers", "api_key", "json_transform", "aggregate"} {
 			m[name] = build(t, name, "examples/"+name+".c")
 		}
 		exampleMods = m

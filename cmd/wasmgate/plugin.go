@@ -23,9 +23,10 @@ const pluginUsage = `usage: wasmgate plugin check [flags] FILE.wasm...
 
 Checks plugin modules offline, as the gateway would load them: the ABI
 (sdk/ABI.md: version marker, hooks, imports, memory, reactor) and a real
-compile with the wazero engine. Prints each module's imports, exports, ABI
-version, hooks and memory limits; exits 0 when every module would be
-accepted, 1 when one would be rejected (the reason names the symbol).
+compile with the engine a plugin would run on (-engine: wazero, the
+default, or wasmtime). Prints each module's imports, exports, ABI
+version, hooks, memory limits and engine; exits 0 when every module would
+be accepted, 1 when one would be rejected (the reason names the symbol).
 
 Flags:
 `
@@ -58,6 +59,7 @@ func pluginCmd(args []string, stdout, stderr io.Writer) int {
 // checkOptions are the flags of `plugin check`.
 type checkOptions struct {
 	config      []byte // nil: no instantiation
+	engine      wasm.EngineKind
 	interpreter bool
 	pages       uint32
 }
@@ -71,6 +73,7 @@ func pluginCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	var o checkOptions
 	config := fs.String("config", "", "also instantiate the module and run _initialize and on_init with this JSON config (@FILE reads it from a file)")
+	engine := fs.String("engine", string(wasm.EngineWazero), "the engine to compile with, as a plugin's engine: wazero or wasmtime (wasmtime needs a build with cgo)")
 	fs.BoolVar(&o.interpreter, "interpreter", false, "compile with wazero's interpreter instead of its compiler")
 	pages := fs.Uint("memory-pages", wasm.DefaultMemoryPages, "memory cap in 64 KiB pages, as the plugin's limits.memory_pages")
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +88,20 @@ func pluginCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.pages = uint32(*pages)
+	kind, err := wasm.ParseEngine(*engine)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "wasmgate plugin check: -engine: %v\n", err)
+		return 2
+	case kind == wasm.EngineWasmtime && o.interpreter:
+		fmt.Fprintf(stderr, "wasmgate plugin check: -interpreter is a wazero mode, not for -engine wasmtime\n")
+		return 2
+	case kind == wasm.EngineWasmtime && !wasm.WasmtimeAvailable():
+		_, err := wasm.NewWasmtimeEngine(wasm.WasmtimeOptions{})
+		fmt.Fprintf(stderr, "wasmgate plugin check: -engine wasmtime: %v\n", err)
+		return 2
+	}
+	o.engine = kind
 	if *config != "" {
 		c := []byte(*config)
 		if name, ok := strings.CutPrefix(*config, "@"); ok {
@@ -101,7 +118,7 @@ func pluginCheck(args []string, stdout, stderr io.Writer) int {
 		o.config = c
 	}
 
-	r, err := wasm.NewRuntime(wasm.Options{Interpreter: o.interpreter,
+	r, err := wasm.NewRuntime(wasm.Options{DefaultEngine: o.engine, Interpreter: o.interpreter,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmgate plugin check: %v\n", err)
@@ -160,8 +177,8 @@ func checkModule(r *wasm.Runtime, path string, o checkOptions, stdout, stderr io
 		return reject(err.Error())
 	}
 
-	// A real compile, as the gateway's Load does: instrumentation and
-	// wazero's own validation of every function body.
+	// A real compile, as the gateway's Load does: the engine's own
+	// validation of every function body (and, on wazero, instrumentation).
 	ctx := context.Background()
 	name := strings.TrimSuffix(filepath.Base(path), ".wasm")
 	m, err := r.Load(ctx, name, code)

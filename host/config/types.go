@@ -318,10 +318,11 @@ type Rewrite struct {
 
 // Runtime configures the WASM runtime.
 type Runtime struct {
-	Engine       string       `yaml:"engine" json:"engine,omitempty" doc:"wazero engine: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
+	Engine       string       `yaml:"engine" json:"engine,omitempty" doc:"WebAssembly engine of the plugins that name none: wazero (pure Go) or wasmtime (Cranelift; needs a gateway built with cgo)" default:"wazero" enum:"wazero,wasmtime"`
+	WazeroMode   string       `yaml:"wazero_mode" json:"wazero_mode,omitempty" doc:"how wazero runs plugins: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
 	AutoRollback AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty" doc:"roll a hot-loaded plugin version back when it fails right after the swap"`
 	Canary       Canary       `yaml:"canary" json:"canary,omitempty" doc:"when a plugin canary (PUT /plugins/NAME/canary) is ended by itself"`
-	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops)" default:"instrumented" enum:"instrumented,context"`
+	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest on wazero: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops); wasmtime always uses its epoch interruption" default:"instrumented" enum:"instrumented,context"`
 	WatchDir     string       `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
 	CacheDir     string       `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
 
@@ -357,6 +358,7 @@ type AutoRollback struct {
 type Plugin struct {
 	Name          string       `yaml:"name" json:"name,omitempty" doc:"unique plugin name routes refer to (metric label, log tag)" required:"true"`
 	Module        string       `yaml:"module" json:"module,omitempty" doc:"path of the .wasm file, relative to the config file" required:"true"`
+	Engine        string       `yaml:"engine" json:"engine,omitempty" doc:"WebAssembly engine of this plugin, wazero or wasmtime (default: plugin_runtime.engine)" enum:"wazero,wasmtime"`
 	Mode          string       `yaml:"mode" json:"mode,omitempty" doc:"instance mode: pooled reuses instances, fresh makes one per request" default:"pooled" enum:"pooled,fresh"`
 	Pool          PluginPool   `yaml:"pool" json:"pool,omitempty" doc:"instance pool bounds (mode pooled)"`
 	Limits        PluginLimits `yaml:"limits" json:"limits,omitempty" doc:"sandbox limits (routes may override)"`

@@ -64,6 +64,14 @@ func (v *validator) elem(s *string, fallback Pos) Pos {
 
 func (v *validator) config(c *Config) {
 	v.file = c.File
+	// Engines first: a wazero mode where an engine goes gets its own
+	// message instead of the enum's.
+	rt := &c.Runtime
+	v.engine(rt.Engine, rt.At.Of("engine", rt.Pos), "plugin_runtime.engine: ")
+	for i := range c.Plugins {
+		pl := &c.Plugins[i]
+		v.engine(pl.Engine, pl.At.Of("engine", pl.Pos), label("plugin", pl.Name, i)+"engine: ")
+	}
 	v.tags(reflect.ValueOf(c).Elem(), "config", c.Pos)
 	l := &c.Listen
 	v.address(l.Address, l.At.Of("address", l.Pos), "listen.address", 0)
@@ -257,6 +265,21 @@ func (v *validator) routePlugins(r *Route, pfx string, sc *scope) {
 }
 
 // limits checks plugin sandbox limits (a zero field is "inherit" in a route).
+// engine checks an engine name beyond its enum: "compiler" and
+// "interpreter", which plugin_runtime.engine took before there were two
+// engines, and wasmtime in a build without it.
+func (v *validator) engine(name string, p Pos, pfx string) {
+	switch name {
+	case "compiler", "interpreter":
+		v.errorf(p, "%s%q is a wazero mode: write engine: wazero (or leave it out) and plugin_runtime.wazero_mode: %s", pfx, name, name)
+		v.bad[p] = true // not "bad engine" again
+	case "wasmtime":
+		if !wasmtimeBuilt {
+			v.errorf(p, "%s%s", pfx, wasmtimeMissing)
+		}
+	}
+}
+
 func (v *validator) limits(l *PluginLimits, pfx string) {
 	if l.MemoryPages < 0 || l.MemoryPages > 65536 {
 		v.errorf(l.At.Of("memory_pages", l.Pos), "%smemory_pages must be between 1 and 65536 (64 KiB each), got %d", pfx, l.MemoryPages)

@@ -130,8 +130,9 @@ func newPlugins(rc config.Runtime, log *slog.Logger, m *metrics.Metrics) (*plugi
 		}
 	}
 	rt, err := wasm.NewRuntime(wasm.Options{
+		DefaultEngine:       wasm.EngineKind(rc.Engine), // "" (a built config): wazero
 		CacheDir:            dir,
-		Interpreter:         rc.Engine == "interpreter",
+		Interpreter:         rc.WazeroMode == "interpreter",
 		ContextInterruption: rc.Interruption == "context",
 		Log:                 log,
 		Registerer:          m.Registry,
@@ -188,7 +189,15 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 			at(pos, "plugin %q: %v", pc.Name, err)
 			continue
 		}
-		m, err := b.plugins.runtime.Load(ctx, pc.Name, v.wasm)
+		// The plugin's engine, else the config's default (a reload may
+		// change either), for this load and for every later load of its
+		// versions outside a build (uploads; canaries load in the build).
+		kind := wasm.EngineKind(pc.Engine)
+		if kind == "" {
+			kind = wasm.EngineKind(cfg.Runtime.Engine)
+		}
+		b.plugins.runtime.SetPluginEngine(pc.Name, kind)
+		m, err := b.plugins.runtime.LoadOn(ctx, kind, pc.Name, v.wasm)
 		if err != nil {
 			at(pos, "plugin %q: module %s rejected: %v", pc.Name, pc.Module, unwrapPluginName(err))
 			continue
@@ -299,7 +308,7 @@ func (b *builder) bind(ctx context.Context, cfg *config.Config, snap, prev *snap
 			l.establishes = true
 		}
 	}
-	l.key = fmt.Sprintf("%s|%s|%d|%s|%s|%+v|%v|%s|%v|%d", r.name, rp.Name, i, m.Version(), conf, bc, outboundKey(rp.Outbound),
+	l.key = fmt.Sprintf("%s|%s|%d|%s|%s|%s|%+v|%v|%s|%v|%d", r.name, rp.Name, i, m.Version(), m.Info().Engine, conf, bc, outboundKey(rp.Outbound),
 		r.limits.fingerprint(), r.cache != nil, r.maxBody)
 	if prev != nil {
 		if old, ok := prev.bindings[l.key]; ok {

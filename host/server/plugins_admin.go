@@ -58,7 +58,11 @@ func pluginAnswer(c PluginChange, err error) (PluginChange, error) {
 	return c, &admin.Error{Status: status, Code: "plugin_rejected", Message: "the running version stays in force", Errors: admin.List(err)}
 }
 
-// PluginView is one plugin as GET /plugins shows it.
+// PluginView is one plugin as GET /plugins shows it. Engine is the engine
+// the plugin runs on: wazero-compiler, wazero-interpreter or wasmtime (the
+// plugin's engine, else plugin_runtime.engine); Interruption how a guest
+// is stopped at its deadline: instrumented or context (wazero), epoch
+// (wasmtime).
 type PluginView struct {
 	Name         string        `json:"name"`
 	Module       string        `json:"module"`

@@ -7,10 +7,15 @@
 // The layers, bottom up:
 //
 //   - Engine / CompiledModule / ModuleInstance: the small interface a
-//     WebAssembly engine implements (wazero here; wasmtime could sit beside
-//     it). Host functions come from abi.Functions().
-//   - Runtime: the module registry, keyed by sha256, so the same bytes used
-//     by several routes or plugins compile once; reference counted.
+//     WebAssembly engine implements: wazero (wazero.go, pure Go, the
+//     default) and wasmtime (wasmtime.go, through cgo; a build without cgo
+//     has wazero only). Host functions come from abi.Functions(); WASI is
+//     wazero's own on wazero, and wasip1.go's, the same sandbox, on
+//     wasmtime.
+//   - Runtime: the module registry, keyed by sha256 and engine, so the
+//     same bytes used by several routes or plugins compile once per engine;
+//     reference counted. A plugin runs on the runtime's default engine or
+//     the one its config names.
 //   - Binding: one plugin on one route with its config: the instance pool,
 //     recycling, quarantine and metrics.
 //   - Instance: what a request checks out of a Binding to run its hooks.
@@ -19,8 +24,10 @@
 // wazero compiler, modules are instrumented at load with a cheap
 // interruption check (see instrument in interrupt.go); the interpreter, or
 // a module the rewriter cannot handle, uses wazero's WithCloseOnContextDone.
-// Either way a guest looping forever, or sleeping, is stopped and its
-// instance discarded.
+// On wasmtime, compiled code checks the engine's epoch and each store has
+// a deadline callback, so that one instance can be stopped without the
+// others (see WasmtimeEngine). Either way a guest looping forever, or
+// sleeping, is stopped and its instance discarded.
 package wasm
 
 import (

@@ -143,3 +143,46 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// testEngine is an engine the engine-neutral tests run on.
+type testEngine struct {
+	name string
+	opts Options
+}
+
+// testEngines are wazero (its compiler where supported) and, in builds
+// with cgo, wasmtime.
+func testEngines() []testEngine {
+	es := []testEngine{{"wazero", Options{}}}
+	if WasmtimeAvailable() {
+		es = append(es, testEngine{"wasmtime", Options{DefaultEngine: EngineWasmtime}})
+	}
+	return es
+}
+
+// onEngines runs f as a subtest on every engine of testEngines.
+func onEngines(t *testing.T, f func(t *testing.T, opts Options)) {
+	t.Helper()
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) { f(t, e.opts) })
+	}
+}
+
+// liveCompiled is the number of compiled modules (one per version and per
+// version and memory cap) of r's default engine not yet closed.
+func liveCompiled(tb testing.TB, r *Runtime) int64 {
+	tb.Helper()
+	switch e := r.Engine().(type) {
+	case *WazeroEngine:
+		return e.LiveRuntimes()
+	case *WasmtimeEngine:
+		return e.LiveModules()
+	}
+	tb.Fatalf("engine %T", r.Engine())
+	return 0
+}
+
+// compilations is the number of Compile calls of r's default engine.
+func compilations(r *Runtime) int64 {
+	return r.Engine().(interface{ Compilations() int64 }).Compilations()
+}

@@ -14,15 +14,46 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// EngineKind names a WebAssembly engine a module can run on.
+type EngineKind string
+
+// The engines.
+const (
+	// EngineWazero is wazero (pure Go): its compiler, or its interpreter
+	// (Options.Interpreter). The default.
+	EngineWazero EngineKind = "wazero"
+	// EngineWasmtime is wasmtime (Cranelift, through cgo): only in builds
+	// with cgo (WasmtimeAvailable).
+	EngineWasmtime EngineKind = "wasmtime"
+)
+
+// ParseEngine reads an engine name; "" is EngineWazero.
+func ParseEngine(name string) (EngineKind, error) {
+	switch EngineKind(name) {
+	case "", EngineWazero:
+		return EngineWazero, nil
+	case EngineWasmtime:
+		return EngineWasmtime, nil
+	}
+	return "", fmt.Errorf("unknown engine %q (want wazero or wasmtime)", name)
+}
+
 // Options configure a Runtime.
 type Options struct {
+	// DefaultEngine is the engine of modules loaded without one (Load of a
+	// plugin that SetPluginEngine did not name); "" is EngineWazero. The
+	// runtime makes it at once; another engine when a module first asks
+	// for it.
+	DefaultEngine EngineKind
 	// CacheDir is the disk compilation cache ("" keeps compiled code in
-	// memory only).
+	// memory only), shared by both engines (each in a directory of its
+	// own).
 	CacheDir string
 	// Interpreter forces wazero's interpreter.
 	Interpreter bool
-	// ContextInterruption enforces deadlines with wazero's context watch
-	// instead of instrumenting modules (WazeroOptions.ContextInterruption).
+	// ContextInterruption enforces wazero's deadlines with its context
+	// watch instead of instrumenting modules
+	// (WazeroOptions.ContextInterruption).
 	ContextInterruption bool
 	// Log receives guest output and failures when a binding's abi.Env has
 	// no logger; nil means slog.Default().
@@ -30,50 +61,137 @@ type Options struct {
 	// Registerer gets the runtime's metrics; nil keeps them unregistered
 	// (quantiles still work).
 	Registerer prometheus.Registerer
-	// Engine replaces the wazero engine built from CacheDir and
-	// Interpreter. The runtime does not close an engine it was given.
+	// Engine replaces the default engine (of kind DefaultEngine) built from
+	// the options above. The runtime does not close an engine it was
+	// given.
 	Engine Engine
 	// Now is the clock of quarantine backoffs; nil means time.Now.
 	Now func() time.Time
 }
 
-// Runtime is the plugin runtime of one gateway process: the engine, the
-// module registry and the metrics. It is safe for concurrent use.
+// Runtime is the plugin runtime of one gateway process: its engines (the
+// default one, and the other once a module asks for it), the module
+// registry and the metrics. It is safe for concurrent use.
 type Runtime struct {
-	engine    Engine
-	ownEngine bool
-	log       *slog.Logger
-	metrics   *metrics
-	now       func() time.Time
+	opts    Options
+	defKind EngineKind
+	engine  Engine // the default engine
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
 
-	mu      sync.Mutex
-	modules map[[sha256.Size]byte]*Module
-	closed  bool
+	engMu   sync.Mutex
+	engines map[EngineKind]Engine // made by the runtime, the default one included; guarded by engMu
+
+	mu       sync.Mutex
+	modules  map[moduleKey]*Module
+	byPlugin map[string]EngineKind // SetPluginEngine
+	closed   bool
+}
+
+// moduleKey identifies a module version on one engine.
+type moduleKey struct {
+	sum    [sha256.Size]byte
+	engine EngineKind
 }
 
 // NewRuntime returns a runtime.
 func NewRuntime(opts Options) (*Runtime, error) {
-	r := &Runtime{engine: opts.Engine, log: opts.Log, now: opts.Now,
-		modules: make(map[[sha256.Size]byte]*Module)}
+	kind, err := ParseEngine(string(opts.DefaultEngine))
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{opts: opts, defKind: kind, engine: opts.Engine, log: opts.Log, now: opts.Now,
+		engines: make(map[EngineKind]Engine), modules: make(map[moduleKey]*Module), byPlugin: make(map[string]EngineKind)}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
 	if r.now == nil {
 		r.now = time.Now
 	}
-	var err error
 	if r.metrics, err = newMetrics(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("plugin runtime metrics: %w", err)
 	}
 	if r.engine == nil {
-		e, err := NewWazeroEngine(WazeroOptions{CacheDir: opts.CacheDir, Interpreter: opts.Interpreter,
-			ContextInterruption: opts.ContextInterruption})
+		e, err := r.newEngine(kind)
 		if err != nil {
 			return nil, err
 		}
-		r.engine, r.ownEngine = e, true
+		r.engine = e
+		r.engines[kind] = e
 	}
 	return r, nil
+}
+
+// newEngine makes an engine of kind from the runtime's options.
+func (r *Runtime) newEngine(kind EngineKind) (Engine, error) {
+	switch kind {
+	case EngineWasmtime:
+		e, err := NewWasmtimeEngine(WasmtimeOptions{CacheDir: r.opts.CacheDir})
+		if err != nil {
+			return nil, fmt.Errorf("engine wasmtime: %w", err)
+		}
+		return e, nil
+	default:
+		return NewWazeroEngine(WazeroOptions{CacheDir: r.opts.CacheDir, Interpreter: r.opts.Interpreter,
+			ContextInterruption: r.opts.ContextInterruption})
+	}
+}
+
+// EngineOf returns the engine of kind ("": the default), making it on
+// first use.
+func (r *Runtime) EngineOf(kind EngineKind) (Engine, error) {
+	kind, err := ParseEngine(string(kind))
+	if err != nil {
+		return nil, err
+	}
+	if kind == r.defKind {
+		return r.engine, nil
+	}
+	r.engMu.Lock()
+	defer r.engMu.Unlock()
+	if e := r.engines[kind]; e != nil {
+		return e, nil
+	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	e, err := r.newEngine(kind)
+	if err != nil {
+		return nil, err
+	}
+	r.engines[kind] = e
+	return e, nil
+}
+
+// DefaultEngine is the kind of the default engine.
+func (r *Runtime) DefaultEngine() EngineKind { return r.defKind }
+
+// SetPluginEngine makes kind the engine Load uses for the plugin name
+// ("": the default engine again). The gateway sets it from each plugin's
+// config before loading it, so that every load of the plugin's versions
+// (hot loads, canaries, uploads) runs on the engine its config names.
+func (r *Runtime) SetPluginEngine(name string, kind EngineKind) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if kind == "" || kind == r.defKind {
+		delete(r.byPlugin, name)
+	} else {
+		r.byPlugin[name] = kind
+	}
+}
+
+// PluginEngine is the engine Load uses for the plugin name.
+func (r *Runtime) PluginEngine(name string) EngineKind {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k, ok := r.byPlugin[name]; ok {
+		return k
+	}
+	return r.defKind
 }
 
 // InstantiateQuantiles summarizes the cold starts of a plugin version
@@ -89,7 +207,7 @@ func (r *Runtime) InstantiateQuantiles(plugin, version string) (Quantiles, bool)
 	return s.quantiles(), true
 }
 
-// Engine returns the runtime's engine.
+// Engine returns the runtime's default engine.
 func (r *Runtime) Engine() Engine { return r.engine }
 
 // Modules is the number of module versions loaded.
@@ -99,8 +217,8 @@ func (r *Runtime) Modules() int {
 	return len(r.modules)
 }
 
-// Close closes the engine (if the runtime made it). Modules and bindings
-// must be released first; those left are closed with it.
+// Close closes the engines the runtime made. Modules and bindings must be
+// released first; those left are closed with them.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -121,25 +239,42 @@ func (r *Runtime) Close(ctx context.Context) error {
 			err = errors.Join(err, m.close(ctx))
 		}
 	}
-	if r.ownEngine {
-		err = errors.Join(err, r.engine.Close(ctx))
+	r.engMu.Lock()
+	engines := r.engines
+	r.engines = map[EngineKind]Engine{}
+	r.engMu.Unlock()
+	for _, e := range engines {
+		err = errors.Join(err, e.Close(ctx))
 	}
 	return err
 }
 
-// Load validates and compiles a module, or returns the module already
-// loaded with the same bytes (sha256): several routes or plugins using one
-// .wasm compile it once. name is the plugin name, for messages and the
-// compile-time metric. Every successful Load must be paired with
-// Module.Release.
+// Load validates and compiles a module on the plugin's engine
+// (SetPluginEngine; else the default one), or returns the module already
+// loaded with the same bytes (sha256) on that engine: several routes or
+// plugins using one .wasm compile it once. name is the plugin name, for
+// messages and the compile-time metric. Every successful Load must be
+// paired with Module.Release.
 func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
-	sum := sha256.Sum256(wasm)
+	return r.LoadOn(ctx, r.PluginEngine(name), name, wasm)
+}
+
+// LoadOn is Load on the engine of kind ("": the default one).
+func (r *Runtime) LoadOn(ctx context.Context, kind EngineKind, name string, wasm []byte) (*Module, error) {
+	if kind == "" {
+		kind = r.defKind
+	}
+	engine, err := r.EngineOf(kind)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w", name, err)
+	}
+	key := moduleKey{sum: sha256.Sum256(wasm), engine: kind}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if m := r.modules[sum]; m != nil {
+	if m := r.modules[key]; m != nil {
 		m.refs++
 		r.mu.Unlock()
 		select {
@@ -154,17 +289,17 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		m.named(name)
 		return m, nil
 	}
-	m := &Module{r: r, sum: sum, refs: 1, ready: make(chan struct{}),
+	m := &Module{r: r, key: key, engine: engine, refs: 1, ready: make(chan struct{}),
 		caps: make(map[uint32]*capped), names: make(map[string]bool)}
-	m.version = hex.EncodeToString(sum[:])[:12]
-	r.modules[sum] = m
+	m.version = hex.EncodeToString(key.sum[:])[:12]
+	r.modules[key] = m
 	r.mu.Unlock()
 
 	m.err = m.compile(ctx, wasm)
 	if m.err != nil {
 		r.mu.Lock()
-		if r.modules[sum] == m {
-			delete(r.modules, sum)
+		if r.modules[key] == m {
+			delete(r.modules, key)
 		}
 		r.mu.Unlock()
 		close(m.ready)
@@ -179,7 +314,8 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 // same bytes.
 type Module struct {
 	r       *Runtime
-	sum     [sha256.Size]byte
+	key     moduleKey
+	engine  Engine
 	version string
 	info    ModuleInfo
 	cm      CompiledModule
@@ -209,12 +345,12 @@ func (m *Module) compile(ctx context.Context, wasm []byte) error {
 	start := time.Now()
 	// The engine keeps the bytes to compile them again under other memory
 	// caps; the caller may reuse its slice.
-	cm, err := m.r.engine.Compile(ctx, bytes.Clone(wasm))
+	cm, err := m.engine.Compile(ctx, bytes.Clone(wasm))
 	if err != nil {
 		return err
 	}
 	info.CompileTime = time.Since(start)
-	info.Engine = m.r.engine.Name()
+	info.Engine = m.engine.Name()
 	info.Interruption = cm.Info().Interruption
 	m.info, m.cm = info, cm
 	return nil
@@ -260,8 +396,8 @@ func (m *Module) release(ctx context.Context) error {
 	}
 	m.refs--
 	last := m.refs == 0
-	if last && r.modules != nil && r.modules[m.sum] == m {
-		delete(r.modules, m.sum)
+	if last && r.modules != nil && r.modules[m.key] == m {
+		delete(r.modules, m.key)
 	}
 	r.mu.Unlock()
 	if !last {

@@ -34,10 +34,10 @@ func pluginErr(t *testing.T, err error, kind Kind) *PluginError {
 }
 
 func TestRawWatPlugin(t *testing.T) {
-	for _, interp := range []bool{false, true} {
-		t.Run(map[bool]string{false: "compiler", true: "interpreter"}[interp], func(t *testing.T) {
-			r := newTestRuntime(t, Options{Interpreter: interp})
-			if want := map[bool]string{false: "wazero-compiler", true: "wazero-interpreter"}[interp]; compilerSupported() && r.Engine().Name() != want {
+	for _, e := range modeEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			r := newTestRuntime(t, e.opts)
+			if want := e.engine; compilerSupported() && r.Engine().Name() != want {
 				t.Errorf("engine %s, want %s", r.Engine().Name(), want)
 			}
 			b := bind(t, r, rawWat(t), BindingConfig{})
@@ -82,8 +82,10 @@ func TestRawWatPlugin(t *testing.T) {
 	}
 }
 
-func TestPooledVsFresh(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestPooledVsFresh(t *testing.T) { onEngines(t, testPooledVsFresh) }
+
+func testPooledVsFresh(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	wasm := fixture(t, "counter")
 	status := func(b *Binding) int {
 		resp, err := serve(t, b, "/")
@@ -111,8 +113,10 @@ func TestPooledVsFresh(t *testing.T) {
 	}
 }
 
-func TestPoolExhausted(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestPoolExhausted(t *testing.T) { onEngines(t, testPoolExhausted) }
+
+func testPoolExhausted(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	b := bind(t, r, fixture(t, "noop"), BindingConfig{PoolMax: 2, AcquireTimeout: 20 * time.Millisecond})
 	ctx := context.Background()
 	a1, err := b.Acquire(ctx)
@@ -187,8 +191,10 @@ func TestPoolExhausted(t *testing.T) {
 	b.Release(a2, false)
 }
 
-func TestNoInstanceSharedConcurrently(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestNoInstanceSharedConcurrently(t *testing.T) { onEngines(t, testNoInstanceSharedConcurrently) }
+
+func testNoInstanceSharedConcurrently(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	b := bind(t, r, fixture(t, "busy"), BindingConfig{PoolMax: 3, PoolMin: 2, AcquireTimeout: time.Minute})
 	var inUse sync.Map // *Instance -> *atomic.Bool
 	var served atomic.Int64
@@ -229,9 +235,9 @@ func TestNoInstanceSharedConcurrently(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	for _, interp := range []bool{false, true} {
-		t.Run(map[bool]string{false: "compiler", true: "interpreter"}[interp], func(t *testing.T) {
-			r := newTestRuntime(t, Options{Interpreter: interp})
+	for _, e := range modeEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			r := newTestRuntime(t, e.opts)
 			b := bind(t, r, fixture(t, "paths"), BindingConfig{PoolMax: 1, CallTimeout: 30 * time.Millisecond})
 			for round := 0; round < 2; round++ {
 				_, err := serve(t, b, "/loop")
@@ -251,8 +257,10 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-func TestGuestFailures(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestGuestFailures(t *testing.T) { onEngines(t, testGuestFailures) }
+
+func testGuestFailures(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	tests := []struct {
 		fixture string
 		cfg     BindingConfig
@@ -283,8 +291,10 @@ func TestGuestFailures(t *testing.T) {
 	}
 }
 
-func TestLocalResponseEndsRequest(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestLocalResponseEndsRequest(t *testing.T) { onEngines(t, testLocalResponseEndsRequest) }
+
+func testLocalResponseEndsRequest(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	b := bind(t, r, fixture(t, "sendzero"), BindingConfig{})
 	inst, err := b.Acquire(context.Background())
 	if err != nil {
@@ -303,8 +313,9 @@ func TestLocalResponseEndsRequest(t *testing.T) {
 }
 
 // TestMemoryFailureKinds: a failure right after a refused memory.grow is a
-// memory failure; with instrumentation that is known exactly, else guessed
-// from how close the memory is to its cap.
+// memory failure; with instrumentation (wazero) or recordGrows (wasmtime)
+// that is known exactly, else guessed from how close the memory is to its
+// cap.
 func TestMemoryFailureKinds(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
@@ -314,7 +325,7 @@ func TestMemoryFailureKinds(t *testing.T) {
 			b := bind(t, r, fixture(t, "biggrow"), BindingConfig{MemoryPages: 64, CallTimeout: time.Minute})
 			_, err := serve(t, b, "/greedy")
 			want := KindMemory
-			if e.want != "instrumented" {
+			if e.want == "context" { // wasmtime ("epoch") records its grows too
 				want = KindTrap // 1 page of 64: too far from the cap to guess
 			}
 			pluginErr(t, err, want)
@@ -327,8 +338,10 @@ func TestMemoryFailureKinds(t *testing.T) {
 	}
 }
 
-func TestConfigRejected(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestConfigRejected(t *testing.T) { onEngines(t, testConfigRejected) }
+
+func testConfigRejected(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	m, err := r.Load(ctx, "jwt", fixture(t, "reject"))
 	if err != nil {
@@ -346,7 +359,7 @@ func TestConfigRejected(t *testing.T) {
 		t.Errorf("error %q, want %q", err, want)
 	}
 	pluginErr(t, err, KindInit)
-	if n := r.Engine().(*WazeroEngine).LiveRuntimes(); n != 1 {
+	if n := liveCompiled(t, r); n != 1 {
 		t.Errorf("%d runtimes after a failed bind, want 1 (the module's)", n)
 	}
 }
@@ -354,10 +367,12 @@ func TestConfigRejected(t *testing.T) {
 // syncBuffer is a goroutine-safe log destination.
 type syncBuffer = testkit.SyncBuffer
 
-func TestReactorAndStdout(t *testing.T) {
+func TestReactorAndStdout(t *testing.T) { onEngines(t, testReactorAndStdout) }
+
+func testReactorAndStdout(t *testing.T, opts Options) {
 	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	r := newTestRuntime(t, Options{Log: log})
+	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	m, err := r.Load(ctx, "hello", fixture(t, "reactor"))
 	if err != nil {
@@ -450,8 +465,10 @@ func TestQuarantine(t *testing.T) {
 	}
 }
 
-func TestRecycle(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestRecycle(t *testing.T) { onEngines(t, testRecycle) }
+
+func testRecycle(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	statuses := func(b *Binding, n int) []int {
 		var out []int
 		for range n {
@@ -494,9 +511,10 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-func TestCompileOnceAndRuntimes(t *testing.T) {
-	r := newTestRuntime(t, Options{})
-	eng := r.Engine().(*WazeroEngine)
+func TestCompileOnceAndRuntimes(t *testing.T) { onEngines(t, testCompileOnceAndRuntimes) }
+
+func testCompileOnceAndRuntimes(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	wasm := rawWat(t)
 	m1, err := r.Load(ctx, "a", wasm)
@@ -507,8 +525,8 @@ func TestCompileOnceAndRuntimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m1 != m2 || eng.Compilations() != 1 || r.Modules() != 1 {
-		t.Fatalf("same bytes: modules %p %p, %d compilations, %d modules", m1, m2, eng.Compilations(), r.Modules())
+	if m1 != m2 || compilations(r) != 1 || r.Modules() != 1 {
+		t.Fatalf("same bytes: modules %p %p, %d compilations, %d modules", m1, m2, compilations(r), r.Modules())
 	}
 	if info := m1.Info(); info.CompileTime <= 0 || info.Engine == "" || info.SHA256[:12] != m1.Version() {
 		t.Errorf("info %+v", info)
@@ -526,19 +544,19 @@ func TestCompileOnceAndRuntimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := eng.LiveRuntimes(); n != 3 {
+	if n := liveCompiled(t, r); n != 3 {
 		t.Errorf("%d runtimes, want 3", n)
 	}
-	if eng.Compilations() != 1 {
-		t.Errorf("%d compilations", eng.Compilations())
+	if compilations(r) != 1 {
+		t.Errorf("%d compilations", compilations(r))
 	}
 	mustClose(t, b1)
-	if n := eng.LiveRuntimes(); n != 3 {
+	if n := liveCompiled(t, r); n != 3 {
 		t.Errorf("%d runtimes after closing one of two bindings of a cap, want 3", n)
 	}
 	mustClose(t, b2)
 	mustClose(t, b3)
-	if n := eng.LiveRuntimes(); n != 1 {
+	if n := liveCompiled(t, r); n != 1 {
 		t.Errorf("%d runtimes with no binding, want 1", n)
 	}
 	_ = m1.Release(ctx)
@@ -546,13 +564,15 @@ func TestCompileOnceAndRuntimes(t *testing.T) {
 		t.Error("module closed while still loaded")
 	}
 	_ = m2.Release(ctx)
-	if n := eng.LiveRuntimes(); n != 0 || r.Modules() != 0 {
+	if n := liveCompiled(t, r); n != 0 || r.Modules() != 0 {
 		t.Errorf("%d runtimes, %d modules after release, want 0", n, r.Modules())
 	}
 }
 
-func TestMemoryCapVersusDeclaration(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestMemoryCapVersusDeclaration(t *testing.T) { onEngines(t, testMemoryCapVersusDeclaration) }
+
+func testMemoryCapVersusDeclaration(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	m, err := r.Load(ctx, "big", fixture(t, "bigmem"))
 	if err != nil {
@@ -579,7 +599,7 @@ func TestMemoryCapVersusDeclaration(t *testing.T) {
 			mustClose(t, b)
 		}
 	}
-	if n := r.Engine().(*WazeroEngine).LiveRuntimes(); n != 1 {
+	if n := liveCompiled(t, r); n != 1 {
 		t.Errorf("%d runtimes, want 1", n)
 	}
 }
@@ -591,11 +611,14 @@ func mustClose(t *testing.T, b *Binding) {
 	}
 }
 
-func TestDiskCache(t *testing.T) {
+func TestDiskCache(t *testing.T) { onEngines(t, testDiskCache) }
+
+func testDiskCache(t *testing.T, opts Options) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	run := func() {
-		r := newTestRuntime(t, Options{CacheDir: dir})
+		opts.CacheDir = dir
+		r := newTestRuntime(t, opts)
 		b := bind(t, r, rawWat(t), BindingConfig{})
 		if _, err := serve(t, b, "/x"); err != nil {
 			t.Fatal(err)
@@ -616,8 +639,10 @@ func TestDiskCache(t *testing.T) {
 	run() // from the cache
 }
 
-func TestBindingClose(t *testing.T) {
-	r := newTestRuntime(t, Options{})
+func TestBindingClose(t *testing.T) { onEngines(t, testBindingClose) }
+
+func testBindingClose(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	m, err := r.Load(ctx, "test", fixture(t, "noop"))
 	if err != nil {
@@ -676,14 +701,15 @@ func TestBindingClose(t *testing.T) {
 		t.Errorf("Close with a done context: %v", err)
 	}
 	b.Release(inst, false) // late: closes the instance
-	if n := r.Engine().(*WazeroEngine).LiveRuntimes(); n != 1 {
+	if n := liveCompiled(t, r); n != 1 {
 		t.Errorf("%d runtimes", n)
 	}
 }
 
-func TestNoLeaks(t *testing.T) {
-	r := newTestRuntime(t, Options{})
-	eng := r.Engine().(*WazeroEngine)
+func TestNoLeaks(t *testing.T) { onEngines(t, testNoLeaks) }
+
+func testNoLeaks(t *testing.T, opts Options) {
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	wasms := [][]byte{rawWat(t), fixture(t, "counter"), fixture(t, "paths")}
 	cycle := func(i int) {
@@ -706,8 +732,8 @@ func TestNoLeaks(t *testing.T) {
 	for i := range 200 {
 		cycle(i)
 	}
-	if n := eng.LiveRuntimes(); n != 0 {
-		t.Errorf("%d wazero runtimes leaked", n)
+	if n := liveCompiled(t, r); n != 0 {
+		t.Errorf("%d compiled modules leaked", n)
 	}
 	if n := r.Modules(); n != 0 {
 		t.Errorf("%d modules leaked", n)
@@ -723,9 +749,12 @@ func TestNoLeaks(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
+func TestMetrics(t *testing.T) { onEngines(t, testMetrics) }
+
+func testMetrics(t *testing.T, opts Options) {
 	reg := prometheus.NewRegistry()
-	r := newTestRuntime(t, Options{Registerer: reg})
+	opts.Registerer = reg
+	r := newTestRuntime(t, opts)
 	ctx := context.Background()
 	m, err := r.Load(ctx, "test", fixture(t, "paths"))
 	if err != nil {
@@ -868,15 +897,53 @@ func TestCallCtx(t *testing.T) {
 	t.Logf("%d of 2000 short deadlines fired", fired)
 }
 
-// engines are the deadline mechanisms every deadline test runs under.
-var engines = []struct {
+// engines are the deadline mechanisms every deadline test runs under:
+// wazero's three, and wasmtime's epochs in builds with cgo.
+var engines = func() []struct {
 	name string
 	opts Options
 	want string // ModuleInfo.Interruption
-}{
-	{"instrumented", Options{}, "instrumented"},
-	{"context", Options{ContextInterruption: true}, "context"},
-	{"interpreter", Options{Interpreter: true}, "context"},
+} {
+	es := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"instrumented", Options{}, "instrumented"},
+		{"context", Options{ContextInterruption: true}, "context"},
+		{"interpreter", Options{Interpreter: true}, "context"},
+	}
+	if WasmtimeAvailable() {
+		es = append(es, struct {
+			name string
+			opts Options
+			want string
+		}{"wasmtime", Options{DefaultEngine: EngineWasmtime}, "epoch"})
+	}
+	return es
+}()
+
+// modeEngines are the engines and modes a plugin runs on: wazero's
+// compiler and interpreter, and wasmtime in builds with cgo; engine is the
+// engine's Name.
+func modeEngines() []struct {
+	name, engine string
+	opts         Options
+} {
+	es := []struct {
+		name, engine string
+		opts         Options
+	}{
+		{"compiler", "wazero-compiler", Options{}},
+		{"interpreter", "wazero-interpreter", Options{Interpreter: true}},
+	}
+	if WasmtimeAvailable() {
+		es = append(es, struct {
+			name, engine string
+			opts         Options
+		}{"wasmtime", "wasmtime", Options{DefaultEngine: EngineWasmtime}})
+	}
+	return es
 }
 
 func TestDeadlineMechanisms(t *testing.T) {

@@ -45,12 +45,14 @@ const wasiProbeWAT = `(module
 // TestWASISandbox pins sdk/ABI.md section 7: socket calls fail with EBADF
 // (no socket is open, and stdin/stdout are none), no directory is
 // preopened, and there are no environment variables or arguments.
-func TestWASISandbox(t *testing.T) {
+func TestWASISandbox(t *testing.T) { onEngines(t, testWASISandbox) }
+
+func testWASISandbox(t *testing.T, opts Options) {
 	path := filepath.Join(t.TempDir(), "wasiprobe.wat")
 	if err := os.WriteFile(path, []byte(wasiProbeWAT), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := bind(t, newTestRuntime(t, Options{}), wat(t, path), BindingConfig{})
+	b := bind(t, newTestRuntime(t, opts), wat(t, path), BindingConfig{})
 	resp, err := serve(t, b, "/")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,285 @@
+//go:build cgo && ((linux && (amd64 || arm64)) || (darwin && (amd64 || arm64)) || (windows && amd64))
+
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newWasmtime(t *testing.T, opts WasmtimeOptions) *WasmtimeEngine {
+	t.Helper()
+	e, err := NewWasmtimeEngine(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	return e
+}
+
+// TestWasmtimeStopsOneStore: interrupting one instance stops its guest
+// and no other, although epochs are the engine's: the stop another
+// goroutine (a deadline watcher) can call at any time.
+func TestWasmtimeStopsOneStore(t *testing.T) {
+	e := newWasmtime(t, WasmtimeOptions{})
+	ctx := context.Background()
+	cm, err := e.Compile(ctx, fixture(t, "loop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cm.Close(ctx)
+	var insts [2]*wtInstance
+	var done [2]chan error
+	for k := range insts {
+		mi, err := cm.Instantiate(ctx, InstanceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mi.Close(ctx)
+		insts[k] = mi.(*wtInstance)
+		done[k] = make(chan error, 1)
+		go func() {
+			_, err := mi.CallHook(HookRequest, 0, time.Minute)
+			done[k] <- err
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // both spinning
+	insts[0].interrupt()
+	select {
+	case err := <-done[0]:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("interrupted guest: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the interrupted guest runs on")
+	}
+	// Others saw the epoch move and ran on.
+	select {
+	case err := <-done[1]:
+		t.Fatalf("the other guest stopped too: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	insts[1].interrupt()
+	if err := <-done[1]; err == nil {
+		t.Error("second guest: no error")
+	}
+	if _, err := insts[0].CallHook(HookRequest, 0, time.Second); err == nil {
+		t.Error("an interrupted instance took another call")
+	}
+}
+
+// TestWasmtimeDiskCache: compiled code goes to the cache directory and a
+// new engine (a restart) loads it instead of compiling; a damaged entry
+// is compiled again.
+func TestWasmtimeDiskCache(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	wasm := rawWat(t)
+	compile := func() *WasmtimeEngine {
+		e := newWasmtime(t, WasmtimeOptions{CacheDir: dir})
+		cm, err := e.Compile(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mi, err := cm.Instantiate(ctx, InstanceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = mi.Close(ctx)
+		_ = cm.Close(ctx)
+		return e
+	}
+	if e := compile(); e.CacheHits() != 0 {
+		t.Errorf("%d cache hits in an empty cache", e.CacheHits())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "wasmtime-"+wasmtimeVersion+"-*", "*.cwasm"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v, want one", files)
+	}
+	if e := compile(); e.CacheHits() != 1 {
+		t.Errorf("%d cache hits after a restart, want 1", e.CacheHits())
+	}
+	if err := os.WriteFile(files[0], []byte("not compiled code"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e := compile(); e.CacheHits() != 0 {
+		t.Errorf("a damaged entry was used")
+	}
+	if e := compile(); e.CacheHits() != 1 {
+		t.Errorf("the damaged entry was not replaced")
+	}
+}
+
+// TestEnginesSideBySide: one runtime runs a module on both engines, as
+// plugins ask, and keeps the versions apart in its registry.
+func TestEnginesSideBySide(t *testing.T) {
+	r := newTestRuntime(t, Options{})
+	ctx := context.Background()
+	wasm := fixture(t, "counter")
+	r.SetPluginEngine("b", EngineWasmtime)
+	if r.PluginEngine("a") != EngineWazero || r.PluginEngine("b") != EngineWasmtime {
+		t.Fatalf("engines %s %s", r.PluginEngine("a"), r.PluginEngine("b"))
+	}
+	ma, err := r.Load(ctx, "a", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := r.Load(ctx, "b", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := r.LoadOn(ctx, EngineWasmtime, "c", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ma == mb || mb != mc || r.Modules() != 2 {
+		t.Fatalf("modules %p %p %p, %d in the registry", ma, mb, mc, r.Modules())
+	}
+	if ma.Info().Engine != r.Engine().Name() || mb.Info().Engine != "wasmtime" || mb.Info().Interruption != "epoch" {
+		t.Errorf("engines %q and %q (%s)", ma.Info().Engine, mb.Info().Engine, mb.Info().Interruption)
+	}
+	for _, m := range []*Module{ma, mb} {
+		b, err := m.Bind(ctx, testEnv(), BindingConfig{PoolMax: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 1; n <= 2; n++ {
+			resp, err := serve(t, b, "/")
+			if err != nil || resp.StatusCode() != 200+n {
+				t.Errorf("%s: request %d: %d %v", m.Info().Engine, n, resp.StatusCode(), err)
+			}
+		}
+		mustClose(t, b)
+	}
+	for _, m := range []*Module{ma, mb, mc} {
+		_ = m.Release(ctx)
+	}
+	if r.Modules() != 0 {
+		t.Errorf("%d modules after release", r.Modules())
+	}
+	wt, err := r.EngineOf(EngineWasmtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := wt.(*WasmtimeEngine).LiveModules(); n != 0 {
+		t.Errorf("%d wasmtime modules left", n)
+	}
+	r.SetPluginEngine("b", "")
+	if r.PluginEngine("b") != EngineWazero {
+		t.Error("the plugin's engine was not reset")
+	}
+}
+
+// TestWasmtimeCloseOrder: a compiled module closed before its instances
+// leaves them working until their owner closes them (a store is never
+// freed under a running call).
+func TestWasmtimeCloseOrder(t *testing.T) {
+	e := newWasmtime(t, WasmtimeOptions{})
+	ctx := context.Background()
+	cm, err := e.Compile(ctx, fixture(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	capped, err := cm.WithMemoryLimit(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := capped.Instantiate(ctx, InstanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cm.Close(ctx)
+	_ = capped.Close(ctx)
+	if _, err := capped.Instantiate(ctx, InstanceOptions{}); err == nil {
+		t.Error("instantiated a closed module")
+	}
+	if e.LiveModules() != 0 || e.LiveInstances() != 1 {
+		t.Errorf("%d modules, %d instances", e.LiveModules(), e.LiveInstances())
+	}
+	call := mi.(*wtInstance).call
+	call.Phase = 1 // on_request: counter answers with send_response
+	req, resp := request("/")
+	call.Req, call.Resp = req, resp
+	if _, err := mi.CallHook(HookRequest, 0, time.Second); err != nil {
+		t.Errorf("instance of a closed module: %v", err)
+	}
+	if err := mi.Close(ctx); err != nil || e.LiveInstances() != 0 {
+		t.Errorf("close: %v, %d instances", err, e.LiveInstances())
+	}
+}
+
+// TestWasmtimeStartFunction: a start function runs at instantiation, may
+// call the host (memory included), and is bounded by the init deadline.
+func TestWasmtimeStartFunction(t *testing.T) {
+	var logs syncBuffer
+	r := newTestRuntime(t, Options{DefaultEngine: EngineWasmtime, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	path := filepath.Join(t.TempDir(), "start.wat")
+	src := `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "from start\n")
+  (func $boot
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 11))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (start $boot)
+  (func (export "wasmgate_abi_v1"))
+  (func (export "on_request") (result i32) (i32.const 0)))`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := r.Load(ctx, "start", wat(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(ctx)
+	env := testEnv()
+	env.Log = nil // the runtime's
+	b, err := m.Bind(ctx, env, BindingConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, b)
+	if !strings.Contains(logs.String(), "from start") {
+		t.Errorf("log %q", logs.String())
+	}
+	ms, err := r.Load(ctx, "startloop", fixture(t, "startloop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Release(ctx)
+	_, err = ms.Bind(ctx, testEnv(), BindingConfig{InitTimeout: 20 * time.Millisecond})
+	if pe := pluginErr(t, err, KindInit); !errors.Is(err, ErrDeadline) || !strings.Contains(pe.Msg, "instantiate") {
+		t.Errorf("start loop: %v", err)
+	}
+}
+
+// TestWasmtimeMemoryCap: the store's limiter refuses memory.grow past the
+// cap (the guest sees -1), at any cap.
+func TestWasmtimeMemoryCap(t *testing.T) {
+	r := newTestRuntime(t, Options{DefaultEngine: EngineWasmtime})
+	for _, pages := range []uint32{2, 17, 300} {
+		b := bind(t, r, fixture(t, "grow"), BindingConfig{MemoryPages: pages, CallTimeout: time.Minute})
+		inst, err := b.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, resp := request("/")
+		_, err = inst.OnRequest(req, resp, nil)
+		if got := inst.MemorySize(); got != pages<<16 {
+			t.Errorf("cap %d: memory %d pages at the failure", pages, got>>16)
+		}
+		b.Release(inst, true)
+		if pe := pluginErr(t, err, KindMemory); !bytes.Contains([]byte(pe.Msg), []byte(".hog()")) {
+			t.Errorf("cap %d: %s", pages, pe.Msg)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,12 @@ var modules = []module{
 	{"api-key", "examples/api-key/index.ts"},
 	{"sdkcheck", "astest/testdata/sdkcheck/index.ts"},
 }
+
+// extraModules are built with modules, in the same parallel build, by
+// wasmPath; other files add to them in init (examples_test.go: the JSON
+// transform and aggregation examples) and check them in tests of their
+// own, so TestModuleShape's list stays as it is.
+var extraModules []module
 
 // ascArgs is the README's build line for entry, after "npx": the options
 // are asconfig.json's (runtime, exported start, --use of the runtime
@@ -97,9 +104,10 @@ func buildAll() {
 		buildErr = err
 		return
 	}
-	errs := make([]error, len(modules))
+	all := append(slices.Clone(modules), extraModules...)
+	errs := make([]error, len(all))
 	var wg sync.WaitGroup
-	for i, m := range modules {
+	for i, m := range all {
 		wg.Go(func() {
 			errs[i] = run(3*time.Minute, "npx", ascArgs(m.entry, filepath.Join(outDir, m.name+".wasm"))...)
 		})

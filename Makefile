@@ -10,11 +10,12 @@ PKGS  := ./...
 GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 
 # External tools, as tool:Debian-package. The demo (make build, make run)
-# needs only wabt's wat2wasm, for the raw WAT plugin, besides Go (and curl,
-# which cmd/demo/run.sh and the README's examples use). The tests also need
-# wrk, h2load and nginx (the benchmarks' end-to-end tests), redis-server
-# (rate limits shared through Redis) and npm (make tools); the bench
-# commands install wrk and nginx themselves when they are missing.
+# needs, besides Go, wabt's wat2wasm (the raw WAT plugin), the toolchains of
+# the Rust, C and AssemblyScript SDKs (their example plugins: PLUGIN_TOOLS,
+# Node.js and npm) and curl (cmd/demo/run.sh and the README's examples). The
+# tests also need wrk, h2load and nginx (the benchmarks' end-to-end tests)
+# and redis-server (rate limits shared through Redis); the bench commands
+# install wrk and nginx themselves when they are missing.
 #
 # The Rust and C SDKs' toolchains: Debian's rustc and cargo with the
 # wasm32-wasi standard library (named by path: a rustup rustc earlier on PATH
@@ -25,15 +26,14 @@ PLUGIN_TOOLS := /usr/bin/rustc:rustc /usr/bin/cargo:cargo clang:clang wasm-ld:ll
 	/usr/lib/wasm32-wasi/libc.a:wasi-libc \
 	/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-dev-wasm32
 
-DEMO_TOOLS := wat2wasm:wabt curl:curl
-TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server node:nodejs npm:npm \
-	$(PLUGIN_TOOLS)
+DEMO_TOOLS := wat2wasm:wabt curl:curl node:nodejs npm:npm $(PLUGIN_TOOLS)
+TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server
 
-.PHONY: all build plugins run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
+.PHONY: all build plugins examples run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
 
 all: build
 
-build: demo-deps $(BIN)/wasmgate $(BIN)/demo-upstreams plugins
+build: demo-deps $(BIN)/wasmgate $(BIN)/demo-upstreams plugins examples
 
 # Every example plugin, from source: Go plugins (GOOS=wasip1) and the raw WAT one (wat2wasm).
 plugins: demo-deps
@@ -44,6 +44,11 @@ $(BIN)/wasmgate: FORCE | go-check
 
 $(BIN)/demo-upstreams: FORCE | go-check
 	$(GO) build -o $@ ./cmd/demo-upstreams
+
+# The Rust, C and AssemblyScript SDKs' example plugins, which the demo serves
+# (sdk/build-examples.sh: cargo and asc rebuild only what changed).
+examples: demo-deps
+	bash sdk/build-examples.sh
 
 FORCE:
 

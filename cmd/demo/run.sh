@@ -82,6 +82,11 @@ cat <<MSG
     curl -s 'http://127.0.0.1:8080/api/feed/shaped?user=1&fields=data.items.id'      # client-shape (fields=)
     curl -si http://127.0.0.1:8080/raw-wat/deny                                      # raw WAT plugin, local 403
 
+  The same plugins in Rust, C and AssemblyScript (/rust, /c, /as):
+    curl -s -H 'X-Api-Key: demo-partner-key-0123456789' http://127.0.0.1:8080/rust/orders   # api_key + authorize
+    curl -s http://127.0.0.1:8080/c/users/1                                          # json_transform
+    curl -s 'http://127.0.0.1:8080/as/home?user=1'                                   # aggregate
+
   Admin:
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/upstreams
     curl -s -H "Authorization: Bearer $WASMGATE_ADMIN_TOKEN" http://127.0.0.1:9901/routes

@@ -130,7 +130,7 @@ $(ASC): sdk/assemblyscript/package-lock.json
 	cd sdk/assemblyscript && npm ci --no-audit --no-fund --prefer-offline
 	touch $@
 
-test: test-deps vet plugins tools
+test: test-deps vet plugins examples tools
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 

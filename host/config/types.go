@@ -36,6 +36,7 @@ type Listen struct {
 	IdleTimeout           Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty" doc:"max time a keep-alive connection waits for its next request" default:"60s"`
 	MaxHeaderBytes        ByteSize `yaml:"max_header_bytes" json:"max_header_bytes,omitempty" doc:"max size of the request line and headers; larger gets 431" default:"16KiB"`
 	MaxBodyBytes          ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"max request body (larger gets 413) and max body a plugin sets; per-route override" default:"10MiB"`
+	MaxResponseBytes      ByteSize `yaml:"max_response_bytes" json:"max_response_bytes,omitempty" doc:"max response body read from an upstream (the gateway holds a response in memory): a larger one is answered 502 upstream_body_too_large; per-route override" default:"64MiB"`
 	MaxConcurrentRequests int      `yaml:"max_concurrent_requests" json:"max_concurrent_requests,omitempty" doc:"requests served at once; above it the gateway answers 503 with Retry-After" default:"10000"`
 	MaxConnections        int      `yaml:"max_connections" json:"max_connections,omitempty" doc:"open client connections at once" default:"65536"`
 	RetryAfter            Duration `yaml:"retry_after" json:"retry_after,omitempty" doc:"Retry-After sent with 503 when over max_concurrent_requests" default:"1s"`
@@ -189,7 +190,9 @@ type Route struct {
 	Retries  *Retries `yaml:"retries" json:"retries,omitempty" doc:"overrides the upstream's retry policy"`
 	// MaxBodyBytes overrides listen.max_body_bytes for this route (only lower is effective
 	// for the listener's read limit, higher needs the listener raised too).
-	MaxBodyBytes ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"max request body for this route (larger gets 413), and max body a plugin sets (body_set, send_response: TOO_LARGE); upstream response bodies are not bounded by it"`
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"max request body for this route (larger gets 413), and max body a plugin sets (body_set, send_response: TOO_LARGE); upstream response bodies are bounded by max_response_bytes"`
+	// MaxResponseBytes overrides listen.max_response_bytes for this route.
+	MaxResponseBytes ByteSize `yaml:"max_response_bytes" json:"max_response_bytes,omitempty" doc:"max response body read from the upstream for this route (larger: 502 upstream_body_too_large); 0: listen.max_response_bytes"`
 	// Priority breaks ties between routes of equal specificity: higher first.
 	Priority int `yaml:"priority" json:"priority,omitempty" doc:"tie-breaker between equally specific routes: higher wins"`
 	// Plugins is the route's chain: on_request in this order, on_response in reverse.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,12 +122,13 @@ func (b *builder) buildSnapshot(cfg *config.Config, table *router.Table, prev *s
 // anything: listener policies, trusted proxies, the access log.
 func (b *builder) newSnapshot(cfg *config.Config, table *router.Table) (*snapshot, error) {
 	snap := &snapshot{
-		svc:       b.svc,
-		loadedAt:  time.Now(),
-		cfg:       cfg,
-		table:     table,
-		upstreams: make(map[string]*managedUpstream, len(cfg.Upstreams)),
-		maxBody:   int64(cfg.Listen.MaxBodyBytes),
+		svc:         b.svc,
+		loadedAt:    time.Now(),
+		cfg:         cfg,
+		table:       table,
+		upstreams:   make(map[string]*managedUpstream, len(cfg.Upstreams)),
+		maxBody:     int64(cfg.Listen.MaxBodyBytes),
+		maxResponse: int64(cfg.Listen.MaxResponseBytes),
 		paths: pathPolicy{
 			slashes:      escapedSlashes[cfg.Listen.EscapedSlashes],
 			rejectParams: cfg.Listen.PathParameters != "keep",
@@ -407,6 +409,7 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 		traffic:   &snap.traffic,
 		upstream:  rc.Upstream != "" || rc.Active != "" || len(rc.Split) > 0,
 	}
+	r.responseLimit = int64(cmp.Or(rc.MaxResponseBytes, bs.cfg.Listen.MaxResponseBytes))
 	if r.maxBody > 0 {
 		r.bodyLimit = r.maxBody
 		snap.routeBodyLimits = true

@@ -40,6 +40,7 @@ listen:
   read_timeout: %s
   max_header_bytes: 4KiB
   max_body_bytes: 1MiB
+  max_response_bytes: 1MiB
   shutdown_timeout: 5s
 admin:
   address: 127.0.0.1:0
@@ -884,7 +885,7 @@ upstreams:
   - {name: up, targets: [{address: %s}]}
   - {name: other, targets: [{address: %s}]}
 routes:
-  - {name: up, match: {path_prefix: /up}, upstream: up, max_body_bytes: 16MiB}
+  - {name: up, match: {path_prefix: /up}, upstream: up, max_response_bytes: 16MiB}
   - {name: other, match: {path_prefix: /other}, upstream: other}
 `, up.Addr(), other.Addr()))
 			// A client beside it keeps its connection and is served

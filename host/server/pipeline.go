@@ -528,7 +528,7 @@ func (rt *route) send(x *proxy.Exchange, up *managedUpstream) (string, error) {
 		x.Req.Header.SetHostBytes(rt.rewriteHost)
 		x.Req.URI().SetHostBytes(rt.rewriteHost)
 	}
-	x.Timeouts, x.Retries = rt.timeouts, rt.retries
+	x.Timeouts, x.Retries, x.MaxResponseBody = rt.timeouts, rt.retries, rt.responseLimit
 	err := up.Do(x)
 	m := rt.svc.metrics
 	m.Retries(up.Name(), x.Attempts-1)

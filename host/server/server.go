@@ -428,18 +428,17 @@ func (s *Server) commit(old, next *snapshot) {
 	}()
 }
 
-// limitResponses bounds the response bodies the upstreams of snap read by
-// the largest body limit of its routes (listen.max_body_bytes, or a
-// route's own max_body_bytes): the gateway holds a response body in
-// memory, and without a bound an upstream that sends without end would
-// make it allocate without end. A body over it is answered 502
-// upstream_body_too_large as soon as it is known to be over: from its
-// Content-Length, or once the bytes read pass it. (A route's exchange may
-// carry its own, tighter limit: proxy.Exchange.MaxResponseBody.)
+// limitResponses bounds the response bodies the upstreams of snap read, in
+// the exchanges that carry no limit of their own (a route's carries its
+// max_response_bytes: route.send), by the largest response limit of its
+// routes: the gateway holds a response body in memory, and without a bound
+// an upstream that sends without end would make it allocate without end.
+// A body over it is answered 502 upstream_body_too_large as soon as it is
+// known to be over: from its Content-Length, or once the bytes read pass it.
 func limitResponses(snap *snapshot) {
-	limit := snap.maxBody
+	limit := snap.maxResponse
 	for _, rt := range snap.routes {
-		limit = max(limit, rt.bodyLimit)
+		limit = max(limit, rt.responseLimit)
 	}
 	for _, up := range snap.upstreams {
 		up.SetMaxResponseBody(limit)

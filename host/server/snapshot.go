@@ -42,8 +42,10 @@ type snapshot struct {
 	routes    []*route
 	upstreams map[string]*managedUpstream
 	trusted   []netip.Prefix
-	maxBody   int64      // listen.max_body_bytes
-	paths     pathPolicy // listen.escaped_slashes and path_parameters
+	maxBody   int64 // listen.max_body_bytes
+	// maxResponse is listen.max_response_bytes.
+	maxResponse int64
+	paths       pathPolicy // listen.escaped_slashes and path_parameters
 	// routeBodyLimits: some route has a max_body_bytes of its own, so the
 	// limit of a request depends on its route.
 	routeBodyLimits bool
@@ -94,25 +96,28 @@ func (snap *snapshot) release() { snap.refs.Add(-1) }
 
 // route is a config route compiled for the hot path.
 type route struct {
-	name        string
-	cfg         *config.Route
-	index       int                          // in snapshot.routes and trafficView.routes
-	traffic     *atomic.Pointer[trafficView] // the snapshot's
-	upstream    bool                         // has an upstream (else its plugins answer)
-	shadow      *routeShadow                 // nil: no shadow traffic
-	timeouts    config.Timeouts
-	retries     *config.Retries
-	maxBody     int64 // the route's max_body_bytes; 0: none of its own
-	bodyLimit   int64 // the limit its requests get: maxBody or listen's
-	rewrite     bool
-	rewriteHost []byte
-	svc         *services
-	metrics     *metrics.Route
-	chain       []*link // the plugin chain
-	cache       *cache.Cache
-	fill        cache.Fetcher // how the cache fills itself: rt.fillUpstream
-	limits      *routeLimits  // nil: no rate limits
-	authorize   *authz.Policy // nil: anyone the plugins let through
+	name      string
+	cfg       *config.Route
+	index     int                          // in snapshot.routes and trafficView.routes
+	traffic   *atomic.Pointer[trafficView] // the snapshot's
+	upstream  bool                         // has an upstream (else its plugins answer)
+	shadow    *routeShadow                 // nil: no shadow traffic
+	timeouts  config.Timeouts
+	retries   *config.Retries
+	maxBody   int64 // the route's max_body_bytes; 0: none of its own
+	bodyLimit int64 // the limit its requests get: maxBody or listen's
+	// responseLimit bounds the upstream response bodies it reads: its
+	// max_response_bytes or listen's.
+	responseLimit int64
+	rewrite       bool
+	rewriteHost   []byte
+	svc           *services
+	metrics       *metrics.Route
+	chain         []*link // the plugin chain
+	cache         *cache.Cache
+	fill          cache.Fetcher // how the cache fills itself: rt.fillUpstream
+	limits        *routeLimits  // nil: no rate limits
+	authorize     *authz.Policy // nil: anyone the plugins let through
 }
 
 // managedUpstream is a proxy.Upstream with the discovery loop that feeds it.

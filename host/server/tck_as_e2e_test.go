@@ -23,9 +23,7 @@ import (
 // SDK's own tests do) and skips without node, except with CI=true.
 func TestTCKASGuest(t *testing.T) {
 	module := buildASHostcheck(t)
-	tck.Run(t, tck.ASGuest(module), func(t *testing.T, config string) tck.Gateway {
-		return kitGateway{startGateway(t, 1000, fmt.Sprintf("plugin_runtime: {cache_dir: %q}\n", e2eCacheDir(t))+config)}
-	})
+	runKitOnEngines(t, tck.ASGuest(module))
 }
 
 // asSDKDir is sdk/assemblyscript: its package.json pins the compiler, its

@@ -18,9 +18,7 @@ import (
 // and skips without them, except with CI=true.
 func TestTCKCGuest(t *testing.T) {
 	module := buildCHostcheck(t)
-	tck.Run(t, tck.CGuest(module), func(t *testing.T, config string) tck.Gateway {
-		return kitGateway{startGateway(t, 1000, fmt.Sprintf("plugin_runtime: {cache_dir: %q}\n", e2eCacheDir(t))+config)}
-	})
+	runKitOnEngines(t, tck.CGuest(module))
 }
 
 // cToolchain is what to install for buildCHostcheck (Debian 12).

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +17,7 @@ import (
 // sdk/rust's tests do) and skips without it, except with CI=true.
 func TestConformanceRustGuest(t *testing.T) {
 	module := buildRustHostcheck(t)
-	tck.Run(t, tck.RustGuest(module), func(t *testing.T, config string) tck.Gateway {
-		return kitGateway{startGateway(t, 1000, fmt.Sprintf("plugin_runtime: {cache_dir: %q}\n", e2eCacheDir(t))+config)}
-	})
+	runKitOnEngines(t, tck.RustGuest(module))
 }
 
 // buildRustHostcheck builds sdk/tck/hostcheck-rust for wasm32-wasi with

@@ -1,0 +1,26 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/wasmgate/wasmgate/host/wasm"
+	"github.com/wasmgate/wasmgate/sdk/tck"
+)
+
+// runKitOnEngines runs the conformance kit with guest on every engine of
+// this build: wazero, and wasmtime when built with cgo. A guest or an
+// engine that differs fails.
+func runKitOnEngines(t *testing.T, guest tck.Guest) {
+	engines := []string{"wazero"}
+	if wasm.WasmtimeAvailable() {
+		engines = append(engines, "wasmtime")
+	}
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			tck.Run(t, guest, func(t *testing.T, config string) tck.Gateway {
+				return kitGateway{startGateway(t, 1000, fmt.Sprintf("plugin_runtime: {cache_dir: %q, engine: %s}\n", e2eCacheDir(t), engine)+config)}
+			})
+		})
+	}
+}

@@ -120,3 +120,62 @@ routes:
 		t.Fatalf("error:\n%v\nwant it to hold\n%s", err, want)
 	}
 }
+
+// TestAuthorizeBeforeLaterPlugins: the policy is decided right after the
+// last plugin that can establish the caller, so a later plugin that
+// answers itself (an aggregation) never runs for a refused request, and a
+// plugin before the auth plugin that answers locally with data is served
+// only to a request the policy admits.
+func TestAuthorizeBeforeLaterPlugins(t *testing.T) {
+	warmPlugins(t, "jwt-auth", "aggregate", "raw-wat")
+	const secret = "authorize-secret-0123456789abcdef"
+	a := startUpstream(t, "a")
+	g := startGateway(t, 100, fmt.Sprintf(`
+plugin_runtime: {cache_dir: %q}
+plugins:
+  - {name: jwt, module: %q, limits: {call_timeout: 5s}, config: {keys: [{secret: %q}], audience: api}}
+  - {name: aggregate, module: %q, limits: {call_timeout: 5s}}
+upstreams:
+  - {name: a, targets: [{address: %s}]}
+routes:
+  - name: feed
+    match: {path: /feed}
+    plugins:
+      - name: jwt
+      - name: aggregate
+        outbound: {upstreams: [a]}
+        config:
+          parts:
+            - {name: one, url: "upstream://a/secret-part", timeout: 2s}
+    authorize: {require_scopes: [admin]}
+  - name: answered-first
+    match: {path: /first}
+    plugins:
+      - name: aggregate
+        outbound: {upstreams: [a]}
+        config:
+          parts:
+            - {name: one, url: "upstream://a/secret-part", timeout: 2s}
+      - name: jwt
+    authorize: {require_scopes: [admin]}
+`, e2eCacheDir(t), pluginPath(t, "jwt-auth"), secret, pluginPath(t, "aggregate"), a.addr))
+	token := func(scope string) map[string]string {
+		c := map[string]any{"aud": "api", "sub": "u1", "scope": scope, "exp": time.Now().Add(time.Hour).Unix()}
+		return map[string]string{"Authorization": "Bearer " + jwtToken(t, map[string]any{"alg": "HS256"}, c, hs256(secret))}
+	}
+	before := a.hits.Load()
+	if r := do(t, "GET", g.url("/feed?user=1"), token("read"), nil); r.status != 403 {
+		t.Errorf("later plugin, token without scope admin: %d %s, want 403", r.status, r.body)
+	}
+	if n := a.hits.Load() - before; n != 0 {
+		t.Errorf("the aggregation fanned out %d times for a refused request", n)
+	}
+	if r := do(t, "GET", g.url("/feed?user=1"), token("admin"), nil); r.status != 200 {
+		t.Errorf("later plugin, token with scope admin: %d %s, want 200", r.status, r.body)
+	}
+	// Answered before the auth plugin ran: nothing established yet, so the
+	// data is not served.
+	if r := do(t, "GET", g.url("/first?user=1"), token("admin"), nil); r.status != 401 {
+		t.Errorf("earlier plugin's local answer: %d %s, want 401", r.status, r.body)
+	}
+}

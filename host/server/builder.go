@@ -223,7 +223,16 @@ func (bs *build) run() error {
 // nothing is ever established and every request would get 401.
 func (bs *build) authorizable() error {
 	for i, r := range bs.snap.routes {
-		if r.authorize == nil || slices.ContainsFunc(r.chain, func(l *link) bool { return l.establishes }) {
+		if r.authorize == nil {
+			continue
+		}
+		r.authorizeAt = -1
+		for j, l := range r.chain {
+			if l.establishes {
+				r.authorizeAt = j
+			}
+		}
+		if r.authorizeAt >= 0 {
 			continue
 		}
 		rc := &bs.cfg.Routes[i]

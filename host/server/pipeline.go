@@ -293,8 +293,18 @@ func (rq *request) consumerLimitDue() bool {
 // plugin failed.
 func (rq *request) runRequestChain() bool {
 	cs := &rq.chain
+	// The authorize policy is decided once the last plugin that can
+	// establish who the caller is has run (or been skipped), before any
+	// later plugin acts on the request.
+	decided := rq.route.authorize == nil
 	for i, l := range rq.route.chain {
 		cs.reached = i
+		if !decided && i > rq.route.authorizeAt {
+			decided = true
+			if !rq.authorize() {
+				return true // the 401 or 403; the plugins before this one see it
+			}
+		}
 		v := l.version(rq)
 		cs.versions[i] = v
 		if !l.onRequest && !l.fresh {
@@ -330,11 +340,18 @@ func (rq *request) runRequestChain() bool {
 			return true // the 429; the plugins before this one see it
 		}
 		if action == abi.Stop {
+			// A local answer given before the policy was decided is served
+			// when it is an error (an auth plugin's 401, say) or the policy
+			// admits the request: else a plugin placed before the auth
+			// plugin would answer for anyone.
+			if !decided && rq.ctx.Response.StatusCode() < 400 {
+				rq.authorize()
+			}
 			return true // a local response: the plugins before this one see it
 		}
 	}
 	cs.reached = len(rq.route.chain)
-	if rq.route.authorize != nil && !rq.authorize() {
+	if !decided && !rq.authorize() {
 		return true // the 401 or 403; every plugin of the chain sees it
 	}
 	return rq.consumerLimitDue() && !rq.decideLimits(true)

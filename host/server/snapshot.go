@@ -118,6 +118,9 @@ type route struct {
 	fill          cache.Fetcher // how the cache fills itself: rt.fillUpstream
 	limits        *routeLimits  // nil: no rate limits
 	authorize     *authz.Policy // nil: anyone the plugins let through
+	// authorizeAt is the index in chain of the last plugin that can
+	// establish the caller: the policy is decided right after it.
+	authorizeAt int
 }
 
 // managedUpstream is a proxy.Upstream with the discovery loop that feeds it.

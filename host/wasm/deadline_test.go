@@ -1,8 +1,13 @@
 package wasm
 
 import (
+	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,5 +141,38 @@ func TestDeadlineIsWorkNotWaiting(t *testing.T) {
 		if limit := minWallCeiling + 500*time.Millisecond; took > limit {
 			t.Fatalf("a looping guest stopped after %v, past its wall-clock ceiling (%v)", took, limit)
 		}
+	}
+}
+
+// TestGuestCannotReachTheCounters: a module whose code names a global past
+// its own (invalid, but valid once instrument appends $fuel, $stop, $grow
+// and $work there) is refused at load, instead of running with a guest
+// that refills its fuel or resets its work and is never stopped.
+func TestGuestCannotReachTheCounters(t *testing.T) {
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("wat2wasm (wabt) is required in CI")
+		}
+		t.Skip("wat2wasm (wabt) not installed")
+	}
+	for _, name := range []string{"guest_sets_fuel", "guest_sets_work"} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), name+".wasm")
+			// --no-check: the module is invalid on purpose.
+			if msg, err := exec.Command("wat2wasm", "--no-check", filepath.Join("testdata", name+".wat"), "-o", out).CombinedOutput(); err != nil {
+				t.Fatalf("wat2wasm: %v\n%s", err, msg)
+			}
+			code, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := instrument(code); err == nil || !strings.Contains(err.Error(), "does not exist") {
+				t.Fatalf("instrument: %v, want a refusal of the global index", err)
+			}
+			r := newTestRuntime(t, Options{})
+			if _, err := r.Load(context.Background(), "test", code); err == nil {
+				t.Fatal("the runtime loaded a module that writes a global it does not have")
+			}
+		})
 	}
 }

@@ -504,6 +504,8 @@ type reader struct {
 	b   []byte
 	off int
 	err error
+	// imm is the index the last instr read, for instrGlobal and instrFunc.
+	imm uint32
 }
 
 func (r *reader) done() bool { return r.err != nil || r.off >= len(r.b) }

@@ -290,7 +290,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 8:
 			// Dropped: exported as startExport instead.
 		case 10:
-			code, err := instrumentCode(wasm[:s.end], s.start, check, afterGrow, yield)
+			code, err := instrumentCode(wasm[:s.end], s.start, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, yield)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +305,8 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 
 // instrumentCode rewrites the code section's bodies and appends yield's.
 // check appends the check that charges k instructions.
-func instrumentCode(b []byte, start int, check func(dst []byte, k uint32) []byte, afterGrow, yield []byte) ([]byte, error) {
+// globals and funcs are the module's own counts, imports included.
+func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst []byte, k uint32) []byte, afterGrow, yield []byte) ([]byte, error) {
 	r := reader{b: b, off: start}
 	n := r.count()
 	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+1)
@@ -336,8 +337,20 @@ func instrumentCode(b []byte, start int, check func(dst []byte, k uint32) []byte
 		scan, n := body, uint32(0)
 		for !scan.done() {
 			n++
-			if scan.instr() == instrLoop {
+			switch scan.instr() {
+			case instrLoop:
 				costs, n = append(costs, max(n, 1)), 0
+			case instrGlobal:
+				// An index past the module's own is invalid, and would
+				// become the counters added here: refused, so that no
+				// guest can refill its fuel or clear its stop flag.
+				if scan.imm >= globals {
+					return nil, fmt.Errorf("function %d: global %d does not exist (the module has %d)", i, scan.imm, globals)
+				}
+			case instrFunc:
+				if scan.imm >= funcs {
+					return nil, fmt.Errorf("function %d: function %d does not exist (the module has %d)", i, scan.imm, funcs)
+				}
 			}
 		}
 		if scan.err != nil {
@@ -377,9 +390,11 @@ func instrumentCode(b []byte, start int, check func(dst []byte, k uint32) []byte
 
 // What instr saw, where instrument adds code after it.
 const (
-	instrOther = iota
-	instrLoop  // the reader stands at the loop's first instruction
-	instrGrow  // after a memory.grow
+	instrOther  = iota
+	instrLoop   // the reader stands at the loop's first instruction
+	instrGrow   // after a memory.grow
+	instrGlobal // global.get or global.set of global r.imm
+	instrFunc   // call, return_call or ref.func of function r.imm
 )
 
 // instr skips one instruction and its immediates and says whether it was a
@@ -395,6 +410,12 @@ func (r *reader) instr() int {
 		return instrGrow
 	case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
 		r.blocktype()
+	case op == 0x23 || op == 0x24: // global.get, global.set
+		r.imm = r.u32()
+		return instrGlobal
+	case op == 0x10 || op == 0x12 || op == 0xd2: // call, return_call, ref.func
+		r.imm = r.u32()
+		return instrFunc
 	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0a || op == 0x0b || op == 0x0f ||
 		op == 0x19 || op == 0x1a || op == 0x1b || op == 0xd1 || op == 0xd3 || op == 0xd4:
 		// unreachable nop else throw_ref end return catch_all drop select

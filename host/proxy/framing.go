@@ -37,7 +37,11 @@ type headCheck struct {
 	space   bool // whitespace seen in the name
 	inner   bool // ... and a name byte after it
 	code    [3]byte
-	cl, te  bool // Content-Length, Transfer-Encoding seen
+	// codeAt is where the status line is: 0 in the version, 1 in the
+	// spaces after it (any number, as fasthttp reads them), then 2 + the
+	// code's bytes read so far.
+	codeAt int
+	cl, te bool // Content-Length, Transfer-Encoding seen
 }
 
 // arm starts a new exchange: the next bytes read begin a response head.
@@ -75,9 +79,16 @@ func (h *headCheck) check(p []byte) (int, error) {
 		h.line++
 		switch {
 		case h.status:
-			// "HTTP/1.1 200": the code is bytes 10 to 12 of the line.
-			if h.line >= 10 && h.line <= 12 {
-				h.code[h.line-10] = c
+			// "HTTP/1.1 200": the code follows the version and its spaces.
+			switch {
+			case h.codeAt == 0 && c == ' ':
+				h.codeAt = 1
+			case h.codeAt == 1 && c != ' ':
+				h.codeAt = 2
+				fallthrough
+			case h.codeAt >= 2 && h.codeAt < 2+len(h.code):
+				h.code[h.codeAt-2] = c
+				h.codeAt++
 			}
 		case h.named:
 		case c == ' ' || c == '\t':

@@ -28,6 +28,8 @@ func TestHeadCheck(t *testing.T) {
 		{"upper case, space before the colon", "HTTP/1.1 200 OK\r\nTRANSFER-ENCODING : chunked\r\nCONTENT-LENGTH: 3\r\n\r\n", errFramedTwice, "CONTENT-LENGTH"},
 		{"bare LF lines", "HTTP/1.1 200 OK\nContent-Length: 3\nTransfer-Encoding: chunked\n\n", errFramedTwice, "Transfer-Encoding"},
 		{"after an interim 100", "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", errFramedTwice, "Content-Length: 3"},
+		{"after an interim 100 with two spaces", "HTTP/1.1  100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", errFramedTwice, "Transfer-Encoding"},
+		{"final status after several spaces", "HTTP/1.1   200 OK\r\nBad Header: x\r\n\r\n", errHeaderName, "Bad Header"},
 		{"space inside a name", "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", errHeaderName, "Bad Header"},
 		{"tab inside a name", "HTTP/1.1 200 OK\r\nBad\tHeader: x\r\n\r\n", errHeaderName, "Bad\tHeader"},
 		{"one Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", nil, ""},

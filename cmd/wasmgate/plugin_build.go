@@ -174,8 +174,24 @@ var (
 	goModuleTrail = regexp.MustCompile(`/v[0-9]+$`)
 )
 
-// projectName is the name the module is written under.
+// safeModuleName is a name a module file may have: no path, no leading
+// dash (a flag to a tool), nothing a shell or make would split.
+var safeModuleName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$`)
+
+// projectName is the name the module is written under: the project's own
+// name (its build file's), or DIR's, or "plugin", whichever is the first
+// that is a plain file name: a build file cannot send the output elsewhere.
 func projectName(dir, lang string) string {
+	for _, n := range []string{declaredName(dir, lang), filepath.Base(dir)} {
+		if safeModuleName.MatchString(n) && !strings.Contains(n, "..") {
+			return n
+		}
+	}
+	return "plugin"
+}
+
+// declaredName is the name the project's build file gives it, or DIR's.
+func declaredName(dir, lang string) string {
 	base := filepath.Base(dir)
 	read := func(name string) string {
 		b, _ := os.ReadFile(filepath.Join(dir, name))
@@ -410,7 +426,7 @@ func buildC(p *project, out, sdkFlag string, stdout, stderr io.Writer) error {
 	srcs, _ := filepath.Glob(filepath.Join(p.dir, "*.c"))
 	var names []string
 	for _, s := range srcs {
-		names = append(names, filepath.Base(s))
+		names = append(names, "./"+filepath.Base(s)) // a file named "-flag.c" stays a file
 	}
 	slices.Sort(names)
 	include := "."
@@ -434,8 +450,12 @@ func buildC(p *project, out, sdkFlag string, stdout, stderr io.Writer) error {
 			return err
 		}
 		include = filepath.Join(sdk, "sdk", "c")
-		if !slices.Contains(names, "wasmgate.c") {
-			names = append(names, filepath.Join(include, "wasmgate.c"))
+		if !slices.Contains(names, "./wasmgate.c") {
+			src := filepath.Join(include, "wasmgate.c")
+			if !filepath.IsAbs(src) {
+				src = "./" + src
+			}
+			names = append(names, src)
 		}
 	}
 	hint := func(output string) string {

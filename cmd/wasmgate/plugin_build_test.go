@@ -148,3 +148,27 @@ func TestPluginBuildErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestProjectNameStaysInTheProject: a build file cannot send the module
+// outside the project or pass it to a tool as a flag.
+func TestProjectNameStaysInTheProject(t *testing.T) {
+	for _, c := range []struct{ lang, file, content, want string }{
+		{"c", "Makefile", "NAME = ../../escape/owned\n", "my-proj"},
+		{"c", "Makefile", "NAME = -o\n", "my-proj"},
+		{"c", "Makefile", "NAME = fine_name\n", "fine_name"},
+		{"assemblyscript", "package.json", `{"name": "@x/../../y"}`, "my-proj"},
+		{"assemblyscript", "package.json", `{"name": "@scope/good"}`, "good"},
+		{"rust", "Cargo.toml", "[package]\nname = \"../up\"\n", "my-proj"},
+	} {
+		dir := filepath.Join(t.TempDir(), "my-proj")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.file), []byte(c.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := projectName(dir, c.lang); got != c.want {
+			t.Errorf("%s %q: name %q, want %q", c.file, c.content, got, c.want)
+		}
+	}
+}

@@ -126,6 +126,11 @@ func pluginNew(args []string, stdout, stderr io.Writer) int {
 	} else {
 		d.SDK = filepath.ToSlash(sdk)
 	}
+	// The path is written unquoted into go.mod, a Makefile, Cargo.toml and
+	// package.json: refuse what one of them would read otherwise.
+	if i := strings.IndexFunc(d.SDK, func(r rune) bool { return r <= ' ' || strings.ContainsRune("\"'\\$#%`;&|<>*?(){}[]=", r) }); i >= 0 {
+		return fail(1, "the SDK path %q holds %q, which go.mod, Makefiles, Cargo.toml or package.json would read otherwise: move the checkout (or --sdk) to a plain path", d.SDK, d.SDK[i])
+	}
 	d.Build = strings.Join(buildCommand(*lang, d.Wasm, d.SDK), " ")
 	d.SDKNote = sdkNote(*lang, d)
 

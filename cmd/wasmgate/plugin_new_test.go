@@ -232,3 +232,22 @@ func TestPluginNewErrors(t *testing.T) {
 		t.Errorf("--force wrote no plugin.c: %v", err)
 	}
 }
+
+// TestPluginNewRefusesAnUnquotableSDKPath: the SDK path goes unquoted into
+// go.mod, a Makefile, Cargo.toml and package.json, so a path with a space
+// or a quote is refused with a clear message instead of a broken project.
+func TestPluginNewRefusesAnUnquotableSDKPath(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaced := filepath.Join(t.TempDir(), "my sdk")
+	if err := os.Symlink(repo, spaced); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	code := pluginNew([]string{"--lang", "go", "--sdk", spaced, "p", filepath.Join(t.TempDir(), "p")}, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "holds ' '") {
+		t.Fatalf("exit %d, stderr %q: want a refusal naming the space", code, stderr.String())
+	}
+}

@@ -159,7 +159,7 @@ func TestGuestCannotReachTheCounters(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), name+".wasm")
 			// --no-check: the module is invalid on purpose.
-			if msg, err := exec.Command("wat2wasm", "--no-check", filepath.Join("testdata", name+".wat"), "-o", out).CombinedOutput(); err != nil {
+			if msg, err := exec.Command("wat2wasm", "--no-check", filepath.Join("testdata", "invalid", name+".wat"), "-o", out).CombinedOutput(); err != nil {
 				t.Fatalf("wat2wasm: %v\n%s", err, msg)
 			}
 			code, err := os.ReadFile(out)

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -64,29 +65,33 @@ const yieldEvery = 10000
 // sectionRank orders section ids as the binary format requires.
 var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
-// instrument returns wasm with interruption checks, or an error saying why
-// the module cannot be instrumented.
-func instrument(wasm []byte) ([]byte, error) { return rewrite(wasm, true) }
+// section is a section of a module: its id, where its content is, and a
+// custom section's name.
+type section struct {
+	id         byte
+	start, end int // content
+	name       string
+}
 
-// rewrite is instrument; tests pass needMemory false to exercise the
-// rewriter on modules without memory, whose $yield then cannot leave
-// native code.
-func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
+// layout is what the rewriters (instrument, recordGrows) read of a
+// module's sections before they write it again.
+type layout struct {
+	secs                           []section
+	types, importedFuncs, funcs    uint32 // counts: entries of the type section, imported functions, own functions
+	importedGlobals, globals, mems uint32 // imported globals, own globals, memories (imported and own)
+	startFunc                      uint32
+	hasStart, hasFuncs             bool
+	code                           int // index of the code section in secs, -1 without one
+}
+
+// readLayout reads the sections of a core module. It refuses a module
+// that exports one of the reserved names (the rewriter's own), a section
+// it does not know, and what it cannot read.
+func readLayout(wasm []byte, reserved ...string) (*layout, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || wasm[4] != 1 {
 		return nil, &FormatError{Offset: -1, Msg: "not a core module"}
 	}
-	type section struct {
-		id         byte
-		start, end int // content
-		name       string
-	}
-	var (
-		secs                           []section
-		types, importedFuncs, funcs    uint32
-		importedGlobals, globals, mems uint32
-		startFunc                      uint32
-		hasStart, hasFuncs, hasCode    bool
-	)
+	l := &layout{code: -1}
 	r := reader{b: wasm, off: 8}
 	for !r.done() {
 		id := r.byte()
@@ -103,7 +108,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		case 0:
 			s.name = sr.name()
 		case 1:
-			types = sr.u32()
+			l.types = sr.u32()
 		case 2:
 			n := sr.count()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
@@ -111,16 +116,16 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 				sr.name()
 				switch ExternKind(sr.byte()) {
 				case ExternFunc:
-					importedFuncs++
+					l.importedFuncs++
 					sr.u32()
 				case ExternTable:
 					sr.reftype()
 					sr.limits()
 				case ExternMemory:
-					mems++
+					l.mems++
 					sr.limits()
 				case ExternGlobal:
-					importedGlobals++
+					l.importedGlobals++
 					sr.valtype()
 					sr.byte()
 				case ExternTag:
@@ -131,24 +136,24 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 				}
 			}
 		case 3:
-			funcs, hasFuncs = sr.u32(), true
+			l.funcs, l.hasFuncs = sr.u32(), true
 		case 5:
-			mems += sr.u32()
+			l.mems += sr.u32()
 		case 6:
-			globals = sr.u32()
+			l.globals = sr.u32()
 		case 7:
 			n := sr.count()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
-				if name := sr.name(); name == interruptExport || name == growExport || name == workExport || name == startExport {
+				if name := sr.name(); slices.Contains(reserved, name) {
 					return nil, fmt.Errorf("the module already exports %q", name)
 				}
 				sr.byte()
 				sr.u32()
 			}
 		case 8:
-			startFunc, hasStart = sr.u32(), true
+			l.startFunc, l.hasStart = sr.u32(), true
 		case 10:
-			hasCode = true
+			l.code = len(l.secs)
 		default:
 			if _, ok := sectionRank[id]; !ok {
 				return nil, fmt.Errorf("unknown section %d", id)
@@ -157,13 +162,94 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 		if sr.err != nil {
 			return nil, sr.err
 		}
-		secs = append(secs, s)
+		l.secs = append(l.secs, s)
 		r.off = s.end
 	}
+	return l, nil
+}
+
+// sectionEdit is what a rewriter changes in the section id: the section
+// dropped (drop), its content replaced by content (replace), or else add
+// more entries, encoded in entries, appended to the vector section's; a
+// vector section the module lacks is then created in its place if create.
+type sectionEdit struct {
+	id      byte
+	drop    bool
+	replace bool
+	content []byte
+	add     uint64
+	entries []byte
+	create  bool
+}
+
+// write writes the module again, with capacity bytes reserved: its header,
+// then its sections in their order, edited, without the custom sections
+// that hold code offsets (they move).
+func (l *layout) write(wasm []byte, capacity int, edits []sectionEdit) []byte {
+	out := make([]byte, 0, capacity)
+	out = append(out, wasm[:8]...)
+	edit := map[byte]sectionEdit{}
+	var pending []byte // sections the module lacks, created in their place, by rank
+	for _, e := range edits {
+		edit[e.id] = e
+		if e.create {
+			pending = append(pending, e.id)
+		}
+	}
+	slices.SortFunc(pending, func(a, b byte) int { return sectionRank[a] - sectionRank[b] })
+	emitPending := func(rank int) {
+		for len(pending) > 0 && rank > sectionRank[pending[0]] {
+			e := edit[pending[0]]
+			out = appendSection(out, e.id, appendULEB(nil, e.add), e.entries)
+			pending = pending[1:]
+		}
+	}
+	for _, s := range l.secs {
+		if s.id == 0 {
+			if strings.HasPrefix(s.name, ".debug_") || strings.HasPrefix(s.name, "metadata.code.") ||
+				s.name == "sourceMappingURL" || s.name == "external_debug_info" {
+				continue
+			}
+			out = appendSection(out, 0, wasm[s.start:s.end])
+			continue
+		}
+		emitPending(sectionRank[s.id])
+		e, ok := edit[s.id]
+		switch {
+		case !ok:
+			out = appendSection(out, s.id, wasm[s.start:s.end])
+		case e.drop:
+		case e.replace:
+			out = appendSection(out, s.id, e.content)
+		default: // more entries after the old ones
+			sr := reader{b: wasm[:s.end], off: s.start}
+			n := uint64(sr.u32())
+			out = appendSection(out, s.id, appendULEB(nil, n+e.add), wasm[sr.off:s.end], e.entries)
+			pending = slices.DeleteFunc(pending, func(id byte) bool { return id == s.id })
+		}
+	}
+	emitPending(1 << 30)
+	return out
+}
+
+// instrument returns wasm with interruption checks, or an error saying why
+// the module cannot be instrumented.
+func instrument(wasm []byte) ([]byte, error) { return rewrite(wasm, true) }
+
+// rewrite is instrument; tests pass needMemory false to exercise the
+// rewriter on modules without memory, whose $yield then cannot leave
+// native code.
+func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
+	l, err := readLayout(wasm, interruptExport, growExport, workExport, startExport)
+	if err != nil {
+		return nil, err
+	}
+	types, importedFuncs, funcs := l.types, l.importedFuncs, l.funcs
+	importedGlobals, globals, mems := l.importedGlobals, l.globals, l.mems
 	switch {
 	case mems == 0 && needMemory:
 		return nil, fmt.Errorf("no memory to yield with")
-	case !hasFuncs || !hasCode || funcs == 0:
+	case !l.hasFuncs || l.code < 0 || funcs == 0:
 		return nil, fmt.Errorf("no functions")
 	}
 
@@ -219,88 +305,29 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	newGlobals = append(newGlobals, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // $stop = 0
 	newGlobals = append(newGlobals, 0x7f, 0x01, 0x41, 0x00, 0x0b)       // $grow = 0
 	newGlobals = append(newGlobals, 0x7e, 0x01, 0x42, 0x00, 0x0b)       // $work = 0 (i64)
-	newExport := appendName(nil, interruptExport)
-	newExport = append(newExport, byte(ExternGlobal))
-	newExport = appendULEB(newExport, uint64(stop))
-	newExport = appendName(newExport, growExport)
-	newExport = append(newExport, byte(ExternGlobal))
-	newExport = appendULEB(newExport, uint64(grow))
-	newExport = appendName(newExport, workExport)
-	newExport = append(newExport, byte(ExternGlobal))
-	newExport = appendULEB(newExport, uint64(work))
+	newExport := appendExport(nil, interruptExport, ExternGlobal, stop)
+	newExport = appendExport(newExport, growExport, ExternGlobal, grow)
+	newExport = appendExport(newExport, workExport, ExternGlobal, work)
 	newExports := uint64(3)
-	// After every memory.grow of the guest: $grow = the result, kept on
-	// the stack. A trap right after a failed grow (-1) is a memory failure.
-	afterGrow := []byte{0x24}
-	afterGrow = appendULEB(afterGrow, uint64(grow))
-	afterGrow = append(afterGrow, 0x23)
-	afterGrow = appendULEB(afterGrow, uint64(grow))
-	if hasStart {
-		newExport = appendName(newExport, startExport)
-		newExport = append(newExport, byte(ExternFunc))
-		newExport = appendULEB(newExport, uint64(startFunc))
+	afterGrow := afterGrowCode(grow)
+	if l.hasStart {
+		newExport = appendExport(newExport, startExport, ExternFunc, l.startFunc)
 		newExports++
 	}
 
-	out := make([]byte, 0, len(wasm)+len(wasm)/4+64)
-	out = append(out, wasm[:8]...)
-	// Sections the module lacks are created in their place.
-	pending := map[byte]func(){
-		1: func() { out = appendSection(out, 1, appendULEB(nil, 1), newType) },
-		6: func() { out = appendSection(out, 6, appendULEB(nil, 4), newGlobals) },
-		7: func() { out = appendSection(out, 7, appendULEB(nil, newExports), newExport) },
+	code := l.secs[l.code]
+	body, err := instrumentCode(wasm[:code.end], code.start, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, yield)
+	if err != nil {
+		return nil, err
 	}
-	emitPending := func(rank int) {
-		for _, id := range []byte{1, 6, 7} {
-			if f := pending[id]; f != nil && rank > sectionRank[id] {
-				f()
-				delete(pending, id)
-			}
-		}
-	}
-	// vec appends a vector section with more entries after the old ones.
-	vec := func(s section, more uint64, extra ...[]byte) {
-		sr := reader{b: wasm[:s.end], off: s.start}
-		n := uint64(sr.u32())
-		parts := append([][]byte{appendULEB(nil, n+more), wasm[sr.off:s.end]}, extra...)
-		out = appendSection(out, s.id, parts...)
-	}
-	for _, s := range secs {
-		if s.id == 0 {
-			if strings.HasPrefix(s.name, ".debug_") || strings.HasPrefix(s.name, "metadata.code.") ||
-				s.name == "sourceMappingURL" || s.name == "external_debug_info" {
-				continue
-			}
-			out = appendSection(out, 0, wasm[s.start:s.end])
-			continue
-		}
-		emitPending(sectionRank[s.id])
-		switch s.id {
-		case 1:
-			vec(s, 1, newType)
-			delete(pending, 1)
-		case 3:
-			vec(s, 1, newFunc)
-		case 6:
-			vec(s, 4, newGlobals)
-			delete(pending, 6)
-		case 7:
-			vec(s, newExports, newExport)
-			delete(pending, 7)
-		case 8:
-			// Dropped: exported as startExport instead.
-		case 10:
-			code, err := instrumentCode(wasm[:s.end], s.start, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, yield)
-			if err != nil {
-				return nil, err
-			}
-			out = appendSection(out, 10, code)
-		default:
-			out = appendSection(out, s.id, wasm[s.start:s.end])
-		}
-	}
-	emitPending(1 << 30)
-	return out, nil
+	return l.write(wasm, len(wasm)+len(wasm)/4+64, []sectionEdit{
+		{id: 1, add: 1, entries: newType, create: true},
+		{id: 3, add: 1, entries: newFunc},
+		{id: 6, add: 4, entries: newGlobals, create: true},
+		{id: 7, add: newExports, entries: newExport, create: true},
+		{id: 8, drop: true}, // exported as startExport instead
+		{id: 10, replace: true, content: body},
+	}), nil
 }
 
 // instrumentCode rewrites the code section's bodies and appends yield's.
@@ -310,27 +337,9 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 	r := reader{b: b, off: start}
 	n := r.count()
 	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+1)
-	var (
-		fn    []byte
-		costs []uint32 // of the current function's checks
-	)
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		size := r.u32()
-		if r.err != nil {
-			break
-		}
-		if uint64(size) > uint64(len(b)-r.off) {
-			return nil, &FormatError{Offset: r.off, Msg: "function body runs past the section"}
-		}
-		end := r.off + int(size)
-		body := reader{b: b[:end], off: r.off}
-		// Locals, copied as they are; the entry check follows them.
-		groups := body.count()
-		for g := uint32(0); g < groups && body.err == nil; g++ {
-			body.u32()
-			body.valtype()
-		}
-		fn = append(fn[:0], b[r.off:body.off]...)
+	var costs []uint32 // of the current function's checks
+	out, err := rewriteBodies(&r, n, out, func(i uint32, body reader, fn []byte) ([]byte, error) {
+		// The locals are copied as they are; the entry check follows them.
 		// First pass: the instructions from each check (entry, loop
 		// headers) to the next, in the text.
 		costs = costs[:0]
@@ -376,7 +385,41 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 		if body.err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, body.err)
 		}
-		fn = append(fn, b[last:end]...)
+		return append(fn, b[last:len(body.b)]...), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = appendULEB(out, uint64(len(yield)))
+	return append(out, yield...), nil
+}
+
+// rewriteBodies appends to out the n function bodies of a code section, r
+// standing at the first, each as edit rewrites it, with its new size. edit
+// gets the function's index, a reader at its first instruction (its end
+// is the body's) and fn holding the body's locals, to which it appends the
+// rest.
+func rewriteBodies(r *reader, n uint32, out []byte, edit func(i uint32, body reader, fn []byte) ([]byte, error)) ([]byte, error) {
+	var fn []byte
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		size := r.u32()
+		if r.err != nil {
+			break
+		}
+		if uint64(size) > uint64(len(r.b)-r.off) {
+			return nil, &FormatError{Offset: r.off, Msg: "function body runs past the section"}
+		}
+		end := r.off + int(size)
+		body := reader{b: r.b[:end], off: r.off}
+		groups := body.count()
+		for g := uint32(0); g < groups && body.err == nil; g++ {
+			body.u32()
+			body.valtype()
+		}
+		var err error
+		if fn, err = edit(i, body, append(fn[:0], r.b[r.off:body.off]...)); err != nil {
+			return nil, err
+		}
 		out = appendULEB(out, uint64(len(fn)))
 		out = append(out, fn...)
 		r.off = end
@@ -384,8 +427,7 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 	if r.err != nil {
 		return nil, r.err
 	}
-	out = appendULEB(out, uint64(len(yield)))
-	return append(out, yield...), nil
+	return out, nil
 }
 
 // What instr saw, where instrument adds code after it.
@@ -619,6 +661,23 @@ func appendSLEB(b []byte, v int64) []byte {
 func appendName(b []byte, s string) []byte {
 	b = appendULEB(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+// appendExport appends an export entry: name, kind, index.
+func appendExport(b []byte, name string, kind ExternKind, index uint32) []byte {
+	b = appendName(b, name)
+	b = append(b, byte(kind))
+	return appendULEB(b, uint64(index))
+}
+
+// afterGrowCode is the code inserted after every memory.grow of the guest:
+// $grow (global grow) = the result, kept on the stack. A trap right after
+// a failed grow (-1) is a memory failure.
+func afterGrowCode(grow uint32) []byte {
+	b := []byte{0x24} // global.set $grow
+	b = appendULEB(b, uint64(grow))
+	b = append(b, 0x23) // global.get $grow
+	return appendULEB(b, uint64(grow))
 }
 
 // appendSection appends a section made of parts.

@@ -1,28 +1,24 @@
 package astest
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/wasmgate/wasmgate/host/server"
 	"github.com/wasmgate/wasmgate/host/testkit"
 	"github.com/wasmgate/wasmgate/host/wasm"
 	"github.com/wasmgate/wasmgate/sdk/abi"
 	"github.com/wasmgate/wasmgate/sdk/tck"
+	"github.com/wasmgate/wasmgate/sdk/tck/sdktest"
 )
 
 // TestModuleShape: every module is what sdk/ABI.md section 1 asks: memory,
@@ -31,57 +27,18 @@ import (
 // ABI's signatures (nothing from AssemblyScript's "env": abort, trace and
 // seed are routed to the SDK). The test guest imports every host function.
 func TestModuleShape(t *testing.T) {
-	hostFuncs := map[string]abi.Func{}
-	for _, f := range abi.Functions() {
-		hostFuncs[f.Name] = f
-	}
 	for _, m := range modules {
 		t.Run(m.name, func(t *testing.T) {
-			b, err := os.ReadFile(wasmPath(t, m.name))
-			if err != nil {
-				t.Fatal(err)
+			hooks := []string{"on_init", "on_request", "on_response"}
+			if m.name == "api-key" {
+				hooks = hooks[:2]
 			}
-			info, err := wasm.Inspect(b)
-			if err != nil {
-				t.Fatalf("the gateway refuses it: %v", err)
-			}
-			t.Logf("%s: %d bytes, %d imports", m.name, info.Size, len(info.Imports))
-			if info.ABIVersion != abi.Version || !info.Reactor || info.Command {
-				t.Errorf("abi v%d, reactor %v, command %v", info.ABIVersion, info.Reactor, info.Command)
-			}
-			imported := map[string]bool{}
-			for _, im := range info.Imports {
-				f, ok := hostFuncs[im.Name]
-				if im.Module != abi.ModuleName || !ok {
-					t.Errorf("import %q.%q: want only %q functions", im.Module, im.Name, abi.ModuleName)
-					continue
-				}
-				imported[im.Name] = true
-				if want := (wasm.Signature{Params: f.Params, Results: f.Results}); !im.Type.Equal(want) {
-					t.Errorf("import %s: %v, want %v", im.Name, im.Type, want)
-				}
-			}
-			var exports []string
-			for _, e := range info.Exports {
-				exports = append(exports, e.Name)
-			}
-			slices.Sort(exports)
-			want := []string{"_initialize", "memory", "on_init", "on_request", abi.VersionMarker}
-			if m.name != "api-key" {
-				want = append(want, "on_response")
-			}
-			slices.Sort(want)
-			if !slices.Equal(exports, want) {
-				t.Errorf("exports %v, want %v (--exportRuntime is not needed: the host never calls the allocator)", exports, want)
-			}
-			if info.Memory.HasMax {
-				t.Errorf("memory declares a maximum (%d pages): the gateway's cap is the bound", info.Memory.Max)
-			}
-			if m.name == "sdkcheck" && len(imported) != len(hostFuncs) {
+			imported := checkShape(t, m.name, hooks)
+			if m.name == "sdkcheck" && len(imported) != len(abi.Functions()) {
 				var missing []string
-				for name := range hostFuncs {
-					if !imported[name] {
-						missing = append(missing, name)
+				for _, f := range abi.Functions() {
+					if !imported[f.Name] {
+						missing = append(missing, f.Name)
 					}
 				}
 				t.Errorf("the test guest does not call %v", missing)
@@ -90,72 +47,78 @@ func TestModuleShape(t *testing.T) {
 	}
 }
 
-const adminToken = "as-test-token"
-
-// gateway is a Server under test.
-type gateway struct {
-	s            *server.Server
-	logs, access *testkit.SyncBuffer
+// checkShape builds the module name and checks it is what sdk/ABI.md
+// section 1 asks (TestModuleShape), exporting hooks, and returns the host
+// functions it imports.
+func checkShape(t *testing.T, name string, hooks []string) (imported map[string]bool) {
+	t.Helper()
+	hostFuncs := map[string]abi.Func{}
+	for _, f := range abi.Functions() {
+		hostFuncs[f.Name] = f
+	}
+	info := sdktest.Inspect(t, wasmPath(t, name))
+	t.Logf("%s: %d bytes, %d imports", name, info.Size, len(info.Imports))
+	if info.ABIVersion != abi.Version || !info.Reactor || info.Command {
+		t.Errorf("abi v%d, reactor %v, command %v", info.ABIVersion, info.Reactor, info.Command)
+	}
+	imported = map[string]bool{}
+	for _, im := range info.Imports {
+		f, ok := hostFuncs[im.Name]
+		if im.Module != abi.ModuleName || !ok {
+			t.Errorf("import %q.%q: want only %q functions", im.Module, im.Name, abi.ModuleName)
+			continue
+		}
+		imported[im.Name] = true
+		if want := (wasm.Signature{Params: f.Params, Results: f.Results}); !im.Type.Equal(want) {
+			t.Errorf("import %s: %v, want %v", im.Name, im.Type, want)
+		}
+	}
+	var exports []string
+	for _, e := range info.Exports {
+		exports = append(exports, e.Name)
+	}
+	want := append([]string{"_initialize", "memory", abi.VersionMarker}, hooks...)
+	slices.Sort(exports)
+	slices.Sort(want)
+	if !slices.Equal(exports, want) {
+		t.Errorf("exports %v, want %v (--exportRuntime is not needed: the host never calls the allocator)", exports, want)
+	}
+	if info.Memory.HasMax {
+		t.Errorf("memory declares a maximum (%d pages): the gateway's cap is the bound", info.Memory.Max)
+	}
+	return imported
 }
 
+const adminToken = "as-test-token"
+
+// baseConfig is the config of the gateways of these tests, before their
+// plugins, upstreams and routes.
 const baseConfig = `
 listen: {address: 127.0.0.1:0, max_body_bytes: 1MiB, shutdown_timeout: 5s}
 admin: {address: 127.0.0.1:0, watch_config: false}
 log: {level: debug, access_log: stdout}
 `
 
-// newGateway builds a gateway on base config + rest, not started.
-func newGateway(t *testing.T, rest string) (*gateway, error) {
+// gatewayOptions keep the test guest's debug lines and set the admin token.
+var gatewayOptions = sdktest.Options{LogLevel: slog.LevelDebug, AdminToken: adminToken}
+
+// newGateway starts a gateway on baseConfig + rest, or returns the error
+// of a config the gateway or a plugin refused.
+func newGateway(t *testing.T, rest string) (*sdktest.Gateway, error) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "wasmgate.yaml")
-	if err := os.WriteFile(path, []byte(baseConfig+rest), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{logs: &testkit.SyncBuffer{}, access: &testkit.SyncBuffer{}}
-	s, err := server.New(server.Options{
-		ConfigPath: path,
-		Log:        slog.New(slog.NewJSONHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Stdout:     g.access,
-		AdminToken: adminToken,
-	})
-	g.s = s
-	return g, err
+	return sdktest.NewGatewayWith(t, baseConfig+rest, gatewayOptions)
 }
 
-func startGateway(t *testing.T, rest string) *gateway {
+// startGateway is newGateway that fails the test on an error.
+func startGateway(t *testing.T, rest string) *sdktest.Gateway {
 	t.Helper()
-	g, err := newGateway(t, rest)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := g.s.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.s.Shutdown(ctx)
-	})
-	return g
+	return sdktest.StartGatewayWith(t, baseConfig+rest, gatewayOptions)
 }
 
-func (g *gateway) url(path string) string { return "http://" + g.s.ProxyAddr() + path }
-
-// logLines returns the gateway's log, one decoded line each.
-func (g *gateway) logLines() []map[string]any {
-	var out []map[string]any
-	for _, l := range strings.Split(g.logs.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// findLog returns the first log line match accepts, nil if none.
-func (g *gateway) findLog(match func(map[string]any) bool) map[string]any {
-	for _, l := range g.logLines() {
+// findLog returns the first line of g's log that match accepts, nil if
+// none.
+func findLog(g *sdktest.Gateway, match func(map[string]any) bool) map[string]any {
+	for _, l := range g.LogLines() {
 		if match(l) {
 			return l
 		}
@@ -164,23 +127,6 @@ func (g *gateway) findLog(match func(map[string]any) bool) map[string]any {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
-
-// metrics returns the admin API's Prometheus text.
-func (g *gateway) metrics(t *testing.T) string {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+g.s.AdminAddr()+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
-	}
-	return string(b)
-}
 
 // report decodes a JSON answer of the test guest, failing on any status
 // but want.
@@ -302,7 +248,7 @@ routes:
 
 	t.Run("headers example", func(t *testing.T) {
 		for i := 1; i <= 2; i++ {
-			r := tck.Do(t, "GET", g.url("/headers/x"), nil, nil)
+			r := tck.Do(t, "GET", g.URL("/headers/x"), nil, nil)
 			var e tck.Echo
 			r.JSON(t, &e)
 			h := func(name string) string { return strings.Join(e.Headers[name], ",") }
@@ -313,12 +259,12 @@ routes:
 				t.Errorf("response headers %v", r.Headers)
 			}
 		}
-		r := tck.Do(t, "GET", g.url("/headers/private/x"), nil, nil)
+		r := tck.Do(t, "GET", g.URL("/headers/private/x"), nil, nil)
 		if r.Status != 403 || r.Get("Content-Type") != "application/json" || r.Get("X-Served-By") != "as" ||
 			!strings.Contains(string(r.Body), "denied by the assemblyscript plugin") {
 			t.Errorf("deny_prefix: %d %v %s", r.Status, r.Headers, r.Body)
 		}
-		if m := g.metrics(t); !strings.Contains(m, `wasmgate_plugin_counter_total{name="requests",plugin="as-headers"} 3`) {
+		if m := g.Metrics(t); !strings.Contains(m, `wasmgate_plugin_counter_total{name="requests",plugin="as-headers"} 3`) {
 			t.Errorf("the requests counter is not 3:\n%s", grepLines(m, "as-headers"))
 		}
 	})
@@ -339,7 +285,7 @@ routes:
 			if tc.key != "" {
 				hs = []string{"X-Api-Key", tc.key}
 			}
-			r := tck.Do(t, "GET", g.url("/api/orders"), append(hs, "X-Consumer", "forged"), nil)
+			r := tck.Do(t, "GET", g.URL("/api/orders"), append(hs, "X-Consumer", "forged"), nil)
 			if r.Status != tc.status {
 				t.Errorf("key %q: %d %s, want %d", tc.key, r.Status, r.Body, tc.status)
 				continue
@@ -358,13 +304,13 @@ routes:
 			}
 		}
 		testkit.WaitFor(t, 5*time.Second, "the consumer in the access log", func() bool {
-			return strings.Contains(g.access.String(), `"consumer":"alice"`)
+			return strings.Contains(g.Access.String(), `"consumer":"alice"`)
 		})
 	})
 
 	t.Run("inspect", func(t *testing.T) {
 		long := strings.Repeat("l", 5000)
-		r := tck.Do(t, "POST", g.url("/inspect/p?q=a%20b&z=1"),
+		r := tck.Do(t, "POST", g.URL("/inspect/p?q=a%20b&z=1"),
 			[]string{"X-Probe", "probe", "X-Multi", "1", "X-Multi", "2", "X-Remove", "x", "X-Long", long, "X-Set-Path", "/inspect/new?k=v"},
 			[]byte("0123456789"))
 		if r.Status != 203 {
@@ -411,7 +357,7 @@ routes:
 			"request_body_set": abi.NotAllowed, "send_response": abi.NotAllowed, "set_status": 0,
 			"set_status_bad": abi.BadArgument, "status_after": 203, "set_header": 0, "add_header": 0, "remove_header": 0,
 		})
-		if l := g.findLog(func(m map[string]any) bool { return m["msg"] == "sdkcheck _initialize log line" }); l == nil || l["plugin"] != "sdk" {
+		if l := findLog(g, func(m map[string]any) bool { return m["msg"] == "sdkcheck _initialize log line" }); l == nil || l["plugin"] != "sdk" {
 			t.Errorf("the _initialize log line: %v", l)
 		}
 	})
@@ -422,12 +368,12 @@ routes:
 		// collection per hook the instance would grow by megabytes.
 		body := []byte(strings.Repeat("b", 32<<10))
 		for i := range 200 {
-			if r := tck.Do(t, "POST", g.url("/gc"), nil, body); r.Status != 203 {
+			if r := tck.Do(t, "POST", g.URL("/gc"), nil, body); r.Status != 203 {
 				t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
 			}
 		}
 		var hw uint32
-		for _, p := range g.s.Plugins().Plugins {
+		for _, p := range g.Server.Plugins().Plugins {
 			if p.Name == "sdk-pooled" {
 				for _, rt := range p.Routes {
 					hw = max(hw, rt.MemoryHighWater)
@@ -442,15 +388,15 @@ routes:
 
 	t.Run("local response", func(t *testing.T) {
 		hits := a.Hits()
-		r := tck.Do(t, "GET", g.url("/local"), nil, nil)
+		r := tck.Do(t, "GET", g.URL("/local"), nil, nil)
 		if r.Status != 202 || string(r.Body) != "local answer\n" || r.Get("X-Local") != "1" || r.Get("X-Local-Status") != "202" {
 			t.Errorf("%d %v %q", r.Status, r.Headers, r.Body)
 		}
 		if a.Hits() != hits {
 			t.Error("a local response reached the upstream")
 		}
-		r = tck.Do(t, "GET", g.url("/stop"), nil, nil)
-		if r.Status != 502 || g.findLog(func(m map[string]any) bool {
+		r = tck.Do(t, "GET", g.URL("/stop"), nil, nil)
+		if r.Status != 502 || findLog(g, func(m map[string]any) bool {
 			return strings.Contains(str(m["error"]), "onRequest returned Stop without a successful sendResponse")
 		}) == nil {
 			t.Errorf("Stop without a local response: %d %s", r.Status, r.Body)
@@ -460,7 +406,7 @@ routes:
 	t.Run("kv", func(t *testing.T) {
 		kv := func(q string) map[string]any {
 			t.Helper()
-			return report(t, tck.Do(t, "GET", g.url("/kv?"+q), nil, nil), 200)
+			return report(t, tck.Do(t, "GET", g.URL("/kv?"+q), nil, nil), 200)
 		}
 		expect(t, "get absent", kv("op=get&key=k1"), map[string]any{"value": nil, "code": abi.NotFound, "error": "wasmgate.kv_get: not found"})
 		expect(t, "set", kv("op=set&key=k1&value=h%C3%A9llo"), map[string]any{"code": 0})
@@ -477,12 +423,12 @@ routes:
 
 	t.Run("metrics", func(t *testing.T) {
 		for range 2 {
-			expect(t, "metrics", report(t, tck.Do(t, "GET", g.url("/metrics-check"), nil, nil), 200), map[string]any{
+			expect(t, "metrics", report(t, tck.Do(t, "GET", g.URL("/metrics-check"), nil, nil), 200), map[string]any{
 				"counter": 0, "gauge": 0, "histogram": 0, "bad_name": abi.BadArgument, "negative": abi.BadArgument,
 				"bad_kind": abi.BadArgument, "unknown_id": abi.NotFound, "raw_id_ok": true, "raw_record": 0, "raw_nan": abi.BadArgument,
 			})
 		}
-		m := g.metrics(t)
+		m := g.Metrics(t)
 		for _, want := range []string{
 			`wasmgate_plugin_counter_total{name="as_counter",plugin="sdk"} 4`,
 			`wasmgate_plugin_counter_total{name="as_raw",plugin="sdk"} 6`,
@@ -497,13 +443,13 @@ routes:
 
 	t.Run("log", func(t *testing.T) {
 		mark := fmt.Sprintf("m%d", time.Now().UnixNano())
-		expect(t, "log", report(t, tck.Do(t, "GET", g.url("/log?m="+mark), nil, nil), 200),
+		expect(t, "log", report(t, tck.Do(t, "GET", g.URL("/log?m="+mark), nil, nil), 200),
 			map[string]any{"debug": 0, "info": 0, "warn": 0, "error": 0, "bad_level": abi.BadArgument})
 		for msg, level := range map[string]string{
 			"as-log debug " + mark: "DEBUG", "as-log info " + mark: "INFO", "as-log warn " + mark: "WARN", "as-log error " + mark: "ERROR",
 			"as-console " + mark: "INFO", "as-console-warn " + mark: "WARN", "trace: as-trace " + mark + " 1.5 42.0": "DEBUG",
 		} {
-			l := g.findLog(func(m map[string]any) bool { return m["msg"] == msg })
+			l := findLog(g, func(m map[string]any) bool { return m["msg"] == msg })
 			if l == nil || l["level"] != level || l["plugin"] != "sdk-log" || l["route"] != "log" {
 				t.Errorf("log line %q: %v, want level %s", msg, l, level)
 			}
@@ -515,22 +461,22 @@ routes:
 			{"oob=1", "plugin said: abort: Index out of range at ~lib/array.ts:"},
 			{"long=1", "plugin said: " + strings.Repeat("é", 512) + ")"},
 		} {
-			r := tck.Do(t, "GET", g.url("/fail?m="+mark+"&"+tc.query), nil, nil)
+			r := tck.Do(t, "GET", g.URL("/fail?m="+mark+"&"+tc.query), nil, nil)
 			if r.Status != 502 || !strings.Contains(string(r.Body), `"plugin":"sdk-fail"`) {
 				t.Errorf("%s: %d %s, want 502 naming the plugin", tc.query, r.Status, r.Body)
 			}
-			if l := g.findLog(func(m map[string]any) bool { return strings.Contains(str(m["error"]), tc.said) }); l == nil {
-				t.Errorf("%s: no log line with %q\n%s", tc.query, tc.said, grepLines(g.logs.String(), "plugin said"))
+			if l := findLog(g, func(m map[string]any) bool { return strings.Contains(str(m["error"]), tc.said) }); l == nil {
+				t.Errorf("%s: no log line with %q\n%s", tc.query, tc.said, grepLines(g.Logs.String(), "plugin said"))
 			}
 		}
 		// fail_open skips the failing plugin.
-		if r := tck.Do(t, "GET", g.url("/open-fail?abort=1&m="+mark), nil, nil); r.Status != 200 || r.Get("X-Upstream") != "a" {
+		if r := tck.Do(t, "GET", g.URL("/open-fail?abort=1&m="+mark), nil, nil); r.Status != 200 || r.Get("X-Upstream") != "a" {
 			t.Errorf("fail_open: %d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("outbound", func(t *testing.T) {
-		rep := report(t, tck.Do(t, "GET", g.url("/outbound"), nil, nil), 200)
+		rep := report(t, tck.Do(t, "GET", g.URL("/outbound"), nil, nil), 200)
 		expect(t, "batch", rep, map[string]any{
 			"result_before_batch": 0, "code": 0, "error": "", "result_size_ok": true, "result_small_ret_ok": true,
 			"empty_len": 0, "no_url": -100, "no_url_error": "wasmgate: outbound request 0: empty URL",
@@ -558,20 +504,20 @@ routes:
 
 	t.Run("gateway", func(t *testing.T) {
 		expect(t, "consumer, claims, cache key", report(t, tck.Do(t, "GET",
-			g.url("/gateway?consumer=dave&claims=%7B%22sub%22%3A%22dave%22%7D&cache_key=k"), nil, nil), 200), map[string]any{
+			g.URL("/gateway?consumer=dave&claims=%7B%22sub%22%3A%22dave%22%7D&cache_key=k"), nil, nil), 200), map[string]any{
 			"set_consumer": 0, "set_claims": 0, "cache_set_key": abi.Unavailable,
 		})
-		expect(t, "bad values", report(t, tck.Do(t, "GET", g.url("/gateway?consumer=&claims=%5B1%5D"), nil, nil), 200), map[string]any{
+		expect(t, "bad values", report(t, tck.Do(t, "GET", g.URL("/gateway?consumer=&claims=%5B1%5D"), nil, nil), 200), map[string]any{
 			"set_consumer": abi.BadArgument, "set_claims": abi.BadArgument,
 		})
-		expect(t, "cache key on a cached route", report(t, tck.Do(t, "GET", g.url("/cached?cache_key=k"), nil, nil), 200),
+		expect(t, "cache key on a cached route", report(t, tck.Do(t, "GET", g.URL("/cached?cache_key=k"), nil, nil), 200),
 			map[string]any{"cache_set_key": 0})
-		expect(t, "flags", report(t, tck.Do(t, "GET", g.url("/gateway?flags=as-on,as-off,nope"), nil, nil), 200), map[string]any{
+		expect(t, "flags", report(t, tck.Do(t, "GET", g.URL("/gateway?flags=as-on,as-off,nope"), nil, nil), 200), map[string]any{
 			"flags": map[string]any{"as-on": map[string]any{"on": true, "code": 0}, "as-off": map[string]any{"on": false, "code": 0},
 				"nope": map[string]any{"on": false, "code": abi.NotFound}},
 		})
 		limit := func(q string) any {
-			return report(t, tck.Do(t, "GET", g.url("/gateway?"+q), nil, nil), 200)["limit"]
+			return report(t, tck.Do(t, "GET", g.URL("/gateway?"+q), nil, nil), 200)["limit"]
 		}
 		expect(t, "rate limit", map[string]any{
 			"charge":  limit("limit=credits&key=t1&cost=3"),
@@ -587,16 +533,16 @@ routes:
 			t.Errorf("over the quota: %v", over)
 		}
 		// The consumer reaches the access log once the request goes on.
-		if r := tck.Do(t, "GET", g.url("/gateway?consumer=erin&pass=1"), nil, nil); r.Status != 200 {
+		if r := tck.Do(t, "GET", g.URL("/gateway?consumer=erin&pass=1"), nil, nil); r.Status != 200 {
 			t.Fatalf("pass: %d %s", r.Status, r.Body)
 		}
 		testkit.WaitFor(t, 5*time.Second, "the consumer in the access log", func() bool {
-			return strings.Contains(g.access.String(), `"consumer":"erin"`)
+			return strings.Contains(g.Access.String(), `"consumer":"erin"`)
 		})
 	})
 
 	t.Run("crypto", func(t *testing.T) {
-		expect(t, "crypto", report(t, tck.Do(t, "GET", g.url("/crypto"), nil, nil), 200), map[string]any{
+		expect(t, "crypto", report(t, tck.Do(t, "GET", g.URL("/crypto"), nil, nil), 200), map[string]any{
 			"check_key": 0, "check_key_wrong_alg": abi.BadArgument, "valid": true, "valid_code": 0,
 			"tampered": false, "tampered_code": 0, "unknown_alg": false, "unknown_alg_code": abi.BadArgument,
 			"garbage_key": abi.BadArgument, "b64_roundtrip": true,
@@ -607,7 +553,7 @@ routes:
 
 	t.Run("json", func(t *testing.T) {
 		in := ` {"a":"x\"y\u00e9\n\ud83d\ude00","b":[1,2.5,-3e2,true,null,12345678901234567890],"c":{},"d":[]} `
-		expect(t, "round trip", report(t, tck.Do(t, "POST", g.url("/json?durations=1m30s,500ms,1.5h,0,2us,-1s,5,bad"), nil, []byte(in)), 200), map[string]any{
+		expect(t, "round trip", report(t, tck.Do(t, "POST", g.URL("/json?durations=1m30s,500ms,1.5h,0,2us,-1s,5,bad"), nil, []byte(in)), 200), map[string]any{
 			"value":     map[string]any{"a": "x\"yé\n😀", "b": []any{1, 2.5, -300, true, nil, 12345678901234567890.0}, "c": map[string]any{}, "d": []any{}},
 			"type":      "object",
 			"durations": []int64{90e9, 500e6, 5400e9, 0, 2000, -1, -1, -1},
@@ -622,7 +568,7 @@ routes:
 			{`{} x`, "invalid JSON at offset 3: unexpected data after the value"},
 			{``, "invalid JSON at offset 0: unexpected end of input"},
 		} {
-			expect(t, tc.in, report(t, tck.Do(t, "POST", g.url("/json"), nil, []byte(tc.in)), 200), map[string]any{"error": tc.want})
+			expect(t, tc.in, report(t, tck.Do(t, "POST", g.URL("/json"), nil, []byte(tc.in)), 200), map[string]any{"error": tc.want})
 		}
 	})
 
@@ -630,12 +576,12 @@ routes:
 		// mode fresh: a new instance (instantiate, _initialize, on_init)
 		// for every request. The figures are logged, not asserted.
 		for i := range 50 {
-			if r := tck.Do(t, "GET", g.url("/fresh"), nil, nil); r.Status != 200 || r.Get("X-AS-Count") != "" {
+			if r := tck.Do(t, "GET", g.URL("/fresh"), nil, nil); r.Status != 200 || r.Get("X-AS-Count") != "" {
 				t.Fatalf("request %d: %d %v", i, r.Status, r.Headers)
 			}
 		}
 		var sum, count float64
-		for _, l := range strings.Split(g.metrics(t), "\n") {
+		for _, l := range strings.Split(g.Metrics(t), "\n") {
 			if strings.Contains(l, `plugin="as-headers-fresh"`) {
 				f := strings.Fields(l)
 				switch {
@@ -646,7 +592,7 @@ routes:
 				}
 			}
 		}
-		for _, p := range g.s.Plugins().Plugins {
+		for _, p := range g.Server.Plugins().Plugins {
 			if p.Name == "as-headers-fresh" {
 				t.Logf("headers example, mode fresh: %d bytes, cold start (instantiate, _initialize, on_init) mean %.1f µs, "+
 					"p50 %.3f ms, p99 %.3f ms (from the histogram's buckets) over %d instances; compile %.1f ms",

@@ -9,7 +9,6 @@
 package astest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/sdk/tck/sdktest"
 )
 
 // sdkDir is sdk/assemblyscript, where package.json and asconfig.json are:
@@ -70,22 +71,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// skipOrFail skips a test for a missing prerequisite, except in CI.
-func skipOrFail(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (CI=true: it must be there)", why)
-	}
-	t.Skip(why)
-}
-
 // wasmPath builds every module once (npm ci first if needed) and returns
 // the path of the named one; it skips the test without node and npm.
 func wasmPath(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(buildAll)
 	if buildSkip != "" {
-		skipOrFail(t, buildSkip)
+		sdktest.SkipOrFail(t, buildSkip)
 	}
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -174,27 +166,9 @@ func lockInstalled() (bool, string) {
 	return true, ""
 }
 
-// run runs a command in sdkDir, bounded in time, and returns its output
-// with the error.
+// run runs a command in sdkDir, bounded in time, and returns its error
+// with its output.
 func run(bound time.Duration, name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = sdkDir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.Bytes())
-		}
-		return nil
-	case <-time.After(bound):
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("%s %s: still running after %v\n%s", name, strings.Join(args, " "), bound, out.Bytes())
-	}
+	_, err := sdktest.Exec(bound, sdkDir, nil, name, args...)
+	return err
 }

@@ -932,6 +932,34 @@ func skipUnlessCI(t *testing.T, why string) {
 	t.Skip(why)
 }
 
+// skipWithoutTools skips the test, outside CI, when one of tools is not
+// installed: a test never installs packages. In CI the benchmark installs
+// them itself.
+func skipWithoutTools(t *testing.T, install string, tools ...string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		return
+	}
+	for _, tool := range tools {
+		if _, err := lookTool(tool); err != nil {
+			t.Skipf("%s not installed (%s); skipping the end-to-end benchmark", tool, install)
+		}
+	}
+}
+
+// buildGateway builds ./cmd/wasmgate into dir for an end-to-end benchmark,
+// or skips the test when it cannot be built.
+func buildGateway(t *testing.T, dir string) string {
+	t.Helper()
+	gateway := filepath.Join(dir, "wasmgate")
+	build := exec.Command("go", "build", "-o", gateway, "./cmd/wasmgate")
+	build.Dir = ".." // the module root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("cannot build the gateway (./cmd/wasmgate), so no end-to-end benchmark: %v\n%s", err, out)
+	}
+	return gateway
+}
+
 // TestRunProxyEndToEnd builds the real gateway and runs a short benchmark
 // against it. It asserts only that the report is well formed: timing depends
 // on the machine.
@@ -939,22 +967,9 @@ func TestRunProxyEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end benchmark skipped in -short mode")
 	}
-	ci := os.Getenv("CI") == "true"
-	if !ci {
-		// Outside CI, never install packages from a test.
-		for _, tool := range []string{"wrk", "nginx"} {
-			if _, err := lookTool(tool); err != nil {
-				t.Skipf("%s not installed (apt-get install wrk nginx-light); skipping the end-to-end benchmark", tool)
-			}
-		}
-	}
+	skipWithoutTools(t, "apt-get install wrk nginx-light", "wrk", "nginx")
 	dir := t.TempDir()
-	gateway := filepath.Join(dir, "wasmgate")
-	build := exec.Command("go", "build", "-o", gateway, "./cmd/wasmgate")
-	build.Dir = ".." // the module root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build the gateway (./cmd/wasmgate), so no end-to-end benchmark: %v\n%s", err, out)
-	}
+	gateway := buildGateway(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	outDir := filepath.Join(dir, "results")

@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -806,12 +805,7 @@ func TestRunPluginsEndToEnd(t *testing.T) {
 		skipUnlessCI(t, err.Error())
 	}
 	dir := t.TempDir()
-	gateway := filepath.Join(dir, "wasmgate")
-	build := exec.Command("go", "build", "-o", gateway, "./cmd/wasmgate")
-	build.Dir = ".." // the module root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build the gateway (./cmd/wasmgate), so no end-to-end benchmark: %v\n%s", err, out)
-	}
+	gateway := buildGateway(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	outDir := filepath.Join(dir, "results")

@@ -511,21 +511,9 @@ func TestRunProxyTLSEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end benchmark skipped in -short mode")
 	}
-	if os.Getenv("CI") != "true" {
-		// Outside CI, never install packages from a test.
-		for _, tool := range []string{"wrk", "nginx", "h2load"} {
-			if _, err := lookTool(tool); err != nil {
-				t.Skipf("%s not installed (apt-get install wrk nginx-light nghttp2-client); skipping the TLS benchmark", tool)
-			}
-		}
-	}
+	skipWithoutTools(t, "apt-get install wrk nginx-light nghttp2-client", "wrk", "nginx", "h2load")
 	dir := t.TempDir()
-	gateway := filepath.Join(dir, "wasmgate")
-	build := exec.Command("go", "build", "-o", gateway, "./cmd/wasmgate")
-	build.Dir = ".." // the module root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build the gateway (./cmd/wasmgate), so no end-to-end benchmark: %v\n%s", err, out)
-	}
+	gateway := buildGateway(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	outDir := filepath.Join(dir, "results")

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmgate/wasmgate/sdk/assemblyscript/asnpm"
 	"github.com/wasmgate/wasmgate/sdk/tck"
 )
 
@@ -32,24 +32,20 @@ var asSDKDir = filepath.Join("..", "..", "sdk", "assemblyscript")
 
 // buildASHostcheck builds sdk/tck/hostcheck-as with the build line of
 // tck.ASGuest into a temporary directory and returns the module's path.
-// It installs the SDK's locked packages first (npm ci), unless
-// node_modules already holds exactly them, as sdk/assemblyscript/astest
-// does, so that a machine without the registry builds offline once
-// installed. A build takes about ten seconds.
+// It installs the SDK's locked packages first (asnpm.Install, as
+// sdk/assemblyscript/astest does), so that a machine without the registry
+// builds offline once installed. A build takes about ten seconds.
 func buildASHostcheck(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		asSkipOrFail(t, "node not installed (node 20 and npm build the AssemblyScript SDK)")
 	}
-	if ok, why := asLockInstalled(); !ok {
+	if ok, why := asnpm.LockInstalled(asSDKDir); !ok {
 		if _, err := exec.LookPath("npm"); err != nil {
 			asSkipOrFail(t, "npm not installed, and sdk/assemblyscript/node_modules "+why)
 		}
-		if out, err := asRun(5*time.Minute, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"); err != nil {
-			t.Fatalf("node_modules %s, and npm ci (in %s) failed: %v\n%s", why, asSDKDir, err, out)
-		}
-		if ok, why := asLockInstalled(); !ok {
-			t.Fatalf("after npm ci, sdk/assemblyscript/node_modules %s", why)
+		if err := asnpm.Install(asSDKDir, 5*time.Minute); err != nil {
+			t.Fatal(err)
 		}
 	}
 	out := filepath.Join(t.TempDir(), "hostcheck-as.wasm")
@@ -63,48 +59,6 @@ func buildASHostcheck(t *testing.T) string {
 		t.Fatalf("asc %s (in %s): %v\n%s", strings.Join(args, " "), asSDKDir, err, b)
 	}
 	return out
-}
-
-// asLockInstalled reports whether every package of the SDK's
-// package-lock.json is installed at its locked version, and if not, why
-// (sdk/assemblyscript/astest's check).
-func asLockInstalled() (bool, string) {
-	b, err := os.ReadFile(filepath.Join(asSDKDir, "package-lock.json"))
-	if err != nil {
-		return false, "cannot be checked: " + err.Error()
-	}
-	var lock struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(b, &lock); err != nil {
-		return false, "cannot be checked: package-lock.json: " + err.Error()
-	}
-	n := 0
-	for path, p := range lock.Packages {
-		if !strings.HasPrefix(path, "node_modules/") {
-			continue
-		}
-		n++
-		b, err := os.ReadFile(filepath.Join(asSDKDir, filepath.FromSlash(path), "package.json"))
-		if err != nil {
-			return false, "lacks " + path
-		}
-		var pkg struct {
-			Version string `json:"version"`
-		}
-		if json.Unmarshal(b, &pkg) != nil || pkg.Version != p.Version {
-			return false, fmt.Sprintf("has %s %s, the lock %s", path, pkg.Version, p.Version)
-		}
-	}
-	if n == 0 {
-		return false, "cannot be checked: package-lock.json lists no packages"
-	}
-	if _, err := os.Stat(filepath.Join(asSDKDir, "node_modules", ".bin", "asc")); err != nil {
-		return false, "lacks .bin/asc"
-	}
-	return true, ""
 }
 
 // asRun runs a command in asSDKDir, bounded in time, and returns its

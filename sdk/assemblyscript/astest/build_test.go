@@ -9,18 +9,17 @@
 package astest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wasmgate/wasmgate/sdk/assemblyscript/asnpm"
 	"github.com/wasmgate/wasmgate/sdk/tck/sdktest"
 )
 
@@ -109,62 +108,8 @@ func buildAll() {
 }
 
 // npmCI installs package-lock.json's packages, unless node_modules
-// already holds exactly those versions (a machine without the registry
-// then runs the tests too).
-func npmCI() error {
-	ok, why := lockInstalled()
-	if ok {
-		return nil
-	}
-	if err := run(5*time.Minute, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"); err != nil {
-		return fmt.Errorf("node_modules %s, and npm ci failed: %w", why, err)
-	}
-	if ok, why := lockInstalled(); !ok {
-		return fmt.Errorf("after npm ci, node_modules %s", why)
-	}
-	return nil
-}
-
-// lockInstalled reports whether every package of package-lock.json is
-// installed at its locked version, and if not, why.
-func lockInstalled() (bool, string) {
-	b, err := os.ReadFile(filepath.Join(sdkDir, "package-lock.json"))
-	if err != nil {
-		return false, "cannot be checked: " + err.Error()
-	}
-	var lock struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(b, &lock); err != nil {
-		return false, "cannot be checked: package-lock.json: " + err.Error()
-	}
-	n := 0
-	for path, p := range lock.Packages {
-		if !strings.HasPrefix(path, "node_modules/") {
-			continue
-		}
-		n++
-		b, err := os.ReadFile(filepath.Join(sdkDir, filepath.FromSlash(path), "package.json"))
-		if err != nil {
-			return false, "lacks " + path
-		}
-		var pkg struct {
-			Version string `json:"version"`
-		}
-		if json.Unmarshal(b, &pkg) != nil || pkg.Version != p.Version {
-			return false, fmt.Sprintf("has %s %s, the lock %s", path, pkg.Version, p.Version)
-		}
-	}
-	if n == 0 {
-		return false, "cannot be checked: package-lock.json lists no packages"
-	}
-	if _, err := os.Stat(filepath.Join(sdkDir, "node_modules", ".bin", "asc")); err != nil {
-		return false, "lacks .bin/asc"
-	}
-	return true, ""
-}
+// already holds exactly those versions.
+func npmCI() error { return asnpm.Install(sdkDir, 5*time.Minute) }
 
 // run runs a command in sdkDir, bounded in time, and returns its error
 // with its output.

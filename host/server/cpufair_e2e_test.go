@@ -11,15 +11,22 @@ import (
 // hooks need well under a ms of CPU each still answers every request under
 // a 5ms call_timeout (the budget is work, not waiting; with wall-clock
 // deadlines, interruption: context, some of these requests fail), and a
-// looping plugin on another route is still stopped (502).
+// looping plugin on another route is still stopped (502), on each engine:
+// wazero counts the work in instrumented code, wasmtime in fuel.
 func TestBusyMachineFailsNoPlugin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads every CPU for seconds")
 	}
 	warmPlugins(t, "json-transform", "fault")
+	for _, engine := range e2eEngines() {
+		t.Run(engine, func(t *testing.T) { busyMachine(t, engine) })
+	}
+}
+
+func busyMachine(t *testing.T, engine string) {
 	a := startUpstream(t, "a")
 	g := startGateway(t, 100, fmt.Sprintf(`
-plugin_runtime: {cache_dir: %q}
+plugin_runtime: {cache_dir: %q, engine: %s}
 plugins:
   - {name: jt, module: %q, limits: {call_timeout: 5ms}, pool: {max_instances: 4}}
   - {name: fault, module: %q, limits: {call_timeout: 20ms}}
@@ -35,7 +42,7 @@ routes:
           request: [{op: add, path: meta.via, value: gateway}]
           response: [{op: add, path: meta.by, value: gateway}]
   - {name: loop, match: {path_prefix: /loop}, upstream: a, plugins: [{name: fault, config: {mode: loop}}]}
-`, e2eCacheDir(t), pluginPath(t, "json-transform"), pluginPath(t, "fault"), a.addr))
+`, e2eCacheDir(t), engine, pluginPath(t, "json-transform"), pluginPath(t, "fault"), a.addr))
 
 	stop := make(chan struct{})
 	var hogs sync.WaitGroup

@@ -48,7 +48,7 @@ type callCtx struct {
 	// meter, when set, makes the deadline a budget of work (deadline.go):
 	// at the deadline the timer looks again later if the call has not
 	// used its budget. Set once, before the first call.
-	meter *workMeter
+	meter budget
 }
 
 // States of a callCtx, in the low bits of state; the call's sequence

@@ -31,7 +31,8 @@ import (
 // that is longer (the Go scheduler alone may keep a runnable goroutine
 // waiting tens of ms on a busy machine). Modules that are not
 // instrumented (the interpreter, interruption: context) have wall-clock
-// deadlines.
+// deadlines. On wasmtime the work is fuel (wasmtime_fuel.go), the same
+// budget counted by the engine.
 
 // wallCeiling is how many CallTimeouts of wall-clock time a call may take
 // when it is under its work budget.
@@ -44,6 +45,30 @@ const minWallCeiling = time.Second
 // minRecheck is the least time between two looks at a call's work, so a
 // call far behind its budget costs the timer little.
 const minRecheck = time.Millisecond
+
+// budget makes the deadline of a call a budget of work: a timer at the
+// call's deadline asks recheck whether to look again later or stop the
+// guest. Each engine has its own source of work: the instrumented
+// module's $work on wazero (workMeter), fuel on wasmtime (wtFuel).
+type budget interface {
+	// arm starts a call with its budget for timeout, at mono time now.
+	arm(timeout time.Duration, now int64)
+	// recheck is called at the call's deadline or a later check, at mono
+	// time now. It returns when to look again, or 0 when the call has
+	// used its budget (or reached its wall-clock ceiling) and must stop.
+	recheck(now int64) int64
+	// sleep charges a sleep of ns nanoseconds: waiting by choice uses the
+	// budget.
+	sleep(ns int64)
+}
+
+// wallCeilingOf is the wall-clock time a call with deadline timeout may
+// take while under its work budget.
+func wallCeilingOf(timeout time.Duration) int64 {
+	return int64(max(wallCeiling*timeout, minWallCeiling))
+}
+
+var _ budget = (*workMeter)(nil)
 
 // workMeter charges an instrumented instance's calls for their work.
 type workMeter struct {
@@ -61,16 +86,12 @@ func (m *workMeter) used() int64 {
 	return int64(m.work.Get()) + m.charged.Load() - m.start.Load()
 }
 
-// arm starts a call with its budget for timeout, at mono time now.
 func (m *workMeter) arm(timeout time.Duration, now int64) {
 	m.start.Store(int64(m.work.Get()) + m.charged.Load())
 	m.budget.Store(int64(timeout.Seconds() * m.rate))
-	m.ceiling.Store(now + int64(max(wallCeiling*timeout, minWallCeiling)))
+	m.ceiling.Store(now + wallCeilingOf(timeout))
 }
 
-// recheck is called at a call's deadline or a later check, at mono time
-// now. It returns when to look again, or 0 when the call has used its
-// budget (or reached its wall-clock ceiling) and must stop.
 func (m *workMeter) recheck(now int64) int64 {
 	ceiling := m.ceiling.Load()
 	left := m.budget.Load() - m.used()
@@ -81,7 +102,6 @@ func (m *workMeter) recheck(now int64) int64 {
 	return min(next, ceiling)
 }
 
-// sleep charges a sleep of ns nanoseconds.
 func (m *workMeter) sleep(ns int64) {
 	m.charged.Add(int64(float64(ns) / 1e9 * m.rate))
 }
@@ -113,17 +133,31 @@ func calibrate() float64 {
 	if spin == nil || work == nil {
 		return 0
 	}
+	return bestRate(1<<16, func(n uint64) (int64, bool) {
+		w0 := work.Get()
+		if _, err := spin.Call(ctx, n); err != nil {
+			return 0, false
+		}
+		return int64(work.Get() - w0), true
+	})
+}
+
+// bestRate runs the calibration loop (run spins n times and returns the
+// work it did) several times on a locked thread, n growing until a run is
+// long enough to measure, and returns the best rate of work per second of
+// the thread's CPU time: the best, as a busy machine only slows a run.
+func bestRate(n uint64, run func(n uint64) (work int64, ok bool)) float64 {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	best, n := 0.0, uint64(1<<16)
+	best := 0.0
 	for range 5 {
-		w0, c0 := work.Get(), threadCPU()
-		if _, err := spin.Call(ctx, n); err != nil {
+		c0 := threadCPU()
+		w, ok := run(n)
+		if !ok {
 			return 0
 		}
-		w1, c1 := work.Get(), threadCPU()
-		if cpu := c1 - c0; cpu > 0 {
-			best = max(best, float64(w1-w0)/float64(cpu)*1e9)
+		if cpu := threadCPU() - c0; cpu > 0 {
+			best = max(best, float64(w)/float64(cpu)*1e9)
 			if cpu < int64(5*time.Millisecond) {
 				n *= 4 // too short to measure well: longer next time
 			}

@@ -93,9 +93,15 @@ func hog(stop <-chan struct{}) *sync.WaitGroup {
 
 // TestDeadlineIsWorkNotWaiting: with every CPU busy, a guest that does a
 // fraction of its budget's work never fails, however long it waits for a
-// CPU; a guest that loops still stops, within the wall-clock ceiling. The
-// same calls with wall-clock deadlines (interruption: context) are the
-// control: they fail on a busy machine.
+// CPU; a guest that loops still stops, within the wall-clock ceiling; on
+// each engine (wazero's instrumented work, wasmtime's fuel). The same
+// calls with wall-clock deadlines (wazero's interruption: context) are
+// the control: they fail on a busy machine.
+//
+// The hog runs more threads than CPUs (GOMAXPROCS raised for the test),
+// so the operating system, not only the Go scheduler, makes the guest
+// wait: a wasmtime guest runs on a thread of its own in cgo, outside the
+// Go scheduler's Ps.
 func TestDeadlineIsWorkNotWaiting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads every CPU for seconds")
@@ -106,40 +112,55 @@ func TestDeadlineIsWorkNotWaiting(t *testing.T) {
 	// compute's on_request is ~100k rounds of a dozen instructions: about
 	// 0.2–0.5ms of CPU, a fifth of its budget or less.
 	const timeout = 2 * time.Millisecond
-	fair := bind(t, newTestRuntime(t, Options{}), fixture(t, "compute"), BindingConfig{CallTimeout: timeout, PoolMax: 1})
-	wall := bind(t, newTestRuntime(t, Options{ContextInterruption: true}), fixture(t, "compute"), BindingConfig{CallTimeout: timeout, PoolMax: 1})
-	looping := bind(t, newTestRuntime(t, Options{}), fixture(t, "loop"), BindingConfig{CallTimeout: timeout, PoolMax: 1})
+	cfg := BindingConfig{CallTimeout: timeout, PoolMax: 1}
+	type engine struct {
+		name          string
+		fair, looping *Binding
+	}
+	wazero := newTestRuntime(t, Options{})
+	engines := []engine{{"wazero", bind(t, wazero, fixture(t, "compute"), cfg), bind(t, wazero, fixture(t, "loop"), cfg)}}
+	if WasmtimeAvailable() {
+		wt := newTestRuntime(t, Options{DefaultEngine: EngineWasmtime})
+		engines = append(engines, engine{"wasmtime", bind(t, wt, fixture(t, "compute"), cfg), bind(t, wt, fixture(t, "loop"), cfg)})
+	}
+	wall := bind(t, newTestRuntime(t, Options{ContextInterruption: true}), fixture(t, "compute"), cfg)
 
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * runtime.NumCPU()))
 	stop := make(chan struct{})
 	wg := hog(stop)
 	defer func() { close(stop); wg.Wait() }()
 
 	const calls = 300
-	var fairFailed, wallFailed int
+	fairFailed := make([]int, len(engines))
+	wallFailed := 0
 	for range calls {
-		if _, err := serve(t, fair, "/"); err != nil {
-			fairFailed++
-			if fairFailed == 1 {
-				t.Errorf("a call within its work budget failed on a busy machine: %v", err)
+		for k, e := range engines {
+			if _, err := serve(t, e.fair, "/"); err != nil {
+				fairFailed[k]++
+				if fairFailed[k] == 1 {
+					t.Errorf("%s: a call within its work budget failed on a busy machine: %v", e.name, err)
+				}
 			}
 		}
 		if _, err := serve(t, wall, "/"); err != nil {
 			wallFailed++
 		}
 	}
-	t.Logf("on a busy machine, of %d calls: %d failed with work budgets, %d with wall-clock deadlines (the control)", calls, fairFailed, wallFailed)
+	t.Logf("on a busy machine, of %d calls: %v failed with work budgets (%d engines), %d with wall-clock deadlines (the control)", calls, fairFailed, len(engines), wallFailed)
 
-	for range 3 {
-		start := time.Now()
-		_, err := serve(t, looping, "/")
-		took := time.Since(start)
-		if !errors.Is(err, ErrDeadline) {
-			t.Fatalf("a looping guest returned %v, want a deadline error", err)
-		}
-		// The ceiling is minWallCeiling here; the slack covers the timer's
-		// own wait for a CPU.
-		if limit := minWallCeiling + 500*time.Millisecond; took > limit {
-			t.Fatalf("a looping guest stopped after %v, past its wall-clock ceiling (%v)", took, limit)
+	for _, e := range engines {
+		for range 3 {
+			start := time.Now()
+			_, err := serve(t, e.looping, "/")
+			took := time.Since(start)
+			if !errors.Is(err, ErrDeadline) {
+				t.Fatalf("%s: a looping guest returned %v, want a deadline error", e.name, err)
+			}
+			// The ceiling is minWallCeiling here; the slack covers the
+			// timer's own wait for a CPU.
+			if limit := minWallCeiling + 500*time.Millisecond; took > limit {
+				t.Fatalf("%s: a looping guest stopped after %v, past its wall-clock ceiling (%v)", e.name, took, limit)
+			}
 		}
 	}
 }

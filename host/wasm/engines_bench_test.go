@@ -31,6 +31,9 @@ import (
 //   - hostcall: a guest calling a cheap host function 1000 times per hook
 //     (ns/hostcall).
 //
+// wasmtime-pool is wasmtime with its pooling allocator
+// (plugin_runtime.wasmtime_pool_slots).
+//
 // M is raw-wat (571 bytes of WAT) or noop-go (plugins/noop, a 2.3 MB Go
 // wasip1 reactor; bash plugins/build.sh noop builds it). The per-request
 // benchmarks also report cpu-ns/op, the CPU time of the benchmark's
@@ -44,12 +47,16 @@ func BenchmarkEngines(b *testing.B) {
 	}
 	names := []string{"raw-wat", "noop-go"}
 	ctx := context.Background()
-	for _, e := range testEngines() {
+	engines := testEngines()
+	if WasmtimeAvailable() {
+		engines = append(engines, testEngine{"wasmtime-pool", Options{DefaultEngine: EngineWasmtime, WasmtimePoolSlots: 1000}})
+	}
+	for _, e := range engines {
 		newEngine := func(b *testing.B, cacheDir string) Engine {
 			var eng Engine
 			var err error
 			if e.opts.DefaultEngine == EngineWasmtime {
-				eng, err = NewWasmtimeEngine(WasmtimeOptions{CacheDir: cacheDir})
+				eng, err = NewWasmtimeEngine(WasmtimeOptions{CacheDir: cacheDir, PoolSlots: e.opts.WasmtimePoolSlots})
 			} else {
 				eng, err = NewWazeroEngine(WazeroOptions{CacheDir: cacheDir})
 			}

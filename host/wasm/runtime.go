@@ -55,6 +55,9 @@ type Options struct {
 	// watch instead of instrumenting modules
 	// (WazeroOptions.ContextInterruption).
 	ContextInterruption bool
+	// WasmtimePoolSlots puts wasmtime's instances in its pooling allocator
+	// (WasmtimeOptions.PoolSlots); 0 does not.
+	WasmtimePoolSlots uint32
 	// Log receives guest output and failures when a binding's abi.Env has
 	// no logger; nil means slog.Default().
 	Log *slog.Logger
@@ -127,7 +130,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 func (r *Runtime) newEngine(kind EngineKind) (Engine, error) {
 	switch kind {
 	case EngineWasmtime:
-		e, err := NewWasmtimeEngine(WasmtimeOptions{CacheDir: r.opts.CacheDir})
+		e, err := NewWasmtimeEngine(WasmtimeOptions{CacheDir: r.opts.CacheDir, PoolSlots: r.opts.WasmtimePoolSlots})
 		if err != nil {
 			return nil, fmt.Errorf("engine wasmtime: %w", err)
 		}

@@ -918,7 +918,7 @@ var engines = func() []struct {
 			name string
 			opts Options
 			want string
-		}{"wasmtime", Options{DefaultEngine: EngineWasmtime}, "epoch"})
+		}{"wasmtime", Options{DefaultEngine: EngineWasmtime}, "fuel"})
 	}
 	return es
 }()

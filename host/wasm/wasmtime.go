@@ -41,6 +41,14 @@ type WasmtimeOptions struct {
 	CacheDir string
 	// Host is the table of host functions; nil means abi.Functions().
 	Host []abi.Func
+	// PoolSlots, when not 0, makes instances in wasmtime's pooling
+	// allocator: that many instance slots (each with a linear memory and
+	// a table) are reserved up front, and an instance takes one and gives
+	// it back instead of mapping its memory: instantiation costs about
+	// half. Each slot reserves (does not commit) 4 GiB plus guard pages of
+	// address space; an instance beyond PoolSlots live at once fails to
+	// instantiate. 0 maps each instance's memory on its own.
+	PoolSlots uint32
 }
 
 // WasmtimeEngine is the Engine on wasmtime (Cranelift, through cgo).
@@ -51,7 +59,8 @@ type WasmtimeOptions struct {
 // own: the memory cap is the store's limiter, so one compiled module
 // serves every cap.
 //
-// Deadlines use wasmtime's epoch interruption: compiled code checks the
+// A call's deadline is a budget of fuel (wasmtime_fuel.go), and its
+// wall-clock ceiling uses wasmtime's epoch interruption: compiled code checks the
 // engine's epoch at function entries and loop headers. Each store starts
 // one epoch ahead and has a deadline callback (wasmtime_capi.go) that lets
 // its guest run on into the next epoch unless the store was stopped; to
@@ -60,9 +69,11 @@ type WasmtimeOptions struct {
 // and runs on. Any goroutine may stop an instance that way (callCtx's
 // timer does, at the call's deadline).
 type WasmtimeEngine struct {
-	engine   *wasmtime.Engine
-	linker   *wasmtime.Linker
-	cacheDir string // "": no disk cache
+	engine    *wasmtime.Engine
+	linker    *wasmtime.Linker
+	cacheDir  string  // "": no disk cache
+	fuelRate  float64 // fuel per CPU-second; 0: no fuel, wall-clock deadlines
+	poolSlots uint32  // 0: no pooling allocator
 
 	live      atomic.Int64 // CompiledModules not yet closed
 	instances atomic.Int64 // instances not yet closed
@@ -79,7 +90,17 @@ func NewWasmtimeEngine(opts WasmtimeOptions) (*WasmtimeEngine, error) {
 	wtQuietBacktraces()
 	cfg := wasmtime.NewConfig()
 	cfg.SetEpochInterruption(true)
-	e := &WasmtimeEngine{engine: wasmtime.NewEngineWithConfig(cfg)}
+	rate := wtFuelRate()
+	cfg.SetConsumeFuel(rate > 0)
+	if opts.PoolSlots > 0 {
+		wtPooling(cfg, opts.PoolSlots, 4<<30)
+	}
+	engine := wasmtime.NewEngineWithConfig(cfg)
+	if !wtEngineMade(engine) {
+		// wasmtime returns no engine when it cannot reserve the pool.
+		return nil, fmt.Errorf("wasmtime engine: not created (a pool of %d instance slots reserves %d GiB of address space: lower it, or 0 for no pool)", opts.PoolSlots, uint64(opts.PoolSlots)*4)
+	}
+	e := &WasmtimeEngine{engine: engine, fuelRate: rate, poolSlots: opts.PoolSlots}
 	e.linker = wasmtime.NewLinker(e.engine)
 	hosts := wtDefaultHosts()
 	if opts.Host != nil {
@@ -165,6 +186,9 @@ func (e *WasmtimeEngine) Compile(_ context.Context, wasm []byte) (CompiledModule
 	// derives the hooks and the reactor flag from the exports.
 	_ = validate(&info)
 	info.Interruption = "epoch"
+	if e.fuelRate > 0 {
+		info.Interruption = "fuel"
+	}
 	e.compiles.Add(1)
 	// The module records its memory.grow results (recordGrows); one the
 	// rewriter cannot handle, or whose rewrite does not compile, runs as
@@ -343,6 +367,10 @@ func (c *wtCompiled) Instantiate(_ context.Context, opts InstanceOptions) (Modul
 	i.mem.i = i
 	i.cc.init(opts.Call)
 	i.cc.onFire = i.interrupt
+	if rate := c.e.fuelRate; rate > 0 {
+		i.fuel = &wtFuel{w: i.w, rate: rate}
+		i.cc.meter = i.fuel
+	}
 	i.wasi = wasiEnv{stdout: opts.Stdout, stderr: opts.Stderr, sleep: i.cc.sleep}
 	opts.Call.Mem = &i.mem
 	wtLive.Store(wtCx(i.w), i)
@@ -350,9 +378,9 @@ func (c *wtCompiled) Instantiate(_ context.Context, opts InstanceOptions) (Modul
 
 	opts.Call.Ctx = &i.cc
 	i.cc.arm(opts.InitTimeout)
-	fl := wtInstantiate(c.e.linker, i.w, c.mod.m)
+	fl := wtInstantiate(c.e.linker, i.w, c.mod.m, i.fuelFor(opts.InitTimeout))
 	if fired := i.cc.disarm(); fl != nil || fired {
-		err := wtDeadline(i.failure(fl), fired)
+		err := wtDeadline(i.failure(fl), fired || fl.outOfFuel())
 		_ = i.Close(context.Background())
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
@@ -368,9 +396,9 @@ func (c *wtCompiled) Instantiate(_ context.Context, opts InstanceOptions) (Modul
 		opts.Call.Ctx = &i.cc
 		i.cc.arm(opts.InitTimeout)
 		i.hostErr, i.hostFunc = "", nil
-		_, fl := wtCall(i.w, wtSlotInit, 0)
+		_, fl := wtCall(i.w, wtSlotInit, 0, i.fuelFor(opts.InitTimeout))
 		if fired := i.cc.disarm(); fl != nil || fired {
-			err := wtDeadline(i.failure(fl), fired)
+			err := wtDeadline(i.failure(fl), fired || fl.outOfFuel())
 			_ = i.Close(context.Background())
 			return nil, fmt.Errorf("%s: %w", exportInit, err)
 		}
@@ -401,6 +429,7 @@ type wtInstance struct {
 	mem      wtMemory
 	wasi     wasiEnv
 	cc       callCtx
+	fuel     *wtFuel // nil: wall-clock deadlines
 	capBytes uint64
 	stack    [16]uint64 // a host function's parameters and results
 
@@ -431,13 +460,22 @@ func (i *wtInstance) CallHook(h Hook, arg uint32, timeout time.Duration) (int32,
 	i.hostErr, i.hostFunc = "", nil
 	i.call.Ctx = &i.cc
 	i.cc.arm(timeout)
-	rc, fl := wtCall(i.w, int(h), arg)
+	rc, fl := wtCall(i.w, int(h), arg, i.fuelFor(timeout))
 	if fired := i.cc.disarm(); fl != nil || fired {
 		// A guest that returned after its deadline overran it all the same.
 		i.dead = true
-		return 0, wtDeadline(i.failure(fl), fired)
+		return 0, wtDeadline(i.failure(fl), fired || fl.outOfFuel())
 	}
 	return rc, nil
+}
+
+// fuelFor is the fuel of a call with deadline timeout; 0 when the engine
+// does not consume fuel.
+func (i *wtInstance) fuelFor(timeout time.Duration) uint64 {
+	if i.fuel == nil {
+		return 0
+	}
+	return i.fuel.fuelFor(timeout)
 }
 
 // errLateWt is the error of a call that returned after its deadline fired.

@@ -90,6 +90,8 @@ extern void wasmtime_store_epoch_deadline_callback(wasmtime_store_t *store,
 	wasmtime_error_t *(*func)(wasmtime_context_t *, void *, uint64_t *, wasmtime_update_deadline_kind_t *),
 	void *data, void (*finalizer)(void *));
 extern void wasmtime_context_set_epoch_deadline(wasmtime_context_t *context, uint64_t ticks_beyond_current);
+extern wasmtime_error_t *wasmtime_context_set_fuel(wasmtime_context_t *store, uint64_t fuel);
+extern wasmtime_error_t *wasmtime_context_get_fuel(const wasmtime_context_t *context, uint64_t *fuel);
 extern wasmtime_error_t *wasmtime_error_new(const char *msg);
 extern void wasmtime_error_message(const wasmtime_error_t *error, wasm_name_t *message);
 extern void wasmtime_error_wasm_trace(const wasmtime_error_t *error, wasm_frame_vec_t *out);
@@ -123,6 +125,27 @@ extern void wasm_functype_delete(wasm_functype_t *type);
 
 extern bool wasmtime_caller_export_get(wasmtime_caller_t *caller, const char *name, size_t name_len,
 	wasmtime_extern_t *item);
+
+typedef struct wasm_config_t wasm_config_t;
+typedef struct wasmtime_pooling_allocation_config_t wasmtime_pooling_allocation_config_t;
+extern wasmtime_pooling_allocation_config_t *wasmtime_pooling_allocation_config_new(void);
+extern void wasmtime_pooling_allocation_config_delete(wasmtime_pooling_allocation_config_t *);
+extern void wasmtime_pooling_allocation_config_total_core_instances_set(wasmtime_pooling_allocation_config_t *, uint32_t);
+extern void wasmtime_pooling_allocation_config_total_memories_set(wasmtime_pooling_allocation_config_t *, uint32_t);
+extern void wasmtime_pooling_allocation_config_total_tables_set(wasmtime_pooling_allocation_config_t *, uint32_t);
+extern void wasmtime_pooling_allocation_config_max_memory_size_set(wasmtime_pooling_allocation_config_t *, size_t);
+extern void wasmtime_pooling_allocation_config_max_unused_warm_slots_set(wasmtime_pooling_allocation_config_t *, uint32_t);
+extern void wasmtime_pooling_allocation_strategy_set(wasm_config_t *, const wasmtime_pooling_allocation_config_t *);
+
+static void wg_pooling(wasm_config_t *cfg, uint32_t slots, size_t max_memory) {
+	wasmtime_pooling_allocation_config_t *p = wasmtime_pooling_allocation_config_new();
+	wasmtime_pooling_allocation_config_total_core_instances_set(p, slots);
+	wasmtime_pooling_allocation_config_total_memories_set(p, slots);
+	wasmtime_pooling_allocation_config_total_tables_set(p, slots);
+	wasmtime_pooling_allocation_config_max_memory_size_set(p, max_memory);
+	wasmtime_pooling_allocation_strategy_set(cfg, p);
+	wasmtime_pooling_allocation_config_delete(p);
+}
 
 // wgHostCall is the Go side of every host function (wasmtime_export.go).
 extern void *wgHostCall(uintptr_t env, void *caller, void *ctx, void *vals, size_t n);
@@ -201,19 +224,47 @@ static wg_inst *wg_inst_new(wasmtime_context_t *cx) {
 	return w;
 }
 
+// wg_fuel gives the store fuel for its next call (wasmtime_fuel.go); 0
+// when the engine does not consume fuel.
+static void wg_fuel(wg_inst *w, uint64_t fuel) {
+	if (fuel != 0) {
+		wasmtime_error_t *err = wasmtime_context_set_fuel(w->cx, fuel);
+		if (err != NULL) {
+			wasmtime_error_delete(err);
+		}
+	}
+}
+
+// wg_charge takes n fuel from the store (a guest's sleep), never below 0.
+static void wg_charge(wasmtime_context_t *cx, uint64_t n) {
+	uint64_t left = 0;
+	wasmtime_error_t *err = wasmtime_context_get_fuel(cx, &left);
+	if (err != NULL) {
+		wasmtime_error_delete(err);
+		return;
+	}
+	err = wasmtime_context_set_fuel(cx, left > n ? left - n : 0);
+	if (err != NULL) {
+		wasmtime_error_delete(err);
+	}
+}
+
 static wasmtime_error_t *wg_instantiate(const wasmtime_linker_t *linker, wg_inst *w,
-		const wasmtime_module_t *module) {
+		const wasmtime_module_t *module, uint64_t fuel) {
 	w->trap = NULL;
+	wg_fuel(w, fuel);
 	return wasmtime_linker_instantiate(linker, w->cx, module, &w->inst, &w->trap);
 }
 
-// wg_call calls fns[slot]: (i32) -> i32, () -> i32 or () -> (); the
-// result is left in raw[0], a trap in trap. (No Go pointer is passed:
-// cgo would move what it points to to the heap, a garbage per call.)
-static wasmtime_error_t *wg_call(wg_inst *w, int slot, int32_t arg) {
+// wg_call calls fns[slot]: (i32) -> i32, () -> i32 or () -> (), with fuel
+// (when not 0); the result is left in raw[0], a trap in trap. (No Go
+// pointer is passed: cgo would move what it points to to the heap, a
+// garbage per call.)
+static wasmtime_error_t *wg_call(wg_inst *w, int slot, int32_t arg, uint64_t fuel) {
 	w->trap = NULL;
 	w->raw[0].i64 = 0;
 	w->raw[0].i32 = arg;
+	wg_fuel(w, fuel);
 	return wasmtime_func_call_unchecked(w->cx, &w->fns[slot], w->raw, 1, &w->trap);
 }
 
@@ -295,6 +346,14 @@ func wtStorePtr(s *wasmtime.Store) *C.wasmtime_store_t {
 	return *(**C.wasmtime_store_t)(unsafe.Pointer(s))
 }
 
+func wtPooling(cfg *wasmtime.Config, slots uint32, maxMemory uint64) {
+	C.wg_pooling(*(**C.wasm_config_t)(unsafe.Pointer(cfg)), C.uint32_t(slots), C.size_t(maxMemory))
+}
+
+// wtEngineMade reports whether wasmtime made the engine (it returns none
+// for a configuration it cannot honour).
+func wtEngineMade(e *wasmtime.Engine) bool { return *(*unsafe.Pointer)(unsafe.Pointer(e)) != nil }
+
 func wtLinkerPtr(l *wasmtime.Linker) *C.wasmtime_linker_t {
 	return *(**C.wasmtime_linker_t)(unsafe.Pointer(l))
 }
@@ -358,6 +417,9 @@ type wtFailure struct {
 	code   int // -1: none
 	frames []wtFrame
 }
+
+// outOfFuel reports whether the call used its work budget.
+func (f *wtFailure) outOfFuel() bool { return f != nil && f.code == wtTrapOutOfFuel }
 
 type wtFrame struct {
 	index uint32
@@ -438,8 +500,8 @@ func wtFreeInst(w wtInst) { C.free(unsafe.Pointer(w)) }
 func wtCx(w wtInst) uintptr { return uintptr(unsafe.Pointer(w.cx)) }
 
 // wtInstantiate instantiates m in w's store with l's definitions.
-func wtInstantiate(l *wasmtime.Linker, w wtInst, m *wasmtime.Module) *wtFailure {
-	err := C.wg_instantiate(wtLinkerPtr(l), w, wtModulePtr(m))
+func wtInstantiate(l *wasmtime.Linker, w wtInst, m *wasmtime.Module, fuel uint64) *wtFailure {
+	err := C.wg_instantiate(wtLinkerPtr(l), w, wtModulePtr(m), C.uint64_t(fuel))
 	if err == nil && w.trap == nil {
 		return nil
 	}
@@ -473,9 +535,12 @@ func wtCallerMemory(w wtInst, caller unsafe.Pointer) bool {
 	return bool(C.wg_caller_memory((*C.wasmtime_caller_t)(caller), &w.mem))
 }
 
+// wtCharge takes n fuel from w's store.
+func wtCharge(w wtInst, n uint64) { C.wg_charge(w.cx, C.uint64_t(n)) }
+
 // wtCall calls the function in slot: (i32) -> i32, () -> i32 or () -> ().
-func wtCall(w wtInst, slot int, arg uint32) (int32, *wtFailure) {
-	err := C.wg_call(w, C.int(slot), C.int32_t(arg))
+func wtCall(w wtInst, slot int, arg uint32, fuel uint64) (int32, *wtFailure) {
+	err := C.wg_call(w, C.int(slot), C.int32_t(arg), C.uint64_t(fuel))
 	if err == nil && w.trap == nil {
 		return int32(C.wg_result(w)), nil
 	}
@@ -509,6 +574,7 @@ var wtTrapNames = map[int]string{
 	8:  "invalid conversion to integer",
 	9:  "unreachable",
 	10: "interrupted",
+	12: "interrupted", // out of fuel: the work budget, as wazero's instrumented deadline
 	13: "expected shared memory",
 	14: "null reference",
 }

@@ -27,8 +27,9 @@ var errWasmtimeUnavailable = func() error {
 
 // WasmtimeOptions configure the wasmtime engine.
 type WasmtimeOptions struct {
-	CacheDir string
-	Host     []abi.Func
+	CacheDir  string
+	Host      []abi.Func
+	PoolSlots uint32
 }
 
 // WasmtimeEngine is the wasmtime engine, absent from this build.

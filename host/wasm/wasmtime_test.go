@@ -142,7 +142,7 @@ func TestEnginesSideBySide(t *testing.T) {
 	if ma == mb || mb != mc || r.Modules() != 2 {
 		t.Fatalf("modules %p %p %p, %d in the registry", ma, mb, mc, r.Modules())
 	}
-	if ma.Info().Engine != r.Engine().Name() || mb.Info().Engine != "wasmtime" || mb.Info().Interruption != "epoch" {
+	if ma.Info().Engine != r.Engine().Name() || mb.Info().Engine != "wasmtime" || mb.Info().Interruption != "fuel" {
 		t.Errorf("engines %q and %q (%s)", ma.Info().Engine, mb.Info().Engine, mb.Info().Interruption)
 	}
 	for _, m := range []*Module{ma, mb} {
@@ -282,4 +282,127 @@ func TestWasmtimeMemoryCap(t *testing.T) {
 			t.Errorf("cap %d: %s", pages, pe.Msg)
 		}
 	}
+}
+
+func TestWtFuelRecheck(t *testing.T) {
+	ms := int64(time.Millisecond)
+	for _, c := range []struct {
+		name  string
+		slept int64 // during the call
+		at    int64 // mono ns of the look, the call armed at 0 for 10ms
+		want  int64 // next look; 0: stop
+	}{
+		{"working at the deadline: the fuel decides, look again later", 0, 10 * ms, 20 * ms},
+		{"slept part of the budget: look when the rest could have run", 4 * ms, 10 * ms, 16 * ms},
+		{"slept the budget", 10 * ms, 10 * ms, 0},
+		{"look capped at the wall ceiling", 0, 995 * ms, 1000 * ms},
+		{"wall ceiling reached", 0, 1000 * ms, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &wtFuel{rate: 0} // rate 0: sleep charges no fuel (and touches no store)
+			f.arm(10*time.Millisecond, 0)
+			f.slept.Add(c.slept)
+			if got := f.recheck(c.at); got != c.want {
+				t.Fatalf("recheck(%d) = %d, want %d", c.at, got, c.want)
+			}
+		})
+	}
+}
+
+// TestWasmtimeFuel: a call's fuel is its budget of work at the calibrated
+// rate; a guest that uses it traps, and the error is a deadline error
+// although no timer fired; a guest's sleep is charged.
+func TestWasmtimeFuel(t *testing.T) {
+	rate := wtFuelRate()
+	if rate == 0 {
+		t.Skip("no thread CPU clock: wasmtime deadlines are wall-clock here")
+	}
+	// A wasm instruction is somewhere between a tenth of a ns and
+	// hundreds of ns: a rate outside is a broken measurement.
+	if rate < 1e7 || rate > 1e11 {
+		t.Fatalf("wtFuelRate() = %.3g fuel/s", rate)
+	}
+	e := newWasmtime(t, WasmtimeOptions{})
+	ctx := context.Background()
+	for _, c := range []struct {
+		fixture string
+		fuel    uint64
+		timeout time.Duration
+	}{
+		// A loop runs out of the fuel it was given; with a minute's
+		// deadline, only the fuel can have stopped it this soon.
+		{"loop", 1_000_000, time.Minute},
+		// A guest asking to sleep an hour is charged it at once: out of
+		// fuel, or stopped when it slept its budget.
+		{"sleep", 0, 20 * time.Millisecond},
+	} {
+		t.Run(c.fixture, func(t *testing.T) {
+			cm, err := e.Compile(ctx, fixture(t, c.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cm.Close(ctx)
+			if got := cm.Info().Interruption; got != "fuel" {
+				t.Errorf("interruption %q, want fuel", got)
+			}
+			mi, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mi.Close(ctx)
+			i := mi.(*wtInstance)
+			if want := uint64(c.timeout.Seconds() * rate); i.fuelFor(c.timeout) != want {
+				t.Errorf("fuelFor(%v) = %d, want %d", c.timeout, i.fuelFor(c.timeout), want)
+			}
+			if c.fuel != 0 {
+				i.cc.arm(c.timeout)
+				_, fl := wtCall(i.w, int(HookRequest), 0, c.fuel)
+				if fired := i.cc.disarm(); fired || !fl.outOfFuel() {
+					t.Fatalf("fired %v, failure %+v: want out of fuel", fired, fl)
+				}
+				return
+			}
+			_, err = mi.CallHook(HookRequest, 0, c.timeout)
+			if !errors.Is(err, ErrDeadline) {
+				t.Fatalf("got %v, want a deadline error", err)
+			}
+			if slept := time.Duration(i.fuel.slept.Load()); slept != time.Hour {
+				t.Fatalf("charged a sleep of %v, want the hour asked for", slept)
+			}
+		})
+	}
+}
+
+// TestWasmtimePoolSlots: with the pooling allocator, instances take slots
+// and give them back; one past the pool fails to instantiate, with an
+// error that says so, and a slot freed serves again.
+func TestWasmtimePoolSlots(t *testing.T) {
+	e := newWasmtime(t, WasmtimeOptions{PoolSlots: 2})
+	ctx := context.Background()
+	cm, err := e.Compile(ctx, fixture(t, "noop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cm.Close(ctx)
+	var live []ModuleInstance
+	for range 2 {
+		mi, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mi.CallHook(HookRequest, 0, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		live = append(live, mi)
+	}
+	if _, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second}); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("third instance in a pool of 2: %v", err)
+	}
+	_ = live[0].Close(ctx)
+	mi, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("after a slot was freed: %v", err)
+	}
+	_ = mi.Close(ctx)
+	_ = live[1].Close(ctx)
 }

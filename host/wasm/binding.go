@@ -185,10 +185,7 @@ func (m *Module) Bind(ctx context.Context, env *abi.Env, cfg BindingConfig) (*Bi
 	b.sink = newLogSink(log, env)
 
 	var err error
-	if cfg.MemoryPages >= 1<<16 {
-		// No cap below wazero's own 4 GiB limit: use the base runtime.
-		b.cm = m.cm
-	} else if b.cm, err = m.withCap(ctx, cfg.MemoryPages); err != nil {
+	if b.cm, err = m.withCap(ctx, min(cfg.MemoryPages, 1<<16)); err != nil {
 		m.release(ctx)
 		return nil, fmt.Errorf("plugin %q: %w", env.Plugin, err)
 	}
@@ -224,10 +221,7 @@ func (m *Module) Bind(ctx context.Context, env *abi.Env, cfg BindingConfig) (*Bi
 
 // teardown releases what Bind took from the module.
 func (b *Binding) teardown(ctx context.Context) error {
-	var err error
-	if b.cm != b.m.cm {
-		err = b.m.releaseCap(ctx, b.cfg.MemoryPages)
-	}
+	err := b.m.releaseCap(ctx, min(b.cfg.MemoryPages, 1<<16))
 	b.m.r.metrics.release(b.series)
 	b.sink.close()
 	return errors.Join(err, b.m.release(ctx))
@@ -254,6 +248,7 @@ func (b *Binding) newInstance() (*Instance, error) {
 	inst.stderr = guestLog{sink: b.sink, stream: "stderr", level: slog.LevelWarn}
 	mi, err := b.cm.Instantiate(context.Background(), InstanceOptions{
 		Call: &inst.call, Stdout: &inst.stdout, Stderr: &inst.stderr, InitTimeout: b.cfg.InitTimeout,
+		LongLived: b.cfg.Mode == ModePooled,
 	})
 	if err != nil {
 		return nil, b.initError(err.Error(), err)

@@ -43,8 +43,10 @@ import (
 type Engine interface {
 	// Name identifies the engine and its mode, e.g. "wazero-compiler".
 	Name() string
-	// Compile compiles a module that Inspect accepted. The result has no
-	// memory cap beyond the module's own maximum.
+	// Compile compiles a module that Inspect accepted. The result may have
+	// a memory cap (MemoryPages): an engine whose caps cost a compiled
+	// copy each compiles under the cap most bindings use. The engine may
+	// keep wasm: the caller must not modify it.
 	Compile(ctx context.Context, wasm []byte) (CompiledModule, error)
 	// Close releases the engine; every CompiledModule must be closed first.
 	Close(ctx context.Context) error
@@ -59,6 +61,9 @@ type CompiledModule interface {
 	// and must be closed on its own. It fails when the module's declared
 	// minimum or maximum exceeds the cap.
 	WithMemoryLimit(ctx context.Context, pages uint32) (CompiledModule, error)
+	// MemoryPages is the cap of every instance's memory (64 KiB pages); 0
+	// is none beyond the module's own maximum.
+	MemoryPages() uint32
 	// Instantiate makes a new instance: memory initialized, start section
 	// and _initialize run, no hook called yet.
 	Instantiate(ctx context.Context, opts InstanceOptions) (ModuleInstance, error)
@@ -77,6 +82,9 @@ type InstanceOptions struct {
 	Stdout, Stderr io.Writer
 	// InitTimeout bounds the start section and _initialize.
 	InitTimeout time.Duration
+	// LongLived instances serve many requests (pooled mode): the engine
+	// may spend instantiation time to hold their memory more cheaply.
+	LongLived bool
 }
 
 // ModuleInstance is one instance of a module. It is used by one goroutine

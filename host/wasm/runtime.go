@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -257,7 +256,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 // loaded with the same bytes (sha256) on that engine: several routes or
 // plugins using one .wasm compile it once. name is the plugin name, for
 // messages and the compile-time metric. Every successful Load must be
-// paired with Module.Release.
+// paired with Module.Release. The runtime keeps wasm (to compile it again
+// under other memory caps) without copying it: the caller must not modify
+// it afterwards.
 func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	return r.LoadOn(ctx, r.PluginEngine(name), name, wasm)
 }
@@ -347,8 +348,8 @@ func (m *Module) compile(ctx context.Context, wasm []byte) error {
 	}
 	start := time.Now()
 	// The engine keeps the bytes to compile them again under other memory
-	// caps; the caller may reuse its slice.
-	cm, err := m.engine.Compile(ctx, bytes.Clone(wasm))
+	// caps: they are the caller's (LoadOn).
+	cm, err := m.engine.Compile(ctx, wasm)
 	if err != nil {
 		return err
 	}
@@ -423,7 +424,9 @@ func (m *Module) close(ctx context.Context) error {
 	m.mu.Unlock()
 	var err error
 	for _, c := range caps {
-		err = errors.Join(err, c.cm.Close(ctx))
+		if c.cm != m.cm {
+			err = errors.Join(err, c.cm.Close(ctx))
+		}
 	}
 	for name := range names {
 		m.r.metrics.compile.DeleteLabelValues(name, m.version)
@@ -440,9 +443,13 @@ func (m *Module) withCap(ctx context.Context, pages uint32) (CompiledModule, err
 		c.refs++
 		return c.cm, nil
 	}
-	cm, err := m.cm.WithMemoryLimit(ctx, pages)
-	if err != nil {
-		return nil, err
+	// The module compiled under this cap already (see Engine.Compile).
+	cm := m.cm
+	if m.cm.MemoryPages() != pages {
+		var err error
+		if cm, err = m.cm.WithMemoryLimit(ctx, pages); err != nil {
+			return nil, err
+		}
 	}
 	m.caps[pages] = &capped{cm: cm, refs: 1}
 	return cm, nil
@@ -462,5 +469,8 @@ func (m *Module) releaseCap(ctx context.Context, pages uint32) error {
 	}
 	delete(m.caps, pages)
 	m.mu.Unlock()
+	if c.cm == m.cm {
+		return nil // the module's own: closed with it
+	}
 	return c.cm.Close(ctx)
 }

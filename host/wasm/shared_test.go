@@ -30,14 +30,15 @@ func TestSharedRuntimes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// Three versions, each compiled without a cap and under 16 pages:
-		// six compiled modules in at most two runtimes per interruption
-		// mode in use (all three share it under ContextInterruption).
+		// Three versions, each compiled under the default cap and under 16
+		// pages: six compiled modules in the engine's base runtime and at
+		// most two runtimes per interruption mode in use (all three share
+		// them under ContextInterruption).
 		if n := eng.LiveRuntimes(); n != 6 {
 			t.Errorf("context=%v: %d compiled modules, want 6", ctxMode, n)
 		}
-		if n := eng.SharedRuntimes(); n < 2 || n > 4 || ctxMode && n != 2 {
-			t.Errorf("context=%v: %d wazero runtimes, want 2 (up to 4 with mixed interruption)", ctxMode, n)
+		if n := eng.SharedRuntimes(); n < 3 || n > 5 || ctxMode && n != 3 {
+			t.Errorf("context=%v: %d wazero runtimes, want 3 (up to 5 with mixed interruption)", ctxMode, n)
 		}
 		before := eng.SharedRuntimes()
 		for i, b := range binds {
@@ -95,8 +96,8 @@ func TestCloseCompiledClosesInstances(t *testing.T) {
 	if err := cm.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if e.SharedRuntimes() != 1 {
-		t.Fatalf("%d runtimes, want the base one, still used by another module", e.SharedRuntimes())
+	if e.SharedRuntimes() != 2 {
+		t.Fatalf("%d runtimes, want the base one and the default cap's, still used by another module", e.SharedRuntimes())
 	}
 	for _, i := range []ModuleInstance{insts[0], insts[2]} {
 		if !i.(*wzInstance).mod.IsClosed() {
@@ -114,4 +115,38 @@ func TestCloseCompiledClosesInstances(t *testing.T) {
 		t.Fatalf("other module in the shared runtime: %v", err)
 	}
 	_ = ki.Close(ctx)
+}
+
+// TestDefaultCapSharesCompiled: a module is compiled once for the
+// bindings with the default memory cap (a wazero compiled module holds a
+// decoded copy of the module: megabytes for a Go plugin); other caps, no
+// cap included, compile their own.
+func TestDefaultCapSharesCompiled(t *testing.T) {
+	r := newTestRuntime(t, Options{})
+	eng := r.Engine().(*WazeroEngine)
+	ctx := context.Background()
+	m, err := r.Load(ctx, "shared", rawWat(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(ctx)
+	for k, cfg := range []BindingConfig{{}, {MemoryPages: DefaultMemoryPages}, {MemoryPages: 1 << 16}, {MemoryPages: 16}} {
+		b, err := m.Bind(ctx, testEnv(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mustClose(t, b)
+		if _, err := serve(t, b, "/ok"); err != nil {
+			t.Fatalf("pages %d: %v", cfg.MemoryPages, err)
+		}
+		if want := []bool{true, true, false, false}[k]; (b.cm == m.cm) != want {
+			t.Errorf("pages %d: uses the module's own compiled module: %v, want %v", cfg.MemoryPages, b.cm == m.cm, want)
+		}
+		if got, want := uint64(b.cm.MemoryPages()), b.capSize>>16; got != want {
+			t.Errorf("pages %d: compiled under a cap of %d pages, want %d", cfg.MemoryPages, got, want)
+		}
+	}
+	if n := eng.LiveRuntimes(); n != 3 {
+		t.Errorf("%d compiled modules for the default cap, no cap and 16 pages, want 3", n)
+	}
 }

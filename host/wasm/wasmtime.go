@@ -325,6 +325,9 @@ func (c *wtCompiled) WithMemoryLimit(_ context.Context, pages uint32) (CompiledM
 	return &wtCompiled{e: c.e, info: c.info, mod: c.mod, pages: pages, initOK: c.initOK}, nil
 }
 
+// MemoryPages implements CompiledModule.
+func (c *wtCompiled) MemoryPages() uint32 { return c.pages }
+
 // Close implements CompiledModule. Instances still open keep working until
 // their owner closes them (a store cannot be freed under a running call).
 func (c *wtCompiled) Close(context.Context) error {

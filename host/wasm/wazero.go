@@ -195,7 +195,11 @@ func (e *WazeroEngine) Close(ctx context.Context) error {
 	return errors.Join(err, e.cache.Close(ctx))
 }
 
-// Compile implements Engine.
+// Compile implements Engine. The module is compiled under the default
+// memory cap (DefaultMemoryPages) when it fits: each wazero CompiledModule
+// holds a decoded copy of the module (its code and data segments,
+// megabytes for a Go plugin), and bindings with the default cap then use
+// this one (Module.withCap) instead of a second.
 func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule, error) {
 	info, err := parse(wasm)
 	if err != nil {
@@ -205,31 +209,35 @@ func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule
 	// derives the hooks and the reactor flag from the exports.
 	_ = validate(&info)
 	e.compiles.Add(1)
+	pages := uint32(DefaultMemoryPages)
+	if m := info.Memory; m.Min > pages || m.HasMax && m.Max > pages {
+		pages = 0
+	}
 	if !e.instrument {
 		info.Interruption = "context"
-		return e.compile(ctx, info, wasm, 0, false)
+		return e.compile(ctx, info, wasm, wasm, pages, false)
 	}
 	code, err := instrument(wasm)
 	if err != nil {
 		info.Interruption = "context (not instrumented: " + err.Error() + ")"
-		return e.compile(ctx, info, wasm, 0, false)
+		return e.compile(ctx, info, wasm, wasm, pages, false)
 	}
 	info.Interruption = "instrumented"
-	c, err := e.compile(ctx, info, code, 0, true)
+	c, err := e.compile(ctx, info, wasm, code, pages, true)
 	if err != nil {
 		// A rewriter bug must not cost the plugin: the original bytes
 		// compile with wazero's own deadline checks.
 		info.Interruption = "context (instrumented module failed to compile: " + err.Error() + ")"
-		if c2, err2 := e.compile(ctx, info, wasm, 0, false); err2 == nil {
+		if c2, err2 := e.compile(ctx, info, wasm, wasm, pages, false); err2 == nil {
 			return c2, nil
 		}
 	}
 	return c, err
 }
 
-// compile compiles code in the shared runtime capped at pages (0:
-// wazero's default, 4 GiB).
-func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, code []byte, pages uint32, instrumented bool) (*wzCompiled, error) {
+// compile compiles code (src, maybe instrumented) in the shared runtime
+// capped at pages (0: wazero's default, 4 GiB).
+func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, src, code []byte, pages uint32, instrumented bool) (*wzCompiled, error) {
 	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages}, importsWASI(info))
 	if err != nil {
 		return nil, err
@@ -240,7 +248,7 @@ func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, code []byte
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	e.live.Add(1)
-	return &wzCompiled{e: e, info: info, code: code, instrumented: instrumented, sr: sr, rt: sr.rt, cm: cm, pages: pages}, nil
+	return &wzCompiled{e: e, info: info, src: src, instrumented: instrumented, sr: sr, rt: sr.rt, cm: cm, pages: pages}, nil
 }
 
 // acquire returns the runtime of key with one more reference, creating it
@@ -394,8 +402,8 @@ func fromWZ(ts []api.ValueType) []sdkabi.ValueType {
 type wzCompiled struct {
 	e            *WazeroEngine
 	info         ModuleInfo
-	code         []byte // what was compiled: the module, maybe instrumented
-	instrumented bool
+	src          []byte // the module as loaded (shared with the Runtime's caller)
+	instrumented bool   // what was compiled is src instrumented
 	sr           *sharedRuntime
 	rt           wazero.Runtime // sr.rt
 	cm           wazero.CompiledModule
@@ -413,7 +421,8 @@ type wzCompiled struct {
 func (c *wzCompiled) Info() ModuleInfo { return c.info }
 
 // WithMemoryLimit implements CompiledModule. The new runtime compiles the
-// same bytes, a hit in the shared compilation cache.
+// same bytes, a hit in the shared compilation cache (but a decoded copy of
+// the module of its own).
 func (c *wzCompiled) WithMemoryLimit(ctx context.Context, pages uint32) (CompiledModule, error) {
 	m := c.info.Memory
 	switch {
@@ -426,8 +435,20 @@ func (c *wzCompiled) WithMemoryLimit(ctx context.Context, pages uint32) (Compile
 		// clamping it; say what to change.
 		return nil, fmt.Errorf("the module declares a maximum of %d memory pages, over the cap of %d pages: raise the cap or lower the module's maximum", m.Max, pages)
 	}
-	return c.e.compile(ctx, c.info, c.code, pages, c.instrumented)
+	// The instrumented bytes are made again rather than kept: a new cap
+	// is rare, and they are as large as the module.
+	code := c.src
+	if c.instrumented {
+		var err error
+		if code, err = instrument(c.src); err != nil {
+			return nil, fmt.Errorf("instrument: %w", err)
+		}
+	}
+	return c.e.compile(ctx, c.info, c.src, code, pages, c.instrumented)
 }
+
+// MemoryPages implements CompiledModule.
+func (c *wzCompiled) MemoryPages() uint32 { return c.pages }
 
 // Close implements CompiledModule: it closes any instance left, releases
 // this use of the compiled code and of the shared runtime (closed with
@@ -513,9 +534,14 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	}
 	opts.Call.Ctx = &i.cc
 	i.cc.arm(opts.InitTimeout)
-	mod, err := c.rt.InstantiateModule(&i.cc, c.cm, cfg)
+	ictx := context.Context(&i.cc)
+	if opts.LongLived {
+		ictx = withLinearMemory(ictx, i)
+	}
+	mod, err := c.rt.InstantiateModule(ictx, c.cm, cfg)
 	fired := i.cc.disarm()
 	if err != nil {
+		i.releaseMemory()
 		i.cc.stop()
 		return nil, deadlineErr(fmt.Errorf("instantiate: %w", err), fired)
 	}
@@ -523,6 +549,7 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	if !c.track(i) {
 		i.cc.stop()
 		_ = mod.Close(ctx)
+		i.releaseMemory()
 		return nil, errors.New("instantiate: compiled module closed")
 	}
 	i.mem = mod.Memory()
@@ -604,6 +631,7 @@ type wzInstance struct {
 	fns      [numHooks]api.Function
 	stack    [1]uint64
 	cc       callCtx
+	lin      interface{ release() } // the linear memory outside the Go heap; nil: wazero's
 
 	// Links in the owner's live list (wzCompiled.track); guarded by
 	// owner.mu, nil once unlinked.
@@ -653,7 +681,18 @@ func (i *wzInstance) Close(ctx context.Context) error {
 	i.cc.stop()
 	// i.c is fixed at creation; untrack reads the links under its lock.
 	i.c.untrack(i)
-	return i.mod.Close(ctx)
+	err := i.mod.Close(ctx)
+	i.releaseMemory()
+	return err
+}
+
+// releaseMemory unmaps the instance's linear memory: wazero only dropped
+// its pages (mmapMemory), as its guest might have been running.
+func (i *wzInstance) releaseMemory() {
+	if i.lin != nil {
+		i.lin.release()
+		i.lin = nil
+	}
 }
 
 // wzMemory adapts api.Memory to abi.Memory.

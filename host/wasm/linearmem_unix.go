@@ -1,0 +1,130 @@
+//go:build unix
+
+package wasm
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
+)
+
+// Linear memories outside the Go heap (wazero's experimental allocator).
+//
+// wazero's default linear memory is a Go slice: each memory.grow copies it
+// into a larger one, and the Go heap, whose collector aims at twice the
+// live heap, then holds twice the guests' memory; a closed instance's
+// memory goes back to the system only when the scavenger gets to it. A
+// Go plugin's instance is megabytes, and a pool holds many.
+//
+// An mmapMemory instead reserves the memory's maximum (the binding's cap)
+// as address space, makes pages usable as the guest grows (in place: no
+// copy, and the base never moves), and gives them back to the system
+// when the instance closes. Only long-lived (pooled) instances get one:
+// the system calls and page faults cost a short-lived instance more than
+// a Go slice does (a fresh Go plugin instance ~15%).
+//
+// wazero frees a memory when it closes the module, which may happen from
+// another goroutine while the guest still runs (a context-interrupted
+// call): Free only drops the pages (madvise; a late access reads zeros
+// instead of faulting), and the address range is unmapped by the
+// instance's owner (release), once the guest is known to have returned.
+type mmapMemory struct {
+	mu        sync.Mutex
+	buf       []byte // the whole reservation
+	committed int    // bytes readable and writable from the start
+	freed     bool
+	unmapped  bool
+}
+
+// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14).
+const madvPopulateWrite = 23
+
+// mmapPage is the granularity of commits.
+var mmapPage = unix.Getpagesize()
+
+// newMmapMemory reserves max bytes; nil when the system refuses.
+func newMmapMemory(max uint64) *mmapMemory {
+	if max == 0 || max > 1<<32 {
+		max = 1 << 32
+	}
+	buf, err := unix.Mmap(-1, 0, int(max), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil
+	}
+	return &mmapMemory{buf: buf}
+}
+
+// Reallocate implements experimental.LinearMemory: the memory, size bytes
+// long, at the same address as before.
+func (m *mmapMemory) Reallocate(size uint64) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.freed || size > uint64(len(m.buf)) {
+		return nil
+	}
+	if n := int((size + uint64(mmapPage) - 1) / uint64(mmapPage) * uint64(mmapPage)); n > m.committed {
+		grown := m.buf[m.committed:n]
+		if unix.Mprotect(grown, unix.PROT_READ|unix.PROT_WRITE) != nil {
+			return nil
+		}
+		// Fault the pages in with one call rather than one fault each (a
+		// Go plugin's first megabytes cost milliseconds of faults); where
+		// the system cannot, the guest faults them in as it goes.
+		_ = unix.Madvise(grown, madvPopulateWrite)
+		m.committed = n
+	}
+	return m.buf[:size:size]
+}
+
+// Free implements experimental.LinearMemory: the pages go back to the
+// system; the range stays mapped until release.
+func (m *mmapMemory) Free() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.freed || m.unmapped {
+		return
+	}
+	m.freed = true
+	if m.committed > 0 {
+		_ = unix.Madvise(m.buf[:m.committed], unix.MADV_DONTNEED)
+	}
+}
+
+// release unmaps the memory. Its instance's guest must not run any more.
+func (m *mmapMemory) release() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.unmapped {
+		return
+	}
+	m.unmapped, m.freed = true, true
+	_ = unix.Munmap(m.buf)
+	m.buf = nil
+}
+
+// goMemory is wazero's own kind of linear memory, a Go slice, for when the
+// system refuses a reservation.
+type goMemory struct{ buf []byte }
+
+func (g *goMemory) Reallocate(size uint64) []byte {
+	if n := uint64(len(g.buf)); size > n {
+		g.buf = append(g.buf, make([]byte, size-n)...)
+	}
+	return g.buf[:size]
+}
+
+func (g *goMemory) Free() { g.buf = nil }
+
+// withLinearMemory returns ctx with the allocator of i's linear memory,
+// for instantiating it; i.lin gets the memory, for Close to unmap.
+func withLinearMemory(ctx context.Context, i *wzInstance) context.Context {
+	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
+		if m := newMmapMemory(max); m != nil {
+			i.lin = m
+			return m
+		}
+		return &goMemory{}
+	}))
+}

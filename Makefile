@@ -144,7 +144,7 @@ test: test-deps vet plugins examples tools
 FUZZ_TIME ?= 15s
 FUZZ_TARGETS := FuzzRequestPath:./host/server FuzzCleanPath:./host/httpsyntax FuzzParse:./host/config \
 	FuzzMatch:./host/router FuzzHostFunctions:./host/abi FuzzKey:./host/cache FuzzLoad:./host/certs \
-	FuzzDiff:./host/shadow FuzzDecide:./host/authz
+	FuzzDiff:./host/shadow FuzzDecide:./host/authz FuzzDecodeResponse:./host/idempotency
 fuzz-short:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t%%:*} ($(FUZZ_TIME))"; \

@@ -50,6 +50,15 @@ plugin_runtime: {engine: v8, wazero_mode: jit}
 plugins:
   - {name: p, module: p.wasm, engine: wasm3}
 `, []string{`2:26: bad engine "v8" (want one of: wazero, wasmtime)`, `2:43: bad wazero_mode "jit"`, `4:39: bad engine "wasm3"`}},
+		{"wasmtime pool", `
+plugin_runtime: {wasmtime_pool_slots: 1000}
+`, nil},
+		{"wasmtime pool too large", `
+plugin_runtime: {wasmtime_pool_slots: 100000}
+`, []string{`2:39: plugin_runtime.wasmtime_pool_slots must be between 0 and 10000`}},
+		{"wasmtime pool negative", `
+plugin_runtime: {wasmtime_pool_slots: -1}
+`, []string{`2:39: plugin_runtime.wasmtime_pool_slots must be between 0 and 10000`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

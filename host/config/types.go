@@ -325,9 +325,11 @@ type Runtime struct {
 	WazeroMode   string       `yaml:"wazero_mode" json:"wazero_mode,omitempty" doc:"how wazero runs plugins: compiler (native code; falls back to the interpreter where unsupported) or interpreter" default:"compiler" enum:"compiler,interpreter"`
 	AutoRollback AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty" doc:"roll a hot-loaded plugin version back when it fails right after the swap"`
 	Canary       Canary       `yaml:"canary" json:"canary,omitempty" doc:"when a plugin canary (PUT /plugins/NAME/canary) is ended by itself"`
-	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest on wazero: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops); wasmtime always uses its epoch interruption" default:"instrumented" enum:"instrumented,context"`
-	WatchDir     string       `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
-	CacheDir     string       `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
+	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest on wazero: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops); wasmtime always counts fuel" default:"instrumented" enum:"instrumented,context"`
+	// WasmtimePoolSlots puts wasmtime's instances in its pooling allocator.
+	WasmtimePoolSlots int    `yaml:"wasmtime_pool_slots" json:"wasmtime_pool_slots,omitempty" doc:"wasmtime only: instance slots reserved up front in wasmtime's pooling allocator (each 4 GiB of address space, not memory), making instantiation about half as costly; more live wasmtime instances than this fail to start; 0 or absent: no pool"`
+	WatchDir          string `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
+	CacheDir          string `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`
@@ -380,6 +382,7 @@ type PluginPool struct {
 	AcquireTimeout  Duration `yaml:"acquire_timeout" json:"acquire_timeout,omitempty" doc:"how long a request waits for a free instance before a 503" default:"100ms"`
 	MaxRequests     int      `yaml:"max_requests" json:"max_requests,omitempty" doc:"recycle an instance after this many requests (0: never)"`
 	MemoryHighWater ByteSize `yaml:"memory_high_water" json:"memory_high_water,omitempty" doc:"recycle an instance whose memory grew past this (0: never)"`
+	IdleTimeout     Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty" doc:"close an instance left idle this long, down to min_instances, so a pool grown by a burst shrinks back (0: never)" default:"30s"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

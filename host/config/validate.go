@@ -62,12 +62,19 @@ func (v *validator) elem(s *string, fallback Pos) Pos {
 	return fallback
 }
 
+// maxWasmtimePoolSlots keeps the pool's reservation (4 GiB of address
+// space per slot) well inside a 64-bit address space of 128 TiB.
+const maxWasmtimePoolSlots = 10000
+
 func (v *validator) config(c *Config) {
 	v.file = c.File
 	// Engines first: a wazero mode where an engine goes gets its own
 	// message instead of the enum's.
 	rt := &c.Runtime
 	v.engine(rt.Engine, rt.At.Of("engine", rt.Pos), "plugin_runtime.engine: ")
+	if n := rt.WasmtimePoolSlots; n < 0 || n > maxWasmtimePoolSlots {
+		v.errorf(rt.At.Of("wasmtime_pool_slots", rt.Pos), "plugin_runtime.wasmtime_pool_slots must be between 0 and %d (each slot reserves 4 GiB of address space), got %d", maxWasmtimePoolSlots, n)
+	}
 	for i := range c.Plugins {
 		pl := &c.Plugins[i]
 		v.engine(pl.Engine, pl.At.Of("engine", pl.Pos), label("plugin", pl.Name, i)+"engine: ")

@@ -134,6 +134,7 @@ func newPlugins(rc config.Runtime, log *slog.Logger, m *metrics.Metrics) (*plugi
 		CacheDir:            dir,
 		Interpreter:         rc.WazeroMode == "interpreter",
 		ContextInterruption: rc.Interruption == "context",
+		WasmtimePoolSlots:   uint32(rc.WasmtimePoolSlots),
 		Log:                 log,
 		Registerer:          m.Registry,
 	})
@@ -279,9 +280,13 @@ func (b *builder) bind(ctx context.Context, cfg *config.Config, snap, prev *snap
 		MaxRequestsPerInstance: def.Pool.MaxRequests,
 		MemoryHighWaterPages:   uint32((int64(def.Pool.MemoryHighWater) + 65535) / 65536),
 		AcquireTimeout:         def.Pool.AcquireTimeout.D(),
+		IdleTimeout:            def.Pool.IdleTimeout.D(),
 		QuarantineAfter:        def.Quarantine.After,
 		QuarantineBackoff:      def.Quarantine.Backoff.D(),
 		QuarantineMaxBackoff:   def.Quarantine.MaxBackoff.D(),
+	}
+	if bc.IdleTimeout == 0 {
+		bc.IdleTimeout = -1 // idle_timeout: 0 is never; the binding's zero is its default
 	}
 	if def.Mode == "fresh" {
 		bc.Mode = wasm.ModeFresh

@@ -77,7 +77,11 @@ type PluginView struct {
 	Mode         string        `json:"mode"`
 	Hooks        []string      `json:"hooks"`
 	ColdStart    ColdStartView `json:"cold_start"`
-	Routes       []PluginRoute `json:"routes"`
+	// Instances and MemoryBytes sum the live instances and their linear
+	// memory over the plugin's routes, canaries included.
+	Instances   int           `json:"instances"`
+	MemoryBytes uint64        `json:"memory_bytes"`
+	Routes      []PluginRoute `json:"routes"`
 	// Versions are the kept versions, oldest first, for rollback.
 	Versions []VersionView `json:"versions"`
 	Canary   *CanaryView   `json:"canary,omitempty"`
@@ -109,6 +113,11 @@ type PluginRoute struct {
 	Quarantined         bool   `json:"quarantined"`
 	ConsecutiveFailures int    `json:"consecutive_failures"`
 	MemoryHighWater     uint32 `json:"memory_high_water_bytes"`
+	// MemoryBytes is the linear memory of the live instances, each as of
+	// its last release; ReapedInstances counts those closed idle
+	// (pool.idle_timeout).
+	MemoryBytes     uint64 `json:"memory_bytes"`
+	ReapedInstances uint64 `json:"reaped_instances"`
 	// Calls and Failures count hook calls since the running config (or
 	// plugin version) was swapped in.
 	Calls    int64 `json:"calls"`
@@ -121,10 +130,12 @@ type PluginRoute struct {
 
 // VersionCalls are a canary version's hook calls on a route.
 type VersionCalls struct {
-	SHA256     string  `json:"sha256"`
-	Calls      int64   `json:"calls"`
-	Failures   int64   `json:"failures"`
-	MeanCallUs float64 `json:"mean_call_us"`
+	SHA256      string  `json:"sha256"`
+	Calls       int64   `json:"calls"`
+	Failures    int64   `json:"failures"`
+	MeanCallUs  float64 `json:"mean_call_us"`
+	Live        int     `json:"live_instances"`
+	MemoryBytes uint64  `json:"memory_bytes"`
 }
 
 // CanaryView is a plugin's canary: the version and the share of users
@@ -183,11 +194,18 @@ func (s *Server) Plugins() PluginsView {
 				pr := PluginRoute{
 					Route: r.name, FailOpen: l.failOpen, Live: st.Live, Idle: st.Idle, InUse: st.InUse,
 					Quarantined: st.Quarantined, ConsecutiveFailures: st.ConsecutiveFailures, MemoryHighWater: st.MemoryHighWater,
+					MemoryBytes: st.MemoryBytes, ReapedInstances: st.Reaped,
 					Calls: l.calls.Load(), Failures: l.failures.Load(),
 				}
+				v.Instances += st.Live
+				v.MemoryBytes += st.MemoryBytes
 				if c := l.canary; c != nil {
+					cs := c.binding.Stats()
 					pr.MeanCallUs = l.meanCallUs()
-					pr.Canary = &VersionCalls{SHA256: c.sha, Calls: c.calls.Load(), Failures: c.failures.Load(), MeanCallUs: c.meanCallUs()}
+					pr.Canary = &VersionCalls{SHA256: c.sha, Calls: c.calls.Load(), Failures: c.failures.Load(), MeanCallUs: c.meanCallUs(),
+						Live: cs.Live, MemoryBytes: cs.MemoryBytes}
+					v.Instances += cs.Live
+					v.MemoryBytes += cs.MemoryBytes
 				}
 				v.Routes = append(v.Routes, pr)
 			}

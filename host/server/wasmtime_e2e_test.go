@@ -31,14 +31,15 @@ func TestPluginHostFunctionsWasmtime(t *testing.T) {
 // plugin beside wazero plugins: a looping guest stops at its deadline, an
 // allocating one at its memory cap, a trap names the guest's functions,
 // and GET /plugins says which engine each plugin runs on, before and after
-// a reload that makes wasmtime the default.
+// a reload that makes wasmtime the default. wasmtime's instances are in
+// its pooling allocator here (plugin_runtime.wasmtime_pool_slots).
 func TestFaultGuestWasmtime(t *testing.T) {
 	needWasmtime(t)
 	warmPlugins(t, "fault")
 	up := startUpstream(t, "a")
 	fault := pluginPath(t, "fault")
 	config := func(engine string) string {
-		return fmt.Sprintf(baseConfig, 100) + fmt.Sprintf(`plugin_runtime: {cache_dir: %q, engine: %s}
+		return fmt.Sprintf(baseConfig, 100) + fmt.Sprintf(`plugin_runtime: {cache_dir: %q, engine: %s, wasmtime_pool_slots: 64}
 plugins:
   - {name: loop, module: %[3]q, engine: wasmtime, limits: {call_timeout: 50ms}, config: {mode: loop}}
   - {name: alloc, module: %[3]q, engine: wasmtime, limits: {memory_pages: 512, call_timeout: 10s}, config: {mode: alloc}}

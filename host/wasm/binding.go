@@ -42,6 +42,7 @@ const (
 	DefaultQuarantineAfter   = 5
 	DefaultQuarantineBackoff = time.Second
 	DefaultQuarantineMax     = time.Minute
+	DefaultIdleTimeout       = 30 * time.Second
 	minInitTimeout           = time.Second
 )
 
@@ -70,6 +71,10 @@ type BindingConfig struct {
 	MemoryHighWaterPages uint32
 	// AcquireTimeout is how long Acquire waits for a free instance.
 	AcquireTimeout time.Duration
+	// IdleTimeout closes an instance left idle that long, down to PoolMin
+	// live instances, so a pool grown by a burst shrinks back; negative
+	// never does.
+	IdleTimeout time.Duration
 	// QuarantineAfter consecutive failures of one stage quarantine the
 	// binding; a negative value never does. Failures are counted per
 	// stage: the cold start (instantiation, _initialize, on_init: what
@@ -104,6 +109,9 @@ func (c *BindingConfig) defaults() {
 	c.PoolMin = min(max(c.PoolMin, 1), c.PoolMax)
 	if c.AcquireTimeout <= 0 {
 		c.AcquireTimeout = DefaultAcquireTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.QuarantineAfter == 0 {
 		c.QuarantineAfter = DefaultQuarantineAfter
@@ -140,12 +148,25 @@ type Binding struct {
 	errExhausted   *PluginError
 	errClosed      *PluginError
 
+	// reaper closes instances idle for IdleTimeout (see reap); nil when
+	// the binding never shrinks. reaping counts the reaps closing an
+	// instance, which Close waits for before it tears the binding down.
+	reaper  *time.Timer
+	reaping sync.WaitGroup
+
 	mu      sync.Mutex
-	idle    []*Instance // LIFO: the warmest instance first
+	idle    []*Instance // LIFO: the warmest instance last, the coldest at 0
 	live    int
 	inUse   int
 	closed  bool
 	drained chan struct{}
+	// memBytes sums the linear memory of the live instances, each as
+	// counted at its creation or last Release (Instance.counted).
+	memBytes uint64
+	reaped   uint64 // instances closed idle
+	// reapArmed: the reaper is scheduled or running, so Release need not
+	// schedule it.
+	reapArmed bool
 	// Quarantine. fails counts consecutive failures per stage, indexed by
 	// hook: HookInit counts cold starts (see QuarantineAfter).
 	fails       [numHooks]int
@@ -216,6 +237,12 @@ func (m *Module) Bind(ctx context.Context, env *abi.Env, cfg BindingConfig) (*Bi
 		warm = nil
 	}
 	b.idle = warm
+	if cfg.Mode == ModePooled && cfg.IdleTimeout > 0 && cfg.PoolMax > cfg.PoolMin {
+		// Made once, stopped: Release arms it with Reset, which does not
+		// allocate.
+		b.reaper = time.AfterFunc(time.Hour, b.reap)
+		b.reaper.Stop()
+	}
 	return b, nil
 }
 
@@ -282,9 +309,13 @@ func (b *Binding) newInstance() (*Instance, error) {
 	}
 	b.series.instantiate.Observe(time.Since(start).Seconds())
 	b.series.instances.Inc()
-	b.series.memory(mi.MemorySize())
+	inst.mem = mi.MemorySize()
+	inst.counted = inst.mem
+	b.series.memory(inst.mem)
+	b.series.memBytes.Add(float64(inst.mem))
 	b.mu.Lock()
 	b.live++
+	b.memBytes += uint64(inst.mem)
 	b.settleLocked(false, 1<<HookInit, false, HookInit) // a cold start that worked
 	b.mu.Unlock()
 	return inst, nil
@@ -299,13 +330,83 @@ func (b *Binding) initError(msg string, err error) error {
 
 // closeInstance closes an instance that is no longer in the pool.
 func (b *Binding) closeInstance(i *Instance) {
+	b.mu.Lock()
+	b.dropLocked(i)
+	b.mu.Unlock()
+	b.finishClose(i)
+}
+
+// dropLocked takes an instance about to be closed out of the binding's
+// counts. It is done before closing, so the reaper, counting live
+// instances against PoolMin, never counts one being closed.
+func (b *Binding) dropLocked(i *Instance) {
+	b.live--
+	b.memBytes -= uint64(i.counted)
+}
+
+// finishClose closes an instance dropped from the counts, outside b.mu.
+func (b *Binding) finishClose(i *Instance) {
 	i.stdout.flush()
 	i.stderr.flush()
 	_ = i.mi.Close(context.Background())
 	b.series.instances.Dec()
-	b.mu.Lock()
-	b.live--
-	b.mu.Unlock()
+	if i.counted != 0 {
+		b.series.memBytes.Sub(float64(i.counted))
+	}
+}
+
+// reap runs on the reaper's timer: it closes the instances idle for
+// IdleTimeout or more, coldest first, while more than PoolMin are live,
+// then schedules itself for the next idle instance to expire. An instance
+// Acquire took is no longer in b.idle, so it is never reaped; one at a time
+// leaves b.mu free for Acquire and Release in between.
+func (b *Binding) reap() {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.reapArmed = false
+			b.mu.Unlock()
+			return
+		}
+		i, wait := b.expiredLocked(b.now())
+		if i == nil {
+			// Nothing to wait for (no idle instance above PoolMin): the
+			// next Release that leaves one idle schedules the reaper.
+			b.reapArmed = wait > 0
+			if wait > 0 {
+				b.reaper.Reset(wait)
+			}
+			b.mu.Unlock()
+			return
+		}
+		b.dropLocked(i)
+		b.reaped++
+		b.reaping.Add(1)
+		b.mu.Unlock()
+		b.series.reaped.Inc()
+		b.finishClose(i)
+		b.reaping.Done()
+	}
+}
+
+// expiredLocked takes the coldest idle instance out of the pool if it has
+// been idle for IdleTimeout and more than PoolMin instances are live. Else
+// it returns how long until it will have been (0: no candidate).
+func (b *Binding) expiredLocked(now time.Time) (*Instance, time.Duration) {
+	n := len(b.idle)
+	if n == 0 || b.live <= b.cfg.PoolMin {
+		return nil, 0
+	}
+	i := b.idle[0]
+	if age := now.Sub(i.idleAt); age < b.cfg.IdleTimeout {
+		return nil, b.cfg.IdleTimeout - age
+	}
+	// Shift down rather than reslice from 1, which would lose capacity
+	// that Release's append then reallocates.
+	copy(b.idle, b.idle[1:])
+	b.idle[n-1] = nil
+	b.idle = b.idle[:n-1]
+	return i, 0
 }
 
 // Acquire checks out an instance for one request: an idle one, or a new
@@ -390,7 +491,9 @@ func (b *Binding) waitSlot(ctx context.Context) error {
 // hook failed (failed, or any error its hooks returned) is closed, never
 // reused; so is one past MaxRequestsPerInstance or MemoryHighWaterPages,
 // every fresh-mode instance, and any instance of a closed binding. The
-// pool replaces it lazily, on a later Acquire.
+// pool replaces it lazily, on a later Acquire. An instance back in the pool
+// while more than PoolMin are live schedules the reaper, which closes it
+// if it stays idle for IdleTimeout.
 //
 // Release also settles the checkout for quarantine (see settleLocked):
 // each hook that succeeded on the instance since Acquire resets its own
@@ -411,7 +514,14 @@ func (b *Binding) Release(inst *Instance, failed bool) {
 	inst.requests++
 	recycle := failed || b.cfg.Mode == ModeFresh ||
 		b.cfg.MaxRequestsPerInstance > 0 && inst.requests >= b.cfg.MaxRequestsPerInstance ||
-		b.cfg.MemoryHighWaterPages > 0 && uint64(inst.mi.MemorySize()) > uint64(b.cfg.MemoryHighWaterPages)<<16
+		b.cfg.MemoryHighWaterPages > 0 && uint64(inst.mem) > uint64(b.cfg.MemoryHighWaterPages)<<16
+	var grew float64 // the memory counted anew, for the gauge
+	if !recycle {
+		if b.reaper != nil {
+			inst.idleAt = b.now()
+		}
+		grew = float64(inst.mem) - float64(inst.counted)
+	}
 
 	b.mu.Lock()
 	b.settleLocked(inst.trial, ok, failed, inst.last)
@@ -419,11 +529,21 @@ func (b *Binding) Release(inst *Instance, failed bool) {
 		recycle = true
 	}
 	if !recycle {
+		b.memBytes = b.memBytes - uint64(inst.counted) + uint64(inst.mem)
+		inst.counted = inst.mem
 		b.idle = append(b.idle, inst)
+		if !b.reapArmed && b.reaper != nil && b.live > b.cfg.PoolMin {
+			b.reapArmed = true
+			b.reaper.Reset(b.cfg.IdleTimeout)
+		}
+	} else {
+		b.dropLocked(inst)
 	}
 	b.mu.Unlock()
 	if recycle {
-		b.closeInstance(inst)
+		b.finishClose(inst)
+	} else if grew != 0 {
+		b.series.memBytes.Add(grew)
 	}
 	b.mu.Lock()
 	b.inUse--
@@ -510,9 +630,9 @@ func stageName(h Hook) string {
 	return h.String()
 }
 
-// Close stops the binding: Acquire fails from now on, idle instances are
-// closed, and Close waits (bounded by ctx) for instances in use to be
-// released before closing the module's runtime for this cap. Instances
+// Close stops the binding: Acquire fails from now on, the reaper stops,
+// idle instances are closed, and Close waits (bounded by ctx) for instances
+// in use to be released before closing the module's runtime for this cap. Instances
 // still in use when ctx ends fail their current call.
 func (b *Binding) Close(ctx context.Context) error {
 	b.mu.Lock()
@@ -521,6 +641,9 @@ func (b *Binding) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	if b.reaper != nil {
+		b.reaper.Stop() // a reap already running sees closed and stops
+	}
 	idle := b.idle
 	b.idle = nil
 	var wait chan struct{}
@@ -540,6 +663,7 @@ func (b *Binding) Close(ctx context.Context) error {
 			err = fmt.Errorf("plugin %q: closing with instances in use: %w", b.env.Plugin, ctx.Err())
 		}
 	}
+	b.reaping.Wait() // an instance the reaper is closing uses the module still
 	return errors.Join(err, b.teardown(context.Background()))
 }
 
@@ -558,13 +682,19 @@ type BindingStats struct {
 	// MemoryHighWater is the largest memory seen in an instance of the
 	// plugin version, in bytes.
 	MemoryHighWater uint32
+	// MemoryBytes sums the linear memory of the binding's live instances,
+	// idle and in use, each as of its creation or last release.
+	MemoryBytes uint64
+	// Reaped counts the instances closed for being idle (IdleTimeout).
+	Reaped uint64
 }
 
 // Stats returns a snapshot of the binding.
 func (b *Binding) Stats() BindingStats {
 	b.mu.Lock()
 	s := BindingStats{Live: b.live, Idle: len(b.idle), InUse: b.inUse,
-		Quarantined: b.quarantined, ConsecutiveFailures: slices.Max(b.fails[:])}
+		Quarantined: b.quarantined, ConsecutiveFailures: slices.Max(b.fails[:]),
+		MemoryBytes: b.memBytes, Reaped: b.reaped}
 	if b.quarantined {
 		s.QuarantineUntil = b.until
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -27,6 +28,11 @@ type Instance struct {
 	// hook run last (the one that failed, once broken).
 	ok   Hooks
 	last Hook
+	// mem is the linear memory size after the instance's last hook (or
+	// cold start); counted is what the binding's memory total holds for
+	// it, brought up to mem at Release.
+	mem, counted uint32
+	idleAt       time.Time // when it went back to the pool, for the reaper
 }
 
 // OnRequest runs on_request under the call deadline. It returns
@@ -95,7 +101,8 @@ func (i *Instance) run(h Hook) (int32, error) {
 	start := mono()
 	rc, err := i.mi.CallHook(h, 0, b.cfg.CallTimeout)
 	b.series.call[h].Observe(float64(mono()-start) / 1e9)
-	b.series.memory(i.mi.MemorySize())
+	i.mem = i.mi.MemorySize()
+	b.series.memory(i.mem)
 	if err != nil {
 		return rc, i.fail(h, err, "")
 	}

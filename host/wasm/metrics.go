@@ -24,6 +24,8 @@ type metrics struct {
 	failures    *prometheus.CounterVec
 	instances   *prometheus.GaugeVec
 	highWater   *prometheus.GaugeVec
+	memBytes    *prometheus.GaugeVec
+	reaped      *prometheus.CounterVec
 
 	mu     sync.Mutex
 	series map[seriesKey]*series
@@ -41,6 +43,8 @@ type series struct {
 	failures    [numKinds]prometheus.Counter
 	instances   prometheus.Gauge
 	highWater   prometheus.Gauge
+	memBytes    prometheus.Gauge // moved by deltas: bindings share it
+	reaped      prometheus.Counter
 	maxMem      atomic.Uint32
 }
 
@@ -80,6 +84,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "wasmgate_plugin_memory_high_water_bytes",
 			Help: "Largest linear memory seen in an instance of the plugin version.",
 		}, labels),
+		memBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wasmgate_plugin_memory_bytes",
+			Help: "Linear memory of the live instances of the plugin version, idle and in use, each as of its last release.",
+		}, labels),
+		reaped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmgate_plugin_instances_reaped_total",
+			Help: "Instances closed after pool.idle_timeout unused, down to pool.min_instances.",
+		}, labels),
 		series: make(map[seriesKey]*series),
 	}
 	if reg == nil {
@@ -103,6 +115,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.highWater, err = register(reg, m.highWater); err != nil {
+		return nil, err
+	}
+	if m.memBytes, err = register(reg, m.memBytes); err != nil {
+		return nil, err
+	}
+	if m.reaped, err = register(reg, m.reaped); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -142,6 +160,8 @@ func (m *metrics) acquire(plugin, version string) *series {
 	}
 	s.instances = m.instances.WithLabelValues(plugin, version)
 	s.highWater = m.highWater.WithLabelValues(plugin, version)
+	s.memBytes = m.memBytes.WithLabelValues(plugin, version)
+	s.reaped = m.reaped.WithLabelValues(plugin, version)
 	m.series[k] = s
 	return s
 }
@@ -160,6 +180,8 @@ func (m *metrics) release(s *series) {
 	m.failures.DeletePartialMatch(l)
 	m.instances.DeletePartialMatch(l)
 	m.highWater.DeletePartialMatch(l)
+	m.memBytes.DeletePartialMatch(l)
+	m.reaped.DeletePartialMatch(l)
 }
 
 // memory records a memory size, raising the high-water mark.

@@ -67,7 +67,8 @@ type Options struct {
 	// the options above. The runtime does not close an engine it was
 	// given.
 	Engine Engine
-	// Now is the clock of quarantine backoffs; nil means time.Now.
+	// Now is the clock of quarantine backoffs and idle times; nil means
+	// time.Now.
 	Now func() time.Time
 }
 

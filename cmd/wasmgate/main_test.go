@@ -769,6 +769,22 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
+	// The orders route keeps the first answer to an idempotency key: a
+	// repeat gets the same order back (ids are numbered across the demo's
+	// instances), not a second order.
+	var orders [2]reply
+	for i := range orders {
+		var err error
+		orders[i], err = request("POST", proxy+"/api/orders", map[string]string{"Idempotency-Key": "demo-twice", "Content-Type": "application/json"},
+			`{"user_id":8,"items":[{"sku":"book-gopl","qty":2}]}`)
+		if err != nil || orders[i].status != 201 {
+			t.Fatalf("POST /api/orders with a key (%d): %v %d %s", i+1, err, orders[i].status, orders[i].body)
+		}
+	}
+	if orders[0].body != orders[1].body {
+		t.Errorf("a POST and its repeat created two orders:\n%s\n%s", orders[0].body, orders[1].body)
+	}
+
 	t.Run("README quickstart", func(t *testing.T) { runQuickstart(t, token) })
 	t.Run("README strangler-fig walkthrough", func(t *testing.T) { runWalkthrough(t, token) })
 

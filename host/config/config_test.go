@@ -37,7 +37,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
 		{"unknown route key", route("upstrem: u, match: {path: /}"), []string{
 			`5:5: route "r": needs upstream, split, or active and standby (or plugins that answer)`,
-			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, sticky, active, standby, shadow, rewrite, timeouts, retries, max_body_bytes, max_response_bytes, priority, plugins, cache, rate_limits, authorize)`}},
+			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, sticky, active, standby, shadow, rewrite, timeouts, retries, max_body_bytes, max_response_bytes, priority, plugins, cache, rate_limits, authorize, idempotency)`}},
 		{"mapping for list", "routes: {name: r}\n", []string{`1:9: expected a list for routes, got a mapping`}},
 		{"string for int", "listen: {max_connections: abc}\n", []string{`1:27: expected an integer for max_connections, got "abc"`}},
 		{"float for int", "listen: {max_connections: 1.5}\n", []string{`1:27: expected an integer for max_connections, got "1.5"`}},

@@ -205,6 +205,25 @@ type Route struct {
 	// Authorize is decided after the plugin chain, on what its auth
 	// plugins established (set_consumer, set_claims).
 	Authorize *Authorize `yaml:"authorize" json:"authorize,omitempty" doc:"who may call the route, decided on the consumer and claims its auth plugins established; absent: anyone the plugins let through"`
+	// Idempotency stores the first answer to a request with an
+	// idempotency key and replays it for repeats.
+	Idempotency *Idempotency `yaml:"idempotency" json:"idempotency,omitempty" doc:"idempotency keys (IETF draft Idempotency-Key): the first answer to a key is stored and replayed for repeats, so a retried write takes effect once; absent: off"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
+
+// Idempotency is a route's idempotency-key policy (host/idempotency).
+type Idempotency struct {
+	Header         string   `yaml:"header" json:"header,omitempty" doc:"request header carrying the key" default:"Idempotency-Key"`
+	Methods        []string `yaml:"methods" json:"methods,omitempty" doc:"methods whose requests the key applies to" default:"[POST, PATCH]"`
+	Required       bool     `yaml:"required" json:"required,omitempty" doc:"refuse a request of those methods without a key (400)"`
+	TTL            Duration `yaml:"ttl" json:"ttl,omitempty" doc:"how long the first answer is stored and replayed" default:"24h"`
+	Wait           Duration `yaml:"wait" json:"wait,omitempty" doc:"how long a repeat waits for the first request still in flight, then gets 409 with Retry-After; 0: 409 at once"`
+	Lease          Duration `yaml:"lease" json:"lease,omitempty" doc:"how long a request holds its key before another may take it over (a gateway that died holding it); default: the route's total upstream timeout plus 5s"`
+	MaxBodyBytes   ByteSize `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"largest response body stored; a larger answer is stored without its body (a repeat gets its status and headers, and Idempotent-Body-Omitted: true)" default:"1MiB"`
+	Store          string   `yaml:"store" json:"store,omitempty" doc:"where keys are kept: local (this process; bounded) or redis (shared by every gateway on the redis server); default: redis when a redis section is configured, else local" enum:"local,redis"`
+	OnStoreFailure string   `yaml:"on_store_failure" json:"on_store_failure,omitempty" doc:"when the store cannot be reached: reject (503) or pass (forward without the key's protection); default: reject when required, else pass" enum:"reject,pass"`
 
 	Pos Pos       `yaml:"-" json:"-"`
 	At  Positions `yaml:"-" json:"-"`

@@ -139,6 +139,7 @@ func (v *validator) config(c *Config) {
 		v.authorize(r, pfx)
 		v.cache(r.Cache, pfx)
 		v.rateLimits(r.RateLimits, c.Redis != nil, pfx)
+		v.idempotency(r, c.Redis != nil, pfx)
 	}
 	if rd := c.Redis; rd != nil {
 		v.address(rd.Address, rd.At.Of("address", rd.Pos), "redis.address", 1)

@@ -13,6 +13,10 @@ func (r *Route) CacheServed(status string) {
 	}
 }
 
+// Idempotency counts a request of a route with idempotency keys by its
+// outcome.
+func (r *Route) Idempotency(outcome string) { r.idem.WithLabelValues(outcome).Inc() }
+
 // RateLimited counts a rate limit decision of the route.
 func (r *Route) RateLimited(allowed bool) {
 	if allowed {

@@ -42,6 +42,7 @@ type Metrics struct {
 	pluginSkips    *prometheus.CounterVec
 	autoRollbacks  *prometheus.CounterVec
 	cacheResults   *prometheus.CounterVec
+	idemResults    *prometheus.CounterVec
 	limitResults   *prometheus.CounterVec
 	limitFallback  prometheus.Counter
 	redisUp        prometheus.Gauge
@@ -63,6 +64,7 @@ type Route struct {
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
 	cache    map[string]prometheus.Counter // by cache status
+	idem     *prometheus.CounterVec        // by idempotency outcome
 	allowed  prometheus.Counter            // rate limit decisions
 	limited  prometheus.Counter
 }
@@ -103,6 +105,9 @@ func New() *Metrics {
 		cacheResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmgate_cache_requests_total", Help: "Requests on cached routes, by route and cache status (HIT, MISS, STALE, REVALIDATED, BYPASS).",
 		}, []string{"route", "status"}),
+		idemResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmgate_idempotency_requests_total", Help: "Requests with an idempotency key (or refused for lacking one), by route and outcome (stored, replayed, not_stored, in_flight, mismatch, missing, store_error).",
+		}, []string{"route", "outcome"}),
 		limitResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmgate_ratelimit_decisions_total", Help: "Rate limit decisions, by route and result (allowed, limited).",
 		}, []string{"route", "result"}),
@@ -127,7 +132,7 @@ func New() *Metrics {
 		routes: make(map[string]*Route),
 	}
 	reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.upstreamErrors, m.rejected,
-		m.retries, m.pluginSkips, m.autoRollbacks, m.cacheResults, m.limitResults, m.limitFallback, m.redisUp, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
+		m.retries, m.pluginSkips, m.autoRollbacks, m.cacheResults, m.idemResults, m.limitResults, m.limitFallback, m.redisUp, m.inFlight, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -155,6 +160,7 @@ func (m *Metrics) Route(name string) *Route {
 	for _, st := range CacheStatuses {
 		r.cache[st] = m.cacheResults.WithLabelValues(name, st)
 	}
+	r.idem = m.idemResults.MustCurryWith(prometheus.Labels{"route": name})
 	r.allowed = m.limitResults.WithLabelValues(name, "allowed")
 	r.limited = m.limitResults.WithLabelValues(name, "limited")
 	for i, class := range []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"} {
@@ -179,6 +185,7 @@ func (m *Metrics) RetainRoutes(keep map[string]bool) {
 		m.bytesIn.DeleteLabelValues(name)
 		m.bytesOut.DeleteLabelValues(name)
 		m.cacheResults.DeletePartialMatch(prometheus.Labels{"route": name})
+		m.idemResults.DeletePartialMatch(prometheus.Labels{"route": name})
 		m.limitResults.DeletePartialMatch(prometheus.Labels{"route": name})
 	}
 }

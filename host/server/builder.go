@@ -22,6 +22,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/cache"
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/discovery"
+	"github.com/wasmgate/wasmgate/host/idempotency"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/proxy"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
@@ -46,6 +47,7 @@ type builder struct {
 	metrics     *metrics.Metrics
 	plugins     *plugins
 	localLimits *ratelimit.Local          // rate limit state of this process, kept across reloads
+	idemLocal   *idempotency.Memory       // idempotency keys of this process (store: local), kept across reloads
 	history     map[string]*pluginHistory // kept plugin versions, by plugin name
 	stdout      *bufferedWriter           // the access log's "stdout" and "stderr"
 	stderr      *bufferedWriter
@@ -449,6 +451,11 @@ func (bs *build) route(rc *config.Route) (*route, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: route %q: authorize: %w", bs.cfg.File, a.Pos.Line, a.Pos.Col, rc.Name, err)
+		}
+	}
+	if rc.Idempotency != nil && r.upstream {
+		if r.idem, err = bs.routeIdempotency(rc); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: %w", bs.cfg.File, rc.Idempotency.Pos.Line, rc.Idempotency.Pos.Col, err)
 		}
 	}
 	if rc.Cache != nil && r.upstream {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/host/abi"
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/idempotency"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 )
 
@@ -180,7 +181,14 @@ func (rl *routeLimits) Charge(name, key []byte, cost int64) (allowed bool, remai
 // leave the redis section unchanged.
 type redisStore struct {
 	*ratelimit.Redis
-	cfg config.Redis
+	idem *idempotency.Redis // the idempotency keys' store on the same server
+	cfg  config.Redis
+}
+
+// Close closes the limiter's and the idempotency store's connections.
+func (r *redisStore) Close() {
+	_ = r.Redis.Close()
+	_ = r.idem.Close()
 }
 
 // openRedis connects the limiter to the configured Redis; decisions fall
@@ -207,6 +215,20 @@ func (b *builder) openRedis(cfg config.Redis) (*redisStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: %w", cfg.Address, err)
 	}
+	idem, err := idempotency.NewRedis(idempotency.RedisOptions{
+		Addr:     cfg.Address,
+		Username: cfg.Username,
+		Password: cfg.Password,
+		DB:       cfg.DB,
+		Prefix:   cfg.KeyPrefix + "idem:",
+		// A claim waits longer than a rate limit decision: the request
+		// it guards waits for it either way.
+		Timeout: max(cfg.Timeout.D(), 200*time.Millisecond),
+	})
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("redis %s: %w", cfg.Address, err)
+	}
 	b.metrics.RedisUp(true)
-	return &redisStore{Redis: r, cfg: cfg}, nil
+	return &redisStore{Redis: r, idem: idem, cfg: cfg}, nil
 }

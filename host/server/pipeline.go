@@ -55,6 +55,7 @@ type request struct {
 	limits      limitState
 	sticky      stickyState // the user's key hashes, for segments, flags and the split
 	cacheStatus string      // the cache status of a cached route's request
+	idem        idemState   // the request's idempotency key, on routes with keys
 	// clientClose: the client asked to close its connection after this
 	// request ("Connection: close", or HTTP/1.0 without keep-alive).
 	clientClose bool
@@ -103,6 +104,7 @@ func (rq *request) start(ctx *fasthttp.RequestCtx, snap *snapshot) {
 	rq.limits.reset()
 	rq.sticky.reset()
 	rq.cacheStatus, rq.upstream, rq.target = "", "", ""
+	rq.idem = idemState{}
 	// Read before the hop-by-hop headers go: the client's "Connection:
 	// close" still decides what happens to its connection.
 	rq.clientClose = ctx.Request.Header.ConnectionClose()
@@ -154,17 +156,35 @@ func (rq *request) serve(inFlight int64) {
 		rq.refuse(rej)
 		return
 	}
+	if rt.idem != nil {
+		rej := rq.claimKey()
+		if rej == nil && rq.leaseLost() {
+			rq.idem.claimed = false
+			rej = rejectIdemInFlight
+		}
+		if rej != nil {
+			rq.releaseChain()
+			rq.refuse(rej)
+			return
+		}
+	}
 	var err error
-	if rt.cache != nil {
+	switch {
+	case rq.idem.replay != nil:
+		rq.replayKey()
+	case rt.cache != nil:
 		err = rq.serveFromCache()
-	} else {
+	default:
 		err = rq.proxy()
+	}
+	if rt.idem != nil {
+		rq.settleKey(err != nil)
 	}
 	if err != nil {
 		rq.upstreamFailed(err)
 		return
 	}
-	if rt.shadow != nil {
+	if rt.shadow != nil && rq.idem.replay == nil {
 		rq.mirror(rt.shadow)
 	}
 	if len(rt.chain) > 0 {

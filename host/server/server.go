@@ -30,6 +30,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/admin"
 	"github.com/wasmgate/wasmgate/host/certs"
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/idempotency"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
 	"github.com/wasmgate/wasmgate/host/router"
@@ -127,6 +128,9 @@ func New(opts Options) (*Server, error) {
 	// Local rate limit state lives as long as the process: a reload keeps
 	// every client's quota where it was.
 	s.b.localLimits = ratelimit.NewLocal(ratelimit.LocalOptions{})
+	// So do idempotency keys kept locally: a reload must not forget an
+	// answer and let a repeat through.
+	s.b.idemLocal = idempotency.NewMemory(idempotency.MemoryOptions{})
 	// Run-time traffic changes survive a restart in the state file; one
 	// that cannot be read stops the start rather than be overwritten, and
 	// its directory is made now, so that a change is not refused later.

@@ -115,9 +115,10 @@ type route struct {
 	metrics       *metrics.Route
 	chain         []*link // the plugin chain
 	cache         *cache.Cache
-	fill          cache.Fetcher // how the cache fills itself: rt.fillUpstream
-	limits        *routeLimits  // nil: no rate limits
-	authorize     *authz.Policy // nil: anyone the plugins let through
+	fill          cache.Fetcher     // how the cache fills itself: rt.fillUpstream
+	limits        *routeLimits      // nil: no rate limits
+	idem          *routeIdempotency // nil: no idempotency keys
+	authorize     *authz.Policy     // nil: anyone the plugins let through
 	// authorizeAt is the index in chain of the last plugin that can
 	// establish the caller: the policy is decided right after it.
 	authorizeAt int

@@ -25,7 +25,7 @@ type orders struct {
 	fences  sync.Map     // Idempotency-Fence values seen
 }
 
-func startOrders(t *testing.T) *orders {
+func startOrders(t testing.TB) *orders {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

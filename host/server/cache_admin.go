@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 
@@ -80,6 +81,9 @@ type purgeRequest struct {
 // PurgeResult is the answer of POST /cache/purge.
 type PurgeResult struct {
 	Purged int `json:"purged"`
+	// Gateways is how many other gateways on the shared Redis received
+	// the purge; absent without a redis section.
+	Gateways *int64 `json:"gateways,omitempty"`
 }
 
 // cachePurge serves POST /cache/purge.
@@ -101,6 +105,23 @@ func (s *Server) cachePurge(ctx *fasthttp.RequestCtx) (PurgeResult, error) {
 	if req.Route != "" && snap.caches[req.Route] == nil {
 		return PurgeResult{}, &admin.Error{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no cached route " + strconv.Quote(req.Route)}
 	}
+	purged := purgeCaches(snap, req)
+	s.log.Info("cache purged", "route", req.Route, "key", req.Key, "prefix", req.Prefix, "surrogate_key", req.SurrogateKey, "entries", purged)
+	res := PurgeResult{Purged: purged}
+	if snap.redis != nil {
+		n, err := snap.redis.share.publish(ctx, req)
+		if err != nil {
+			return PurgeResult{}, &admin.Error{Status: fasthttp.StatusBadGateway, Code: "purge_not_shared",
+				Message: fmt.Sprintf("purged %d entries here, but the other gateways were not told: %v", purged, err)}
+		}
+		res.Gateways = &n
+	}
+	return res, nil
+}
+
+// purgeCaches applies a purge to snap's caches (req.Route's, or all) and
+// returns the entries purged. An empty prefix purges everything.
+func purgeCaches(snap *snapshot, req purgeRequest) int {
 	purged := 0
 	for name, c := range snap.caches {
 		if req.Route != "" && name != req.Route {
@@ -109,12 +130,11 @@ func (s *Server) cachePurge(ctx *fasthttp.RequestCtx) (PurgeResult, error) {
 		switch {
 		case req.Key != "":
 			purged += c.PurgeKey(req.Key)
-		case req.Prefix != "":
-			purged += c.PurgePrefix(req.Prefix)
-		default:
+		case req.SurrogateKey != "":
 			purged += c.PurgeSurrogate(req.SurrogateKey)
+		default:
+			purged += c.PurgePrefix(req.Prefix)
 		}
 	}
-	s.log.Info("cache purged", "route", req.Route, "key", req.Key, "prefix", req.Prefix, "surrogate_key", req.SurrogateKey, "entries", purged)
-	return PurgeResult{Purged: purged}, nil
+	return purged
 }

@@ -181,14 +181,17 @@ func (rl *routeLimits) Charge(name, key []byte, cost int64) (allowed bool, remai
 // leave the redis section unchanged.
 type redisStore struct {
 	*ratelimit.Redis
-	idem *idempotency.Redis // the idempotency keys' store on the same server
-	cfg  config.Redis
+	idem  *idempotency.Redis // the idempotency keys' store on the same server
+	share *cacheShare        // cache purges shared with the other gateways
+	cfg   config.Redis
 }
 
-// Close closes the limiter's and the idempotency store's connections.
+// Close closes the limiter's, the idempotency store's and the purge
+// channel's connections.
 func (r *redisStore) Close() {
 	_ = r.Redis.Close()
 	_ = r.idem.Close()
+	r.share.Close()
 }
 
 // openRedis connects the limiter to the configured Redis; decisions fall
@@ -230,5 +233,6 @@ func (b *builder) openRedis(cfg config.Redis) (*redisStore, error) {
 		return nil, fmt.Errorf("redis %s: %w", cfg.Address, err)
 	}
 	b.metrics.RedisUp(true)
-	return &redisStore{Redis: r, idem: idem, cfg: cfg}, nil
+	share := newCacheShare(cfg, b.svc.current, b.log)
+	return &redisStore{Redis: r, idem: idem, share: share, cfg: cfg}, nil
 }

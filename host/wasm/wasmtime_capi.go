@@ -135,6 +135,8 @@ extern void wasmtime_pooling_allocation_config_total_memories_set(wasmtime_pooli
 extern void wasmtime_pooling_allocation_config_total_tables_set(wasmtime_pooling_allocation_config_t *, uint32_t);
 extern void wasmtime_pooling_allocation_config_max_memory_size_set(wasmtime_pooling_allocation_config_t *, size_t);
 extern void wasmtime_pooling_allocation_config_max_unused_warm_slots_set(wasmtime_pooling_allocation_config_t *, uint32_t);
+extern void wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(wasmtime_pooling_allocation_config_t *, size_t);
+extern void wasmtime_pooling_allocation_config_table_keep_resident_set(wasmtime_pooling_allocation_config_t *, size_t);
 extern void wasmtime_pooling_allocation_strategy_set(wasm_config_t *, const wasmtime_pooling_allocation_config_t *);
 
 static void wg_pooling(wasm_config_t *cfg, uint32_t slots, size_t max_memory) {
@@ -143,6 +145,14 @@ static void wg_pooling(wasm_config_t *cfg, uint32_t slots, size_t max_memory) {
 	wasmtime_pooling_allocation_config_total_memories_set(p, slots);
 	wasmtime_pooling_allocation_config_total_tables_set(p, slots);
 	wasmtime_pooling_allocation_config_max_memory_size_set(p, max_memory);
+	// A slot given back keeps its first pages mapped (zeroed with memset
+	// rather than dropped), so the next instance does not fault them in
+	// again: a fault costs microseconds, and a small module's instance
+	// touches its stack and data pages at once.
+	// At most 16 such slots stay warm while unused: 16 MiB resident.
+	wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(p, 1 << 20);
+	wasmtime_pooling_allocation_config_table_keep_resident_set(p, 1 << 16);
+	wasmtime_pooling_allocation_config_max_unused_warm_slots_set(p, 16);
 	wasmtime_pooling_allocation_strategy_set(cfg, p);
 	wasmtime_pooling_allocation_config_delete(p);
 }

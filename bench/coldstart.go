@@ -1,26 +1,21 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -34,31 +29,86 @@ import (
 
 // The cold-start benchmark (RunColdstart, behind `wasmgate bench
 // coldstart`) measures the plugin runtime in process, not the network: for
-// every example plugin and wazero mode, what it costs to compile a module
-// (with an empty and with a warm disk cache), to make an instance ready, to
-// serve the first request on a new instance and a request on a warm pooled
-// one, and what an instance weighs. Each figure is a median and a p99 of
-// many repetitions, and the ratios bench/README.md quotes are computed from
-// figures measured side by side in the same run.
+// every plugin language, engine and instance mode, what it costs to compile
+// a module (with an empty and with a warm disk cache), to make an instance
+// ready, to serve the first request on a new instance and a request on a
+// warm pooled one, a whole request in the mode, and what an instance
+// weighs. Each figure is a median and a p99 of many repetitions, and every
+// ratio the report quotes divides figures measured side by side in the same
+// run.
 
-// Modes of the cold-start benchmark: wazero's optimizing compiler and its
-// interpreter.
+// Plugin languages, as the -langs flag names them.
 const (
-	ModeCompiler    = "compiler"
-	ModeInterpreter = "interpreter"
+	LangGo   = "go"
+	LangRust = "rust"
+	LangC    = "c"
+	LangAS   = "as" // AssemblyScript
+	LangWAT  = "wat"
+)
+
+// coldLangs is every language, in report order.
+var coldLangs = []string{LangGo, LangRust, LangC, LangAS, LangWAT}
+
+// LanguageName is the report name of a language: "AssemblyScript" for
+// "as".
+func LanguageName(lang string) string {
+	switch lang {
+	case LangGo:
+		return "Go"
+	case LangRust:
+		return "Rust"
+	case LangC:
+		return "C"
+	case LangAS:
+		return "AssemblyScript"
+	case LangWAT:
+		return "WAT"
+	}
+	return lang
+}
+
+// Engines of the cold-start benchmark.
+const (
+	// EngineWazero is wazero's optimizing compiler (wazero falls back to
+	// its interpreter where it has no compiler).
+	EngineWazero = "wazero"
+	// EngineWasmtime is wasmtime (Cranelift), each instance's memory
+	// mapped on its own.
+	EngineWasmtime = "wasmtime"
+	// EngineWasmtimePool is wasmtime with its pooling allocator
+	// (wasm.Options.WasmtimePoolSlots): instances take a reserved slot.
+	EngineWasmtimePool = "wasmtime-pool"
+	// EngineWazeroInterp is wazero's interpreter.
+	EngineWazeroInterp = "wazero-interp"
+)
+
+// coldEngines is every engine, in report order.
+var coldEngines = []string{EngineWazero, EngineWasmtime, EngineWasmtimePool, EngineWazeroInterp}
+
+func isWasmtime(engine string) bool { return engine == EngineWasmtime || engine == EngineWasmtimePool }
+
+// Instance modes of the cold-start benchmark.
+const (
+	// ModePooled: instances made ready ahead and reused (wasm.ModePooled).
+	ModePooled = "pooled"
+	// ModeFresh: a new instance per request (wasm.ModeFresh).
+	ModeFresh = "fresh"
+	// ModeSnapshot: fresh mode on the module pre-initialized by Wizer
+	// (wasm.Snapshot): each instance starts where _initialize left off.
+	ModeSnapshot = "snapshot"
 )
 
 // coldModes is every mode, in report order.
-var coldModes = []string{ModeCompiler, ModeInterpreter}
+var coldModes = []string{ModePooled, ModeFresh, ModeSnapshot}
 
-// Defaults of ColdstartOptions, sized so that a full run (8 plugins, 2
-// modes) stays within a few minutes on 2 cores; the quick ones for a smoke
-// run of seconds.
+// Defaults of ColdstartOptions, sized so that a full run (5 languages, 4
+// engines, 3 modes) stays within a few minutes on 2 cores; the quick ones
+// for a smoke run of seconds.
 const (
 	defaultColdReps        = 200
 	defaultColdCompileReps = 8
 	defaultColdInstances   = 16
-	defaultColdBudget      = 8 * time.Second
+	defaultColdBudget      = 6 * time.Second
 	quickColdReps          = 30
 	quickColdCompileReps   = 3
 	quickColdInstances     = 4
@@ -70,9 +120,12 @@ const (
 	// coldWarmup requests run on the pooled instance before the warm
 	// request is timed: they fault in the code paths and the guest heap.
 	coldWarmup = 20
-	// coldBuildTimeout bounds `bash plugins/build.sh` when modules are
-	// missing.
+	// coldBuildTimeout bounds `bash plugins/build.sh` and `bash
+	// sdk/build-examples.sh` when modules are missing.
 	coldBuildTimeout = 10 * time.Minute
+	// coldPoolSpare is the wasmtime pool's slots beyond Instances: the
+	// instances the other bindings of a measurement hold.
+	coldPoolSpare = 8
 )
 
 // Limits of the bindings the benchmark makes: far above anything a healthy
@@ -86,15 +139,32 @@ const (
 
 // ColdstartOptions configures RunColdstart. Zero fields take the defaults.
 type ColdstartOptions struct {
-	// PluginsDir holds the built example plugins (default "plugins", the
-	// repository's). Missing modules are built with PluginsDir/build.sh
+	// PluginsDir holds the built Go and WAT plugins (default "plugins",
+	// the repository's). Missing modules are built with PluginsDir/build.sh
 	// when it exists.
 	PluginsDir string
-	// Plugins selects the plugins (default: every example plugin, the WAT
-	// one included, in the order of ColdstartPlugins).
+	// Root is the repository root, where the Rust, C and AssemblyScript
+	// examples are built (sdk/build-examples.sh: `make examples`); default
+	// the parent of PluginsDir. A language whose modules are missing, and
+	// still missing after that script, is left out with a note.
+	Root string
+	// Langs selects the languages (default all, in the order of
+	// coldLangs).
+	Langs []string
+	// Plugins selects plugins by name (ColdstartPlugins); default the
+	// no-op of each selected language (ColdstartNoops).
 	Plugins []string
-	// Modes selects the wazero modes (default both: compiler, interpreter).
+	// Engines selects the engines (default all, in the order of
+	// coldEngines). An engine this build lacks (wasmtime without cgo) is
+	// left out with a note.
+	Engines []string
+	// Modes selects the instance modes (default all: pooled, fresh,
+	// snapshot). Snapshot needs Wizer; without it the mode is left out
+	// with a note.
 	Modes []string
+	// Wizer is the wizer binary for snapshot mode; default $WIZER, wizer
+	// on PATH, or Root/bin/tools/node_modules/.bin/wizer (`make tools`).
+	Wizer string
 	// Reps is the number of repetitions of the instantiate and request
 	// measurements (default 200), the upper bound when Budget runs out
 	// first.
@@ -106,9 +176,9 @@ type ColdstartOptions struct {
 	// Instances are held alive at once to measure the memory of one
 	// instance (default 16).
 	Instances int
-	// Budget bounds the time of one measurement (default 8s): it stops
+	// Budget bounds the time of one measurement (default 6s): it stops
 	// early, after at least 3 repetitions, once its budget is spent, so a
-	// slow mode (a Go plugin in the interpreter) keeps the run short.
+	// slow cell (a Go plugin in the interpreter) keeps the run short.
 	Budget time.Duration
 	// OutDir receives the CSV, JSON, markdown and SVG reports (default
 	// "bench/results").
@@ -138,8 +208,14 @@ func (o ColdstartOptions) withDefaults() ColdstartOptions {
 	if o.PluginsDir == "" {
 		o.PluginsDir = defaultPluginsDir
 	}
-	if len(o.Plugins) == 0 {
-		o.Plugins = ColdstartPlugins()
+	if o.Root == "" {
+		o.Root = filepath.Join(o.PluginsDir, "..")
+	}
+	if len(o.Langs) == 0 {
+		o.Langs = slices.Clone(coldLangs)
+	}
+	if len(o.Engines) == 0 {
+		o.Engines = slices.Clone(coldEngines)
 	}
 	if len(o.Modes) == 0 {
 		o.Modes = slices.Clone(coldModes)
@@ -171,9 +247,23 @@ func (o ColdstartOptions) check() error {
 			return fmt.Errorf("unknown plugin %q (have %s)", p, strings.Join(ColdstartPlugins(), ", "))
 		}
 	}
+	for _, l := range o.Langs {
+		if !slices.Contains(coldLangs, l) {
+			return fmt.Errorf("unknown language %q (have %s)", l, strings.Join(coldLangs, ", "))
+		}
+	}
+	for _, e := range o.Engines {
+		if !slices.Contains(coldEngines, e) {
+			return fmt.Errorf("unknown engine %q (have %s)", e, strings.Join(coldEngines, ", "))
+		}
+	}
 	for _, m := range o.Modes {
 		if !slices.Contains(coldModes, m) {
-			return fmt.Errorf("unknown mode %q (have %s)", m, strings.Join(coldModes, ", "))
+			hint := ""
+			if m == "compiler" || m == "interpreter" {
+				hint = "; wazero's compiler and interpreter are engines now: -engines wazero,wazero-interp"
+			}
+			return fmt.Errorf("unknown mode %q (have %s%s)", m, strings.Join(coldModes, ", "), hint)
 		}
 	}
 	return nil
@@ -183,10 +273,27 @@ func (o ColdstartOptions) check() error {
 // defaults), with the flags ColdstartCommand defines.
 func (o ColdstartOptions) Command() string {
 	o = o.withDefaults()
-	cmd := fmt.Sprintf("wasmgate bench coldstart -plugins %s -modes %s -reps %d -compile-reps %d -instances %d -budget %s -out %s",
-		o.PluginsDir, strings.Join(o.Modes, ","), o.Reps, o.CompileReps, o.Instances, o.Budget, o.OutDir)
-	if !slices.Equal(o.Plugins, ColdstartPlugins()) {
-		cmd += " -only " + strings.Join(o.Plugins, ",")
+	cmd := fmt.Sprintf("wasmgate bench coldstart -plugins %s -reps %d -compile-reps %d -instances %d -budget %s -out %s",
+		o.PluginsDir, o.Reps, o.CompileReps, o.Instances, o.Budget, o.OutDir)
+	if o.Root != filepath.Join(o.PluginsDir, "..") {
+		cmd += " -root " + o.Root
+	}
+	for _, f := range []struct {
+		flag      string
+		got, all  []string
+		omitEqual bool
+	}{
+		{"-langs", o.Langs, coldLangs, true},
+		{"-engines", o.Engines, coldEngines, true},
+		{"-modes", o.Modes, coldModes, true},
+		{"-only", o.Plugins, nil, false},
+	} {
+		if len(f.got) > 0 && !(f.omitEqual && slices.Equal(f.got, f.all)) {
+			cmd += " " + f.flag + " " + strings.Join(f.got, ",")
+		}
+	}
+	if o.Wizer != "" {
+		cmd += " -wizer " + o.Wizer
 	}
 	return cmd
 }
@@ -195,15 +302,20 @@ func (o ColdstartOptions) Command() string {
 // its on_init accepts, and a request (and upstream response) that takes
 // its main path.
 type coldPlugin struct {
-	name     string
-	module   string // relative to the plugins directory
-	language string
-	config   func(now time.Time) (any, error) // nil: no config
+	name string
+	lang string
+	// module is relative to the plugins directory, or to the repository
+	// root when sdk is set (the Rust, C and AssemblyScript examples).
+	module string
+	sdk    bool
+	config func(now time.Time) (any, error) // nil: no config
 	// request fills the request (and the upstream's response, which
 	// on_response sees) that every repetition starts from.
 	request func(now time.Time, req *fasthttp.Request, resp *fasthttp.Response) error
 	// outbound gives the binding an in-process upstream "svc" (aggregate).
 	outbound bool
+	// note says what a stand-in no-op does beyond nothing.
+	note string
 }
 
 const (
@@ -224,21 +336,82 @@ func fixedConfig(v any) func(time.Time) (any, error) {
 	return func(time.Time) (any, error) { return v, nil }
 }
 
-// coldPlugins are the example plugins, in report order.
-var coldPlugins = []coldPlugin{
-	{name: "noop", module: "noop/noop.wasm", language: "Go",
-		request: func(_ time.Time, req *fasthttp.Request, resp *fasthttp.Response) error {
-			req.SetRequestURI(coldHost + "/")
-			jsonResponse(resp)
-			return nil
-		}},
-	{name: "raw-wat", module: "raw-wat/plugin.wasm", language: "WAT",
-		request: func(_ time.Time, req *fasthttp.Request, resp *fasthttp.Response) error {
-			req.SetRequestURI(coldHost + "/raw-wat")
-			jsonResponse(resp)
-			return nil
-		}},
-	{name: "jwt-auth", module: "jwt-auth/jwt-auth.wasm", language: "Go",
+// pathRequest is a request for path with the JSON upstream answer.
+func pathRequest(path string) func(time.Time, *fasthttp.Request, *fasthttp.Response) error {
+	return func(_ time.Time, req *fasthttp.Request, resp *fasthttp.Response) error {
+		req.SetRequestURI(coldHost + path)
+		jsonResponse(resp)
+		return nil
+	}
+}
+
+func apiKeyRequest(_ time.Time, req *fasthttp.Request, resp *fasthttp.Response) error {
+	req.SetRequestURI(coldHost + "/api")
+	req.Header.Set("X-Api-Key", coldAPIKey)
+	jsonResponse(resp)
+	return nil
+}
+
+// apiKeyConfig is a config every language's api-key example accepts.
+var apiKeyConfig = map[string]any{"keys": []any{map[string]any{"consumer": "bench", "key": coldAPIKey}}}
+
+// jsonTransformConfig is a config every language's json-transform example
+// accepts: four ops on UpstreamJSON.
+var jsonTransformConfig = map[string]any{
+	"response": []any{
+		map[string]any{"op": "remove", "path": "items.internal_id"},
+		map[string]any{"op": "remove", "path": "user.internal_id"},
+		map[string]any{"op": "rename", "path": "user.fullName", "to": "name"},
+		map[string]any{"op": "add", "path": "meta.via", "value": "wasmgate"},
+	},
+	"statuses": []int{200},
+}
+
+// headersNote is what the SDK headers example does on every request,
+// where it stands in for a missing no-op.
+const headersNote = "it also counts each request in the key-value store and a metric, and sets 4 headers"
+
+// sdkModule is where sdk/build-examples.sh puts the example name of lang.
+func sdkModule(lang, name string) string {
+	switch lang {
+	case LangRust:
+		return "sdk/rust/target/wasm32-wasi/release/examples/" + strings.ReplaceAll(name, "-", "_") + ".wasm"
+	case LangC:
+		return "bin/examples/c/" + strings.ReplaceAll(name, "-", "_") + ".wasm"
+	default:
+		return "sdk/assemblyscript/build/" + name + ".wasm"
+	}
+}
+
+// sdkPlugins are the Rust, C and AssemblyScript examples the benchmark
+// knows, named LANG-EXAMPLE.
+func sdkPlugins() []coldPlugin {
+	var ps []coldPlugin
+	for _, lang := range []string{LangRust, LangC, LangAS} {
+		p := func(name string, config any, req func(time.Time, *fasthttp.Request, *fasthttp.Response) error) coldPlugin {
+			cp := coldPlugin{name: lang + "-" + name, lang: lang, module: sdkModule(lang, name), sdk: true, request: req}
+			if config != nil {
+				cp.config = fixedConfig(config)
+			}
+			return cp
+		}
+		headers := p("headers", nil, pathRequest("/"))
+		headers.note = headersNote
+		ps = append(ps,
+			p("noop", nil, pathRequest("/")),
+			headers,
+			p("api-key", apiKeyConfig, apiKeyRequest),
+			p("json-transform", jsonTransformConfig, pathRequest(UpstreamJSONPath)),
+		)
+	}
+	return ps
+}
+
+// coldPlugins are the example plugins, in report order within a language.
+var coldPlugins = append([]coldPlugin{
+	{name: "noop", module: "noop/noop.wasm", lang: LangGo, request: pathRequest("/")},
+	{name: "raw-wat", module: "raw-wat/plugin.wasm", lang: LangWAT, request: pathRequest("/raw-wat")},
+	{name: "jwt-auth", module: "jwt-auth/jwt-auth.wasm", lang: LangGo,
 		config: fixedConfig(map[string]any{
 			"keys":           []any{map[string]any{"kid": "bench", "secret": benchJWTSecret}},
 			"issuer":         "wasmgate-bench",
@@ -254,15 +427,8 @@ var coldPlugins = []coldPlugin{
 			jsonResponse(resp)
 			return nil
 		}},
-	{name: "api-key", module: "api-key/api-key.wasm", language: "Go",
-		config: fixedConfig(map[string]any{"keys": []any{map[string]any{"consumer": "bench", "key": coldAPIKey}}}),
-		request: func(_ time.Time, req *fasthttp.Request, resp *fasthttp.Response) error {
-			req.SetRequestURI(coldHost + "/api")
-			req.Header.Set("X-Api-Key", coldAPIKey)
-			jsonResponse(resp)
-			return nil
-		}},
-	{name: "rewrite", module: "rewrite/rewrite.wasm", language: "Go",
+	{name: "api-key", module: "api-key/api-key.wasm", lang: LangGo, config: fixedConfig(apiKeyConfig), request: apiKeyRequest},
+	{name: "rewrite", module: "rewrite/rewrite.wasm", lang: LangGo,
 		config: fixedConfig(map[string]any{
 			"request": map[string]any{
 				"path":    map[string]any{"prefix": "/api", "replace": "/v1"},
@@ -276,22 +442,9 @@ var coldPlugins = []coldPlugin{
 			jsonResponse(resp)
 			return nil
 		}},
-	{name: "json-transform", module: "json-transform/json-transform.wasm", language: "Go",
-		config: fixedConfig(map[string]any{
-			"response": []any{
-				map[string]any{"op": "remove", "path": "items.internal_id"},
-				map[string]any{"op": "remove", "path": "user.internal_id"},
-				map[string]any{"op": "rename", "path": "user.fullName", "to": "name"},
-				map[string]any{"op": "add", "path": "meta.via", "value": "wasmgate"},
-			},
-			"statuses": []int{200},
-		}),
-		request: func(_ time.Time, req *fasthttp.Request, resp *fasthttp.Response) error {
-			req.SetRequestURI(coldHost + UpstreamJSONPath)
-			jsonResponse(resp)
-			return nil
-		}},
-	{name: "aggregate", module: "aggregate/aggregate.wasm", language: "Go", outbound: true,
+	{name: "json-transform", module: "json-transform/json-transform.wasm", lang: LangGo,
+		config: fixedConfig(jsonTransformConfig), request: pathRequest(UpstreamJSONPath)},
+	{name: "aggregate", module: "aggregate/aggregate.wasm", lang: LangGo, outbound: true,
 		config: fixedConfig(map[string]any{"parts": []any{
 			map[string]any{"name": "feed", "url": "upstream://svc/feed"},
 			map[string]any{"name": "profile", "url": "upstream://svc/profile"},
@@ -300,7 +453,7 @@ var coldPlugins = []coldPlugin{
 			req.SetRequestURI(coldHost + "/feed")
 			return nil
 		}},
-	{name: "client-shape", module: "client-shape/client-shape.wasm", language: "Go",
+	{name: "client-shape", module: "client-shape/client-shape.wasm", lang: LangGo,
 		config: fixedConfig(map[string]any{"profiles": map[string]any{
 			"mobile": map[string]any{"fields": []string{"user", "items.id", "items.name"}},
 			"web":    map[string]any{},
@@ -311,9 +464,21 @@ var coldPlugins = []coldPlugin{
 			jsonResponse(resp)
 			return nil
 		}},
+}, sdkPlugins()...)
+
+// coldNoops are, per language, the plugins that stand for its no-op, in
+// order of preference: the first one built is measured. The Rust SDK has
+// no no-op example yet (a cdylib example needs an entry in
+// sdk/rust/Cargo.toml), so its headers example stands in, with a note.
+var coldNoops = map[string][]string{
+	LangGo:   {"noop"},
+	LangRust: {"rust-noop", "rust-headers"},
+	LangC:    {"c-noop", "c-headers"},
+	LangAS:   {"as-noop", "as-headers"},
+	LangWAT:  {"raw-wat"},
 }
 
-// ColdstartPlugins returns the names of the example plugins the cold-start
+// ColdstartPlugins returns the names of the plugins the cold-start
 // benchmark knows, in report order.
 func ColdstartPlugins() []string {
 	names := make([]string, len(coldPlugins))
@@ -321,6 +486,16 @@ func ColdstartPlugins() []string {
 		names[i] = p.name
 	}
 	return names
+}
+
+// ColdstartNoops returns the no-op plugin of each language, in language
+// order, with the stand-ins used when the first choice is not built.
+func ColdstartNoops() map[string][]string {
+	m := make(map[string][]string, len(coldNoops))
+	for k, v := range coldNoops {
+		m[k] = slices.Clone(v)
+	}
+	return m
 }
 
 func coldPluginByName(name string) (coldPlugin, bool) {
@@ -367,117 +542,34 @@ func coldStats(xs []float64) ColdStats {
 	}
 }
 
-// ColdstartResult is every measurement of one plugin in one mode. Times
-// are in microseconds.
-type ColdstartResult struct {
-	Plugin   string `json:"plugin"`
-	Language string `json:"language"`
-	Module   string `json:"module"`
-	Size     int    `json:"size_bytes"`
-	SHA256   string `json:"sha256"`
-	Mode     string `json:"mode"`
-	// Engine is the engine that ran: "wazero-compiler" or
-	// "wazero-interpreter" (the compiler mode falls back to the
-	// interpreter where wazero has no compiler).
-	Engine string `json:"engine"`
-	// Interruption is how deadlines stop the module (ModuleInfo).
-	Interruption string `json:"interruption"`
-	// ColdCompile is Runtime.Load (validation, instrumentation, compile)
-	// on a new runtime with an empty disk cache: a first start.
-	ColdCompile ColdStats `json:"cold_compile_us"`
-	// WarmCacheCompile is the same on a new runtime whose disk cache holds
-	// the module: a restart.
-	WarmCacheCompile ColdStats `json:"warm_cache_compile_us"`
-	// Instantiate is a fresh-mode Binding.Acquire: a new instance made
-	// ready (instantiation, _initialize, on_init with the config).
-	Instantiate ColdStats `json:"instantiate_us"`
-	// RawInstantiate is wazero's own Runtime.InstantiateModule of the same
-	// bytes compiled in a plain runtime, running _initialize for a reactor
-	// as wazero's start function: no sandbox, no hook, no pool.
-	RawInstantiate ColdStats `json:"raw_instantiate_us"`
-	// RawError is why RawInstantiate could not be measured, if it could not.
-	RawError string `json:"raw_error,omitempty"`
-	// FirstRequest is on_request (and on_response when the request goes
-	// on) on an instance made just before: the first request it serves.
-	FirstRequest ColdStats `json:"first_request_us"`
-	// WarmRequest is the same on a pooled instance that served requests
-	// before.
-	WarmRequest ColdStats `json:"warm_request_us"`
-	// MemoryBytes is a new instance's linear memory; MemoryAfterRequestBytes
-	// the same after its first request.
-	MemoryBytes             uint32 `json:"memory_bytes"`
-	MemoryAfterRequestBytes uint32 `json:"memory_after_request_bytes"`
-	// HeapPerInstanceBytes is the growth of the Go heap (after a GC) per
-	// instance while Instances instances are alive: linear memory plus the
-	// engine's and the runtime's own structures.
-	HeapPerInstanceBytes Float `json:"heap_per_instance_bytes"`
-	// The ratios of medians: WarmCacheCompile ÷ ColdCompile (a restart),
-	// Instantiate ÷ RawInstantiate (the runtime's overhead over wazero),
-	// FirstRequest ÷ WarmRequest (what a new instance costs its first
-	// request).
-	RestartVsCold    Float `json:"restart_vs_cold_compile"`
-	InstantiateVsRaw Float `json:"instantiate_vs_raw"`
-	FirstVsWarm      Float `json:"first_vs_warm_request"`
-}
-
-// ColdstartRatio is one headline ratio with its target.
-type ColdstartRatio struct {
-	Name   string `json:"name"`
-	Plugin string `json:"plugin"`
-	Mode   string `json:"mode"`
-	Value  Float  `json:"value"`
-	// Target is the ratio the issue asks for ("<= 1.5x"); empty when none.
-	Target string `json:"target,omitempty"`
-	// Met says whether Value is within Target; absent without a target or
-	// a value.
-	Met *bool `json:"met,omitempty"`
-}
-
-// ColdstartReport is the outcome of RunColdstart; also the JSON written to
-// OutDir.
-type ColdstartReport struct {
-	Started     time.Time   `json:"started"`
-	Command     string      `json:"command"`
-	Machine     MachineInfo `json:"machine"`
-	Wazero      string      `json:"wazero_version"`
-	PluginsDir  string      `json:"plugins_dir"`
-	Plugins     []string    `json:"plugins"`
-	Modes       []string    `json:"modes"`
-	Reps        int         `json:"reps"`
-	CompileReps int         `json:"compile_reps"`
-	Instances   int         `json:"instances"`
-	Budget      string      `json:"budget"`
-	Elapsed     string      `json:"elapsed"`
-	// Results has one entry per plugin and mode, plugins outer.
-	Results []ColdstartResult `json:"results"`
-	// Ratios are the headline figures: raw-wat instantiate vs wazero's
-	// InstantiateModule (target ≤ 1.5×), restart with a warm disk cache vs
-	// cold compile per plugin (target ≤ 0.1×), first request on a fresh
-	// instance vs a warm pooled one per plugin.
-	Ratios []ColdstartRatio `json:"ratios"`
-	// Files are the reports written: the timestamped JSON and CSV, then
-	// coldstart-latest.md, .svg, .json and .csv.
-	Files []string `json:"files,omitempty"`
-}
-
-// Result returns the result of plugin in mode, or false.
-func (r *ColdstartReport) Result(plugin, mode string) (ColdstartResult, bool) {
-	for _, x := range r.Results {
-		if x.Plugin == plugin && x.Mode == mode {
-			return x, true
-		}
-	}
-	return ColdstartResult{}, false
-}
-
 // coldQuiet discards the guests' output and the runtime's log.
 var coldQuiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// coldRun is the state of one RunColdstart.
+type coldRun struct {
+	o       ColdstartOptions
+	dir     string // the plugins directory, absolute
+	root    string // the repository root, absolute
+	tmp     string
+	rep     *ColdstartReport
+	wizer   string            // "": no snapshot mode
+	snaps   map[string][]byte // snapshot modules by plugin, nil for a failed one
+	engines []string          // the engines that run
+	modes   []string          // the modes that run
+}
+
+// note records why something the run was asked for was left out.
+func (c *coldRun) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	c.rep.Notes = append(c.rep.Notes, n)
+	fmt.Fprintf(c.o.Progress, "coldstart: note: %s\n", n)
+}
+
 // RunColdstart measures, in process, the cold start of every selected
-// plugin in every selected mode (see ColdstartResult), prints a table and
-// the headline ratios to out, and writes coldstart-<UTC time>.json and
-// .csv (with copies as coldstart-latest.json and .csv),
-// coldstart-latest.md and coldstart-latest.svg to o.OutDir.
+// plugin on every selected engine in every selected mode (see
+// ColdstartResult), prints the tables to out, and writes
+// coldstart-<UTC time>.json and .csv (with copies as coldstart-latest.json
+// and .csv), coldstart-latest.md and coldstart-latest.svg to o.OutDir.
 func RunColdstart(ctx context.Context, o ColdstartOptions, out io.Writer) (*ColdstartReport, error) {
 	o = o.withDefaults()
 	if out == nil {
@@ -486,68 +578,291 @@ func RunColdstart(ctx context.Context, o ColdstartOptions, out io.Writer) (*Cold
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("bench coldstart: %w", err)
 	}
-	dir, err := filepath.Abs(o.PluginsDir)
-	if err != nil {
+	c := &coldRun{o: o, snaps: map[string][]byte{}}
+	var err error
+	if c.dir, err = filepath.Abs(o.PluginsDir); err != nil {
 		return nil, fmt.Errorf("bench coldstart: %w", err)
 	}
-	var plugins []coldPlugin
-	for _, name := range o.Plugins {
-		p, _ := coldPluginByName(name)
-		plugins = append(plugins, p)
-	}
-	if err := ensureColdModules(ctx, dir, plugins, o.Progress); err != nil {
+	if c.root, err = filepath.Abs(o.Root); err != nil {
 		return nil, fmt.Errorf("bench coldstart: %w", err)
 	}
-	tmp, err := os.MkdirTemp("", "wasmgate-bench-coldstart-")
-	if err != nil {
-		return nil, fmt.Errorf("bench coldstart: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	rep := &ColdstartReport{
+	c.rep = &ColdstartReport{
 		Started:     time.Now().UTC(),
 		Command:     o.Command(),
-		Machine:     machineInfo(ctx, tools{}, clockTicks()),
-		Wazero:      wazeroVersion(dir),
-		PluginsDir:  dir,
-		Plugins:     o.Plugins,
-		Modes:       o.Modes,
+		Wazero:      wazeroVersion(c.dir),
+		PluginsDir:  c.dir,
+		Root:        c.root,
+		Langs:       o.Langs,
 		Reps:        o.Reps,
 		CompileReps: o.CompileReps,
 		Instances:   o.Instances,
 		Budget:      o.Budget.String(),
+		Notes:       []string{},
 	}
-	fmt.Fprintf(o.Progress, "coldstart: %d plugins × %d modes, %d reps (%d for compiles), %s budget per measurement; wazero %s; load average %s\n",
-		len(plugins), len(o.Modes), o.Reps, o.CompileReps, o.Budget, rep.Wazero, rep.Machine.LoadAvg)
-	total := len(plugins) * len(o.Modes)
+	plugins, err := c.selectPlugins(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench coldstart: %w", err)
+	}
+	c.selectEngines()
+	c.selectModes(ctx)
+	c.rep.Plugins, c.rep.Engines, c.rep.Modes = []string{}, c.engines, c.modes
+	for _, p := range plugins {
+		c.rep.Plugins = append(c.rep.Plugins, p.name)
+	}
+	if c.tmp, err = os.MkdirTemp("", "wasmgate-bench-coldstart-"); err != nil {
+		return nil, fmt.Errorf("bench coldstart: %w", err)
+	}
+	defer os.RemoveAll(c.tmp)
+	// The machine's load after the builds and snapshots above.
+	c.rep.Machine = machineInfo(ctx, tools{}, clockTicks())
+
+	fmt.Fprintf(o.Progress, "coldstart: %d plugins × %d engines × %d modes, %d reps (%d for compiles), %s budget per measurement; wazero %s; load average %s\n",
+		len(plugins), len(c.engines), len(c.modes), o.Reps, o.CompileReps, o.Budget, c.rep.Wazero, c.rep.Machine.LoadAvg)
+	total := len(plugins) * len(c.engines)
 	for i, p := range plugins {
-		code, err := os.ReadFile(filepath.Join(dir, p.module))
+		code, err := os.ReadFile(c.modulePath(p))
 		if err != nil {
 			return nil, fmt.Errorf("bench coldstart: %w", err)
 		}
-		for j, mode := range o.Modes {
-			step := fmt.Sprintf("[%d/%d] %s %s", i*len(o.Modes)+j+1, total, p.name, mode)
-			m := &coldMeasure{o: o, p: p, mode: mode, code: code, tmp: tmp, step: step}
-			res, err := m.run(ctx)
+		for j, engine := range c.engines {
+			step := fmt.Sprintf("[%d/%d] %s %s", i*len(c.engines)+j+1, total, p.name, engine)
+			res, err := c.measure(ctx, p, engine, code, step)
 			if err != nil {
-				return nil, fmt.Errorf("bench coldstart: %s (%s): %w", p.name, mode, err)
+				return nil, fmt.Errorf("bench coldstart: %s (%s): %w", p.name, engine, err)
 			}
-			rep.Results = append(rep.Results, res)
+			c.rep.Results = append(c.rep.Results, res...)
 		}
 	}
-	rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).String()
-	rep.ratios()
-	for _, t := range []*Table{rep.timeTable(), rep.memoryTable(), rep.ratioTable()} {
+	c.rep.Elapsed = time.Since(c.rep.Started).Round(time.Millisecond).String()
+	c.rep.analyze()
+	for _, t := range []*Table{c.rep.mainTable(), c.rep.targetTable(), c.rep.ratioTable()} {
 		if err := t.WriteText(out); err != nil {
-			return rep, fmt.Errorf("bench coldstart: %w", err)
+			return c.rep, fmt.Errorf("bench coldstart: %w", err)
 		}
 		fmt.Fprintln(out)
 	}
-	if err := rep.write(o.OutDir); err != nil {
-		return rep, fmt.Errorf("bench coldstart: %w", err)
+	for _, n := range c.rep.Notes {
+		fmt.Fprintf(out, "note: %s\n", n)
 	}
-	fmt.Fprintf(out, "reports: %s\nreproduce: %s\n", strings.Join(rep.Files, ", "), rep.Command)
-	return rep, nil
+	if err := c.rep.write(o.OutDir); err != nil {
+		return c.rep, fmt.Errorf("bench coldstart: %w", err)
+	}
+	fmt.Fprintf(out, "reports: %s\nreproduce: %s\n", strings.Join(c.rep.Files, ", "), c.rep.Command)
+	return c.rep, nil
+}
+
+func (c *coldRun) modulePath(p coldPlugin) string {
+	if p.sdk {
+		return filepath.Join(c.root, p.module)
+	}
+	return filepath.Join(c.dir, p.module)
+}
+
+func (c *coldRun) built(p coldPlugin) bool {
+	fi, err := os.Stat(c.modulePath(p))
+	return err == nil && !fi.IsDir() && fi.Size() > 0
+}
+
+// selectPlugins returns the plugins to measure: those asked for (of the
+// selected languages), else each language's no-op. Missing Go and WAT
+// modules are built with plugins/build.sh and are an error when still
+// missing; missing SDK examples are built with sdk/build-examples.sh and
+// leave their language out, with a note, when still missing (a toolchain
+// this machine lacks).
+func (c *coldRun) selectPlugins(ctx context.Context) ([]coldPlugin, error) {
+	var want [][]coldPlugin // alternatives, first built wins
+	if len(c.o.Plugins) > 0 {
+		for _, name := range c.o.Plugins {
+			p, _ := coldPluginByName(name)
+			if slices.Contains(c.o.Langs, p.lang) {
+				want = append(want, []coldPlugin{p})
+			}
+		}
+	} else {
+		for _, lang := range c.o.Langs {
+			var alts []coldPlugin
+			for _, name := range coldNoops[lang] {
+				p, _ := coldPluginByName(name)
+				alts = append(alts, p)
+			}
+			want = append(want, alts)
+		}
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("no plugin of the languages %s among %s", strings.Join(c.o.Langs, ", "), strings.Join(c.o.Plugins, ", "))
+	}
+	var gowat []coldPlugin
+	sdkMissing := false
+	for _, alts := range want {
+		if !alts[0].sdk {
+			gowat = append(gowat, alts[0])
+		} else if !slices.ContainsFunc(alts, c.built) {
+			sdkMissing = true
+		}
+	}
+	if err := ensureColdModules(ctx, c.dir, gowat, c.o.Progress); err != nil {
+		return nil, err
+	}
+	if sdkMissing {
+		c.buildExamples(ctx)
+	}
+	var plugins []coldPlugin
+	for _, alts := range want {
+		i := slices.IndexFunc(alts, c.built)
+		switch {
+		case i < 0:
+			c.note("%s left out: %s not built (`make examples` builds it; it needs the language's toolchain)",
+				LanguageName(alts[0].lang), c.modulePath(alts[0]))
+			continue
+		case i > 0:
+			c.note("%s: %s is not built, so %s stands in for the no-op (%s)", LanguageName(alts[0].lang),
+				alts[0].name, alts[i].name, alts[i].note)
+		}
+		plugins = append(plugins, alts[i])
+	}
+	if len(plugins) == 0 {
+		return nil, errors.New("none of the selected plugins is built")
+	}
+	return plugins, nil
+}
+
+// buildExamples runs Root/sdk/build-examples.sh, the `make examples` step,
+// when it exists; a failure (a missing toolchain) is a note, not an error.
+func (c *coldRun) buildExamples(ctx context.Context) {
+	script := filepath.Join(c.root, "sdk", "build-examples.sh")
+	if _, err := os.Stat(script); err != nil {
+		return
+	}
+	fmt.Fprintf(c.o.Progress, "coldstart: SDK examples missing; running bash %s\n", script)
+	bctx, cancel := context.WithTimeout(ctx, coldBuildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(bctx, "bash", script)
+	cmd.Dir = c.root
+	cmd.Stdout, cmd.Stderr = c.o.Progress, c.o.Progress
+	if err := cmd.Run(); err != nil {
+		c.note("bash %s failed (%v): the examples it did not build are left out", script, err)
+	}
+}
+
+// selectEngines drops the engines this build lacks.
+func (c *coldRun) selectEngines() {
+	for _, e := range c.o.Engines {
+		if isWasmtime(e) && !wasm.WasmtimeAvailable() {
+			c.note("%s left out: this binary has no wasmtime engine (built without cgo)", e)
+			continue
+		}
+		c.engines = append(c.engines, e)
+	}
+}
+
+// selectModes drops snapshot mode when there is no Wizer.
+func (c *coldRun) selectModes(ctx context.Context) {
+	for _, m := range c.o.Modes {
+		if m == ModeSnapshot {
+			w, err := c.findWizer(ctx)
+			if err != nil {
+				c.note("snapshot mode left out: %v", err)
+				continue
+			}
+			c.wizer = w
+			c.rep.Wizer = firstLine(ctx, w, "--version")
+		}
+		c.modes = append(c.modes, m)
+	}
+}
+
+// findWizer returns the wizer binary: -wizer, $WIZER, on PATH, or the one
+// `make tools` installs under the repository root.
+func (c *coldRun) findWizer(ctx context.Context) (string, error) {
+	cands := []string{c.o.Wizer, os.Getenv("WIZER")}
+	if p, err := exec.LookPath("wizer"); err == nil {
+		cands = append(cands, p)
+	}
+	local := filepath.Join(c.root, "bin", "tools", "node_modules", ".bin", "wizer")
+	cands = append(cands, local)
+	for _, p := range cands {
+		if p == "" {
+			continue
+		}
+		if err := exec.CommandContext(ctx, p, "--version").Run(); err == nil {
+			return p, nil
+		}
+		if p == c.o.Wizer {
+			return "", fmt.Errorf("wizer %s does not run", p)
+		}
+	}
+	return "", fmt.Errorf("wizer not found (-wizer, $WIZER, PATH, %s): `make tools` installs it (npm install -g %s)", local, wasm.WizerPackage)
+}
+
+// snapshot returns the Wizer snapshot of p, made once per run; nil (and a
+// note) when p cannot be pre-initialized.
+func (c *coldRun) snapshot(p coldPlugin, code []byte) []byte {
+	if s, ok := c.snaps[p.name]; ok {
+		return s
+	}
+	c.snaps[p.name] = nil
+	info, err := wasm.Inspect(code)
+	if err != nil {
+		c.note("snapshot of %s: %v", p.name, err)
+		return nil
+	}
+	if !info.Reactor {
+		c.note("no snapshot of %s (%s): it exports no _initialize, so its fresh instance already starts initialized", p.name, LanguageName(p.lang))
+		return nil
+	}
+	out := filepath.Join(c.tmp, p.name+".snapshot.wasm")
+	start := time.Now()
+	if err := wasm.Snapshot(c.wizer, c.modulePath(p), out); err != nil {
+		c.note("no snapshot of %s: %v", p.name, firstLineOf(err.Error()))
+		return nil
+	}
+	s, err := os.ReadFile(out)
+	if err != nil {
+		c.note("no snapshot of %s: %v", p.name, err)
+		return nil
+	}
+	fmt.Fprintf(c.o.Progress, "coldstart: snapshot of %s: %s → %s in %s\n", p.name,
+		formatBytes(float64(len(code))), formatBytes(float64(len(s))), time.Since(start).Round(time.Millisecond))
+	c.snaps[p.name] = s
+	return s
+}
+
+func firstLineOf(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// measure measures p on engine in the run's modes: the module as built for
+// pooled and fresh, its snapshot for snapshot mode.
+func (c *coldRun) measure(ctx context.Context, p coldPlugin, engine string, code []byte, step string) ([]ColdstartResult, error) {
+	var plain []string
+	for _, m := range c.modes {
+		if m != ModeSnapshot {
+			plain = append(plain, m)
+		}
+	}
+	var out []ColdstartResult
+	if len(plain) > 0 {
+		u := &coldUnit{o: c.o, p: p, engine: engine, tmp: c.tmp, step: step, module: c.modulePath(p)}
+		res, err := u.run(ctx, code, plain)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+	}
+	if slices.Contains(c.modes, ModeSnapshot) {
+		if snap := c.snapshot(p, code); snap != nil {
+			u := &coldUnit{o: c.o, p: p, engine: engine, tmp: c.tmp, step: step + " snapshot", module: c.modulePath(p) + " (Wizer snapshot)"}
+			res, err := u.run(ctx, snap, []string{ModeSnapshot})
+			if err != nil {
+				return nil, fmt.Errorf("snapshot: %w", err)
+			}
+			out = append(out, res...)
+		}
+	}
+	return out, nil
 }
 
 // ensureColdModules builds the plugins with dir/build.sh when a module is
@@ -611,14 +926,15 @@ func wazeroVersion(pluginsDir string) string {
 	return "unknown"
 }
 
-// coldMeasure measures one plugin in one mode.
-type coldMeasure struct {
-	o    ColdstartOptions
-	p    coldPlugin
-	mode string
-	code []byte
-	tmp  string
-	step string
+// coldUnit measures one module (a plugin as built, or its snapshot) on one
+// engine, in one or more modes.
+type coldUnit struct {
+	o      ColdstartOptions
+	p      coldPlugin
+	engine string
+	tmp    string
+	step   string
+	module string // for the report
 
 	now      time.Time
 	req      fasthttp.Request // the template of every repetition
@@ -648,95 +964,134 @@ func (s *sampler) more(ctx context.Context) bool {
 	return len(s.xs) < min(coldMinReps, s.reps) || time.Since(s.start) < s.budget
 }
 
-func (s *sampler) add(d time.Duration) { s.xs = append(s.xs, float64(d.Nanoseconds())/1e3) }
+func (s *sampler) add(d time.Duration) { s.xs = append(s.xs, micros(d)) }
 
-func (m *coldMeasure) options(cacheDir string) wasm.Options {
-	return wasm.Options{CacheDir: cacheDir, Interpreter: m.mode == ModeInterpreter, Log: coldQuiet}
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// options are the runtime options of the unit's engine. The engine is the
+// runtime's default one, made by NewRuntime: its setup (wasmtime's fuel
+// calibration, the pool's reservation) is not part of a timed Load.
+func (u *coldUnit) options(cacheDir string) wasm.Options {
+	o := wasm.Options{CacheDir: cacheDir, Log: coldQuiet}
+	switch u.engine {
+	case EngineWazeroInterp:
+		o.Interpreter = true
+	case EngineWasmtime:
+		o.DefaultEngine = wasm.EngineWasmtime
+	case EngineWasmtimePool:
+		o.DefaultEngine = wasm.EngineWasmtime
+		o.WasmtimePoolSlots = uint32(u.o.Instances + coldPoolSpare)
+	}
+	return o
 }
 
-func (m *coldMeasure) progress(what string, s ColdStats) {
-	fmt.Fprintf(m.o.Progress, "coldstart: %s: %-18s n=%-4d median %s, p99 %s\n",
-		m.step, what, s.N, formatMicrosPrecise(float64(s.Median)), formatMicrosPrecise(float64(s.P99)))
+func (u *coldUnit) progress(what string, s ColdStats) {
+	fmt.Fprintf(u.o.Progress, "coldstart: %s: %-22s n=%-4d median %s, p99 %s\n",
+		u.step, what, s.N, formatMicrosPrecise(float64(s.Median)), formatMicrosPrecise(float64(s.P99)))
 }
 
-func (m *coldMeasure) run(ctx context.Context) (ColdstartResult, error) {
-	p := m.p
-	res := ColdstartResult{Plugin: p.name, Language: p.language, Module: p.module, Mode: m.mode}
-	m.now = time.Now()
-	if err := p.request(m.now, &m.req, &m.resp); err != nil {
-		return res, err
+// run measures the module code in modes (pooled and fresh, or snapshot):
+// compiles, instances side by side in every mode, a warm pooled request,
+// and memory; one result per mode.
+func (u *coldUnit) run(ctx context.Context, code []byte, modes []string) ([]ColdstartResult, error) {
+	p := u.p
+	base := ColdstartResult{Plugin: p.name, Language: LanguageName(p.lang), Module: u.module, Engine: u.engine}
+	u.now = time.Now()
+	if err := p.request(u.now, &u.req, &u.resp); err != nil {
+		return nil, err
 	}
-	if err := m.makeEnv(); err != nil {
-		return res, err
+	if err := u.makeEnv(); err != nil {
+		return nil, err
 	}
 
-	var err error
 	// The last cold compile leaves its cache dir filled: the restarts load
 	// from it, and so does the runtime of the instance measurements (it
 	// would otherwise compile once more, seconds for a Go plugin).
-	warm, err := os.MkdirTemp(m.tmp, "warm-")
+	warm, err := os.MkdirTemp(u.tmp, "warm-")
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer os.RemoveAll(warm)
-	if res.ColdCompile, err = m.coldCompile(ctx, warm, &res); err != nil {
-		return res, fmt.Errorf("cold compile: %w", err)
+	if base.ColdCompile, err = u.coldCompile(ctx, code, warm, &base); err != nil {
+		return nil, fmt.Errorf("cold compile: %w", err)
 	}
-	m.progress("cold compile", res.ColdCompile)
-	if res.WarmCacheCompile, err = m.warmCacheCompile(ctx, warm); err != nil {
-		return res, fmt.Errorf("compile with a warm cache: %w", err)
+	u.progress("cold compile", base.ColdCompile)
+	if base.WarmCacheCompile, err = u.warmCacheCompile(ctx, code, warm); err != nil {
+		return nil, fmt.Errorf("compile with a warm cache: %w", err)
 	}
-	m.progress("warm-cache compile", res.WarmCacheCompile)
+	u.progress("warm-cache compile", base.WarmCacheCompile)
+	base.RestartVsCold = Float(div(float64(base.WarmCacheCompile.Median), float64(base.ColdCompile.Median)))
 
-	r, err := wasm.NewRuntime(m.options(warm))
+	r, err := wasm.NewRuntime(u.options(warm))
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer r.Close(context.Background())
-	mod, err := r.Load(ctx, p.name, m.code)
+	mod, err := r.Load(ctx, p.name, code)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer mod.Release(context.Background())
 
-	if err := m.instantiate(ctx, mod, &res); err != nil {
-		return res, fmt.Errorf("instantiate: %w", err)
+	parts, raw, err := u.instances(ctx, mod, code, modes)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	m.progress("instantiate", res.Instantiate)
-	m.progress("raw instantiate", res.RawInstantiate)
-	m.progress("first request", res.FirstRequest)
-	if res.WarmRequest, err = m.warmRequest(ctx, mod); err != nil {
-		return res, fmt.Errorf("warm request: %w", err)
+	warmReq, pooledReq, err := u.warmRequest(ctx, mod)
+	if err != nil {
+		return nil, fmt.Errorf("warm request: %w", err)
 	}
-	m.progress("warm request", res.WarmRequest)
-	if res.HeapPerInstanceBytes, err = m.heapPerInstance(ctx, mod); err != nil {
-		return res, fmt.Errorf("memory: %w", err)
+	u.progress("warm request", warmReq)
+	heap, rss, err := u.memory(ctx, mod)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
 	}
-	fmt.Fprintf(m.o.Progress, "coldstart: %s: linear memory %s new, %s after a request; Go heap %s per instance\n",
-		m.step, formatBytes(float64(res.MemoryBytes)), formatBytes(float64(res.MemoryAfterRequestBytes)),
-		formatBytes(float64(res.HeapPerInstanceBytes)))
+	fmt.Fprintf(u.o.Progress, "coldstart: %s: memory per instance %s (Go heap %s), linear memory %s new\n",
+		u.step, formatBytes(float64(rss)), formatBytes(float64(heap)), formatBytes(float64(parts[0].mem)))
 	if err := ctx.Err(); err != nil {
-		return res, err
+		return nil, err
 	}
-	res.RestartVsCold = Float(div(float64(res.WarmCacheCompile.Median), float64(res.ColdCompile.Median)))
-	res.InstantiateVsRaw = Float(div(float64(res.Instantiate.Median), float64(res.RawInstantiate.Median)))
-	res.FirstVsWarm = Float(div(float64(res.FirstRequest.Median), float64(res.WarmRequest.Median)))
-	return res, nil
+
+	var out []ColdstartResult
+	for _, pt := range parts {
+		res := base
+		res.Mode = pt.mode
+		res.Instantiate, res.FirstRequest = coldStats(pt.inst), coldStats(pt.first)
+		res.WarmRequest = warmReq
+		res.Request = coldStats(pt.total)
+		if pt.mode == ModePooled {
+			// A pooled request checks out a warm instance; the pool makes
+			// new ones only at startup and when it grows.
+			res.Request = pooledReq
+		}
+		if pt.mode != ModePooled && raw != nil {
+			res.RawInstantiate, res.RawError = coldStats(raw.xs), raw.err
+			res.InstantiateVsRaw = Float(div(float64(res.Instantiate.Median), float64(res.RawInstantiate.Median)))
+		} else {
+			res.RawInstantiate, res.InstantiateVsRaw = coldStats(nil), Float(math.NaN())
+		}
+		res.MemoryBytes, res.MemoryAfterRequestBytes = pt.mem, pt.memAfter
+		res.HeapPerInstanceBytes, res.RSSPerInstanceBytes = heap, rss
+		res.FirstVsWarm = Float(div(float64(res.FirstRequest.Median), float64(res.WarmRequest.Median)))
+		res.Size, res.SHA256 = len(code), mod.Info().SHA256
+		out = append(out, res)
+	}
+	return out, nil
 }
 
 // makeEnv builds the binding's environment as the gateway does: config,
 // KV store, metrics, log budget and, for aggregate, an in-process upstream.
-func (m *coldMeasure) makeEnv() error {
-	env := &abi.Env{Plugin: m.p.name, Route: "bench", Log: coldQuiet,
+func (u *coldUnit) makeEnv() error {
+	env := &abi.Env{Plugin: u.p.name, Route: "bench", Log: coldQuiet,
 		KV:      abi.NewKV(0, 0),
-		LogRate: abi.NewRateLimitedLogs(coldQuiet, m.p.name, 0, 0)}
+		LogRate: abi.NewRateLimitedLogs(coldQuiet, u.p.name, 0, 0)}
 	vecs, err := abi.NewMetricVecs(nil)
 	if err != nil {
 		return err
 	}
-	env.Metrics = abi.NewPluginMetrics(m.p.name, vecs)
-	if m.p.config != nil {
-		c, err := m.p.config(m.now)
+	env.Metrics = abi.NewPluginMetrics(u.p.name, vecs)
+	if u.p.config != nil {
+		c, err := u.p.config(u.now)
 		if err != nil {
 			return err
 		}
@@ -744,7 +1099,7 @@ func (m *coldMeasure) makeEnv() error {
 			return err
 		}
 	}
-	if m.p.outbound {
+	if u.p.outbound {
 		env.Out = &abi.Outbound{
 			Upstreams: map[string]bool{"svc": true},
 			Upstream: func(_ context.Context, _ string, _ *fasthttp.Request, resp *fasthttp.Response) error {
@@ -755,20 +1110,20 @@ func (m *coldMeasure) makeEnv() error {
 			},
 		}
 	}
-	m.env = env
+	u.env = env
 	return nil
 }
 
 // coldCompile times Runtime.Load on new runtimes with empty cache dirs,
 // and leaves the cache of the last one in warm.
-func (m *coldMeasure) coldCompile(ctx context.Context, warm string, res *ColdstartResult) (ColdStats, error) {
-	s := newSampler(m.o.CompileReps, m.o.Budget)
+func (u *coldUnit) coldCompile(ctx context.Context, code []byte, warm string, res *ColdstartResult) (ColdStats, error) {
+	s := newSampler(u.o.CompileReps, u.o.Budget)
 	for s.more(ctx) {
-		dir, err := os.MkdirTemp(m.tmp, "cold-")
+		dir, err := os.MkdirTemp(u.tmp, "cold-")
 		if err != nil {
 			return ColdStats{}, err
 		}
-		info, d, err := m.load(ctx, dir)
+		info, d, err := u.load(ctx, code, dir)
 		if err == nil {
 			// The latest filled cache becomes warm.
 			if err = os.RemoveAll(warm); err == nil {
@@ -780,17 +1135,17 @@ func (m *coldMeasure) coldCompile(ctx context.Context, warm string, res *Coldsta
 			return ColdStats{}, err
 		}
 		s.add(d)
-		res.Engine, res.Interruption, res.Size, res.SHA256 = info.Engine, info.Interruption, info.Size, info.SHA256
+		res.Runtime, res.Interruption = info.Engine, info.Interruption
 	}
 	return coldStats(s.xs), ctx.Err()
 }
 
 // warmCacheCompile times Runtime.Load on new runtimes sharing the cache
 // dir a cold compile filled: a gateway restart.
-func (m *coldMeasure) warmCacheCompile(ctx context.Context, dir string) (ColdStats, error) {
-	s := newSampler(m.o.CompileReps, m.o.Budget)
+func (u *coldUnit) warmCacheCompile(ctx context.Context, code []byte, dir string) (ColdStats, error) {
+	s := newSampler(u.o.CompileReps, u.o.Budget)
 	for s.more(ctx) {
-		_, d, err := m.load(ctx, dir)
+		_, d, err := u.load(ctx, code, dir)
 		if err != nil {
 			return ColdStats{}, err
 		}
@@ -800,13 +1155,13 @@ func (m *coldMeasure) warmCacheCompile(ctx context.Context, dir string) (ColdSta
 }
 
 // load makes a runtime on cacheDir and times the Load of the module.
-func (m *coldMeasure) load(ctx context.Context, cacheDir string) (wasm.ModuleInfo, time.Duration, error) {
-	r, err := wasm.NewRuntime(m.options(cacheDir))
+func (u *coldUnit) load(ctx context.Context, code []byte, cacheDir string) (wasm.ModuleInfo, time.Duration, error) {
+	r, err := wasm.NewRuntime(u.options(cacheDir))
 	if err != nil {
 		return wasm.ModuleInfo{}, 0, err
 	}
 	start := time.Now()
-	mod, err := r.Load(ctx, m.p.name, m.code)
+	mod, err := r.Load(ctx, u.p.name, code)
 	d := time.Since(start)
 	if err != nil {
 		_ = r.Close(context.Background())
@@ -819,127 +1174,217 @@ func (m *coldMeasure) load(ctx context.Context, cacheDir string) (wasm.ModuleInf
 
 // reset copies the request template into the working request and
 // response.
-func (m *coldMeasure) reset() {
-	m.req.CopyTo(&m.workReq)
-	m.resp.CopyTo(&m.workResp)
+func (u *coldUnit) reset() {
+	u.req.CopyTo(&u.workReq)
+	u.resp.CopyTo(&u.workResp)
 }
 
 var coldScope = &abi.Scope{Client: []byte("127.0.0.1")}
 
 // serve runs the hooks of one request on inst: on_request, then
 // on_response unless the plugin answered.
-func (m *coldMeasure) serve(inst *wasm.Instance) error {
-	rc, err := inst.OnRequest(&m.workReq, &m.workResp, coldScope)
+func (u *coldUnit) serve(inst *wasm.Instance) error {
+	rc, err := inst.OnRequest(&u.workReq, &u.workResp, coldScope)
 	if err != nil {
 		return err
 	}
 	if rc == abi.Continue {
-		return inst.OnResponse(&m.workReq, &m.workResp, coldScope)
+		return inst.OnResponse(&u.workReq, &u.workResp, coldScope)
 	}
 	return nil
 }
 
-func (m *coldMeasure) bind(ctx context.Context, mod *wasm.Module, mode wasm.Mode, poolMax int) (*wasm.Binding, error) {
-	return mod.Bind(ctx, m.env, wasm.BindingConfig{Mode: mode, PoolMax: poolMax, PoolMin: 1,
-		CallTimeout: coldCallTimeout, InitTimeout: coldInitTimeout, AcquireTimeout: coldInitTimeout, QuarantineAfter: -1})
+func (u *coldUnit) bind(ctx context.Context, mod *wasm.Module, cfg wasm.BindingConfig) (*wasm.Binding, error) {
+	cfg.PoolMin, cfg.QuarantineAfter = 1, -1
+	cfg.CallTimeout, cfg.InitTimeout, cfg.AcquireTimeout = coldCallTimeout, coldInitTimeout, coldInitTimeout
+	return mod.Bind(ctx, u.env, cfg)
 }
 
-// instantiate times, alternating in one loop so that machine noise spreads
-// over both: a fresh instance through a fresh-mode binding, then its first
-// request; and wazero's raw InstantiateModule of the same bytes.
-func (m *coldMeasure) instantiate(ctx context.Context, mod *wasm.Module, res *ColdstartResult) error {
-	b, err := m.bind(ctx, mod, wasm.ModeFresh, 1)
+// coldPart is one mode of the instance measurement: its binding and
+// samples.
+type coldPart struct {
+	mode               string
+	b                  *wasm.Binding
+	inst, first, total []float64
+	mem, memAfter      uint32
+}
+
+// rawSamples are wazero's raw InstantiateModule times.
+type rawSamples struct {
+	xs  []float64
+	err string
+}
+
+// instances times, in one loop so that machine noise spreads over all of
+// them, a new instance ready in each mode and its first request: fresh
+// (and snapshot) through a fresh-mode binding, pooled through a
+// pooled-mode binding that recycles every instance after one request, so
+// that each Acquire makes the instance a pool makes when it grows; and, on
+// wazero, wazero's raw InstantiateModule of the same bytes.
+func (u *coldUnit) instances(ctx context.Context, mod *wasm.Module, code []byte, modes []string) ([]*coldPart, *rawSamples, error) {
+	var parts []*coldPart
+	defer func() {
+		for _, pt := range parts {
+			_ = pt.b.Close(context.Background())
+		}
+	}()
+	for _, m := range modes {
+		cfg := wasm.BindingConfig{Mode: wasm.ModeFresh, PoolMax: 1}
+		if m == ModePooled {
+			cfg = wasm.BindingConfig{Mode: wasm.ModePooled, PoolMax: 1, MaxRequestsPerInstance: 1}
+		}
+		b, err := u.bind(ctx, mod, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		parts = append(parts, &coldPart{mode: m, b: b})
+	}
+	var raw *rawInstantiator
+	var rawS *rawSamples
+	if !isWasmtime(u.engine) && slices.ContainsFunc(modes, func(m string) bool { return m != ModePooled }) {
+		rawS = &rawSamples{}
+		var err error
+		if raw, err = newRawInstantiator(ctx, code, u.engine == EngineWazeroInterp, mod.Info().Reactor); err != nil {
+			rawS.err = err.Error()
+		} else {
+			defer raw.close()
+		}
+	}
+	// One untimed round first: it hands out the instance a pooled Bind
+	// makes ahead, and faults in the code paths.
+	for _, pt := range parts {
+		if err := u.cycle(ctx, pt, false); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", pt.mode, err)
+		}
+	}
+	// Each round starts with the next step: the collection of what one
+	// step leaves behind falls on each of the others in turn, not always
+	// on the same one.
+	steps := make([]func() error, 0, len(parts)+1)
+	for _, pt := range parts {
+		steps = append(steps, func() error {
+			if err := u.cycle(ctx, pt, true); err != nil {
+				return fmt.Errorf("%s: %w", pt.mode, err)
+			}
+			return nil
+		})
+	}
+	if raw != nil {
+		steps = append(steps, func() error {
+			if raw == nil {
+				return nil
+			}
+			d, err := raw.instantiate(ctx)
+			if err != nil {
+				rawS.err = err.Error()
+				raw.close()
+				raw = nil
+				return nil
+			}
+			rawS.xs = append(rawS.xs, micros(d))
+			return nil
+		})
+	}
+	s := newSampler(u.o.Reps, u.o.Budget)
+	for round := 0; s.more(ctx); round++ {
+		start := time.Now()
+		for i := range steps {
+			if err := steps[(i+round)%len(steps)](); err != nil {
+				return nil, nil, err
+			}
+		}
+		s.add(time.Since(start))
+	}
+	for _, pt := range parts {
+		u.progress(pt.mode+" instantiate", coldStats(pt.inst))
+		u.progress(pt.mode+" first request", coldStats(pt.first))
+	}
+	if rawS != nil && len(rawS.xs) > 0 {
+		u.progress("raw instantiate", coldStats(rawS.xs))
+	}
+	return parts, rawS, ctx.Err()
+}
+
+// cycle is one request on a new instance of pt's binding: Acquire (a new
+// instance), the hooks, Release (which closes it).
+func (u *coldUnit) cycle(ctx context.Context, pt *coldPart, timed bool) error {
+	u.reset()
+	t0 := time.Now()
+	in, err := pt.b.Acquire(ctx)
+	t1 := time.Now()
 	if err != nil {
 		return err
 	}
-	defer b.Close(context.Background())
-	raw, rawErr := newRawInstantiator(ctx, m.code, m.mode == ModeInterpreter, mod.Info().Reactor)
-	if rawErr != nil {
-		res.RawError = rawErr.Error()
-	} else {
-		defer raw.close()
+	mem := in.MemorySize()
+	err = u.serve(in)
+	t2 := time.Now()
+	memAfter := in.MemorySize()
+	pt.b.Release(in, err != nil)
+	t3 := time.Now()
+	if err != nil {
+		return fmt.Errorf("first request: %w", err)
 	}
-	inst, first, rawS := newSampler(m.o.Reps, m.o.Budget), newSampler(m.o.Reps, m.o.Budget), newSampler(m.o.Reps, m.o.Budget)
-	for inst.more(ctx) {
-		m.reset()
-		start := time.Now()
-		in, err := b.Acquire(ctx)
-		made := time.Now()
-		if err != nil {
-			return err
+	if timed {
+		if len(pt.inst) == 0 {
+			pt.mem, pt.memAfter = mem, memAfter
 		}
-		if len(inst.xs) == 0 {
-			res.MemoryBytes = in.MemorySize()
-		}
-		err = m.serve(in)
-		done := time.Now()
-		if len(inst.xs) == 0 {
-			res.MemoryAfterRequestBytes = in.MemorySize()
-		}
-		b.Release(in, err != nil)
-		if err != nil {
-			return fmt.Errorf("first request: %w", err)
-		}
-		inst.add(made.Sub(start))
-		first.add(done.Sub(made))
-		if raw != nil {
-			d, err := raw.instantiate(ctx)
-			if err != nil {
-				res.RawError = err.Error()
-				raw.close()
-				raw = nil
-				continue
-			}
-			rawS.add(d)
-		}
+		pt.inst = append(pt.inst, micros(t1.Sub(t0)))
+		pt.first = append(pt.first, micros(t2.Sub(t1)))
+		pt.total = append(pt.total, micros(t3.Sub(t0)))
 	}
-	res.Instantiate, res.FirstRequest, res.RawInstantiate = coldStats(inst.xs), coldStats(first.xs), coldStats(rawS.xs)
-	return ctx.Err()
+	return nil
 }
 
-// warmRequest times the hooks of a request on a pooled instance that
-// served coldWarmup requests before.
-func (m *coldMeasure) warmRequest(ctx context.Context, mod *wasm.Module) (ColdStats, error) {
-	b, err := m.bind(ctx, mod, wasm.ModePooled, 1)
+// warmRequest times, on a pooled instance that served coldWarmup requests
+// before, the hooks of a request (warm) and the whole request: checkout,
+// hooks and return (pooled).
+func (u *coldUnit) warmRequest(ctx context.Context, mod *wasm.Module) (warm, pooled ColdStats, err error) {
+	b, err := u.bind(ctx, mod, wasm.BindingConfig{Mode: wasm.ModePooled, PoolMax: 1})
 	if err != nil {
-		return ColdStats{}, err
+		return warm, pooled, err
 	}
 	defer b.Close(context.Background())
-	one := func() (time.Duration, error) {
-		m.reset()
+	one := func() (hooks, whole time.Duration, err error) {
+		u.reset()
+		t0 := time.Now()
 		in, err := b.Acquire(ctx)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		start := time.Now()
-		err = m.serve(in)
-		d := time.Since(start)
+		t1 := time.Now()
+		err = u.serve(in)
+		t2 := time.Now()
 		b.Release(in, err != nil)
-		return d, err
+		return t2.Sub(t1), time.Since(t0), err
 	}
 	for range coldWarmup {
-		if _, err := one(); err != nil {
-			return ColdStats{}, err
+		if _, _, err := one(); err != nil {
+			return warm, pooled, err
 		}
 	}
-	s := newSampler(m.o.Reps, m.o.Budget)
+	s := newSampler(u.o.Reps, u.o.Budget)
+	var whole []float64
 	for s.more(ctx) {
-		d, err := one()
+		h, w, err := one()
 		if err != nil {
-			return ColdStats{}, err
+			return warm, pooled, err
 		}
-		s.add(d)
+		s.add(h)
+		whole = append(whole, micros(w))
 	}
-	return coldStats(s.xs), ctx.Err()
+	return coldStats(s.xs), coldStats(whole), ctx.Err()
 }
 
-// heapPerInstance is the Go heap growth per live instance: Instances
-// instances made ready and held, measured after a GC on each side.
-func (m *coldMeasure) heapPerInstance(ctx context.Context, mod *wasm.Module) (Float, error) {
-	n := m.o.Instances
-	b, err := m.bind(ctx, mod, wasm.ModeFresh, n)
+// memory is what one live instance weighs: Instances instances made ready
+// and held, the growth of the process's resident memory (linear memory,
+// engine and runtime structures, on either engine) and of the Go heap, each
+// divided by Instances. Both are read after a collection that returns free
+// memory to the system.
+func (u *coldUnit) memory(ctx context.Context, mod *wasm.Module) (heap, rss Float, err error) {
+	n := u.o.Instances
+	b, err := u.bind(ctx, mod, wasm.BindingConfig{Mode: wasm.ModeFresh, PoolMax: n})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer b.Close(context.Background())
 	held := make([]*wasm.Instance, 0, n)
@@ -948,30 +1393,53 @@ func (m *coldMeasure) heapPerInstance(ctx context.Context, mod *wasm.Module) (Fl
 			b.Release(in, false)
 		}
 	}()
-	before := heapAfterGC()
+	heap0, rss0 := memNow()
 	for range n {
 		in, err := b.Acquire(ctx)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		held = append(held, in)
 	}
-	after := heapAfterGC()
-	if after < before {
-		// The collection freed more than the instances took (garbage of
-		// earlier measurements): no figure rather than a negative one.
-		return Float(math.NaN()), nil
+	heap1, rss1 := memNow()
+	per := func(before, after uint64) Float {
+		if after < before || before == 0 {
+			// The collection freed more than the instances took (garbage
+			// of earlier measurements), or no figure: none rather than a
+			// negative one.
+			return Float(math.NaN())
+		}
+		return Float((float64(after) - float64(before)) / float64(n))
 	}
-	return Float((float64(after) - float64(before)) / float64(n)), nil
+	return per(heap0, heap1), per(rss0, rss1), nil
 }
 
-// heapAfterGC is the live Go heap after a full collection.
-func heapAfterGC() uint64 {
-	runtime.GC()
+// memNow is the live Go heap and the resident memory of the process (0
+// where /proc/self/statm is missing), after a full collection that returns
+// free memory to the system.
+func memNow() (heap, rss uint64) {
 	runtime.GC() // the first may leave finalizer-held objects for the second
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return ms.HeapAlloc, rssBytes()
+}
+
+// rssBytes is the resident set size of this process, 0 when unknown.
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
 }
 
 // rawInstantiator is the baseline of the instantiate ratio: the module in
@@ -1048,280 +1516,6 @@ func (r *rawInstantiator) instantiate(ctx context.Context) (time.Duration, error
 }
 
 func (r *rawInstantiator) close() { _ = r.rt.Close(context.Background()) }
-
-// Headline ratio names and targets.
-const (
-	RatioInstantiateVsRaw = "instantiate ÷ wazero InstantiateModule"
-	RatioRestartVsCold    = "restart (warm disk cache) ÷ cold compile"
-	RatioFirstVsWarm      = "first request on a fresh instance ÷ warm pooled request"
-)
-
-// ratios fills Ratios from Results: the instantiate ratio of the WAT
-// plugin, the restart ratio of every plugin in compiler mode (the
-// interpreter keeps no compiled code on disk), and the first-request ratio
-// of every plugin, in every mode measured.
-func (r *ColdstartReport) ratios() {
-	r.Ratios = r.Ratios[:0]
-	add := func(name string, x ColdstartResult, v Float, target float64) {
-		cr := ColdstartRatio{Name: name, Plugin: x.Plugin, Mode: x.Mode, Value: v}
-		if !math.IsNaN(target) {
-			cr.Target = "<= " + FormatRatio(target)
-			if f := float64(v); !math.IsNaN(f) && !math.IsInf(f, 0) {
-				met := f <= target
-				cr.Met = &met
-			}
-		}
-		r.Ratios = append(r.Ratios, cr)
-	}
-	for _, x := range r.Results {
-		if x.Language == "WAT" {
-			add(RatioInstantiateVsRaw, x, x.InstantiateVsRaw, 1.5)
-		}
-	}
-	for _, x := range r.Results {
-		if x.Mode == ModeCompiler {
-			add(RatioRestartVsCold, x, x.RestartVsCold, 0.1)
-		}
-	}
-	for _, x := range r.Results {
-		add(RatioFirstVsWarm, x, x.FirstVsWarm, math.NaN())
-	}
-}
-
-// timeTable is the medians and p99s of every timing.
-func (r *ColdstartReport) timeTable() *Table {
-	t := &Table{
-		Columns: []string{"plugin", "mode", "cold compile", "warm-cache compile", "instantiate p50", "p99",
-			"raw wazero p50", "first req p50", "p99", "warm req p50", "p99"},
-		Align: []Align{AlignLeft, AlignLeft, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight,
-			AlignRight, AlignRight, AlignRight, AlignRight},
-	}
-	us := func(f Float) string { return formatMicrosPrecise(float64(f)) }
-	for _, x := range r.Results {
-		t.Rows = append(t.Rows, []string{x.Plugin, x.Mode,
-			us(x.ColdCompile.Median), us(x.WarmCacheCompile.Median),
-			us(x.Instantiate.Median), us(x.Instantiate.P99), us(x.RawInstantiate.Median),
-			us(x.FirstRequest.Median), us(x.FirstRequest.P99),
-			us(x.WarmRequest.Median), us(x.WarmRequest.P99)})
-	}
-	return t
-}
-
-// memoryTable is the per-plugin ratios and the memory of an instance.
-func (r *ColdstartReport) memoryTable() *Table {
-	t := &Table{
-		Columns: []string{"plugin", "mode", "size", "restart ÷ cold", "inst ÷ raw", "first ÷ warm",
-			"linear memory", "after 1st req", "Go heap/instance", "n (inst, compile)"},
-		Align: []Align{AlignLeft, AlignLeft, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight,
-			AlignRight, AlignRight, AlignRight},
-	}
-	for _, x := range r.Results {
-		t.Rows = append(t.Rows, []string{x.Plugin, x.Mode, formatBytes(float64(x.Size)),
-			FormatRatio(float64(x.RestartVsCold)), FormatRatio(float64(x.InstantiateVsRaw)), FormatRatio(float64(x.FirstVsWarm)),
-			formatBytes(float64(x.MemoryBytes)), formatBytes(float64(x.MemoryAfterRequestBytes)),
-			formatBytes(float64(x.HeapPerInstanceBytes)),
-			strconv.Itoa(x.Instantiate.N) + ", " + strconv.Itoa(x.ColdCompile.N)})
-	}
-	return t
-}
-
-// ratioTable lists the headline ratios with their targets.
-func (r *ColdstartReport) ratioTable() *Table {
-	t := &Table{Columns: []string{"ratio", "plugin", "mode", "value", "target"},
-		Align: []Align{AlignLeft, AlignLeft, AlignLeft, AlignRight, AlignLeft}}
-	for _, x := range r.Ratios {
-		target := "-"
-		if x.Target != "" {
-			target = x.Target
-			if x.Met != nil && *x.Met {
-				target += " (met)"
-			} else if x.Met != nil {
-				target += " (missed)"
-			}
-		}
-		t.Rows = append(t.Rows, []string{x.Name, x.Plugin, x.Mode, FormatRatio(float64(x.Value)), target})
-	}
-	return t
-}
-
-// formatBytes renders a size with a binary unit: "571 B", "2.25 MiB".
-func formatBytes(b float64) string {
-	switch a := math.Abs(b); {
-	case math.IsNaN(b) || math.IsInf(b, 0):
-		return "n/a"
-	case a < 1<<10:
-		return strconv.FormatFloat(b, 'f', 0, 64) + " B"
-	case a < 1<<20:
-		return strconv.FormatFloat(b/(1<<10), 'f', 1, 64) + " KiB"
-	default:
-		return strconv.FormatFloat(b/(1<<20), 'f', 2, 64) + " MiB"
-	}
-}
-
-// chart is the SVG: one panel per measurement, one bar per plugin and mode.
-func (r *ColdstartReport) chart() *BarChart {
-	c := &BarChart{Title: "Plugin cold start: medians per plugin (/c: wazero compiler, /i: interpreter)"}
-	series := []struct {
-		name string
-		of   func(ColdstartResult) float64
-		unit func(float64) string
-	}{
-		{"cold compile (empty disk cache)", func(x ColdstartResult) float64 { return float64(x.ColdCompile.Median) }, formatMicrosPrecise},
-		{"compile on restart (warm disk cache)", func(x ColdstartResult) float64 { return float64(x.WarmCacheCompile.Median) }, formatMicrosPrecise},
-		{"instantiate (_initialize and on_init included)", func(x ColdstartResult) float64 { return float64(x.Instantiate.Median) }, formatMicrosPrecise},
-		{"first request on a fresh instance", func(x ColdstartResult) float64 { return float64(x.FirstRequest.Median) }, formatMicrosPrecise},
-		{"request on a warm pooled instance", func(x ColdstartResult) float64 { return float64(x.WarmRequest.Median) }, formatMicrosPrecise},
-		{"Go heap per live instance", func(x ColdstartResult) float64 { return float64(x.HeapPerInstanceBytes) }, formatBytes},
-	}
-	for _, x := range r.Results {
-		c.Groups = append(c.Groups, x.Plugin+"/"+x.Mode[:1])
-	}
-	for _, s := range series {
-		sv := Series{Name: s.name, Format: s.unit}
-		for _, x := range r.Results {
-			sv.Values = append(sv.Values, s.of(x))
-		}
-		c.Series = append(c.Series, sv)
-	}
-	return c
-}
-
-// markdown renders coldstart-latest.md.
-func (r *ColdstartReport) markdown(jsonName string) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Plugin cold-start benchmark\n\n")
-	fmt.Fprintf(&b, "%s, in process (the runtime, not the network), wazero %s; %d repetitions of instantiate and requests, %d of compiles, each measurement capped at %s (after at least %d). Whole run: %s.\n\n",
-		r.Started.Format("2006-01-02 15:04:05 UTC"), r.Wazero, r.Reps, r.CompileReps, r.Budget, coldMinReps, r.Elapsed)
-	m := r.Machine
-	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, Linux %s, %s; load average at start %s\n", m.CPUModel, m.NProc, m.Kernel, m.GoVersion, m.LoadAvg)
-	fmt.Fprintf(&b, "- cold compile: `Runtime.Load` (validation, instrumentation, compile) on a new runtime with an empty disk cache; warm-cache compile: the same on a new runtime whose cache dir a previous runtime filled (a restart).\n")
-	fmt.Fprintf(&b, "- instantiate: a fresh-mode `Binding.Acquire`, an instance made ready: instantiation, `_initialize`, `on_init` with the plugin's config. raw wazero: `InstantiateModule` of the same bytes in a plain wazero runtime of the same mode (with `_initialize` as start function for a Go reactor, but no `on_init`: for a Go plugin the ratio includes its config parsing).\n")
-	fmt.Fprintf(&b, "- first request: `on_request` and `on_response` (unless the plugin answered) with a real `fasthttp.Request` on the instance made just before; warm request: the same on a pooled instance after %d requests.\n", coldWarmup)
-	fmt.Fprintf(&b, "- memory: the linear memory of a new instance and after its first request; Go heap per instance: heap growth (after GC) with %d instances alive, divided by %d.\n\n", r.Instances, r.Instances)
-	_ = r.timeTable().WriteMarkdown(&b)
-	fmt.Fprintf(&b, "\n")
-	_ = r.memoryTable().WriteMarkdown(&b)
-	fmt.Fprintf(&b, "\nHeadline ratios (medians measured in this run):\n\n")
-	_ = r.ratioTable().WriteMarkdown(&b)
-	fmt.Fprintf(&b, "\n![cold-start medians per plugin and mode](coldstart-latest.svg)\n\n")
-	fmt.Fprintf(&b, "Every figure (median, p99, mean, min, max, n) and the machine: [coldstart-latest.json](coldstart-latest.json); the same as CSV: [coldstart-latest.csv](coldstart-latest.csv). %s\n\n"+
-		"Reproduce (after `bash plugins/build.sh`):\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
-	return b.Bytes()
-}
-
-// coldCSVHeader is the header of the CSV report: one row per plugin, mode
-// and measure; times in µs, memory in bytes, ratios as factors.
-var coldCSVHeader = []string{"plugin", "language", "mode", "engine", "measure", "unit", "n", "median", "p99", "mean", "min", "max"}
-
-// csv renders the CSV report.
-func (r *ColdstartReport) csv() ([]byte, error) {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	num := func(f Float) string {
-		v := float64(f)
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return ""
-		}
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	if err := w.Write(coldCSVHeader); err != nil {
-		return nil, err
-	}
-	for _, x := range r.Results {
-		head := []string{x.Plugin, x.Language, x.Mode, x.Engine}
-		for _, s := range []struct {
-			name string
-			st   ColdStats
-		}{
-			{"cold_compile", x.ColdCompile}, {"warm_cache_compile", x.WarmCacheCompile},
-			{"instantiate", x.Instantiate}, {"raw_instantiate", x.RawInstantiate},
-			{"first_request", x.FirstRequest}, {"warm_request", x.WarmRequest},
-		} {
-			st := s.st
-			_ = w.Write(append(slices.Clone(head), s.name, "us", strconv.Itoa(st.N),
-				num(st.Median), num(st.P99), num(st.Mean), num(st.Min), num(st.Max)))
-		}
-		one := func(name, unit string, n int, v Float) {
-			_ = w.Write(append(slices.Clone(head), name, unit, strconv.Itoa(n), num(v), "", "", "", ""))
-		}
-		one("memory", "bytes", 1, Float(x.MemoryBytes))
-		one("memory_after_request", "bytes", 1, Float(x.MemoryAfterRequestBytes))
-		one("heap_per_instance", "bytes", r.Instances, x.HeapPerInstanceBytes)
-		one("restart_vs_cold_compile", "ratio", 1, x.RestartVsCold)
-		one("instantiate_vs_raw", "ratio", 1, x.InstantiateVsRaw)
-		one("first_vs_warm_request", "ratio", 1, x.FirstVsWarm)
-	}
-	w.Flush()
-	return b.Bytes(), w.Error()
-}
-
-// write stores the reports in dir: the JSON, markdown and SVG through
-// writeReports, then the CSV (timestamped and latest).
-func (r *ColdstartReport) write(dir string) error {
-	files := reportFiles(dir, "coldstart", r.Started)
-	ts := strings.TrimSuffix(files[0], ".json") + ".csv"
-	latest := filepath.Join(dir, "coldstart-latest.csv")
-	r.Files = []string{files[0], ts, files[1], files[2], files[3], latest}
-	if err := writeReports(files, r, r.markdown(filepath.Base(files[0])), r.chart()); err != nil {
-		return err
-	}
-	c, err := r.csv()
-	if err != nil {
-		return fmt.Errorf("reports: %w", err)
-	}
-	for _, f := range []string{ts, latest} {
-		if err := os.WriteFile(f, c, 0o644); err != nil {
-			return fmt.Errorf("reports: %w", err)
-		}
-	}
-	return nil
-}
-
-// ColdstartCommand runs `wasmgate bench coldstart` with args (the flags
-// after "coldstart") and returns the exit code: 0, 1 when the benchmark
-// failed, 2 for bad flags.
-func ColdstartCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench coldstart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := ColdstartOptions{Progress: stderr}
-	var quick bool
-	fs.StringVar(&o.PluginsDir, "plugins", defaultPluginsDir, "directory of the built plugins (bash plugins/build.sh)")
-	fs.Func("only", "comma-separated plugins to measure (default all: "+strings.Join(ColdstartPlugins(), ",")+")", func(s string) error {
-		o.Plugins = splitList(s)
-		return nil
-	})
-	fs.Func("modes", "comma-separated wazero modes (default "+strings.Join(coldModes, ",")+")", func(s string) error {
-		o.Modes = splitList(s)
-		return nil
-	})
-	fs.IntVar(&o.Reps, "reps", 0, fmt.Sprintf("repetitions of instantiate and request measurements (default %d; -quick %d)", defaultColdReps, quickColdReps))
-	fs.IntVar(&o.CompileReps, "compile-reps", 0, fmt.Sprintf("repetitions of compile measurements (default %d; -quick %d)", defaultColdCompileReps, quickColdCompileReps))
-	fs.IntVar(&o.Instances, "instances", 0, fmt.Sprintf("instances held to measure memory per instance (default %d; -quick %d)", defaultColdInstances, quickColdInstances))
-	fs.DurationVar(&o.Budget, "budget", 0, fmt.Sprintf("time cap of one measurement (default %s; -quick %s)", defaultColdBudget, quickColdBudget))
-	fs.StringVar(&o.OutDir, "out", defaultOutDir, "directory for the CSV, JSON, markdown and SVG reports")
-	fs.BoolVar(&quick, "quick", false, "small budget: a smoke run of seconds per plugin")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wasmgate bench coldstart: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if quick {
-		o = o.quick()
-	}
-	if err := o.withDefaults().check(); err != nil {
-		fmt.Fprintf(stderr, "wasmgate bench coldstart: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if _, err := RunColdstart(ctx, o, stdout); err != nil {
-		fmt.Fprintf(stderr, "wasmgate bench coldstart: %v\n", err)
-		return 1
-	}
-	return 0
-}
 
 // splitList splits a comma-separated flag value, dropping blanks.
 func splitList(s string) []string {

@@ -16,8 +16,9 @@
 //
 // The plugin benchmark (RunPlugins, behind `wasmgate bench plugins`) runs
 // one gateway with a route per plugin setup (none, a Go and a WAT no-op
-// plugin pooled and fresh, an auth+transform chain) and quotes each route's
-// CPU time per request and throughput relative to the route without
+// plugin pooled and fresh, the Go jwt-auth chain, and per language and
+// engine a no-op and an api-key + json-transform chain) and quotes each
+// route's CPU time per request and throughput relative to the route without
 // plugins, with the plugins' cold-start times read from the gateway's
 // Prometheus histograms (its /metrics, parsed with prometheus/common/expfmt).
 //
@@ -29,9 +30,10 @@
 // with the upstreams' own request counts and the gateway's shadow counters
 // showing where the requests went.
 //
-// The cold-start benchmark (RunColdstart, `wasmgate bench coldstart`) and
-// the cache hit-ratio study (RunCacheHitRatio, `wasmgate bench cache`) run
-// in process. How to run each, and the figures they gave, with their
+// The cold-start benchmark (RunColdstart, `wasmgate bench coldstart`:
+// language × engine × instance mode, snapshot mode through Wizer) and the
+// cache hit-ratio study (RunCacheHitRatio, `wasmgate bench cache`) run in
+// process. How to run each, and the figures they gave, with their
 // reports in bench/results: bench/README.md.
 //
 // Reports are a Table (text and markdown) and a BarChart (SVG), written with

@@ -24,6 +24,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
 // Route names of the plugin benchmark, as they appear in reports.
@@ -36,8 +38,30 @@ const (
 	RouteAuthTransform = "auth+transform" // jwt-auth (HS256), rewrite, json-transform
 )
 
-// pluginRoutes is the order of routes inside a round.
-var pluginRoutes = []string{RouteNone, RouteNoop, RouteNoopWAT, RouteNoopFresh, RouteWATFresh, RouteAuthTransform}
+// Kinds of routes: what a route's chain is, for the language × engine
+// table.
+const (
+	kindNone     = "none"
+	kindNoop     = "noop"        // a language's no-op, pooled
+	kindFresh    = "fresh"       // a no-op, a new instance per request
+	kindKeysJSON = "apikey+json" // a language's api-key and json-transform examples
+	kindJWTChain = "jwt-chain"   // the Go jwt-auth, rewrite, json-transform chain
+)
+
+// Engines of the plugin benchmark's routes: the plugin's `engine:`.
+var pluginEngines = []string{EngineWazero, EngineWasmtime}
+
+// pluginLangs are the languages of the language × engine routes, in report
+// order.
+var pluginLangs = []string{LangGo, LangRust, LangC, LangAS, LangWAT}
+
+// The answers a route's probe checks.
+const (
+	checkBody     = iota // the upstream's text body
+	checkWAT             // the text body and the WAT plugin's header
+	checkJWTChain        // 401 without a token; the rewritten, transformed JSON with one
+	checkKeysJSON        // 401 without a key; the transformed JSON with one
+)
 
 const (
 	defaultPluginsDir = "plugins"
@@ -49,7 +73,7 @@ const (
 	pooledStartup = 8
 	// pluginReadyTimeout covers compiling every module at startup: the
 	// cache directory is new for each run, and GOMAXPROCS is 1.
-	pluginReadyTimeout = 3 * time.Minute
+	pluginReadyTimeout = 5 * time.Minute
 	// pluginAcquireTimeout and pluginCallTimeout are far above anything a
 	// healthy run needs: with GOMAXPROCS=1 and dozens of requests in
 	// flight, a fresh Go instance can wait behind others' instantiation,
@@ -76,46 +100,160 @@ const (
 
 	instantiateMetric = "wasmgate_plugin_instantiate_seconds"
 	callMetric        = "wasmgate_plugin_call_seconds"
+
+	// targetFastestChain is issue 13's target: the fastest language's
+	// auth+transform chain at most this many times the CPU per request of
+	// the route without plugins.
+	targetFastestChain = 1.2
 )
 
 // pluginDef is a plugin entry of the benchmark gateway's config.
 type pluginDef struct {
-	name     string // config name: the plugin label of its metrics
-	module   string // the .wasm file, relative to the plugins directory
-	language string // "Go" or "WAT"
+	name string // config name: the plugin label of its metrics
+	// module is the .wasm file, relative to the plugins directory (Go,
+	// WAT) or, when sdk is set, to the repository root; alts are
+	// stand-ins (relative to the root) when it is not built.
+	module   string
+	sdk      bool
+	alts     []string
+	language string // "Go", "WAT", "Rust", "C", "AssemblyScript"
+	engine   string // EngineWazero (the gateway's default) or EngineWasmtime
 	fresh    bool   // mode fresh, else pooled
 	config   any    // plugin config, marshalled to JSON; nil for none
 }
 
-// pluginDefs are every plugin the benchmark can use, in config order.
-var pluginDefs = []pluginDef{
-	{name: "noop", module: "noop/noop.wasm", language: "Go"},
-	{name: "noop-wat", module: "raw-wat/plugin.wasm", language: "WAT"},
-	{name: "noop-fresh", module: "noop/noop.wasm", language: "Go", fresh: true},
-	{name: "wat-fresh", module: "raw-wat/plugin.wasm", language: "WAT", fresh: true},
-	{name: "jwt-auth", module: "jwt-auth/jwt-auth.wasm", language: "Go", config: map[string]any{
-		"keys":           []any{map[string]any{"kid": "bench", "secret": benchJWTSecret}},
-		"issuer":         "wasmgate-bench",
-		"forward_claims": map[string]any{"sub": "X-User-Id"},
-	}},
-	{name: "rewrite", module: "rewrite/rewrite.wasm", language: "Go", config: map[string]any{
-		"request": map[string]any{
-			"path":    map[string]any{"prefix": authTransformPath, "replace": UpstreamJSONPath},
-			"headers": map[string]any{"set": map[string]any{"X-Gateway": "wasmgate"}},
-		},
-		"response": map[string]any{
-			"headers": map[string]any{"set": map[string]any{"X-Bench-Rewritten": "1"}},
-		},
-	}},
-	{name: "json-transform", module: "json-transform/json-transform.wasm", language: "Go", config: map[string]any{
-		"response": []any{
-			map[string]any{"op": "remove", "path": "items.internal_id"},
-			map[string]any{"op": "remove", "path": "user.internal_id"},
-			map[string]any{"op": "rename", "path": "user.fullName", "to": "name"},
-			map[string]any{"op": "add", "path": "meta.via", "value": "wasmgate"},
-		},
-		"statuses": []int{200},
-	}},
+// pluginRouteSpec is one route of the benchmark gateway.
+type pluginRouteSpec struct {
+	name   string   // report name
+	config string   // config name (also the path, after a slash)
+	chain  []string // plugin config names, in chain order
+	lang   string   // LangGo, ...; "" for none
+	engine string   // EngineWazero or EngineWasmtime; "" for none
+	kind   string   // kindNone, ...
+	check  int      // checkBody, ...
+	// rewrite is the route's path rewrite (host side): the JSON chains
+	// reach UpstreamJSONPath without a rewrite plugin.
+	rewrite string
+}
+
+func (r pluginRouteSpec) path() string { return "/" + r.config }
+
+// pluginDefs are every plugin the benchmark can use, in config order;
+// pluginRoutes the routes in round order; pluginRouteSpecs the routes by
+// name. makePluginMatrix makes them.
+var pluginDefs, pluginRoutes, pluginRouteSpecs = makePluginMatrix()
+
+// matrixName is the name of a language × engine route or plugin: prefix,
+// then the language unless Go, then "-wasmtime" on wasmtime: "noop",
+// "noop-rust", "apikey+json-c-wasmtime".
+func matrixName(prefix, lang, engine string) string {
+	n := prefix
+	if lang != LangGo {
+		n += "-" + lang
+	}
+	if engine == EngineWasmtime {
+		n += "-wasmtime"
+	}
+	return n
+}
+
+// sdkPluginModule returns the module of the cold-start plugin name (an
+// SDK example) and its stand-ins.
+func sdkPluginModule(names ...string) (string, []string) {
+	var mods []string
+	for _, n := range names {
+		p, _ := coldPluginByName(n)
+		mods = append(mods, p.module)
+	}
+	return mods[0], mods[1:]
+}
+
+// makePluginMatrix returns the plugins and routes: the six classic routes
+// (none, the Go and WAT no-ops pooled and fresh, the Go jwt-auth chain, all
+// on wazero), then a no-op route and an api-key + json-transform route per
+// language and engine.
+func makePluginMatrix() ([]pluginDef, []string, map[string]pluginRouteSpec) {
+	defs := []pluginDef{
+		{name: "noop", module: "noop/noop.wasm", language: "Go", engine: EngineWazero},
+		{name: "noop-wat", module: "raw-wat/plugin.wasm", language: "WAT", engine: EngineWazero},
+		{name: "noop-fresh", module: "noop/noop.wasm", language: "Go", engine: EngineWazero, fresh: true},
+		{name: "wat-fresh", module: "raw-wat/plugin.wasm", language: "WAT", engine: EngineWazero, fresh: true},
+		{name: "jwt-auth", module: "jwt-auth/jwt-auth.wasm", language: "Go", engine: EngineWazero, config: map[string]any{
+			"keys":           []any{map[string]any{"kid": "bench", "secret": benchJWTSecret}},
+			"issuer":         "wasmgate-bench",
+			"forward_claims": map[string]any{"sub": "X-User-Id"},
+		}},
+		{name: "rewrite", module: "rewrite/rewrite.wasm", language: "Go", engine: EngineWazero, config: map[string]any{
+			"request": map[string]any{
+				"path":    map[string]any{"prefix": authTransformPath, "replace": UpstreamJSONPath},
+				"headers": map[string]any{"set": map[string]any{"X-Gateway": "wasmgate"}},
+			},
+			"response": map[string]any{
+				"headers": map[string]any{"set": map[string]any{"X-Bench-Rewritten": "1"}},
+			},
+		}},
+		{name: "json-transform", module: "json-transform/json-transform.wasm", language: "Go", engine: EngineWazero, config: jsonTransformConfig},
+	}
+	routes := []string{RouteNone, RouteNoop, RouteNoopWAT, RouteNoopFresh, RouteWATFresh, RouteAuthTransform}
+	specs := map[string]pluginRouteSpec{
+		RouteNone:      {name: RouteNone, config: "none", kind: kindNone},
+		RouteNoop:      {name: RouteNoop, config: "noop", chain: []string{"noop"}, lang: LangGo, engine: EngineWazero, kind: kindNoop},
+		RouteNoopWAT:   {name: RouteNoopWAT, config: "noop-wat", chain: []string{"noop-wat"}, lang: LangWAT, engine: EngineWazero, kind: kindNoop, check: checkWAT},
+		RouteNoopFresh: {name: RouteNoopFresh, config: "noop-fresh", chain: []string{"noop-fresh"}, lang: LangGo, engine: EngineWazero, kind: kindFresh},
+		RouteWATFresh:  {name: RouteWATFresh, config: "wat-fresh", chain: []string{"wat-fresh"}, lang: LangWAT, engine: EngineWazero, kind: kindFresh, check: checkWAT},
+		RouteAuthTransform: {name: RouteAuthTransform, config: "auth-transform", chain: []string{"jwt-auth", "rewrite", "json-transform"},
+			lang: LangGo, engine: EngineWazero, kind: kindJWTChain, check: checkJWTChain},
+	}
+	add := func(spec pluginRouteSpec, ds ...pluginDef) {
+		if _, ok := specs[spec.name]; ok {
+			return // a classic route already
+		}
+		defs = append(defs, ds...)
+		routes = append(routes, spec.name)
+		specs[spec.name] = spec
+	}
+	// No-ops first, then the chains, so that a round alternates neither.
+	for _, lang := range pluginLangs {
+		for _, engine := range pluginEngines {
+			name := matrixName("noop", lang, engine)
+			d := pluginDef{name: name, language: LanguageName(lang), engine: engine}
+			check := checkBody
+			switch lang {
+			case LangGo:
+				d.module = "noop/noop.wasm"
+			case LangWAT:
+				d.module, check = "raw-wat/plugin.wasm", checkWAT
+			default:
+				d.sdk = true
+				d.module, d.alts = sdkPluginModule(coldNoops[lang]...)
+			}
+			add(pluginRouteSpec{name: name, config: name, chain: []string{name}, lang: lang, engine: engine, kind: kindNoop, check: check}, d)
+		}
+	}
+	for _, lang := range pluginLangs {
+		if lang == LangWAT {
+			continue // no api-key or json-transform in WAT
+		}
+		for _, engine := range pluginEngines {
+			name := matrixName(kindKeysJSON, lang, engine)
+			suffix := strings.TrimPrefix(matrixName("", lang, engine), "-")
+			if lang == LangGo {
+				suffix = strings.TrimSuffix("go-"+suffix, "-")
+			}
+			keys := pluginDef{name: "api-key-" + suffix, language: LanguageName(lang), engine: engine, config: apiKeyConfig}
+			transform := pluginDef{name: "json-transform-" + suffix, language: LanguageName(lang), engine: engine, config: jsonTransformConfig}
+			if lang == LangGo {
+				keys.module, transform.module = "api-key/api-key.wasm", "json-transform/json-transform.wasm"
+			} else {
+				keys.sdk, transform.sdk = true, true
+				keys.module, _ = sdkPluginModule(lang + "-api-key")
+				transform.module, _ = sdkPluginModule(lang + "-json-transform")
+			}
+			add(pluginRouteSpec{name: name, config: strings.ReplaceAll(name, "+", "-"), chain: []string{keys.name, transform.name},
+				lang: lang, engine: engine, kind: kindKeysJSON, check: checkKeysJSON, rewrite: UpstreamJSONPath}, keys, transform)
+		}
+	}
+	return defs, routes, specs
 }
 
 func pluginDefByName(name string) (pluginDef, bool) {
@@ -131,51 +269,56 @@ func pluginDefByName(name string) (pluginDef, bool) {
 // UpstreamJSONPath: only a rewritten request gets the JSON body.
 const authTransformPath = "/auth-transform"
 
-// pluginRouteSpec is one route of the benchmark gateway.
-type pluginRouteSpec struct {
-	name   string   // report name
-	config string   // config name (also the path, after a slash)
-	chain  []string // plugin config names, in chain order
-}
-
-var pluginRouteSpecs = map[string]pluginRouteSpec{
-	RouteNone:          {name: RouteNone, config: "none"},
-	RouteNoop:          {name: RouteNoop, config: "noop", chain: []string{"noop"}},
-	RouteNoopWAT:       {name: RouteNoopWAT, config: "noop-wat", chain: []string{"noop-wat"}},
-	RouteNoopFresh:     {name: RouteNoopFresh, config: "noop-fresh", chain: []string{"noop-fresh"}},
-	RouteWATFresh:      {name: RouteWATFresh, config: "wat-fresh", chain: []string{"wat-fresh"}},
-	RouteAuthTransform: {name: RouteAuthTransform, config: "auth-transform", chain: []string{"jwt-auth", "rewrite", "json-transform"}},
-}
-
-func (r pluginRouteSpec) path() string { return "/" + r.config }
-
 // PluginsOptions configures RunPlugins. Zero fields take the defaults below.
 type PluginsOptions struct {
 	LoadOptions // Connections also sizes the plugin pools, so a pooled plugin never makes a request wait
-	// PluginsDir holds the built plugins (default "plugins", the
+	// PluginsDir holds the built Go and WAT plugins (default "plugins", the
 	// repository's, built by `bash plugins/build.sh`).
 	PluginsDir string
-	// Routes selects the routes to measure (default all, in the order of
-	// the Route constants). RouteNone, the baseline, is always measured.
+	// Root is the repository root, where the Rust, C and AssemblyScript
+	// examples are built (`make examples`); default the parent of
+	// PluginsDir. A route whose SDK module is not built is left out with a
+	// note.
+	Root string
+	// Routes selects the routes to measure (default all, in round order).
+	// RouteNone, the baseline, is always measured.
 	Routes []string
+	// Langs and Engines narrow the routes to those languages and engines
+	// (default all); RouteNone is always measured.
+	Langs   []string
+	Engines []string
 }
 
 // RegisterFlags binds o's tunables to flags on fs, with the defaults as flag
 // defaults, so that a command line and Command agree on names.
 func (o *PluginsOptions) RegisterFlags(fs *flag.FlagSet) {
 	o.registerFlags(fs, "routes", "; plugin pools are sized to it")
-	fs.StringVar(&o.PluginsDir, "plugins", defaultPluginsDir, "directory of the built plugins (bash plugins/build.sh)")
+	fs.StringVar(&o.PluginsDir, "plugins", defaultPluginsDir, "directory of the built Go and WAT plugins (bash plugins/build.sh)")
+	fs.StringVar(&o.Root, "root", "", "repository root holding the built Rust, C and AssemblyScript examples (make examples; default: the parent of -plugins)")
 	fs.Func("routes", "comma-separated routes to measure (default all: "+strings.Join(pluginRoutes, ",")+"); none is always measured",
 		func(s string) error {
-			o.Routes = nil
-			for r := range strings.SplitSeq(s, ",") {
-				if r = strings.TrimSpace(r); r != "" {
-					o.Routes = append(o.Routes, r)
-				}
-			}
+			o.Routes = splitList(s)
 			_, err := selectRoutes(o.Routes)
 			return err
 		})
+	fs.Func("langs", "comma-separated languages of the routes (default all: "+strings.Join(pluginLangs, ",")+")", func(s string) error {
+		o.Langs = splitList(s)
+		return checkAll("language", o.Langs, pluginLangs)
+	})
+	fs.Func("engines", "comma-separated engines of the routes (default all: "+strings.Join(pluginEngines, ",")+")", func(s string) error {
+		o.Engines = splitList(s)
+		return checkAll("engine", o.Engines, pluginEngines)
+	})
+}
+
+// checkAll fails for the first of got not in have.
+func checkAll(what string, got, have []string) error {
+	for _, g := range got {
+		if !slices.Contains(have, g) {
+			return fmt.Errorf("unknown %s %q (have %s)", what, g, strings.Join(have, ", "))
+		}
+	}
+	return nil
 }
 
 // Command returns the command line that reproduces a run with o (after
@@ -183,8 +326,19 @@ func (o *PluginsOptions) RegisterFlags(fs *flag.FlagSet) {
 func (o PluginsOptions) Command() string {
 	o = o.withDefaults()
 	cmd := fmt.Sprintf("wasmgate bench plugins %s -plugins %s -out %s", o.flags(), o.PluginsDir, o.OutDir)
-	if routes, err := selectRoutes(o.Routes); err == nil && len(routes) < len(pluginRoutes) {
-		cmd += " -routes " + strings.Join(routes, ",")
+	if o.Root != filepath.Join(o.PluginsDir, "..") {
+		cmd += " -root " + o.Root
+	}
+	if len(o.Routes) > 0 {
+		if routes, err := selectRoutes(o.Routes); err == nil && len(routes) < len(pluginRoutes) {
+			cmd += " -routes " + strings.Join(routes, ",")
+		}
+	}
+	if len(o.Langs) > 0 && !slices.Equal(o.Langs, pluginLangs) {
+		cmd += " -langs " + strings.Join(o.Langs, ",")
+	}
+	if len(o.Engines) > 0 && !slices.Equal(o.Engines, pluginEngines) {
+		cmd += " -engines " + strings.Join(o.Engines, ",")
 	}
 	return cmd
 }
@@ -193,6 +347,9 @@ func (o PluginsOptions) withDefaults() PluginsOptions {
 	o.LoadOptions = o.LoadOptions.withDefaults()
 	if o.PluginsDir == "" {
 		o.PluginsDir = defaultPluginsDir
+	}
+	if o.Root == "" {
+		o.Root = filepath.Join(o.PluginsDir, "..")
 	}
 	return o
 }
@@ -215,6 +372,18 @@ func selectRoutes(want []string) ([]string, error) {
 		}
 	}
 	return routes, nil
+}
+
+// filterRoutes keeps RouteNone and the routes of langs and engines (all
+// when empty).
+func filterRoutes(routes, langs, engines []string) []string {
+	return slices.DeleteFunc(slices.Clone(routes), func(r string) bool {
+		spec := pluginRouteSpecs[r]
+		if spec.kind == kindNone {
+			return false
+		}
+		return len(langs) > 0 && !slices.Contains(langs, spec.lang) || len(engines) > 0 && !slices.Contains(engines, spec.engine)
+	})
 }
 
 // usedPlugins returns the plugin definitions the routes need, in config order.
@@ -280,8 +449,16 @@ type PluginsReport struct {
 	// from the gateway's wasmgate_plugin_instantiate_seconds.
 	Instantiate []InstantiateStats `json:"instantiate"`
 	// Ratios are the comparisons bench/README.md quotes: WAT vs Go instantiate
-	// time, fresh vs pooled per-request cost.
+	// time, fresh vs pooled per-request cost, wasmtime vs wazero and each
+	// language vs Go per request.
 	Ratios []NamedRatio `json:"ratios"`
+	// Targets are issue 13's target on this run: the fastest
+	// auth+transform chain at most 1.2× the CPU per request of none.
+	Targets []PluginsTarget `json:"targets"`
+	// Notes say which routes were asked for and left out, and why (a
+	// module not built, an engine this build lacks), and which plugin
+	// stands in for a language's missing no-op.
+	Notes []string `json:"notes"`
 	// Files are the reports written: the timestamped JSON, then
 	// plugins-latest.md, .svg and .json.
 	Files []string `json:"files,omitempty"`
@@ -304,20 +481,32 @@ type PluginRun struct {
 
 // PluginSummary is the per-route median over rounds.
 type PluginSummary struct {
-	Route                       string   `json:"route"`
-	Plugins                     []string `json:"plugins"`
-	Runs                        int      `json:"runs"`
-	RequestsPerSec              float64  `json:"requests_per_sec"`
-	P50Micros                   float64  `json:"p50_us"`
-	P99Micros                   float64  `json:"p99_us"`
-	CPUMicrosPerRequest         float64  `json:"cpu_us_per_request"`
-	UpstreamCPUMicrosPerRequest float64  `json:"upstream_cpu_us_per_request"`
-	// CPUVsNone and RequestsPerSecVsNone divide this route's medians by
-	// those of RouteNone.
+	Route   string   `json:"route"`
+	Plugins []string `json:"plugins"`
+	// Language, Engine and Kind place the route in the language × engine
+	// table: Kind is "noop", "apikey+json", "fresh", "jwt-chain" or "none".
+	Language                    string  `json:"language,omitempty"`
+	Engine                      string  `json:"engine,omitempty"`
+	Kind                        string  `json:"kind"`
+	Runs                        int     `json:"runs"`
+	RequestsPerSec              float64 `json:"requests_per_sec"`
+	P50Micros                   float64 `json:"p50_us"`
+	P99Micros                   float64 `json:"p99_us"`
+	CPUMicrosPerRequest         float64 `json:"cpu_us_per_request"`
+	UpstreamCPUMicrosPerRequest float64 `json:"upstream_cpu_us_per_request"`
+	// CPUVsNone and RequestsPerSecVsNone are the medians over rounds of
+	// this route's figure divided by that of RouteNone measured next to
+	// it (localBaselines): on a busy machine the cost of everything drifts
+	// within a round, so a route is compared with the none runs around it,
+	// not with none's median.
 	CPUVsNone            Float `json:"cpu_us_per_request_vs_none"`
 	RequestsPerSecVsNone Float `json:"requests_per_sec_vs_none"`
-	// CPUOverheadMicros is CPU-µs/req minus RouteNone's: what the chain
-	// itself costs per request.
+	// CPUVsNoneMin and CPUVsNoneMax are the lowest and highest of the
+	// per-round ratios whose median CPUVsNone is: the noise it carries.
+	CPUVsNoneMin Float `json:"cpu_us_per_request_vs_none_min"`
+	CPUVsNoneMax Float `json:"cpu_us_per_request_vs_none_max"`
+	// CPUOverheadMicros is the median over rounds of CPU-µs/req minus that
+	// of the none runs next to it: what the chain itself costs per request.
 	CPUOverheadMicros Float `json:"cpu_us_per_request_over_none"`
 }
 
@@ -363,6 +552,18 @@ func summarizeHistogram(h *Histogram) HistogramSummary {
 	}
 }
 
+// PluginsTarget is a target checked against this run.
+type PluginsTarget struct {
+	Name string `json:"name"`
+	// Route is the route the target is checked on: the fastest of its
+	// kind.
+	Route string `json:"route"`
+	Value Float  `json:"value"`
+	Limit Float  `json:"limit"`
+	Met   *bool  `json:"met,omitempty"`
+	Note  string `json:"note,omitempty"`
+}
+
 // NamedRatio is one comparison: Of divided by To.
 type NamedRatio struct {
 	Name  string `json:"name"`
@@ -402,6 +603,7 @@ type pluginsEnv struct {
 	urls     map[string]string // by route
 	metrics  string            // the gateway's admin /metrics
 	token    string            // the auth route's bearer token
+	modules  map[string]string // module path by plugin name
 }
 
 // RunPlugins measures, in one run on loopback, the gateway (GOMAXPROCS=1,
@@ -420,6 +622,10 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 	if err != nil {
 		return nil, fmt.Errorf("bench plugins: %w", err)
 	}
+	if err := errors.Join(checkAll("language", o.Langs, pluginLangs), checkAll("engine", o.Engines, pluginEngines)); err != nil {
+		return nil, fmt.Errorf("bench plugins: %w", err)
+	}
+	routes = filterRoutes(routes, o.Langs, o.Engines)
 	if o.Gateway == "" {
 		return nil, errors.New("bench plugins: no gateway binary given")
 	}
@@ -430,8 +636,28 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 	if err != nil {
 		return nil, fmt.Errorf("bench plugins: %w", err)
 	}
-	if err := checkModules(pluginsDir, usedPlugins(routes)); err != nil {
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
 		return nil, fmt.Errorf("bench plugins: %w", err)
+	}
+	var notes []string
+	if !wasm.WasmtimeAvailable() {
+		// The gateway is this binary (os.Executable) in `wasmgate bench`.
+		routes = slices.DeleteFunc(routes, func(r string) bool {
+			if pluginRouteSpecs[r].engine == EngineWasmtime {
+				notes = append(notes, fmt.Sprintf("route %s left out: no wasmtime engine in this build (cgo)", r))
+				return true
+			}
+			return false
+		})
+	}
+	modules, routes, more, err := resolveModules(pluginsDir, root, routes)
+	if err != nil {
+		return nil, fmt.Errorf("bench plugins: %w", err)
+	}
+	notes = append(notes, more...)
+	for _, n := range notes {
+		fmt.Fprintf(o.Progress, "bench: note: %s\n", n)
 	}
 	t, err := findTools(ctx, o.Progress, false)
 	if err != nil {
@@ -442,8 +668,9 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 		LoadRun:    newLoadRun(ctx, t, clk, o.Command(), o.Duration, o.Runs, o.Connections),
 		PluginsDir: pluginsDir,
 		Routes:     routes,
+		Notes:      notes,
 	}
-	fmt.Fprintf(o.Progress, "bench: %s; pinning: %s; load average %s\n",
+	fmt.Fprintf(o.Progress, "bench: %d routes; %s; pinning: %s; load average %s\n", len(routes),
 		rep.Machine.WrkVersion, rep.Pinning, rep.Machine.LoadAvg)
 
 	tmp, err := os.MkdirTemp("", "wasmgate-bench-plugins-")
@@ -455,7 +682,7 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 	env := &pluginsEnv{
 		runner: runner{tools: t, pin: rep.Pinning, clk: float64(clk), conns: o.Connections,
 			wrkTimeout: pluginWrkTimeout, settle: pluginSettle},
-		o: o, routes: routes, urls: map[string]string{},
+		o: o, routes: routes, urls: map[string]string{}, modules: modules,
 	}
 	defer env.stopAll()
 	token, err := benchJWT(rep.Started)
@@ -463,7 +690,7 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 		return nil, fmt.Errorf("bench plugins: %w", err)
 	}
 	env.token = token
-	if err := env.start(ctx, tmp, pluginsDir); err != nil {
+	if err := env.start(ctx, tmp); err != nil {
 		return nil, fmt.Errorf("bench plugins: %w", err)
 	}
 	startup, err := env.scrape(ctx)
@@ -480,14 +707,15 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 			return nil, fmt.Errorf("bench plugins: warmup %s: %w", route, err)
 		}
 	}
+	order := roundOrder(routes)
 	for round := 1; round <= o.Runs; round++ {
-		for _, route := range routes {
+		for _, route := range order {
 			run, err := env.measure(ctx, round, route)
 			if err != nil {
 				return nil, fmt.Errorf("bench plugins: round %d, %s: %w", round, route, err)
 			}
 			rep.Measurements = append(rep.Measurements, run)
-			fmt.Fprintf(o.Progress, "bench: round %d/%d %-14s %s req/s, p50 %s, p99 %s, %s CPU-µs/req\n",
+			fmt.Fprintf(o.Progress, "bench: round %d/%d %-26s %s req/s, p50 %s, p99 %s, %s CPU-µs/req\n",
 				round, o.Runs, route, FormatNumber(run.Wrk.RequestsPerSec), FormatMicros(run.Wrk.P50Micros),
 				FormatMicros(run.Wrk.P99Micros), FormatNumber(run.CPUMicrosPerRequest))
 		}
@@ -506,17 +734,69 @@ func RunPlugins(ctx context.Context, o PluginsOptions, out io.Writer) (*PluginsR
 		return nil, fmt.Errorf("bench plugins: %w", err)
 	}
 	rep.summarize()
-	for _, t := range []*Table{rep.routeTable(), rep.instantiateTable(), rep.ratioTable()} {
+	for _, t := range []*Table{rep.routeTable(), rep.matrixTable(), rep.targetTable(), rep.instantiateTable(), rep.ratioTable()} {
 		if err := t.WriteText(out); err != nil {
 			return rep, fmt.Errorf("bench plugins: %w", err)
 		}
 		fmt.Fprintln(out)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(out, "note: %s\n", n)
 	}
 	if err := rep.write(o.OutDir); err != nil {
 		return rep, fmt.Errorf("bench plugins: %w", err)
 	}
 	fmt.Fprintf(out, "reports: %s\nreproduce: %s\n", strings.Join(rep.Files, ", "), rep.Command)
 	return rep, nil
+}
+
+// resolveModules returns the module of every plugin the routes use and the
+// routes that can run. A Go or WAT module missing is an error (checkModules);
+// an SDK example missing leaves its routes out with a note (a toolchain
+// this machine lacks: `make examples`), and a no-op's stand-in is used,
+// with a note, when the no-op is not built.
+func resolveModules(pluginsDir, root string, routes []string) (map[string]string, []string, []string, error) {
+	var plain []pluginDef
+	modules := map[string]string{}
+	missing := map[string]string{}
+	var notes []string
+	for _, d := range usedPlugins(routes) {
+		if !d.sdk {
+			plain = append(plain, d)
+			modules[d.name] = filepath.Join(pluginsDir, d.module)
+			continue
+		}
+		cands := append([]string{d.module}, d.alts...)
+		i := slices.IndexFunc(cands, func(m string) bool { return fileBuilt(filepath.Join(root, m)) })
+		switch {
+		case i < 0:
+			missing[d.name] = filepath.Join(root, d.module)
+		case i > 0:
+			notes = append(notes, fmt.Sprintf("plugin %s: %s is not built, so %s stands in for the no-op (%s)",
+				d.name, d.module, cands[i], headersNote))
+			fallthrough
+		default:
+			modules[d.name] = filepath.Join(root, cands[i])
+		}
+	}
+	if err := checkModules(pluginsDir, plain); err != nil {
+		return nil, nil, nil, err
+	}
+	routes = slices.DeleteFunc(slices.Clone(routes), func(r string) bool {
+		for _, p := range pluginRouteSpecs[r].chain {
+			if m, ok := missing[p]; ok {
+				notes = append(notes, fmt.Sprintf("route %s left out: %s not built (`make examples` builds it; it needs the language's toolchain)", r, m))
+				return true
+			}
+		}
+		return false
+	})
+	return modules, routes, notes, nil
+}
+
+func fileBuilt(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Size() > 0
 }
 
 // checkModules fails, naming the build command, when a module is missing.
@@ -560,14 +840,17 @@ func benchJWT(now time.Time) (string, error) {
 
 // headers returns wrk's extra request headers for route.
 func (e *pluginsEnv) headers(route string) []string {
-	if route == RouteAuthTransform {
+	switch pluginRouteSpecs[route].check {
+	case checkJWTChain:
 		return []string{"Authorization: Bearer " + e.token}
+	case checkKeysJSON:
+		return []string{"X-Api-Key: " + coldAPIKey}
 	}
 	return nil
 }
 
 // start launches the upstream and the gateway and waits until both answer.
-func (e *pluginsEnv) start(ctx context.Context, tmp, pluginsDir string) error {
+func (e *pluginsEnv) start(ctx context.Context, tmp string) error {
 	ports, err := freePorts(3)
 	if err != nil {
 		return err
@@ -593,7 +876,7 @@ func (e *pluginsEnv) start(ctx context.Context, tmp, pluginsDir string) error {
 	fmt.Fprintf(e.o.Progress, "bench: upstream ready on %s\n", upAddr)
 
 	conf, err := pluginsGatewayConfig(gwAddr, adminAddr, upAddr, filepath.Join(tmp, "cache"),
-		pluginsDir, e.routes, e.o.Connections)
+		e.modules, e.routes, e.o.Connections)
 	if err != nil {
 		return err
 	}
@@ -622,15 +905,16 @@ func adminAuth() http.Header {
 
 // probe sends one request to every route and checks that its plugins did
 // their work, so that the benchmark measures what it claims: the WAT
-// plugin's response header, the auth route's 401 without a token, and its
-// rewritten and transformed JSON with one.
+// plugin's response header, the auth routes' 401 without a token or key,
+// and their transformed JSON with one.
 func (e *pluginsEnv) probe(ctx context.Context) error {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	defer client.CloseIdleConnections()
 	for _, route := range e.routes {
-		var hdr http.Header
-		if route == RouteAuthTransform {
-			hdr = http.Header{"Authorization": {"Bearer " + e.token}}
+		hdr := http.Header{}
+		for _, h := range e.headers(route) {
+			name, value, _ := strings.Cut(h, ": ")
+			hdr.Set(name, value)
 		}
 		resp, body, err := fetch(ctx, client, e.urls[route], hdr, 64<<10)
 		if err != nil {
@@ -639,13 +923,13 @@ func (e *pluginsEnv) probe(ctx context.Context) error {
 		if err := checkRouteAnswer(route, resp.StatusCode, resp.Header, body); err != nil {
 			return fmt.Errorf("route %s: %w", route, err)
 		}
-		if route == RouteAuthTransform {
+		if len(hdr) > 0 {
 			resp, body, err := fetch(ctx, client, e.urls[route], nil, 64<<10)
 			if err != nil {
-				return fmt.Errorf("route %s without a token: %w", route, err)
+				return fmt.Errorf("route %s without credentials: %w", route, err)
 			}
 			if resp.StatusCode != http.StatusUnauthorized {
-				return fmt.Errorf("route %s without a token: status %d, want 401 (is jwt-auth running?): %s",
+				return fmt.Errorf("route %s without credentials: status %d, want 401 (is its auth plugin running?): %s",
 					route, resp.StatusCode, lastBytes(body, 512))
 			}
 		}
@@ -658,32 +942,40 @@ func checkRouteAnswer(route string, status int, h http.Header, body []byte) erro
 	if status != http.StatusOK {
 		return fmt.Errorf("status %d, want 200: %s", status, lastBytes(body, 512))
 	}
-	switch route {
-	case RouteNoopWAT, RouteWATFresh:
+	switch pluginRouteSpecs[route].check {
+	case checkWAT:
 		if h.Get("X-Raw-Wat-Response") != "1" {
 			return errors.New("no X-Raw-Wat-Response header: the WAT plugin did not run")
 		}
-	case RouteAuthTransform:
+	case checkJWTChain:
 		if h.Get("X-Bench-Rewritten") != "1" {
 			return errors.New("no X-Bench-Rewritten header: the rewrite plugin's on_response did not run")
 		}
-		var got struct {
-			User  map[string]any `json:"user"`
-			Meta  map[string]any `json:"meta"`
-			Items []any          `json:"items"`
-		}
-		if err := json.Unmarshal(body, &got); err != nil {
-			return fmt.Errorf("body is not the upstream's JSON (was the path rewritten to %s?): %w: %s",
-				UpstreamJSONPath, err, lastBytes(body, 512))
-		}
-		if got.Meta["via"] != "wasmgate" || got.User["name"] != "Ada Lovelace" ||
-			bytes.Contains(body, []byte("internal_id")) || len(got.Items) != 2 {
-			return fmt.Errorf("json-transform did not transform the body: %s", lastBytes(body, 512))
-		}
-		return nil
+		return checkTransformed(body)
+	case checkKeysJSON:
+		return checkTransformed(body)
 	}
 	if string(body) != UpstreamBody {
 		return fmt.Errorf("body %q is not the upstream's", lastBytes(body, 512))
+	}
+	return nil
+}
+
+// checkTransformed checks that body is UpstreamJSON as json-transform's
+// four ops leave it.
+func checkTransformed(body []byte) error {
+	var got struct {
+		User  map[string]any `json:"user"`
+		Meta  map[string]any `json:"meta"`
+		Items []any          `json:"items"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		return fmt.Errorf("body is not the upstream's JSON (was the path rewritten to %s?): %w: %s",
+			UpstreamJSONPath, err, lastBytes(body, 512))
+	}
+	if got.Meta["via"] != "wasmgate" || got.User["name"] != "Ada Lovelace" ||
+		bytes.Contains(body, []byte("internal_id")) || len(got.Items) != 2 {
+		return fmt.Errorf("json-transform did not transform the body: %s", lastBytes(body, 512))
 	}
 	return nil
 }
@@ -804,9 +1096,10 @@ func (e *pluginsEnv) measure(ctx context.Context, round int, route string) (Plug
 
 // pluginsGatewayConfig is the gateway's YAML: one exact-path route per
 // benchmark route, all to the same upstream, each with its own plugin
-// entries so that every plugin's metrics are its own. Pools hold conns
-// instances at most, so pooled mode never waits for one.
-func pluginsGatewayConfig(listen, admin, upstream, cacheDir, pluginsDir string, routes []string, conns int) ([]byte, error) {
+// entries so that every plugin's metrics are its own. modules maps each
+// plugin to its module. Pools hold conns instances at most, so pooled mode
+// never waits for one.
+func pluginsGatewayConfig(listen, admin, upstream, cacheDir string, modules map[string]string, routes []string, conns int) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `# generated by wasmgate bench plugins
 listen: {address: %q}
@@ -820,7 +1113,14 @@ upstreams:
 	if defs := usedPlugins(routes); len(defs) > 0 {
 		b.WriteString("plugins:\n")
 		for _, d := range defs {
-			fmt.Fprintf(&b, "  - name: %q\n    module: %q\n", d.name, filepath.Join(pluginsDir, d.module))
+			module, ok := modules[d.name]
+			if !ok {
+				return nil, fmt.Errorf("plugin %s: no module", d.name)
+			}
+			fmt.Fprintf(&b, "  - name: %q\n    module: %q\n", d.name, module)
+			if d.engine == EngineWasmtime {
+				fmt.Fprintf(&b, "    engine: %s\n", d.engine)
+			}
 			fmt.Fprintf(&b, "    limits: {call_timeout: %s}\n", pluginCallTimeout)
 			if d.fresh {
 				fmt.Fprintf(&b, "    mode: fresh\n    pool: {max_instances: %d, acquire_timeout: %s}\n",
@@ -843,6 +1143,9 @@ upstreams:
 	for _, r := range routes {
 		spec := pluginRouteSpecs[r]
 		fmt.Fprintf(&b, "  - name: %q\n    match: {path: %q}\n    upstream: bench\n", spec.config, spec.path())
+		if spec.rewrite != "" {
+			fmt.Fprintf(&b, "    rewrite: {path: %q}\n", spec.rewrite)
+		}
 		if len(spec.chain) > 0 {
 			b.WriteString("    plugins:\n")
 			for _, p := range spec.chain {
@@ -853,12 +1156,113 @@ upstreams:
 	return b.Bytes(), nil
 }
 
+// modulePaths maps every plugin of defs to its first-choice module: under
+// pluginsDir, or root for an SDK example.
+func modulePaths(pluginsDir, root string, defs []pluginDef) map[string]string {
+	m := make(map[string]string, len(defs))
+	for _, d := range defs {
+		if d.sdk {
+			m[d.name] = filepath.Join(root, d.module)
+		} else {
+			m[d.name] = filepath.Join(pluginsDir, d.module)
+		}
+	}
+	return m
+}
+
+// noneEvery is how many routes a round measures between two runs of
+// RouteNone: each route's ratio to none uses the none runs next to it.
+const noneEvery = 4
+
+// roundOrder is the order of the measurements of one round: RouteNone
+// first, again after every noneEvery other routes, and last.
+func roundOrder(routes []string) []string {
+	order := []string{RouteNone}
+	n := 0
+	for _, r := range routes {
+		if r == RouteNone {
+			continue
+		}
+		if n == noneEvery {
+			order = append(order, RouteNone)
+			n = 0
+		}
+		order = append(order, r)
+		n++
+	}
+	if n > 0 && slices.Contains(routes, RouteNone) {
+		order = append(order, RouteNone)
+	}
+	if !slices.Contains(routes, RouteNone) {
+		order = order[1:]
+	}
+	return order
+}
+
+// localBaselines returns, for each measurement, the mean CPU-µs/req and
+// req/s of the RouteNone runs just before and just after it in the same
+// round (in the order of Measurements, which is the order they ran); NaN
+// when its round has none.
+func (r *PluginsReport) localBaselines() (cpu, rps []float64) {
+	cpu, rps = make([]float64, len(r.Measurements)), make([]float64, len(r.Measurements))
+	for i, m := range r.Measurements {
+		var c, q []float64
+		for _, step := range []int{-1, 1} {
+			for j := i + step; j >= 0 && j < len(r.Measurements); j += step {
+				o := r.Measurements[j]
+				if o.Round != m.Round {
+					continue // another round's runs, appended in between
+				}
+				if o.Route == RouteNone {
+					c, q = append(c, o.CPUMicrosPerRequest), append(q, o.Wrk.RequestsPerSec)
+					break
+				}
+			}
+		}
+		cpu[i], rps[i] = mean(c), mean(q)
+	}
+	return cpu, rps
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+// medianDefined is the median of the defined values of xs, NaN for none.
+func medianDefined(xs []float64) float64 {
+	return median(slices.DeleteFunc(slices.Clone(xs), func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }))
+}
+
+// extremeDefined is the least (sign < 0) or greatest defined value of xs,
+// NaN for none.
+func extremeDefined(xs []float64, sign int) float64 {
+	d := slices.DeleteFunc(slices.Clone(xs), func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
+	switch {
+	case len(d) == 0:
+		return math.NaN()
+	case sign < 0:
+		return slices.Min(d)
+	}
+	return slices.Max(d)
+}
+
 // summarize fills Medians and Ratios from Measurements and Instantiate.
 func (r *PluginsReport) summarize() {
 	r.Medians = r.Medians[:0]
 	for _, route := range r.Routes {
 		var rps, p50, p99, cpu, upcpu []float64
-		s := PluginSummary{Route: route, Plugins: pluginRouteSpecs[route].chain}
+		spec := pluginRouteSpecs[route]
+		s := PluginSummary{Route: route, Plugins: spec.chain, Engine: spec.engine, Kind: spec.kind}
+		if spec.lang != "" {
+			s.Language = LanguageName(spec.lang)
+		}
 		for _, m := range r.Measurements {
 			if m.Route != route {
 				continue
@@ -877,14 +1281,24 @@ func (r *PluginsReport) summarize() {
 		s.CPUMicrosPerRequest, s.UpstreamCPUMicrosPerRequest = median(cpu), median(upcpu)
 		r.Medians = append(r.Medians, s)
 	}
-	none, haveNone := r.Summary(RouteNone)
+	baseCPU, baseRPS := r.localBaselines()
 	for i := range r.Medians {
 		s := &r.Medians[i]
-		s.CPUVsNone, s.RequestsPerSecVsNone, s.CPUOverheadMicros = Float(math.NaN()), Float(math.NaN()), Float(math.NaN())
-		if haveNone {
-			s.CPUVsNone = Float(div(s.CPUMicrosPerRequest, none.CPUMicrosPerRequest))
-			s.RequestsPerSecVsNone = Float(div(s.RequestsPerSec, none.RequestsPerSec))
-			s.CPUOverheadMicros = Float(s.CPUMicrosPerRequest - none.CPUMicrosPerRequest)
+		var cpuRatio, rpsRatio, over []float64
+		for j, m := range r.Measurements {
+			if m.Route != s.Route {
+				continue
+			}
+			cpuRatio = append(cpuRatio, div(m.CPUMicrosPerRequest, baseCPU[j]))
+			rpsRatio = append(rpsRatio, div(m.Wrk.RequestsPerSec, baseRPS[j]))
+			over = append(over, m.CPUMicrosPerRequest-baseCPU[j])
+		}
+		s.CPUVsNone, s.RequestsPerSecVsNone = Float(medianDefined(cpuRatio)), Float(medianDefined(rpsRatio))
+		s.CPUOverheadMicros = Float(medianDefined(over))
+		s.CPUVsNoneMin, s.CPUVsNoneMax = Float(extremeDefined(cpuRatio, -1)), Float(extremeDefined(cpuRatio, 1))
+		if s.Route == RouteNone {
+			s.CPUVsNone, s.RequestsPerSecVsNone, s.CPUOverheadMicros = 1, 1, 0 // by definition
+			s.CPUVsNoneMin, s.CPUVsNoneMax = 1, 1
 		}
 	}
 
@@ -921,6 +1335,140 @@ func (r *PluginsReport) summarize() {
 		routeRatio("req/s, fresh ÷ pooled (WAT)", RouteWATFresh, RouteNoopWAT, rps),
 		routeRatio("CPU-µs/req, WAT ÷ Go (pooled)", RouteNoopWAT, RouteNoop, cpu),
 	}
+	// The language × engine routes: only the ratios this run measured.
+	both := func(name, of, to string) {
+		if x := routeRatio(name, of, to, cpu); !math.IsNaN(float64(x.Value)) {
+			r.Ratios = append(r.Ratios, x)
+		}
+	}
+	for _, lang := range pluginLangs {
+		both("CPU-µs/req, no-op: wasmtime ÷ wazero ("+LanguageName(lang)+")",
+			matrixName(kindNoop, lang, EngineWasmtime), matrixName(kindNoop, lang, EngineWazero))
+	}
+	for _, lang := range pluginLangs {
+		both("CPU-µs/req, apikey+json: wasmtime ÷ wazero ("+LanguageName(lang)+")",
+			matrixName(kindKeysJSON, lang, EngineWasmtime), matrixName(kindKeysJSON, lang, EngineWazero))
+	}
+	for _, engine := range pluginEngines {
+		for _, lang := range pluginLangs[1:] {
+			both("CPU-µs/req, apikey+json: "+LanguageName(lang)+" ÷ Go ("+engine+")",
+				matrixName(kindKeysJSON, lang, engine), matrixName(kindKeysJSON, LangGo, engine))
+		}
+	}
+	both("CPU-µs/req, Go: jwt-auth+rewrite+json-transform ÷ api-key+json-transform (wazero)",
+		RouteAuthTransform, matrixName(kindKeysJSON, LangGo, EngineWazero))
+	r.targets()
+}
+
+// targets fills Targets: the fastest auth+transform chain (an
+// apikey+json route of any language and engine, or the Go jwt chain) ÷
+// none, against issue 13's 1.2×.
+func (r *PluginsReport) targets() {
+	t := PluginsTarget{Name: "fastest auth+transform chain ≤ 1.2× the CPU-µs/req of no plugin",
+		Value: Float(math.NaN()), Limit: targetFastestChain}
+	var chains []string
+	for _, s := range r.Medians {
+		if s.Kind != kindKeysJSON && s.Kind != kindJWTChain || math.IsNaN(float64(s.CPUVsNone)) {
+			continue
+		}
+		chains = append(chains, s.Route)
+		if math.IsNaN(float64(t.Value)) || s.CPUVsNone < t.Value {
+			t.Route, t.Value = s.Route, s.CPUVsNone
+		}
+	}
+	t.Met = metWithin(t.Value, t.Limit)
+	if len(chains) > 0 {
+		best, _ := r.Summary(t.Route)
+		t.Note = fmt.Sprintf("the least CPU of %d chains; its ratio per round: %s–%s", len(chains),
+			formatRatioSig(float64(best.CPUVsNoneMin)), formatRatioSig(float64(best.CPUVsNoneMax)))
+		if s, ok := r.Summary(RouteAuthTransform); ok {
+			t.Note += fmt.Sprintf("; the Go jwt-auth chain: %s", formatRatioSig(float64(s.CPUVsNone)))
+		}
+	}
+	r.Targets = []PluginsTarget{t}
+}
+
+// matrixTable is the language × engine table: each language's no-op and
+// api-key + json-transform chain on each engine, CPU per request and its
+// ratio to none.
+func (r *PluginsReport) matrixTable() *Table {
+	t := &Table{
+		Columns: []string{"language", "engine", "no-op CPU-µs/req", "vs none", "apikey+json CPU-µs/req", "vs none", "over none", "req/s", "p99"},
+		Align:   []Align{AlignLeft, AlignLeft, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight, AlignRight},
+	}
+	for _, lang := range pluginLangs {
+		for _, engine := range pluginEngines {
+			noop, okN := r.Summary(matrixName(kindNoop, lang, engine))
+			chain, okC := r.Summary(matrixName(kindKeysJSON, lang, engine))
+			if !okN && !okC {
+				continue
+			}
+			row := []string{LanguageName(lang), engine, "-", "-", "-", "-", "-", "-", "-"}
+			if okN {
+				row[2], row[3] = FormatNumber(noop.CPUMicrosPerRequest), formatRatioSig(float64(noop.CPUVsNone))
+			}
+			if okC {
+				row[4], row[5] = FormatNumber(chain.CPUMicrosPerRequest), formatRatioSig(float64(chain.CPUVsNone))
+				row[6] = formatSignedMicros(float64(chain.CPUOverheadMicros))
+				row[7], row[8] = FormatNumber(chain.RequestsPerSec), FormatMicros(chain.P99Micros)
+			}
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	return t
+}
+
+// noneSpread says how far the none runs of this run spread: the noise
+// every ratio to none carries.
+func (r *PluginsReport) noneSpread() string {
+	var cpu []float64
+	for _, m := range r.Measurements {
+		if m.Route == RouteNone {
+			cpu = append(cpu, m.CPUMicrosPerRequest)
+		}
+	}
+	if len(cpu) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("The %d `none` runs of this run ranged from %s to %s CPU-µs/req (median %s): the noise floor of every ratio.",
+		len(cpu), FormatNumber(slices.Min(cpu)), FormatNumber(slices.Max(cpu)), FormatNumber(median(cpu)))
+}
+
+// formatSignedMicros renders a difference of µs with its sign: "+8.54 µs",
+// "−0.07 µs".
+func formatSignedMicros(us float64) string {
+	switch {
+	case math.IsNaN(us) || math.IsInf(us, 0):
+		return "n/a"
+	case us < 0:
+		return "−" + FormatNumber(-us) + " µs"
+	}
+	return "+" + FormatNumber(us) + " µs"
+}
+
+// targetTable states each target, the measured figure and whether it is
+// met.
+func (r *PluginsReport) targetTable() *Table {
+	t := &Table{Columns: []string{"target", "route", "measured", "met"},
+		Align: []Align{AlignLeft, AlignLeft, AlignRight, AlignLeft}}
+	for _, x := range r.Targets {
+		met, route, val := "-", x.Route, "not measured"
+		if x.Met != nil && *x.Met {
+			met = "**met**"
+		} else if x.Met != nil {
+			met = "not met"
+		}
+		if route == "" {
+			route = "-"
+		} else {
+			val = formatRatioSig(float64(x.Value))
+		}
+		if x.Note != "" {
+			met += " (" + x.Note + ")"
+		}
+		t.Rows = append(t.Rows, []string{x.Name, route, val, met})
+	}
+	return t
 }
 
 // routeTable is the per-route median table.
@@ -1017,20 +1565,39 @@ func (r *PluginsReport) markdown(jsonName string) []byte {
 	fmt.Fprintf(&b, "- Routes: `none` has no plugin; `noop` runs plugins/noop (Go: on_request only) from a pool; "+
 		"`noop-wat` runs plugins/raw-wat (hand-written WAT: adds a header in on_request and in on_response); "+
 		"`noop-fresh` and `wat-fresh` run the same modules with a new instance per request; "+
-		"`auth+transform` chains jwt-auth (HS256), rewrite (path and headers) and json-transform (four ops on a %d-byte JSON response).\n\n",
+		"`auth+transform` chains jwt-auth (HS256), rewrite (path and headers) and json-transform (four ops on a %d-byte JSON response). "+
+		"`noop-LANG` runs the no-op of the Rust, C or AssemblyScript SDK (its `examples/noop`: on_request only, where the SDK has one; `noop-wasmtime` is Go's), "+
+		"`apikey+json[-LANG]` chains that language's api-key example (an X-Api-Key checked against one key) and json-transform example "+
+		"(the same four ops; the route rewrites the path to the JSON); a `-wasmtime` suffix runs the route's plugins on wasmtime "+
+		"(`engine: wasmtime`), the others on wazero. Every plugin is pooled unless the route says fresh.\n",
 		len(UpstreamJSON))
+	fmt.Fprintf(&b, "- CPU vs none, req/s vs none, over none: medians over the rounds of the route's figure against the mean of the `none` runs "+
+		"just before and after it (a round runs `none` first, after every %d routes, and last), so that a slow drift of the machine's load "+
+		"does not show as a plugin's cost. %s\n", noneEvery, r.noneSpread())
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- Note: %s\n", n)
+	}
+	b.WriteString("\n")
 	_ = r.routeTable().WriteMarkdown(&b)
+	fmt.Fprintf(&b, "\n## Language × engine\n\nGateway CPU-µs per request (medians) and its ratio to the `none` runs next to it; "+
+		"over none: the chain's own CPU-µs per request (its figure minus that of the `none` runs next to it). "+
+		"On a busy machine every figure grows, none's too, and none's the most: the ratios shrink toward 1, "+
+		"so read them with the load averages above.\n\n")
+	_ = r.matrixTable().WriteMarkdown(&b)
+	fmt.Fprintf(&b, "\n## Targets\n\n")
+	_ = r.targetTable().WriteMarkdown(&b)
+	fmt.Fprintf(&b, "\n## Instantiate\n")
 	fmt.Fprintf(&b, "\nInstantiate (cold start: instantiation, `_initialize`, `on_init`) from the gateway's `%s`. "+
 		"Startup instances are made one after another before any traffic; load instances while wrk ran "+
 		"(fresh: one per request; pooled: pool growth, if any). Times are wall time, so under load they include "+
 		"waiting for the gateway's one CPU. p50 and p99 are interpolated within the histogram's buckets; the mean is exact.\n\n",
 		instantiateMetric)
 	_ = r.instantiateTable().WriteMarkdown(&b)
-	fmt.Fprintf(&b, "\n")
+	fmt.Fprintf(&b, "\n## Ratios\n\n")
 	_ = r.ratioTable().WriteMarkdown(&b)
 	fmt.Fprintf(&b, "\n![requests/s and gateway CPU-µs per request](plugins-latest.svg)\n\n")
 	fmt.Fprintf(&b, "Raw runs and machine details: [plugins-latest.json](plugins-latest.json). %s\n\n"+
-		"Reproduce (after `bash plugins/build.sh`):\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
+		"Reproduce (after `bash plugins/build.sh` and `make examples`):\n\n```sh\n%s\n```\n", rawDataNote(jsonName), r.Command)
 	return b.Bytes()
 }
 

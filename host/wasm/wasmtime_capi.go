@@ -145,12 +145,13 @@ static void wg_pooling(wasm_config_t *cfg, uint32_t slots, size_t max_memory) {
 	wasmtime_pooling_allocation_config_total_memories_set(p, slots);
 	wasmtime_pooling_allocation_config_total_tables_set(p, slots);
 	wasmtime_pooling_allocation_config_max_memory_size_set(p, max_memory);
-	// A slot given back keeps its first pages mapped (zeroed with memset
+	// A slot given back keeps its first 2 MiB mapped (zeroed with memset
 	// rather than dropped), so the next instance does not fault them in
 	// again: a fault costs microseconds, and a small module's instance
-	// touches its stack and data pages at once.
-	// At most 16 such slots stay warm while unused: 16 MiB resident.
-	wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(p, 1 << 20);
+	// touches its stack and data pages at once (Rust's 1 MiB stack, then
+	// its data: 2 MiB covers it).
+	// At most 16 such slots stay warm while unused: 32 MiB resident.
+	wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(p, 2 << 20);
 	wasmtime_pooling_allocation_config_table_keep_resident_set(p, 1 << 16);
 	wasmtime_pooling_allocation_config_max_unused_warm_slots_set(p, 16);
 	wasmtime_pooling_allocation_strategy_set(cfg, p);

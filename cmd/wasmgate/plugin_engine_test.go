@@ -27,7 +27,7 @@ func TestPluginCheckEngine(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr:\n%s\nstdout:\n%s", code, stderr, stdout)
 	}
-	for _, want := range []string{"engine        wasmtime, compiled in", "interruption  epoch"} {
+	for _, want := range []string{"engine        wasmtime, compiled in", "interruption  fuel"} {
 		if n := strings.Count(stdout, want); n != len(paths) {
 			t.Errorf("%q %d times, want %d:\n%s", want, n, len(paths), stdout)
 		}

@@ -75,7 +75,7 @@ func (m *Memory) Claim(_ context.Context, key string, fp Fingerprint, lease time
 		}
 		m.dropLocked(key, e) // lease or TTL over: the key is free
 	}
-	if len(m.keys) >= m.opts.MaxKeys && !m.evictLocked(true, 0) {
+	if len(m.keys) >= m.opts.MaxKeys && !m.evictLocked(now, true, 0) {
 		return Claim{}, ErrFull
 	}
 	m.token++
@@ -93,7 +93,7 @@ func (m *Memory) Complete(_ context.Context, key string, token uint64, resp *Res
 	if e == nil || e.token != token || e.resp != nil || !now.Before(e.expires) {
 		return ErrLeaseLost
 	}
-	if size > m.opts.MaxBytes || m.bytes+size > m.opts.MaxBytes && !m.evictLocked(false, size) {
+	if size > m.opts.MaxBytes || m.bytes+size > m.opts.MaxBytes && !m.evictLocked(now, false, size) {
 		// No room: the key is released rather than left claimed.
 		m.dropLocked(key, e)
 		return ErrFull
@@ -159,9 +159,17 @@ func (m *Memory) dropLocked(key string, e *memEntry) {
 	close(e.changed)
 }
 
-// evictLocked makes room for size more bytes, and one more key if newKey,
-// evicting completed keys oldest first; it reports whether it made room.
-func (m *Memory) evictLocked(newKey bool, size int64) bool {
+// evictLocked makes room for size more bytes, and one more key if newKey:
+// first by dropping claims whose lease ran out (their holders vanished),
+// then completed keys, oldest first. It reports whether it made room.
+func (m *Memory) evictLocked(now time.Time, newKey bool, size int64) bool {
+	if newKey && len(m.keys) >= m.opts.MaxKeys {
+		for key, e := range m.keys {
+			if e.resp == nil && !now.Before(e.expires) {
+				m.dropLocked(key, e)
+			}
+		}
+	}
 	for newKey && len(m.keys) >= m.opts.MaxKeys || m.bytes+size > m.opts.MaxBytes {
 		front := m.done.Front()
 		if front == nil {

@@ -129,7 +129,7 @@ func (r *Redis) Claim(ctx context.Context, key string, fp Fingerprint, lease tim
 		s, _ := v[1].(string)
 		resp, err := decodeResponse([]byte(s))
 		if err != nil {
-			return Claim{}, fmt.Errorf("idempotency store (redis %s): key %q: %w", r.opts.Addr, key, err)
+			return Claim{}, fmt.Errorf("idempotency store (redis %s): key %q: %w: %w", r.opts.Addr, key, ErrUnreadable, err)
 		}
 		return Claim{State: Replay, Response: resp}, nil
 	case InFlight, Mismatch:

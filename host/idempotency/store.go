@@ -114,5 +114,9 @@ type Store interface {
 // went to another request (or was released).
 var ErrLeaseLost = errors.New("idempotency key: lease lost")
 
+// ErrUnreadable is Claim's error when the key completed but its stored
+// answer cannot be decoded (another version's encoding, a damaged record).
+var ErrUnreadable = errors.New("idempotency key: stored answer unreadable")
+
 // ErrFull is Claim's error when a Memory store has no room for a new key.
 var ErrFull = errors.New("idempotency store full")

@@ -274,3 +274,19 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestMemoryDropsAbandonedClaims: a claim whose holder vanished (its
+// lease ran out, no Complete nor Release) does not hold a place in a full
+// store for ever.
+func TestMemoryDropsAbandonedClaims(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	m := NewMemory(MemoryOptions{MaxKeys: 2, Now: func() time.Time { return now }})
+	claim(t, m, "a", fpA, time.Second, Claimed)
+	claim(t, m, "b", fpA, time.Minute, Claimed)
+	if _, err := m.Claim(context.Background(), "c", fpA, time.Minute); !errors.Is(err, ErrFull) {
+		t.Fatalf("full of live claims: %v, want ErrFull", err)
+	}
+	now = now.Add(2 * time.Second) // a's lease is over
+	claim(t, m, "c", fpA, time.Minute, Claimed)
+	claim(t, m, "b", fpA, time.Minute, InFlight) // b's lease is not
+}

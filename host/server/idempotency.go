@@ -12,6 +12,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/host/config"
 	"github.com/wasmgate/wasmgate/host/idempotency"
+	"github.com/wasmgate/wasmgate/host/proxy"
 )
 
 // Idempotency keys (config: routes[].idempotency; host/idempotency has the
@@ -81,14 +82,21 @@ func (bs *build) routeIdempotency(rc *config.Route) (*routeIdempotency, error) {
 	for _, m := range p.Methods {
 		ri.methods = append(ri.methods, []byte(m))
 	}
-	if ri.lease <= 0 {
-		total := rc.Timeouts.Total.D()
-		if total <= 0 {
-			if u, ok := bs.upstreamConfig(rc.Upstream); ok {
-				total = u.Timeouts.Total.D()
-			}
+	// The claim must outlive the whole exchange, retries included, on any
+	// upstream the route may send to: a split, blue-green, or one a
+	// run-time change switches it to. The longest total of the config.
+	total := rc.Timeouts.Total.D()
+	if total <= 0 {
+		for _, u := range bs.cfg.Upstreams {
+			total = max(total, cmp.Or(u.Timeouts.Total.D(), defaultTotalTimeout))
 		}
-		ri.lease = cmp.Or(total, defaultTotalTimeout) + leaseSlack
+	}
+	total = cmp.Or(total, defaultTotalTimeout)
+	switch {
+	case ri.lease <= 0:
+		ri.lease = total + leaseSlack
+	case ri.lease <= total:
+		return nil, fmt.Errorf("route %q: idempotency: lease %s is not longer than the route's total upstream timeout %s: a request could outlive its claim and be sent twice", rc.Name, ri.lease, total)
 	}
 	switch {
 	case p.Store == "redis" || p.Store == "" && bs.snap.redis != nil:
@@ -100,16 +108,6 @@ func (bs *build) routeIdempotency(rc *config.Route) (*routeIdempotency, error) {
 		ri.store = bs.b.idemLocal
 	}
 	return ri, nil
-}
-
-// upstreamConfig finds an upstream's config by name.
-func (bs *build) upstreamConfig(name string) (config.Upstream, bool) {
-	for _, u := range bs.cfg.Upstreams {
-		if u.Name == name {
-			return u, true
-		}
-	}
-	return config.Upstream{}, false
 }
 
 // applies reports whether requests of method carry keys on the route.
@@ -147,6 +145,9 @@ func (rq *request) claimKey() *rejection {
 	rq.idem = idemState{}
 	ri, m := rq.route.idem, rq.route.metrics
 	req := &rq.ctx.Request
+	// The fence is the gateway's word to the upstream: a client's own
+	// never reaches it.
+	req.Header.DelBytes(keyIdempotencyFence)
 	if !ri.applies(req.Header.Method()) {
 		return nil
 	}
@@ -171,7 +172,9 @@ func (rq *request) claimKey() *rejection {
 		if err != nil {
 			m.Idempotency("store_error")
 			rq.snap.svc.log.Warn("idempotency store failed", "route", rq.route.name, "err", err)
-			if ri.reject {
+			// A key whose answer cannot be read was answered once: sending
+			// the request again would be a second effect.
+			if ri.reject || errors.Is(err, idempotency.ErrUnreadable) {
 				return rejectIdemStore
 			}
 			return nil
@@ -217,10 +220,16 @@ func (rq *request) replayKey() {
 	rq.upstream = "idempotency"
 }
 
-// settleKey stores the upstream's answer under the request's key, or
-// releases the key when the answer is a 5xx (the client may retry) or
-// there is none (failed: the exchange failed).
-func (rq *request) settleKey(failed bool) {
+// settleKey settles the request's key after the exchange (err: how it
+// failed). The upstream's answer is stored, whatever it is, unless it says
+// the request was not processed (408, 425, 429, 503): then the key is
+// released and the client may retry. A failed exchange releases the key
+// only when the request provably never reached a target (one attempt,
+// which could not connect or found no target); after a timeout or a reset
+// nobody knows whether the upstream acted, so the key stays claimed until
+// its lease ends, and a repeat meanwhile is in flight (409), not a
+// second send.
+func (rq *request) settleKey(err error) {
 	if !rq.idem.claimed {
 		return
 	}
@@ -228,7 +237,12 @@ func (rq *request) settleKey(failed bool) {
 	key, token := rq.idem.key, rq.idem.token
 	rq.idem.claimed = false
 	resp := &rq.ctx.Response
-	if failed || resp.StatusCode() >= 500 {
+	if err != nil && !neverSent(err, rq.exchange.Attempts) {
+		m.Idempotency("not_stored")
+		rq.snap.svc.log.Warn("idempotency key held until its lease ends: the upstream may have acted on the request", "route", rq.route.name, "err", err)
+		return
+	}
+	if err != nil || notProcessed(resp.StatusCode()) {
 		m.Idempotency("not_stored")
 		if err := ri.store.Release(background, key, token); err != nil {
 			rq.snap.svc.log.Warn("idempotency store failed", "route", rq.route.name, "err", err)
@@ -246,7 +260,7 @@ func (rq *request) settleKey(failed bool) {
 	} else {
 		stored.Header = append(stored.Header, idempotency.Header{Name: string(keyIdempotentBodyOmitted), Value: "true"})
 	}
-	err := ri.store.Complete(background, key, token, stored, ri.ttl)
+	err = ri.store.Complete(background, key, token, stored, ri.ttl)
 	switch {
 	case err == nil:
 		m.Idempotency("stored")
@@ -257,6 +271,30 @@ func (rq *request) settleKey(failed bool) {
 		m.Idempotency("store_error")
 		rq.snap.svc.log.Warn("idempotency store failed: answer not stored", "route", rq.route.name, "err", err)
 	}
+}
+
+// neverSent reports whether a failed exchange never reached a target: a
+// single attempt that could not connect, or had no target to try.
+func neverSent(err error, attempts int) bool {
+	var perr *proxy.Error
+	if !errors.As(err, &perr) || attempts > 1 {
+		return false
+	}
+	switch perr.Kind {
+	case proxy.ErrConnect, proxy.ErrNoTarget, proxy.ErrCircuitOpen, proxy.ErrTLS, proxy.ErrBusy, proxy.ErrRequest:
+		return true
+	}
+	return false
+}
+
+// notProcessed reports whether an answer says the upstream did not act on
+// the request, so that the client may send it again.
+func notProcessed(status int) bool {
+	switch status {
+	case fasthttp.StatusRequestTimeout, 425 /* Too Early */, fasthttp.StatusTooManyRequests, fasthttp.StatusServiceUnavailable:
+		return true
+	}
+	return false
 }
 
 func unstored(name []byte) bool {

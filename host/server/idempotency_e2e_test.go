@@ -18,11 +18,12 @@ import (
 // orders is an upstream that creates an order per POST it receives, as a
 // non-idempotent service does: the test counts what reached it.
 type orders struct {
-	addr    string
-	created atomic.Int64
-	delay   atomic.Int64 // ns each POST takes
-	fail    atomic.Int64 // POSTs still to answer 500
-	fences  sync.Map     // Idempotency-Fence values seen
+	addr       string
+	created    atomic.Int64
+	delay      atomic.Int64 // ns each POST takes
+	fail       atomic.Int64 // POSTs still to answer failStatus
+	failStatus atomic.Int64
+	fences     sync.Map // Idempotency-Fence values seen
 }
 
 func startOrders(t testing.TB) *orders {
@@ -32,6 +33,7 @@ func startOrders(t testing.TB) *orders {
 		t.Fatal(err)
 	}
 	o := &orders{addr: ln.Addr().String()}
+	o.failStatus.Store(503)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		if d := o.delay.Load(); d > 0 {
 			time.Sleep(time.Duration(d))
@@ -40,7 +42,7 @@ func startOrders(t testing.TB) *orders {
 			o.fences.Store(string(f), true)
 		}
 		if o.fail.Add(-1) >= 0 {
-			ctx.SetStatusCode(500)
+			ctx.SetStatusCode(int(o.failStatus.Load()))
 			return
 		}
 		n := o.created.Add(1)
@@ -112,12 +114,22 @@ func TestIdempotencyLocal(t *testing.T) {
 		t.Fatalf("a 256-byte key: %d %s, want 400", r.status, r.body)
 	}
 
+	// 503 says the request was not processed: the key is released.
 	o.fail.Store(1)
-	if r := post(t, g, "k2", `3`); r.status != 500 {
-		t.Fatalf("upstream failing: %d, want its 500", r.status)
+	if r := post(t, g, "k2", `3`); r.status != 503 {
+		t.Fatalf("upstream unavailable: %d, want its 503", r.status)
 	}
 	if r := post(t, g, "k2", `3`); r.status != 201 || r.headers["Idempotent-Replayed"] != "" {
-		t.Fatalf("retry after a 5xx: %d %v, want a fresh 201", r.status, r.headers)
+		t.Fatalf("retry after a 503: %d %v, want a fresh 201", r.status, r.headers)
+	}
+	// A 500 is the upstream's answer to the request: stored and replayed.
+	o.fail.Store(1)
+	o.failStatus.Store(500)
+	if r := post(t, g, "k3", `4`); r.status != 500 {
+		t.Fatalf("upstream failing: %d, want its 500", r.status)
+	}
+	if r := post(t, g, "k3", `4`); r.status != 500 || r.headers["Idempotent-Replayed"] != "true" {
+		t.Fatalf("repeat after a 500: %d %v, want the 500 replayed", r.status, r.headers)
 	}
 	if r := do(t, "GET", g.url("/orders"), nil, nil); r.status != 201 {
 		t.Fatalf("GET: %d", r.status)
@@ -127,10 +139,10 @@ func TestIdempotencyLocal(t *testing.T) {
 	}
 	metrics := string(g.adminGet(t, "/metrics"))
 	for _, want := range []string{
-		`wasmgate_idempotency_requests_total{outcome="replayed",route="orders"} 1`,
+		`wasmgate_idempotency_requests_total{outcome="replayed",route="orders"} 2`,
 		`wasmgate_idempotency_requests_total{outcome="mismatch",route="orders"} 1`,
 		`wasmgate_idempotency_requests_total{outcome="not_stored",route="orders"} 1`,
-		`wasmgate_idempotency_requests_total{outcome="stored",route="orders"} 2`,
+		`wasmgate_idempotency_requests_total{outcome="stored",route="orders"} 3`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
@@ -212,5 +224,33 @@ func TestIdempotencyFleet(t *testing.T) {
 	g := startGateway(t, 100, idemConfig(o, srv.Addr(), "{required: true}"))
 	if r := post(t, g, "down", `1`); r.status != 503 || !strings.Contains(string(r.body), "idempotency_store_unavailable") {
 		t.Fatalf("required keys, Redis down: %d %s, want 503", r.status, r.body)
+	}
+}
+
+// TestIdempotencyTimeoutHoldsKey: after a timeout nobody knows whether the
+// upstream acted, so the key stays claimed: the client's retry is in
+// flight (409), not a second order; a client's own Idempotency-Fence never
+// reaches the upstream.
+func TestIdempotencyTimeoutHoldsKey(t *testing.T) {
+	o := startOrders(t)
+	o.delay.Store(int64(400 * time.Millisecond))
+	g := startGateway(t, 100, strings.Replace(idemConfig(o, "", "{}"), "    upstream: orders\n", "    upstream: orders\n    timeouts: {total: 150ms}\n", 1))
+	if r := post(t, g, "k", `1`); r.status != 504 {
+		t.Fatalf("slow upstream: %d %s, want 504", r.status, r.body)
+	}
+	if r := post(t, g, "k", `1`); r.status != 409 {
+		t.Fatalf("retry after a timeout: %d %s, want 409 (the first may have taken effect)", r.status, r.body)
+	}
+	time.Sleep(500 * time.Millisecond) // the first request reached the upstream
+	if n := o.created.Load(); n != 1 {
+		t.Fatalf("%d orders created, want 1", n)
+	}
+	o.delay.Store(0)
+	r := do(t, "POST", g.url("/orders"), map[string]string{"Idempotency-Fence": "777"}, []byte(`2`))
+	if r.status != 201 {
+		t.Fatal(r.status)
+	}
+	if _, ok := o.fences.Load("777"); ok {
+		t.Fatal("a client's Idempotency-Fence reached the upstream")
 	}
 }

@@ -178,7 +178,7 @@ func (rq *request) serve(inFlight int64) {
 		err = rq.proxy()
 	}
 	if rt.idem != nil {
-		rq.settleKey(err != nil)
+		rq.settleKey(err)
 	}
 	if err != nil {
 		rq.upstreamFailed(err)
@@ -229,7 +229,10 @@ func (rq *request) matchRoute() bool {
 			return false
 		}
 		rt := snap.routes[rq.match.Route]
-		if len(rt.chain) == 0 {
+		// A reference keeps the snapshot's plugins, and the Redis
+		// connection an idempotency key is settled on, open until the
+		// request is done.
+		if len(rt.chain) == 0 && rt.idem == nil {
 			rq.route = rt
 			return true
 		}

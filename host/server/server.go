@@ -419,9 +419,6 @@ func (s *Server) commit(old, next *snapshot) {
 	s.rememberVersions(next)
 	retireUpstreams(old, next)
 	s.b.commitCaches(old, next)
-	if old.redis != nil && old.redis != next.redis {
-		old.redis.Close()
-	}
 	old.retiring.Store(true)
 	go func() {
 		// Bounded: a request holds its reference for at most its deadlines.
@@ -429,6 +426,11 @@ func (s *Server) commit(old, next *snapshot) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		s.b.retirePlugins(old, next)
+		// Closed once the requests on old are done: an idempotency key
+		// claimed on it is settled on it.
+		if old.redis != nil && old.redis != next.redis {
+			old.redis.Close()
+		}
 	}()
 }
 

@@ -103,7 +103,8 @@ func (m *workMeter) recheck(now int64) int64 {
 }
 
 func (m *workMeter) sleep(ns int64) {
-	m.charged.Add(int64(float64(ns) / 1e9 * m.rate))
+	// Clamped: a sleep of "forever" must not wrap to a negative charge.
+	m.charged.Add(int64(min(float64(ns)/1e9*m.rate, 1<<62)))
 }
 
 // workRate is the instructions per CPU-second this machine runs guest code

@@ -5,6 +5,7 @@ package wasm
 import (
 	"context"
 	"sync"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
 	"golang.org/x/sys/unix"
@@ -119,11 +120,26 @@ func (g *goMemory) Free() { g.buf = nil }
 
 // withLinearMemory returns ctx with the allocator of i's linear memory,
 // for instantiating it; i.lin gets the memory, for Close to unmap.
+//
+// Only on 64-bit systems, where reserving every pooled instance's cap
+// costs no address space anyone misses; and not for a memory that cannot
+// grow (max 0, or no more than its minimum).
 func withLinearMemory(ctx context.Context, i *wzInstance) context.Context {
-	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
-		if m := newMmapMemory(max); m != nil {
-			i.lin = m
-			return m
+	if unsafe.Sizeof(uintptr(0)) < 8 {
+		return ctx
+	}
+	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(min, max uint64) experimental.LinearMemory {
+		if max > min {
+			// wazero reads the minimum at once, and cannot take a failure
+			// there: commit it here, where a refusal (a data size limit,
+			// strict overcommit) still falls back on a Go slice.
+			if m := newMmapMemory(max); m != nil {
+				if m.Reallocate(min) != nil {
+					i.lin = m
+					return m
+				}
+				m.release()
+			}
 		}
 		return &goMemory{}
 	}))

@@ -325,7 +325,7 @@ func TestMemoryFailureKinds(t *testing.T) {
 			b := bind(t, r, fixture(t, "biggrow"), BindingConfig{MemoryPages: 64, CallTimeout: time.Minute})
 			_, err := serve(t, b, "/greedy")
 			want := KindMemory
-			if e.want == "context" { // wasmtime ("epoch") records its grows too
+			if e.want == "context" { // wasmtime ("fuel") records its grows too
 				want = KindTrap // 1 page of 64: too far from the cap to guess
 			}
 			pluginErr(t, err, want)

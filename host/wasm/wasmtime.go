@@ -93,13 +93,12 @@ func NewWasmtimeEngine(opts WasmtimeOptions) (*WasmtimeEngine, error) {
 	rate := wtFuelRate()
 	cfg.SetConsumeFuel(rate > 0)
 	if opts.PoolSlots > 0 {
+		if err := wtCheckReservation(opts.PoolSlots); err != nil {
+			return nil, fmt.Errorf("wasmtime engine: %w", err)
+		}
 		wtPooling(cfg, opts.PoolSlots, 4<<30)
 	}
 	engine := wasmtime.NewEngineWithConfig(cfg)
-	if !wtEngineMade(engine) {
-		// wasmtime returns no engine when it cannot reserve the pool.
-		return nil, fmt.Errorf("wasmtime engine: not created (a pool of %d instance slots reserves %d GiB of address space: lower it, or 0 for no pool)", opts.PoolSlots, uint64(opts.PoolSlots)*4)
-	}
 	e := &WasmtimeEngine{engine: engine, fuelRate: rate, poolSlots: opts.PoolSlots}
 	e.linker = wasmtime.NewLinker(e.engine)
 	hosts := wtDefaultHosts()

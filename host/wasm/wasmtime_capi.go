@@ -361,10 +361,6 @@ func wtPooling(cfg *wasmtime.Config, slots uint32, maxMemory uint64) {
 	C.wg_pooling(*(**C.wasm_config_t)(unsafe.Pointer(cfg)), C.uint32_t(slots), C.size_t(maxMemory))
 }
 
-// wtEngineMade reports whether wasmtime made the engine (it returns none
-// for a configuration it cannot honour).
-func wtEngineMade(e *wasmtime.Engine) bool { return *(*unsafe.Pointer)(unsafe.Pointer(e)) != nil }
-
 func wtLinkerPtr(l *wasmtime.Linker) *C.wasmtime_linker_t {
 	return *(**C.wasmtime_linker_t)(unsafe.Pointer(l))
 }

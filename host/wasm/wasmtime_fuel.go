@@ -66,8 +66,8 @@ func (f *wtFuel) recheck(now int64) int64 {
 // sleep runs on the guest's thread (WASI poll_oneoff), where the store's
 // fuel may be touched.
 func (f *wtFuel) sleep(ns int64) {
-	f.slept.Add(ns)
-	wtCharge(f.w, uint64(float64(ns)/1e9*f.rate))
+	f.slept.Add(min(ns, 1<<62))
+	wtCharge(f.w, uint64(min(float64(ns)/1e9*f.rate, 1<<62)))
 }
 
 // wtFuelRate is the fuel per CPU-second wasmtime burns on this machine,
@@ -77,8 +77,11 @@ var wtFuelRate = sync.OnceValue(func() float64 {
 	if threadCPU() < 0 {
 		return 0
 	}
+	// The engine's configuration, epochs included: their checks slow the
+	// code per unit of fuel, and the budget must be what production runs.
 	cfg := wasmtime.NewConfig()
 	cfg.SetConsumeFuel(true)
+	cfg.SetEpochInterruption(true)
 	engine := wasmtime.NewEngineWithConfig(cfg)
 	defer engine.Close()
 	mod, err := wasmtime.NewModule(engine, calibrationModule())
@@ -88,6 +91,7 @@ var wtFuelRate = sync.OnceValue(func() float64 {
 	defer mod.Close()
 	store := wasmtime.NewStore(engine)
 	defer store.Close()
+	store.SetEpochDeadline(1 << 62)
 	inst, err := wasmtime.NewInstance(store, mod, nil)
 	if err != nil {
 		return 0

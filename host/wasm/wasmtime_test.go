@@ -406,3 +406,12 @@ func TestWasmtimePoolSlots(t *testing.T) {
 	_ = mi.Close(ctx)
 	_ = live[1].Close(ctx)
 }
+
+// TestWasmtimePoolTooLarge: a pool the system cannot reserve is refused
+// with an error, before wasmtime (which would abort the process) tries.
+func TestWasmtimePoolTooLarge(t *testing.T) {
+	// 1<<32 slots of 6 GiB: far past any 64-bit address space.
+	if _, err := NewWasmtimeEngine(WasmtimeOptions{PoolSlots: 1<<32 - 1}); err == nil || !strings.Contains(err.Error(), "wasmtime_pool_slots") {
+		t.Fatalf("an impossible pool: %v", err)
+	}
+}

@@ -346,7 +346,7 @@ type Runtime struct {
 	Canary       Canary       `yaml:"canary" json:"canary,omitempty" doc:"when a plugin canary (PUT /plugins/NAME/canary) is ended by itself"`
 	Interruption string       `yaml:"interruption" json:"interruption,omitempty" doc:"how hook deadlines stop a guest on wazero: instrumented (cheap checks added at load; DWARF line numbers dropped from trap traces) or context (wazero's context watch: keeps DWARF lines, slower loops); wasmtime always counts fuel" default:"instrumented" enum:"instrumented,context"`
 	// WasmtimePoolSlots puts wasmtime's instances in its pooling allocator.
-	WasmtimePoolSlots int    `yaml:"wasmtime_pool_slots" json:"wasmtime_pool_slots,omitempty" doc:"wasmtime only: instance slots reserved up front in wasmtime's pooling allocator (each 4 GiB of address space, not memory), making instantiation about half as costly; more live wasmtime instances than this fail to start; 0 or absent: no pool"`
+	WasmtimePoolSlots int    `yaml:"wasmtime_pool_slots" json:"wasmtime_pool_slots,omitempty" doc:"wasmtime only: instance slots reserved up front in wasmtime's pooling allocator (each 4 GiB of address space, not memory), making instantiation cheaper; a request needing an instance while every slot is taken gets 503 (backpressure); 0 or absent: no pool"`
 	WatchDir          string `yaml:"watch_dir" json:"watch_dir,omitempty" doc:"hot-load DIR/NAME.wasm as plugin NAME when the file appears or changes (relative to the config file)"`
 	CacheDir          string `yaml:"cache_dir" json:"cache_dir,omitempty" doc:"disk compilation cache, so restarts do not recompile; default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate; off to disable"`
 

@@ -277,6 +277,10 @@ func (b *Binding) newInstance() (*Instance, error) {
 		Call: &inst.call, Stdout: &inst.stdout, Stderr: &inst.stderr, InitTimeout: b.cfg.InitTimeout,
 		LongLived: b.cfg.Mode == ModePooled,
 	})
+	if errors.Is(err, ErrPoolExhausted) {
+		b.series.failures[KindExhausted].Inc()
+		return nil, &PluginError{Plugin: b.env.Plugin, Kind: KindExhausted, Msg: err.Error(), Err: err}
+	}
 	if err != nil {
 		return nil, b.initError(err.Error(), err)
 	}
@@ -462,7 +466,9 @@ func (b *Binding) Acquire(ctx context.Context) (*Instance, error) {
 	if inst == nil {
 		var err error
 		if inst, err = b.newInstance(); err != nil {
-			b.settle(trial)
+			// An engine out of instance slots is backpressure, not the
+			// plugin's failure: it counts toward no quarantine.
+			b.settle(trial, !errors.Is(err, ErrPoolExhausted))
 			return nil, err
 		}
 	}
@@ -556,9 +562,13 @@ func (b *Binding) Release(inst *Instance, failed bool) {
 }
 
 // settle records a failed cold start in Acquire and gives back its slot.
-func (b *Binding) settle(trial bool) {
+func (b *Binding) settle(trial, failed bool) {
 	b.mu.Lock()
-	b.settleLocked(trial, 0, true, HookInit)
+	if failed {
+		b.settleLocked(trial, 0, true, HookInit)
+	} else if trial {
+		b.trial = false // the trial did not happen: the next request tries
+	}
 	b.inUse--
 	if b.closed && b.inUse == 0 && b.drained != nil {
 		close(b.drained)

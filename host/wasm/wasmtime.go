@@ -384,6 +384,9 @@ func (c *wtCompiled) Instantiate(_ context.Context, opts InstanceOptions) (Modul
 	if fired := i.cc.disarm(); fl != nil || fired {
 		err := wtDeadline(i.failure(fl), fired || fl.outOfFuel())
 		_ = i.Close(context.Background())
+		if fl != nil && strings.Contains(fl.msg, "concurrent limit") {
+			err = fmt.Errorf("%w: every slot of plugin_runtime.wasmtime_pool_slots is taken (%w)", ErrPoolExhausted, err)
+		}
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	i.mem.resolved = wtExportMemory(i.w)

@@ -395,7 +395,7 @@ func TestWasmtimePoolSlots(t *testing.T) {
 		}
 		live = append(live, mi)
 	}
-	if _, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second}); err == nil || !strings.Contains(err.Error(), "limit") {
+	if _, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second}); !errors.Is(err, ErrPoolExhausted) || !strings.Contains(err.Error(), "wasmtime_pool_slots") {
 		t.Fatalf("third instance in a pool of 2: %v", err)
 	}
 	_ = live[0].Close(ctx)
@@ -414,4 +414,32 @@ func TestWasmtimePoolTooLarge(t *testing.T) {
 	if _, err := NewWasmtimeEngine(WasmtimeOptions{PoolSlots: 1<<32 - 1}); err == nil || !strings.Contains(err.Error(), "wasmtime_pool_slots") {
 		t.Fatalf("an impossible pool: %v", err)
 	}
+}
+
+// TestWasmtimePoolFullIsBackpressure: a binding whose engine has no free
+// instance slot answers as a full pool does, and is not quarantined for
+// it however often it happens: the plugin did nothing wrong.
+func TestWasmtimePoolFullIsBackpressure(t *testing.T) {
+	r := newTestRuntime(t, Options{DefaultEngine: EngineWasmtime, WasmtimePoolSlots: 1})
+	b := bind(t, r, fixture(t, "noop"), BindingConfig{PoolMax: 4, QuarantineAfter: 2})
+	ctx := context.Background()
+	held, err := b.Acquire(ctx) // the pre-warmed instance: the only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		_, err := b.Acquire(ctx)
+		if pe := pluginErr(t, err, KindExhausted); !errors.Is(err, ErrPoolExhausted) {
+			t.Fatalf("no free slot: %v", pe)
+		}
+	}
+	if b.Stats().Quarantined {
+		t.Fatal("quarantined for the engine's full pool")
+	}
+	b.Release(held, false)
+	inst, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("a slot free again: %v", err)
+	}
+	b.Release(inst, false)
 }

@@ -106,7 +106,7 @@ func New() *Metrics {
 			Name: "wasmgate_cache_requests_total", Help: "Requests on cached routes, by route and cache status (HIT, MISS, STALE, REVALIDATED, BYPASS).",
 		}, []string{"route", "status"}),
 		idemResults: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmgate_idempotency_requests_total", Help: "Requests with an idempotency key (or refused for lacking one), by route and outcome (stored, replayed, not_stored, in_flight, mismatch, missing, store_error).",
+			Name: "wasmgate_idempotency_requests_total", Help: "Requests with an idempotency key (or refused for lacking one), by route and outcome (stored, replayed, not_stored, in_flight, mismatch, missing, invalid, store_error).",
 		}, []string{"route", "outcome"}),
 		limitResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wasmgate_ratelimit_decisions_total", Help: "Rate limit decisions, by route and result (allowed, limited).",

@@ -159,7 +159,7 @@ func (rq *request) claimKey() *rejection {
 	case len(raw) == 0:
 		return nil
 	case len(raw) > maxIdempotencyKey:
-		m.Idempotency("missing")
+		m.Idempotency("invalid")
 		return rejectIdemInvalid
 	}
 	// Scoped per route and per consumer: one client's key never answers

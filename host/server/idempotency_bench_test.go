@@ -2,12 +2,12 @@ package server
 
 import (
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/redistest"
+	"github.com/wasmgate/wasmgate/host/testkit"
 )
 
 // BenchmarkIdempotency measures what an idempotency key costs a POST: the
@@ -57,7 +57,7 @@ func BenchmarkIdempotency(b *testing.B) {
 				b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
 			}
 			key := make([]byte, 0, 32)
-			cpu0 := processCPUTime()
+			cpu0 := testkit.ProcessCPU()
 			b.ResetTimer()
 			for i := range b.N {
 				if !bc.repeat {
@@ -69,16 +69,7 @@ func BenchmarkIdempotency(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(processCPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testkit.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPUTime is the process's CPU time (user and system) in ns.
-func processCPUTime() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

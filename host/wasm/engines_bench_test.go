@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/testkit"
 )
 
 // BenchmarkEngines measures what a plugin costs on each engine, side by
@@ -74,7 +75,7 @@ func BenchmarkEngines(b *testing.B) {
 				eng := newEngine(b, "")
 				defer eng.Close(ctx)
 				n := 0
-				c0 := processCPU()
+				c0 := testkit.ProcessCPU()
 				for b.Loop() {
 					n++
 					cm, err := eng.Compile(ctx, withCustomSection(wasm, n))
@@ -94,7 +95,7 @@ func BenchmarkEngines(b *testing.B) {
 				}
 				_ = cm.Close(ctx)
 				_ = warm.Close(ctx)
-				c0, n := processCPU(), 0
+				c0, n := testkit.ProcessCPU(), 0
 				for b.Loop() {
 					eng := newEngine(b, dir)
 					cm, err := eng.Compile(ctx, wasm)
@@ -191,7 +192,7 @@ func cpuLoop(b *testing.B, body func()) {
 // (cpu-ns/op): compilers run worker threads (wasmtime compiles functions
 // in parallel), which the wall time per op hides.
 func reportProcessCPU(b *testing.B, c0 int64, n int) {
-	if c1 := processCPU(); c0 >= 0 && n > 0 {
+	if c1 := testkit.ProcessCPU(); c0 >= 0 && n > 0 {
 		b.ReportMetric(float64(c1-c0)/float64(n), "cpu-ns/op")
 	}
 }

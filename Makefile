@@ -146,9 +146,15 @@ FUZZ_TARGETS := FuzzRequestPath:./host/server FuzzCleanPath:./host/httpsyntax Fu
 	FuzzMatch:./host/router FuzzHostFunctions:./host/abi FuzzKey:./host/cache FuzzLoad:./host/certs \
 	FuzzDiff:./host/shadow FuzzDecide:./host/authz FuzzDecodeResponse:./host/idempotency
 fuzz-short:
-	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
+	@set -eo pipefail; out=$$(mktemp); trap 'rm -f $$out' EXIT; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t%%:*} ($(FUZZ_TIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZ_TIME) $${t#*:} | tail -n 2; \
+	  if ! $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZ_TIME) $${t#*:} >$$out 2>&1; then \
+	    grep -v '^fuzz: elapsed' $$out | tail -n 60; \
+	    for f in $$(git status --porcelain --untracked-files=all -- '*/testdata/fuzz/*' | cut -c4-); do \
+	      echo "--- failing input $$f:"; cat "$$f"; done; \
+	    exit 1; \
+	  fi; \
+	  tail -n 2 $$out; \
 	done
 
 test-short: vet plugins

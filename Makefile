@@ -27,7 +27,7 @@ PLUGIN_TOOLS := /usr/bin/rustc:rustc /usr/bin/cargo:cargo clang:clang wasm-ld:ll
 	/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-dev-wasm32
 
 DEMO_TOOLS := wat2wasm:wabt curl:curl node:nodejs npm:npm $(PLUGIN_TOOLS)
-TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server
+TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server etcd:etcd-server
 
 .PHONY: all build plugins examples run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
 

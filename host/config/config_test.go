@@ -34,7 +34,7 @@ func TestParseErrors(t *testing.T) {
 		want       []string
 	}{
 		// Decoding.
-		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
+		{"unknown top key", "listn: {}\n", []string{`1:1: unknown key "listn" in config (known: listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic, fleet)`}},
 		{"unknown route key", route("upstrem: u, match: {path: /}"), []string{
 			`5:5: route "r": needs upstream, split, or active and standby (or plugins that answer)`,
 			`5:15: unknown key "upstrem" in route (known: name, match, upstream, split, sticky, active, standby, shadow, rewrite, timeouts, retries, max_body_bytes, max_response_bytes, priority, plugins, cache, rate_limits, authorize, idempotency)`}},
@@ -53,8 +53,8 @@ func TestParseErrors(t *testing.T) {
 		{"huge byte size", "listen: {max_body_bytes: 9999999999GiB}\n", []string{`1:26: bad byte size "9999999999GiB" for max_body_bytes: too large`}},
 		{"duplicate key", "log:\n  level: info\n  level: warn\n", []string{`3:3: duplicate key "level" in log (first at 2:3)`}},
 		{"non-string key", "log: {[a]: b}\n", []string{`1:7: keys in log must be plain strings, got a list`}},
-		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
-		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic)`}},
+		{"empty", "", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic, fleet)`}},
+		{"only comments", "# nothing\n", []string{`1:1: config is empty (want a mapping with keys listen, admin, log, upstreams, routes, plugins, plugin_runtime, redis, traffic, fleet)`}},
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`2:1: a config file holds one YAML document; found a second one`}},
 		{"syntax", "log: {level: info\n", []string{`2:1: YAML syntax error: did not find expected ',' or '}'`}},
 		{"unknown anchor", "log: *nope\n", []string{`1:6: YAML syntax error: unknown anchor 'nope' referenced`}},

@@ -21,6 +21,7 @@ type Config struct {
 	Runtime   Runtime    `yaml:"plugin_runtime" json:"plugin_runtime,omitempty" doc:"the WASM runtime shared by all plugins"`
 	Redis     *Redis     `yaml:"redis" json:"redis,omitempty" doc:"the Redis server gateway instances share (rate limits with store: redis)"`
 	Traffic   Traffic    `yaml:"traffic" json:"traffic,omitempty" doc:"user segments, feature flags, the sticky user key and where run-time traffic changes are kept"`
+	Fleet     Fleet      `yaml:"fleet" json:"fleet,omitempty" doc:"how a gateway serving a config from etcd (serve --config etcd://HOST:PORT/PREFIX) behaves; ignored for a config file"`
 
 	// File is the path the config was read from ("" when read from bytes).
 	File string    `yaml:"-" json:"-"`
@@ -476,6 +477,16 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // ByteSize is a size in bytes, written as an integer or with a unit (KiB, MiB, GiB, KB, MB, GB).
 type ByteSize int64
+
+// Fleet configures a gateway of a fleet: one that serves the config,
+// plugin versions and traffic state kept in etcd.
+type Fleet struct {
+	UnreadyWithoutEtcd bool     `yaml:"unready_without_etcd" json:"unready_without_etcd,omitempty" doc:"answer /readyz 503 while etcd cannot be reached (the gateway keeps serving its last good config either way); off by default, so that an etcd outage does not take every gateway out of its load balancer"`
+	CheckInterval      Duration `yaml:"check_interval" json:"check_interval,omitempty" doc:"how often the gateway checks that etcd answers and reads everything again if it missed a change; changes arrive through a watch in between" default:"1s"`
+
+	Pos Pos       `yaml:"-" json:"-"`
+	At  Positions `yaml:"-" json:"-"`
+}
 
 // Traffic is what a migration moves users with: the user key, segments of
 // users, feature flags, and the file run-time changes are kept in.

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wasmgate/wasmgate/host/httpsyntax"
 )
@@ -149,6 +150,9 @@ func (v *validator) config(c *Config) {
 		if rd.ProbeInterval <= 0 {
 			v.errorf(rd.At.Of("probe_interval", rd.Pos), "redis.probe_interval must be > 0")
 		}
+	}
+	if f := c.Fleet; f.CheckInterval < Duration(100*time.Millisecond) || f.CheckInterval > Duration(time.Hour) {
+		v.errorf(f.At.Of("check_interval", f.Pos), "fleet.check_interval must be between 100ms and 1h")
 	}
 }
 

@@ -159,10 +159,8 @@ func canonicalOverride(o *override) (*override, error) {
 	return &c, nil
 }
 
-// save writes the state atomically: a temporary file in the same directory,
-// written, synced and renamed over path, so that a crash leaves the old file
-// or the new one, never a mix. Mode 0600: the audit log names operators.
-func save(path string, st *state) error {
+// encode writes a state in the state file's format.
+func encode(st *state) ([]byte, error) {
 	sf := stateFile{Version: stateVersion, Seq: st.seq, Items: []stateItem{}, History: st.history, Audit: st.audit}
 	for _, k := range slices.SortedFunc(maps.Keys(st.over), compareKeys) {
 		sf.Items = append(sf.Items, stateItem{Key: k, override: *st.over[k]})
@@ -175,9 +173,19 @@ func save(path string, st *state) error {
 	}
 	b, err := json.MarshalIndent(&sf, "", "  ")
 	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// save writes the state atomically: a temporary file in the same directory,
+// written, synced and renamed over path, so that a crash leaves the old file
+// or the new one, never a mix. Mode 0600: the audit log names operators.
+func save(path string, st *state) error {
+	b, err := encode(st)
+	if err != nil {
 		return fmt.Errorf("traffic: state file %s: encode: %w", path, err)
 	}
-	b = append(b, '\n')
 
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

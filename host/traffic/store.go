@@ -120,6 +120,17 @@ type Change struct {
 type Options struct {
 	// StatePath is the state file; "" keeps the state in memory only.
 	StatePath string
+	// Share, when set, is where the state goes instead of the state file:
+	// a store several gateways share (a fleet's etcd). It receives every
+	// run-time change (Set, Rollback) encoded as the state file is, and
+	// must fail, changing nothing, when the shared copy moved on since the
+	// store last saw it (Replace); the change is then refused. SetFile
+	// does not write to it: every gateway of a fleet applies the same
+	// config file values itself.
+	Share func(state []byte) error
+	// Shared is the shared copy of the state at start (nil: none yet);
+	// with Share set it takes the place of the state file.
+	Shared []byte
 	// HistoryLimit bounds the run-time changes kept for Rollback
 	// (default 256).
 	HistoryLimit int
@@ -218,8 +229,18 @@ func NewStore(opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	s := &Store{opts: opts, version: 1, st: state{file: map[Key]fileValue{}, over: map[Key]*override{}}}
-	if opts.StatePath != "" {
-		st, err := load(opts.StatePath)
+	if opts.StatePath != "" || opts.Shared != nil {
+		var st *state
+		var err error
+		if opts.Share != nil {
+			if opts.Shared != nil {
+				if st, err = parseState(opts.Shared); err != nil {
+					err = fmt.Errorf("traffic: shared state: %w", err)
+				}
+			}
+		} else {
+			st, err = load(opts.StatePath)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +358,8 @@ func (s *Store) SetFile(items map[Key]json.RawMessage, actor string, check Check
 			changes = append(changes, ch)
 		}
 	}
-	if err := s.commit(c, check, len(dropped) > 0 || c.seq != old.seq || len(stale) > 0); err != nil {
+	persist := s.opts.Share == nil && (len(dropped) > 0 || c.seq != old.seq || len(stale) > 0)
+	if err := s.commit(c, check, persist); err != nil {
 		return nil, err
 	}
 	s.started = true
@@ -482,7 +504,17 @@ func (s *Store) commit(c state, check Check, persist bool) error {
 			return fmt.Errorf("rejected: %w", err)
 		}
 	}
-	if persist && s.opts.StatePath != "" {
+	switch {
+	case !persist:
+	case s.opts.Share != nil:
+		b, err := encode(&c)
+		if err == nil {
+			err = s.opts.Share(b)
+		}
+		if err != nil {
+			return &PersistError{Err: err}
+		}
+	case s.opts.StatePath != "":
 		if err := save(s.opts.StatePath, &c); err != nil {
 			return &PersistError{Err: err}
 		}
@@ -490,6 +522,38 @@ func (s *Store) commit(c state, check Check, persist bool) error {
 	s.st = c
 	s.version++
 	return nil
+}
+
+// Replace takes the run-time overrides, history and audit log from a
+// shared copy of the state (what Share wrote, perhaps by another
+// gateway), keeping this store's file values. An override or step made
+// against a file value other than this store's is dropped, as SetFile
+// would drop it, without an audit entry: the gateway that wrote the copy
+// runs another config, and this one applies its own. Nothing is shared
+// back. The copy is refused, and nothing changes, when it is not a valid
+// state or check rejects it.
+func (s *Store) Replace(shared []byte, check Check) error {
+	st, err := parseState(shared)
+	if err != nil {
+		return fmt.Errorf("traffic: shared state: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *st
+	c.file = s.st.file
+	for k, o := range c.over {
+		if !bytes.Equal(o.File, c.file[k].value) {
+			delete(c.over, k)
+		}
+	}
+	c.history = slices.DeleteFunc(c.history, func(st step) bool { return !bytes.Equal(st.File, c.file[st.Key].value) })
+	if n := len(c.history) - s.opts.HistoryLimit; n > 0 {
+		c.history = c.history[n:]
+	}
+	if n := len(c.audit) - s.opts.AuditLimit; n > 0 {
+		c.audit = c.audit[n:]
+	}
+	return s.commit(c, check, false)
 }
 
 func (s *Store) now() time.Time {

@@ -20,18 +20,24 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/wasmgate/wasmgate/bench"
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/fleet"
 	"github.com/wasmgate/wasmgate/host/server"
 )
 
 const usage = `wasmgate: a serverless edge gateway on WebAssembly
 
 Usage:
-  wasmgate serve --config FILE       run the gateway
+  wasmgate serve --config FILE [--listen ADDR] [--admin ADDR]   run the gateway
+  wasmgate serve --config etcd://HOST:PORT/PREFIX   run a gateway of a fleet (config in etcd)
   wasmgate config validate FILE      check a config; prints FILE:LINE:COL: errors
+  wasmgate config push FILE --to etcd://HOST:PORT/PREFIX [--revision N]
+                                     validate a config and make it the fleet's, with its plugins
+  wasmgate config pull etcd://HOST:PORT/PREFIX   print the fleet's config (its revision on stderr)
   wasmgate config schema             print the JSON Schema of the config format
   wasmgate bench proxy [flags]       gateway vs direct upstream vs nginx (see -h)
   wasmgate bench plugins [flags]     plugin overhead, cold starts, pooled vs fresh (see -h)
@@ -90,17 +96,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "wasmgate.yaml", "config file")
+	cfgPath := fs.String("config", "wasmgate.yaml", "config file, or etcd://HOST:PORT[,HOST:PORT]/PREFIX for a fleet's config")
 	logLevel := fs.String("log-level", "", "process log level (debug, info, warn, error); default from the config")
+	listen := fs.String("listen", "", "host:port of the proxy listener, over the config's listen.address (a gateway of a fleet sets its own)")
+	adminAddr := fs.String("admin", "", "host:port of the admin API, over the config's admin.address")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	level := new(slog.LevelVar)
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	s, err := server.New(server.Options{
-		ConfigPath: *cfgPath,
-		Log:        log,
-		AdminToken: os.Getenv("WASMGATE_ADMIN_TOKEN"),
+		ConfigPath:    *cfgPath,
+		Log:           log,
+		AdminToken:    os.Getenv("WASMGATE_ADMIN_TOKEN"),
+		ListenAddress: *listen,
+		AdminAddress:  *adminAddr,
 	})
 	if err != nil {
 		printConfigError(stderr, err)
@@ -127,10 +137,25 @@ func serve(args []string, stderr io.Writer) int {
 
 func configCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: wasmgate config validate FILE | wasmgate config schema\n")
+		fmt.Fprint(stderr, "usage: wasmgate config validate FILE | push FILE --to URL | pull URL | schema\n")
 		return 2
 	}
 	switch args[0] {
+	case "push":
+		return configPush(args[1:], stdout, stderr)
+	case "pull":
+		if len(args) != 2 {
+			fmt.Fprint(stderr, "usage: wasmgate config pull etcd://HOST:PORT/PREFIX\n")
+			return 2
+		}
+		name, yaml, rev, err := server.Pull(args[1])
+		if err != nil {
+			fmt.Fprintf(stderr, "wasmgate: %v\n", err)
+			return 1
+		}
+		stdout.Write(yaml)
+		fmt.Fprintf(stderr, "%s: revision %d (push an edit of it with --revision %d)\n", name, rev, rev)
+		return 0
 	case "validate":
 		if len(args) != 2 {
 			fmt.Fprint(stderr, "usage: wasmgate config validate FILE\n")
@@ -156,6 +181,45 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmgate config: unknown subcommand %q\n", args[0])
 		return 2
 	}
+}
+
+func configPush(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("config push", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	to := fs.String("to", "", "the fleet: etcd://HOST:PORT[,HOST:PORT]/PREFIX")
+	rev := fs.Int64("revision", server.AnyRevision, "push only if the fleet's config is still at this revision (the one your edit started from, as config pull prints it; 0: none pushed yet); default: the revision there now")
+	by := fs.String("by", "", "who pushes, recorded in the fleet (default: USER@HOST)")
+	// The file may come before the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() != 0 || file == "" || *to == "" {
+		fmt.Fprint(stderr, "usage: wasmgate config push FILE --to etcd://HOST:PORT/PREFIX [--revision N] [--by NAME]\n")
+		return 2
+	}
+	if *by == "" {
+		host, _ := os.Hostname()
+		*by = os.Getenv("USER") + "@" + host
+	}
+	res, err := server.Push(file, *to, *rev, *by, os.Getenv("WASMGATE_ADMIN_TOKEN"))
+	if err != nil {
+		var conflict *fleet.ConflictError
+		if errors.As(err, &conflict) {
+			fmt.Fprintf(stderr, "wasmgate: not pushed: the fleet's config is at revision %d, not %d: someone pushed since; pull it, merge, and push with --revision %d\n",
+				conflict.Actual, conflict.Expected, conflict.Actual)
+			return 1
+		}
+		printConfigError(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: pushed to %s as revision %d (was %d; %d routes, %d plugin modules)\n", file, *to, res.Revision, res.Previous, res.Routes, res.Modules)
+	return 0
 }
 
 // printConfigError prints one error per line (FILE:LINE:COL: message).

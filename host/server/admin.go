@@ -34,6 +34,7 @@ func (s *Server) adminEndpoints() []admin.Endpoint {
 	eps = append(eps, s.pluginEndpoints()...)
 	eps = append(eps, s.cacheEndpoints()...)
 	eps = append(eps, s.traffic.endpoints()...)
+	eps = append(eps, s.fleetEndpoints()...)
 	// go tool pprof posts to /debug/pprof/symbol.
 	pprof := admin.Pprof()
 	return append(eps, admin.Endpoint{Method: "GET", Path: "/debug/pprof/…", Handler: pprof},

@@ -49,6 +49,7 @@ type builder struct {
 	localLimits *ratelimit.Local          // rate limit state of this process, kept across reloads
 	idemLocal   *idempotency.Memory       // idempotency keys of this process (store: local), kept across reloads
 	history     map[string]*pluginHistory // kept plugin versions, by plugin name
+	modules     moduleSource              // where plugin modules are read: files, or a fleet's etcd
 	stdout      *bufferedWriter           // the access log's "stdout" and "stderr"
 	stderr      *bufferedWriter
 	logFiles    map[string]*bufferedWriter // access log files by path, kept across reloads

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/admin"
+	"github.com/wasmgate/wasmgate/host/fleet"
 	"github.com/wasmgate/wasmgate/host/traffic"
 	"github.com/wasmgate/wasmgate/host/wasm"
 )
@@ -57,6 +58,17 @@ func (b *builder) loadCanary(ctx context.Context, name string, running *pluginVe
 	if h != nil {
 		v = h.find(spec.SHA256)
 		h.canary = spec.SHA256
+		if v == nil {
+			// Uploaded through another gateway of the fleet.
+			wasm, err := b.modules.version(spec.SHA256)
+			if err != nil {
+				return nil, fmt.Errorf("version %.12s: %w", spec.SHA256, err)
+			}
+			if wasm != nil {
+				v = &pluginVersion{sha: spec.SHA256, wasm: wasm, loadedAt: time.Now(), source: "upload"}
+				h.remember(v)
+			}
+		}
 	}
 	switch {
 	case v == nil:
@@ -112,6 +124,11 @@ func (tc *trafficControl) UploadVersion(name string, module []byte) (PluginChang
 	}
 	_ = m.Release(context.Background())
 	v := &pluginVersion{sha: shaOf(module), wasm: module, loadedAt: time.Now(), source: "upload"}
+	if tc.fleet != nil {
+		if err := tc.fleet.storeVersion(module); err != nil {
+			return PluginChange{}, fleetUnavailable(err)
+		}
+	}
 	h.remember(v)
 	return PluginChange{Status: "kept", Plugin: name, SHA256: v.sha, Version: v.sha[:12], ConfigVersion: snap.version}, nil
 }
@@ -197,6 +214,13 @@ func (tc *trafficControl) PromoteCanary(name, by string) (PluginChange, error) {
 		prev := h.pinned
 		p := *v
 		p.source = "promote"
+		if tc.fleet != nil {
+			// The version first, so that no gateway ends the canary
+			// without the version to serve in its place.
+			if err := tc.fleet.publishPin(name, &p, h.fileSHA); err != nil {
+				return nil, fleetUnavailable(err)
+			}
+		}
 		h.pinned = &p
 		return func() { h.pinned = prev }, nil
 	})
@@ -219,14 +243,34 @@ func (e errNoCanary) Error() string {
 // builder), by building a new snapshot; the result is swapped in once the
 // change is recorded. prepare, when given, returns how to undo its
 // adjustment if the change is refused. Nothing changes when a step fails.
+//
+// A fleet's gateway writes the change to the fleet's etcd before it swaps
+// it in; a change that lost the race to another gateway's is made again
+// on the fleet's newest state, a few times.
 func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traffic.Change, error), prepare func(*builder) (undo func(), err error)) (traffic.Change, error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		ch, err := tc.applyLocked(change, prepare)
+		if attempt == 3 || tc.fleet == nil || !errors.As(err, new(*fleet.ConflictError)) {
+			return ch, err
+		}
+		if err := tc.fleet.syncTraffic(); err != nil {
+			return ch, fleetUnavailable(err)
+		}
+	}
+}
+
+// applyLocked is apply with the build lock held, once.
+func (tc *trafficControl) applyLocked(change func(*traffic.Store, traffic.Check) (traffic.Change, error), prepare func(*builder) (undo func(), err error)) (traffic.Change, error) {
 	old := tc.current.Load()
 	undo := func() {}
 	if prepare != nil {
 		var err error
 		if undo, err = prepare(tc.b); err != nil {
+			if errors.As(err, new(*admin.Error)) {
+				return traffic.Change{}, err
+			}
 			return traffic.Change{}, invalid("%v", err)
 		}
 	}
@@ -255,6 +299,10 @@ func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traf
 			return ch, conflict("nothing to roll back: no run-time change is left in the history")
 		case errors.As(err, &de):
 			return ch, conflict("%v", err)
+		case errors.As(err, new(*fleet.ConflictError)):
+			return ch, err // apply tries again
+		case errors.As(err, &pe) && tc.fleet != nil:
+			return ch, fleetUnavailable(err)
 		case errors.As(err, &pe):
 			// Not the change's fault: the state could not be kept.
 			return ch, &admin.Error{Status: http.StatusServiceUnavailable, Code: "state_file_unwritable",
@@ -273,7 +321,9 @@ func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traf
 	default:
 		return ch, nil // the state already was so
 	}
-	tc.log.Info("traffic changed", "kind", ch.Kind, "name", ch.Name, "action", ch.Action, "seq", ch.Seq, "after", string(ch.After))
+	if ch.Kind != "" { // not a fleet's state taken whole (fleetSync.applyTraffic)
+		tc.log.Info("traffic changed", "kind", ch.Kind, "name", ch.Name, "action", ch.Action, "seq", ch.Seq, "after", string(ch.After))
+	}
 	return ch, nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -72,11 +70,7 @@ func shaOf(b []byte) string {
 // version, unless the module file changed since it was pinned (a config
 // edit then wins), else the file. Called with reloadMu held.
 func (b *builder) moduleFor(cfg *config.Config, pc *config.Plugin) (*pluginVersion, error) {
-	path := pc.Module
-	if !filepath.IsAbs(path) && cfg.File != "" {
-		path = filepath.Join(filepath.Dir(cfg.File), path)
-	}
-	data, err := os.ReadFile(path)
+	data, err := b.modules.module(cfg, pc)
 	h := b.history[pc.Name]
 	if h == nil {
 		h = &pluginHistory{}
@@ -117,7 +111,7 @@ func (s *Server) HotLoad(name string, module []byte, source string) (PluginChang
 		return PluginChange{}, fmt.Errorf("plugin %q: module rejected: %w", name, err)
 	}
 	v := &pluginVersion{sha: shaOf(module), wasm: module, loadedAt: time.Now(), source: source}
-	return s.swapPinned(old, name, v)
+	return s.swapPinned(old, name, v, true)
 }
 
 // Rollback pins a version the plugin served before: the given sha256 (or a
@@ -160,7 +154,7 @@ func (s *Server) Rollback(name, sha string) (PluginChange, error) {
 	}
 	rolled := *target
 	rolled.source = "rollback"
-	return s.swapPinned(old, name, &rolled)
+	return s.swapPinned(old, name, &rolled, true)
 }
 
 func (h *pluginHistory) shas() string {
@@ -172,8 +166,11 @@ func (h *pluginHistory) shas() string {
 }
 
 // swapPinned builds a snapshot with v pinned for the plugin and swaps it in;
-// on failure the previous pin is restored. Called with reloadMu held.
-func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (PluginChange, error) {
+// on failure the previous pin is restored. With share, a fleet's gateway
+// makes v the fleet's version (fleetSync.publishPin) before the swap, and
+// a version the fleet's etcd did not take is not swapped in. Called with
+// reloadMu held.
+func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion, share bool) (PluginChange, error) {
 	h := s.b.history[name]
 	prevPin := h.pinned
 	h.pinned = v
@@ -182,6 +179,13 @@ func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion) (Plugi
 		h.pinned = prevPin
 		s.log.Error("plugin version rejected; the running version stays", "plugin", name, "sha256", v.sha, "err", err.Error())
 		return PluginChange{}, err
+	}
+	if share && s.fleet != nil {
+		if err := s.fleet.publishPin(name, v, h.fileSHA); err != nil {
+			h.pinned = prevPin
+			s.b.discard(next, old)
+			return PluginChange{}, fleetUnavailable(err)
+		}
 	}
 	s.commit(old, next)
 	s.log.Info("plugin version swapped in", "plugin", name, "sha256", v.sha, "source", v.source, "config_version", next.version)
@@ -244,7 +248,7 @@ func (s *Server) watchNewVersion(name, sha string, prev *pluginVersion) {
 		if cur := s.snap.Load(); cur.plugins[name] != nil && cur.plugins[name].version.sha == sha {
 			back := *prev
 			back.source = "auto-rollback"
-			if _, err := s.swapPinned(cur, name, &back); err != nil {
+			if _, err := s.swapPinned(cur, name, &back, true); err != nil {
 				s.log.Error("automatic rollback failed", "plugin", name, "err", err.Error())
 			}
 		}
@@ -266,6 +270,9 @@ func (s *Server) DeletePlugin(name string) (PluginChange, error) {
 	old := s.snap.Load()
 	if old.plugins[name] == nil {
 		return PluginChange{}, errUnknownPlugin(name)
+	}
+	if s.fleet != nil {
+		return PluginChange{}, errPluginInUse(fmt.Sprintf("plugin %q: a fleet's plugins are those of its pushed config: remove it there and push it (wasmgate config push)", name))
 	}
 	var users []string
 	for _, r := range old.routes {

@@ -39,11 +39,14 @@ type PluginChange struct {
 }
 
 // pluginAnswer turns a refused change into its admin answer: 404 for a
-// plugin the config lacks, 409 for one still in use, else 422; the running
-// version stays in force.
+// plugin the config lacks, 409 for one still in use, 503 for a change a
+// fleet's etcd did not take, else 422; the running version stays in force.
 func pluginAnswer(c PluginChange, err error) (PluginChange, error) {
 	if err == nil {
 		return c, nil
+	}
+	if ae := (*admin.Error)(nil); errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+		return c, err // not the change's fault (fleet_unavailable)
 	}
 	status := fasthttp.StatusUnprocessableEntity
 	var unknown errUnknownPlugin

@@ -30,6 +30,7 @@ import (
 	"github.com/wasmgate/wasmgate/host/admin"
 	"github.com/wasmgate/wasmgate/host/certs"
 	"github.com/wasmgate/wasmgate/host/config"
+	"github.com/wasmgate/wasmgate/host/fleet"
 	"github.com/wasmgate/wasmgate/host/idempotency"
 	"github.com/wasmgate/wasmgate/host/metrics"
 	"github.com/wasmgate/wasmgate/host/ratelimit"
@@ -39,7 +40,9 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// ConfigPath is the YAML config file; reloads read it again.
+	// ConfigPath is the YAML config file; reloads read it again. An
+	// etcd://HOST:PORT[,HOST:PORT]/PREFIX serves a fleet's config instead
+	// (see fleet.go), which wasmgate config push writes.
 	ConfigPath string
 	// Log is the process log (JSON to stderr by default).
 	Log *slog.Logger
@@ -48,6 +51,10 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// AdminToken, when set (from WASMGATE_ADMIN_TOKEN), wins over the config's token.
 	AdminToken string
+	// ListenAddress and AdminAddress, when set, win over the config's
+	// listen.address and admin.address: what one gateway of several
+	// sharing a config (a fleet's) sets for itself.
+	ListenAddress, AdminAddress string
 
 	// dryRun builds everything a config asks for without serving or
 	// writing anything: Validate.
@@ -69,6 +76,7 @@ type Server struct {
 
 	reloadMu sync.Mutex // serializes reloads, hot-loads, traffic changes and their builds
 	b        *builder
+	fleet    *fleetSync // the fleet's etcd, when ConfigPath is etcd://...
 	traffic  *trafficControl // run-time traffic changes
 	edge     edge            // the HTTPS and probe listeners
 
@@ -113,8 +121,24 @@ func New(opts Options) (*Server, error) {
 		logFiles: make(map[string]*bufferedWriter),
 		dryRun:   opts.dryRun,
 	}
-	s.loadedSum = fileSum(opts.ConfigPath)
-	cfg, table, err := Check(opts.ConfigPath, opts.AdminToken)
+	var (
+		cfg        *config.Config
+		table      *router.Table
+		fleetState *fleet.State
+		err        error
+	)
+	if fleet.IsURL(opts.ConfigPath) {
+		if s.fleet, err = newFleetSync(s, opts.ConfigPath); err == nil {
+			s.b.modules = s.fleet
+			if cfg, table, fleetState, err = s.fleet.start(); err != nil {
+				s.fleet.cli.Close()
+			}
+		}
+	} else {
+		s.b.modules = fileModules{}
+		s.loadedSum = fileSum(opts.ConfigPath)
+		cfg, table, err = s.opts.load(opts.ConfigPath)
+	}
 	if err != nil {
 		s.closeLogs()
 		return nil, err
@@ -135,15 +159,23 @@ func New(opts Options) (*Server, error) {
 	// that cannot be read stops the start rather than be overwritten, and
 	// its directory is made now, so that a change is not refused later.
 	statePath := trafficStatePath(cfg)
+	if s.fleet != nil {
+		statePath = "" // the fleet's etcd keeps it
+	}
 	if statePath != "" && !opts.dryRun {
 		if err = os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
 			err = fmt.Errorf("%s: traffic.state_file: %w", cfg.File, err)
 		}
 	}
 	if err == nil {
-		s.b.traffic, err = traffic.NewStore(traffic.Options{StatePath: statePath})
+		topts := traffic.Options{StatePath: statePath}
+		if s.fleet != nil {
+			topts.Share, topts.Shared = s.fleet.shareTraffic, fleetState.Traffic
+		}
+		s.b.traffic, err = traffic.NewStore(topts)
 	}
 	if err != nil {
+		s.closeFleet()
 		s.b.localLimits.Close()
 		s.b.plugins.runtime.Close(context.Background())
 		s.closeLogs()
@@ -151,6 +183,7 @@ func New(opts Options) (*Server, error) {
 	}
 	certSet, err := s.edge.loadCerts(cfg)
 	if err != nil {
+		s.closeFleet()
 		s.b.localLimits.Close()
 		s.b.plugins.runtime.Close(context.Background())
 		s.closeLogs()
@@ -161,6 +194,7 @@ func New(opts Options) (*Server, error) {
 	}
 	snap, err := s.b.safeBuild(cfg, table, nil)
 	if err != nil {
+		s.closeFleet()
 		s.b.localLimits.Close()
 		s.b.plugins.runtime.Close(context.Background())
 		s.closeLogs()
@@ -170,6 +204,9 @@ func New(opts Options) (*Server, error) {
 	limitResponses(snap)
 	s.snap.Store(snap)
 	s.rememberVersions(snap)
+	if s.fleet != nil {
+		s.fleet.started(fleetState)
+	}
 	s.metrics.Reload(true, float64(snap.loadedAt.Unix()))
 
 	s.token = opts.AdminToken
@@ -186,7 +223,7 @@ func New(opts Options) (*Server, error) {
 		s.token = hex.EncodeToString(b[:])
 		s.tokenGenerated = true
 	}
-	s.traffic = &trafficControl{mu: &s.reloadMu, current: &s.snap, b: s.b, log: s.log, metrics: s.metrics, commit: s.commit}
+	s.traffic = &trafficControl{mu: &s.reloadMu, current: &s.snap, b: s.b, log: s.log, metrics: s.metrics, commit: s.commit, fleet: s.fleet}
 	if !opts.dryRun {
 		s.traffic.watchCanaries(snap) // a canary restored from the state file
 	}
@@ -225,12 +262,46 @@ func Check(path, envToken string) (*config.Config, *router.Table, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	table, err := checkParsed(cfg, envToken)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, table, nil
+}
+
+// load is Check with this gateway's own settings over the file's.
+func (o *Options) load(path string) (*config.Config, *router.Table, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	table, err := o.check(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, table, nil
+}
+
+// check is checkParsed with this gateway's own settings over the config's.
+func (o *Options) check(cfg *config.Config) (*router.Table, error) {
+	if o.ListenAddress != "" {
+		cfg.Listen.Address = o.ListenAddress
+	}
+	if o.AdminAddress != "" {
+		cfg.Admin.Address = o.AdminAddress
+	}
+	return checkParsed(cfg, o.AdminToken)
+}
+
+// checkParsed is Check's part after the schema: route conflicts and the
+// admin-token rule.
+func checkParsed(cfg *config.Config, envToken string) (*router.Table, error) {
 	var errs config.ErrorList
 	table, err := router.Compile(cfg.File, cfg.Routes)
 	if err != nil {
 		var list config.ErrorList
 		if !errors.As(err, &list) {
-			return nil, nil, err
+			return nil, err
 		}
 		errs = append(errs, list...)
 	}
@@ -246,9 +317,9 @@ func Check(path, envToken string) (*config.Config, *router.Table, error) {
 			}
 			return errs[i].Col < errs[j].Col
 		})
-		return nil, nil, errs
+		return nil, errs
 	}
-	return cfg, table, nil
+	return table, nil
 }
 
 func isLoopback(addr string) bool {
@@ -305,7 +376,9 @@ func (s *Server) Start() error {
 	}
 	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
 	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
-	if cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig {
+	if s.fleet != nil {
+		go s.fleet.run(ctx)
+	} else if cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig {
 		if err := s.watchConfig(ctx); err != nil {
 			s.log.Warn("config file watch unavailable; reload with SIGHUP or the admin API", "err", err)
 		}
@@ -368,11 +441,23 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // Reload reads and validates the config file again. An invalid config is
 // rejected with all its errors and the running one keeps serving; a valid one
 // becomes a new snapshot, swapped in atomically.
+//
+// A fleet's gateway reads the fleet's state from etcd instead and applies
+// what changed there (fleetSync.sync).
 func (s *Server) Reload(source string) (ReloadResult, error) {
+	if s.fleet != nil {
+		return s.fleet.sync(source)
+	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	cfg, table, err := s.opts.load(s.opts.ConfigPath)
+	return s.reloadLocked(source, cfg, table, err)
+}
+
+// reloadLocked serves cfg, unless err (from reading it) or its build says
+// otherwise. Called with reloadMu held.
+func (s *Server) reloadLocked(source string, cfg *config.Config, table *router.Table, err error) (ReloadResult, error) {
 	old := s.snap.Load()
-	cfg, table, err := Check(s.opts.ConfigPath, s.opts.AdminToken)
 	var next *snapshot
 	var certSet *certs.Set
 	if err == nil && old.cfg.Listen.TLS != nil && cfg.Listen.TLS != nil {
@@ -529,11 +614,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		last.redis.Close()
 	}
 	s.b.localLimits.Close()
+	s.closeFleet()
 	if err := s.b.plugins.runtime.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close plugin runtime: %w", err))
 	}
 	s.closeLogs()
 	return errors.Join(errs...)
+}
+
+func (s *Server) closeFleet() {
+	if s.fleet != nil {
+		s.fleet.cli.Close()
+	}
 }
 
 func (s *Server) closeLogs() {
@@ -548,7 +640,12 @@ func (s *Server) closeLogs() {
 
 // Ready reports whether the gateway takes traffic: a config is loaded and it
 // is not draining.
-func (s *Server) Ready() bool { return s.snap.Load() != nil && !s.draining.Load() }
+//
+// A fleet's gateway with fleet.unready_without_etcd is not ready either
+// while etcd does not answer.
+func (s *Server) Ready() bool {
+	return s.snap.Load() != nil && !s.draining.Load() && (s.fleet == nil || s.fleet.ready())
+}
 
 // Config returns the running config as JSON, secrets redacted.
 func (s *Server) Config() ([]byte, error) { return config.Redacted(s.snap.Load().cfg) }

@@ -33,6 +33,7 @@ type trafficControl struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	commit  func(old, next *snapshot) // swaps a snapshot in (Server.commit)
+	fleet   *fleetSync                // the fleet the state is shared with; nil on a gateway serving a config file
 
 	watching sync.Map // "plugin@sha" of the canaries being watched
 }

@@ -1,0 +1,341 @@
+package main
+
+// A fleet of real gateway processes on one real etcd: a config pushed with
+// `wasmgate config push`, plugin hot-loads, rollbacks and traffic changes
+// made through any gateway's admin API reach all of them, under load,
+// through a gateway killed and restarted and through etcd killed and
+// restarted.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/host/etcdtest"
+)
+
+// rawWat builds plugins/raw-wat with its header value replaced: a version
+// of the plugin that says which it is in X-Raw-Wat-Response.
+func rawWat(t *testing.T, dir, value string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../plugins/raw-wat/plugin.wat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const orig = `(data (i32.const 0x10) "1")`
+	if !strings.Contains(string(src), orig) {
+		t.Fatalf("plugin.wat no longer has %s", orig)
+	}
+	wat := filepath.Join(dir, "raw-"+value+".wat")
+	if err := os.WriteFile(wat, []byte(strings.Replace(string(src), orig, `(data (i32.const 0x10) "`+value+`")`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "raw-"+value+".wasm")
+	if b, err := exec.Command("wat2wasm", wat, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	return out
+}
+
+// fleetMember is one `wasmgate serve --config etcd://...` process.
+type fleetMember struct {
+	*proc
+	name, proxy, admin string
+	up                 atomic.Bool  // in the load's rotation
+	inFlight           atomic.Int64 // load requests being answered
+}
+
+func (m *fleetMember) start(t *testing.T, source string) {
+	t.Helper()
+	m.proc = startProc(t, testEnv("WASMGATE_ADMIN_TOKEN="+testToken), wasmgateBin,
+		"serve", "--config", source, "--listen", m.proxy, "--admin", m.admin)
+	waitForWithin(t, m.name+" ready", 30*time.Second, func() bool {
+		if m.exited() {
+			t.Fatalf("%s exited:\n%s", m.name, m.stderr.String())
+		}
+		r, err := request("GET", "http://"+m.admin+"/readyz", bearer(testToken), "")
+		return err == nil && r.status == 200
+	})
+	m.up.Store(true)
+}
+
+// fleetView is what a member's GET /fleet says.
+func (m *fleetMember) fleetView(t *testing.T) (v struct {
+	Connected       bool   `json:"connected"`
+	ConfigRevision  int64  `json:"config_revision"`
+	ConfigName      string `json:"config_name"`
+	TrafficRevision int64  `json:"traffic_revision"`
+	LastError       string `json:"last_error"`
+}) {
+	t.Helper()
+	r := get(t, "http://"+m.admin+"/fleet", bearer(testToken))
+	if r.status != 200 {
+		t.Fatalf("%s GET /fleet: %d %s", m.name, r.status, r.body)
+	}
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// probe sends GET path through a member and returns the status, the
+// body and the plugin version that answered (X-Raw-Wat-Response).
+func (m *fleetMember) probe(path string) (status int, body, version string, err error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + m.proxy + path)
+	if err := fasthttp.DoTimeout(req, resp, 20*time.Second); err != nil {
+		return 0, "", "", err
+	}
+	return resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek("X-Raw-Wat-Response")), nil
+}
+
+func (m *fleetMember) adminCall(t *testing.T, method, path, body string) reply {
+	t.Helper()
+	r, err := request(method, "http://"+m.admin+path, bearer(testToken), body)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", m.name, method, path, err)
+	}
+	return r
+}
+
+func fleetConfig(a, b *backend, module string, extraRoute bool) string {
+	s := fmt.Sprintf(`# a fleet's config: every gateway serves it
+log: {access_log: "off"}
+listen: {shutdown_timeout: 10s}
+fleet: {check_interval: 200ms}
+traffic: {sticky: "header:X-User"}
+plugins:
+  - {name: raw, module: %s, pool: {min_instances: 1}, limits: {call_timeout: 5s}}
+upstreams:
+  - {name: alpha, targets: [{address: %s}]}
+  - {name: beta, targets: [{address: %s}]}
+routes:
+  - {name: plugged, match: {path_prefix: /a}, upstream: alpha, plugins: [{name: raw}]}
+  - {name: moving, match: {path_prefix: /s}, split: [{upstream: alpha, weight: 100}, {upstream: beta, weight: 0}]}
+`, module, a.addr, b.addr)
+	if extraRoute {
+		s += "  - {name: added, match: {path_prefix: /d}, upstream: beta}\n"
+	}
+	return s
+}
+
+func TestFleet(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	source := etcd.URL("/wasmgate")
+	a, b := startBackend(t, "alpha"), startBackend(t, "beta")
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "raw.wasm")
+	if err := os.Rename(rawWat(t, dir, "1"), v1); err != nil {
+		t.Fatal(err)
+	}
+	v2 := rawWat(t, dir, "2")
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	writeFile(t, cfgPath, fleetConfig(a, b, "raw.wasm", false))
+
+	// Nothing pushed yet: a gateway has nothing to serve and says so.
+	if code, _, stderr := runBin(t, testEnv("WASMGATE_ADMIN_TOKEN="+testToken), "serve", "--config", source); code == 0 || !strings.Contains(stderr, "no config has been pushed") {
+		t.Fatalf("serve on an empty fleet: exit %d, stderr %s", code, stderr)
+	}
+	// An invalid config is not pushed: file:line, as config validate says.
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, "routes:\n  - {name: x, match: {path_prefix: /x}, upstream: nowhere}\n")
+	if code, _, stderr := runBin(t, testEnv(), "config", "push", bad, "--to", source); code != 1 || !strings.Contains(stderr, "bad.yaml:2:") {
+		t.Fatalf("push of an invalid config: exit %d, stderr %s", code, stderr)
+	}
+	code, stdout, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source, "--revision", "0")
+	if code != 0 || !strings.Contains(stdout, "as revision") {
+		t.Fatalf("first push: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	members := make([]*fleetMember, 3)
+	for i := range members {
+		m := &fleetMember{name: fmt.Sprintf("gateway-%d", i+1),
+			proxy: fmt.Sprintf("127.0.0.1:%d", freePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		m.start(t, source)
+		members[i] = m
+	}
+
+	// Load on every member in rotation for the whole test; a member taken
+	// out of rotation (as a load balancer would before it stops) gets none.
+	var sent, failed atomic.Int64
+	var failMu sync.Mutex
+	var failures []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m := members[i%len(members)]
+				if !m.up.Load() {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				m.inFlight.Add(1)
+				path := []string{"/a/x", "/s/y"}[i/len(members)%2]
+				status, body, _, err := m.probe(path)
+				m.inFlight.Add(-1)
+				sent.Add(1)
+				if err != nil || status != 200 {
+					failed.Add(1)
+					failMu.Lock()
+					if len(failures) < 10 {
+						failures = append(failures, fmt.Sprintf("%s %s: %d %q %v", m.name, path, status, body, err))
+					}
+					failMu.Unlock()
+				}
+			}
+		}(w)
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		t.Logf("load: %d requests, %d failed", sent.Load(), failed.Load())
+		if failed.Load() > 0 {
+			t.Errorf("%d of %d requests under load failed: %q", failed.Load(), sent.Load(), failures)
+		}
+	}()
+
+	// everyMember waits until each member in rotation answers path as want.
+	everyMember := func(what, path string, want func(status int, body, version string) bool) {
+		t.Helper()
+		for _, m := range members {
+			if !m.up.Load() {
+				continue
+			}
+			waitForWithin(t, m.name+": "+what, 20*time.Second, func() bool {
+				status, body, version, err := m.probe(path)
+				return err == nil && want(status, body, version)
+			})
+		}
+	}
+	version := func(v string) func(int, string, string) bool {
+		return func(status int, _, got string) bool { return status == 200 && got == v }
+	}
+	servedBy := func(id string) func(int, string, string) bool {
+		return func(status int, body, _ string) bool { return status == 200 && strings.HasPrefix(body, id+" ") }
+	}
+	everyMember("plugin v1", "/a/1", version("1"))
+
+	// A config push reaches every member.
+	writeFile(t, cfgPath, fleetConfig(a, b, "raw.wasm", true))
+	if code, stdout, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source); code != 0 {
+		t.Fatalf("second push: exit %d\n%s%s", code, stdout, stderr)
+	}
+	everyMember("pushed route /d", "/d/1", servedBy("beta"))
+	// A push made against an old revision loses, and says so.
+	if code, _, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source, "--revision", "1"); code != 1 || !strings.Contains(stderr, "someone pushed since") {
+		t.Fatalf("stale push: exit %d, stderr %s", code, stderr)
+	}
+	if code, stdout, _ := runBin(t, testEnv(), "config", "pull", source); code != 0 || !strings.Contains(stdout, "name: added") {
+		t.Fatalf("pull: exit %d, %s", code, stdout)
+	}
+
+	// A hot-load through one member reaches all.
+	mod2, err := os.ReadFile(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := members[0].adminCall(t, "PUT", "/plugins/raw", string(mod2)); r.status != 200 {
+		t.Fatalf("hot-load: %d %s", r.status, r.body)
+	}
+	everyMember("hot-loaded v2", "/a/2", version("2"))
+
+	// A traffic change through another member reaches all, and so does
+	// its audit entry.
+	if r := members[1].adminCall(t, "PUT", "/routes/moving/split", `[{"upstream":"alpha","weight":0},{"upstream":"beta","weight":100}]`); r.status != 200 {
+		t.Fatalf("split: %d %s", r.status, r.body)
+	}
+	everyMember("split to beta", "/s/1", servedBy("beta"))
+	waitFor(t, "the split's audit entry on gateway-3", func() bool {
+		body := strings.ReplaceAll(members[2].adminCall(t, "GET", "/audit", "").body, " ", "")
+		return strings.Contains(body, `"kind":"split"`) && strings.Contains(body, `"name":"moving"`)
+	})
+
+	// A rollback through the third reaches all.
+	if r := members[2].adminCall(t, "POST", "/plugins/raw/rollback", ""); r.status != 200 {
+		t.Fatalf("rollback: %d %s", r.status, r.body)
+	}
+	everyMember("rolled back to v1", "/a/3", version("1"))
+
+	// A member killed and restarted catches up with what changed while it
+	// was down.
+	dead := members[2]
+	dead.up.Store(false)
+	waitFor(t, "gateway-3 idle", func() bool { return dead.inFlight.Load() == 0 })
+	_ = syscall.Kill(-dead.cmd.Process.Pid, syscall.SIGKILL)
+	dead.wait(t, waitBound)
+	if r := members[0].adminCall(t, "PUT", "/plugins/raw", string(mod2)); r.status != 200 {
+		t.Fatalf("hot-load while a member is down: %d %s", r.status, r.body)
+	}
+	if r := members[0].adminCall(t, "POST", "/rollback", ""); r.status != 200 { // the split back to alpha
+		t.Fatalf("traffic rollback: %d %s", r.status, r.body)
+	}
+	dead.start(t, source)
+	everyMember("v2 after the restart", "/a/4", version("2"))
+	everyMember("split rolled back", "/s/2", servedBy("alpha"))
+
+	// etcd goes away: every member keeps serving what it has, stays ready
+	// (fleet.unready_without_etcd is off), reports the loss, and refuses
+	// changes it cannot share.
+	etcd.Kill()
+	for _, m := range members {
+		waitForWithin(t, m.name+" noticing etcd is gone", 20*time.Second, func() bool { return !m.fleetView(t).Connected })
+		if r := m.adminCall(t, "GET", "/readyz", ""); r.status != 200 {
+			t.Fatalf("%s not ready without etcd: %d", m.name, r.status)
+		}
+	}
+	mod3, err := os.ReadFile(rawWat(t, dir, "3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := members[1].adminCall(t, "PUT", "/plugins/raw", string(mod3)); r.status != 503 || !strings.Contains(r.body, "fleet_unavailable") {
+		t.Fatalf("hot-load without etcd: %d %s, want 503 fleet_unavailable", r.status, r.body)
+	}
+	if r := members[1].adminCall(t, "PUT", "/routes/moving/split", `[{"upstream":"alpha","weight":50},{"upstream":"beta","weight":50}]`); r.status != 503 || !strings.Contains(r.body, "fleet_unavailable") {
+		t.Fatalf("traffic change without etcd: %d %s, want 503 fleet_unavailable", r.status, r.body)
+	}
+	everyMember("still v2 without etcd", "/a/5", version("2"))
+	everyMember("still alpha without etcd", "/s/3", servedBy("alpha"))
+
+	// etcd comes back: the members reconnect, and a push reaches all.
+	etcd.Restart()
+	for _, m := range members {
+		waitForWithin(t, m.name+" reconnecting", 30*time.Second, func() bool { return m.fleetView(t).Connected })
+	}
+	writeFile(t, cfgPath, fleetConfig(a, b, "raw.wasm", false))
+	if code, stdout, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source); code != 0 {
+		t.Fatalf("push after etcd's restart: exit %d\n%s%s", code, stdout, stderr)
+	}
+	everyMember("route /d removed", "/d/2", func(status int, _, _ string) bool { return status == 404 })
+	var revs []int64
+	for _, m := range members {
+		v := m.fleetView(t)
+		revs = append(revs, v.ConfigRevision)
+		if v.ConfigName != "gateway.yaml" {
+			t.Errorf("%s serves %q", m.name, v.ConfigName)
+		}
+	}
+	if slices.Min(revs) != slices.Max(revs) {
+		t.Errorf("members serve config revisions %v", revs)
+	}
+}

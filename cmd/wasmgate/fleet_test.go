@@ -7,6 +7,7 @@ package main
 // restarted.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/etcdtest"
+	"github.com/wasmgate/wasmgate/host/fleet"
 )
 
 // rawWat builds plugins/raw-wat with its header value replaced: a version
@@ -338,4 +340,130 @@ func TestFleet(t *testing.T) {
 	if slices.Min(revs) != slices.Max(revs) {
 		t.Errorf("members serve config revisions %v", revs)
 	}
+}
+
+// TestFleetPropagation measures how long a config push and a hot-load take
+// to reach every gateway of a fleet of three: from the write (the push's
+// etcd transaction; the admin PUT on one gateway) until every gateway
+// serves the change (its GET /fleet revision; its proxied answers), over
+// 20 changes each. It fails when a change does not reach every gateway;
+// the figures are printed (go test -v -run TestFleetPropagation
+// ./cmd/wasmgate), not checked.
+func TestFleetPropagation(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	source := etcd.URL("/wasmgate")
+	a, b := startBackend(t, "alpha"), startBackend(t, "beta")
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "raw.wasm")
+	if err := os.Rename(rawWat(t, dir, "1"), v1); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	writeFile(t, cfgPath, fleetConfig(a, b, "raw.wasm", false))
+	if code, stdout, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source); code != 0 {
+		t.Fatalf("push: exit %d\n%s%s", code, stdout, stderr)
+	}
+	members := make([]*fleetMember, 3)
+	for i := range members {
+		members[i] = &fleetMember{name: fmt.Sprintf("gateway-%d", i+1),
+			proxy: fmt.Sprintf("127.0.0.1:%d", freePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		members[i].start(t, source)
+	}
+	u, err := fleet.ParseURL(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := fleet.Dial(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	modules := map[string][]byte{}
+	for _, v := range []string{"1", "2"} {
+		if modules[v], err = os.ReadFile(rawWat(t, dir, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sha, err := cli.PutModule(ctx, modules["1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// reachAll waits until seen(m) holds on every member, each polled by
+	// its own goroutine, and returns when the last one did.
+	reachAll := func(seen func(m *fleetMember) bool) time.Time {
+		var wg sync.WaitGroup
+		at := make([]time.Time, len(members))
+		for i, m := range members {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+					if seen(m) {
+						at[i] = time.Now()
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for i, when := range at {
+			if when.IsZero() {
+				t.Fatalf("%s never saw the change", members[i].name)
+			}
+		}
+		return slices.MaxFunc(at, func(x, y time.Time) int { return x.Compare(y) })
+	}
+	revision := func(m *fleetMember) int64 {
+		r, err := request("GET", "http://"+m.admin+"/fleet", bearer(testToken), "")
+		var v struct {
+			ConfigRevision int64 `json:"config_revision"`
+		}
+		if err != nil || json.Unmarshal([]byte(r.body), &v) != nil {
+			return 0
+		}
+		return v.ConfigRevision
+	}
+
+	const changes = 20
+	var push, hotLoad, hotLoadLocal []time.Duration
+	st, err := cli.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := st.DocRev
+	for i := 0; i < changes; i++ {
+		yaml := fleetConfig(a, b, "raw.wasm", i%2 == 0) + fmt.Sprintf("# change %d\n", i)
+		start := time.Now()
+		next, err := cli.PushConfig(ctx, &fleet.Doc{Name: "gateway.yaml", YAML: yaml, Modules: map[string]string{"raw.wasm": sha}, PushedAt: start}, rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = next
+		push = append(push, reachAll(func(m *fleetMember) bool { return revision(m) >= next }).Sub(start))
+	}
+	for i := 0; i < changes; i++ {
+		v := []string{"2", "1"}[i%2]
+		start := time.Now()
+		if r := members[i%len(members)].adminCall(t, "PUT", "/plugins/raw", string(modules[v])); r.status != 200 {
+			t.Fatalf("hot-load: %d %s", r.status, r.body)
+		}
+		hotLoadLocal = append(hotLoadLocal, time.Since(start))
+		hotLoad = append(hotLoad, reachAll(func(m *fleetMember) bool {
+			status, _, got, err := m.probe("/a/p")
+			return err == nil && status == 200 && got == v
+		}).Sub(start))
+	}
+	pct := func(d []time.Duration, p int) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[min(len(s)-1, (len(s)*p+99)/100-1)]
+	}
+	t.Logf("time for a change to reach all %d gateways, over %d changes each:", len(members), changes)
+	t.Logf("| change | p50 | p99 |")
+	t.Logf("|---|---:|---:|")
+	t.Logf("| config push (etcd write → every gateway serves the revision) | %v | %v |", pct(push, 50).Round(time.Millisecond), pct(push, 99).Round(time.Millisecond))
+	t.Logf("| hot-load (PUT on one gateway → every gateway answers with the version) | %v | %v |", pct(hotLoad, 50).Round(time.Millisecond), pct(hotLoad, 99).Round(time.Millisecond))
+	t.Logf("| of which the PUT itself (build, bind, etcd write) | %v | %v |", pct(hotLoadLocal, 50).Round(time.Millisecond), pct(hotLoadLocal, 99).Round(time.Millisecond))
 }

@@ -56,10 +56,15 @@ type fleetMember struct {
 	name, proxy, admin string
 	up                 atomic.Bool  // in the load's rotation
 	inFlight           atomic.Int64 // load requests being answered
+	// client is this process's: a restarted member gets a new one, as a
+	// load balancer opens new connections to a new pod, rather than
+	// requests on connections its killed predecessor left.
+	client atomic.Pointer[fasthttp.Client]
 }
 
 func (m *fleetMember) start(t *testing.T, source string) {
 	t.Helper()
+	m.client.Store(&fasthttp.Client{})
 	m.proc = startProc(t, testEnv("WASMGATE_ADMIN_TOKEN="+testToken), wasmgateBin,
 		"serve", "--config", source, "--listen", m.proxy, "--admin", m.admin)
 	waitForWithin(t, m.name+" ready", 30*time.Second, func() bool {
@@ -98,7 +103,7 @@ func (m *fleetMember) probe(path string) (status int, body, version string, err 
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + m.proxy + path)
-	if err := fasthttp.DoTimeout(req, resp, 20*time.Second); err != nil {
+	if err := m.client.Load().DoTimeout(req, resp, 20*time.Second); err != nil {
 		return 0, "", "", err
 	}
 	return resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek("X-Raw-Wat-Response")), nil
@@ -188,11 +193,14 @@ func TestFleet(t *testing.T) {
 				default:
 				}
 				m := members[i%len(members)]
+				// In flight before the check: a member taken out of
+				// rotation and then idle has no request coming either.
+				m.inFlight.Add(1)
 				if !m.up.Load() {
+					m.inFlight.Add(-1)
 					time.Sleep(time.Millisecond)
 					continue
 				}
-				m.inFlight.Add(1)
 				path := []string{"/a/x", "/s/y"}[i/len(members)%2]
 				status, body, _, err := m.probe(path)
 				m.inFlight.Add(-1)
@@ -262,6 +270,28 @@ func TestFleet(t *testing.T) {
 	}
 	everyMember("hot-loaded v2", "/a/2", version("2"))
 
+	// A plugin canary: a version uploaded through one member, the canary
+	// started through another, reach all; ended through the third.
+	mod3, err := os.ReadFile(rawWat(t, dir, "3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := members[0].adminCall(t, "POST", "/plugins/raw/versions", string(mod3))
+	var kept struct {
+		SHA256 string `json:"sha256"`
+	}
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &kept) != nil {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	if r := members[1].adminCall(t, "PUT", "/plugins/raw/canary", fmt.Sprintf(`{"sha256":%q,"percent":100}`, kept.SHA256)); r.status != 200 {
+		t.Fatalf("canary: %d %s", r.status, r.body)
+	}
+	everyMember("canary v3", "/a/c", version("3"))
+	if r := members[2].adminCall(t, "DELETE", "/plugins/raw/canary", ""); r.status != 200 {
+		t.Fatalf("end canary: %d %s", r.status, r.body)
+	}
+	everyMember("canary ended", "/a/c2", version("2"))
+
 	// A traffic change through another member reaches all, and so does
 	// its audit entry.
 	if r := members[1].adminCall(t, "PUT", "/routes/moving/split", `[{"upstream":"alpha","weight":0},{"upstream":"beta","weight":100}]`); r.status != 200 {
@@ -306,11 +336,11 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("%s not ready without etcd: %d", m.name, r.status)
 		}
 	}
-	mod3, err := os.ReadFile(rawWat(t, dir, "3"))
+	mod4, err := os.ReadFile(rawWat(t, dir, "4"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := members[1].adminCall(t, "PUT", "/plugins/raw", string(mod3)); r.status != 503 || !strings.Contains(r.body, "fleet_unavailable") {
+	if r := members[1].adminCall(t, "PUT", "/plugins/raw", string(mod4)); r.status != 503 || !strings.Contains(r.body, "fleet_unavailable") {
 		t.Fatalf("hot-load without etcd: %d %s, want 503 fleet_unavailable", r.status, r.body)
 	}
 	if r := members[1].adminCall(t, "PUT", "/routes/moving/split", `[{"upstream":"alpha","weight":50},{"upstream":"beta","weight":50}]`); r.status != 503 || !strings.Contains(r.body, "fleet_unavailable") {

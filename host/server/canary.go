@@ -158,6 +158,17 @@ func (tc *trafficControl) SetCanary(name string, body []byte, by string) (Traffi
 				found = v
 			}
 		}
+		if found == nil && err == nil && len(spec.SHA256) == 64 {
+			// A whole digest: a version uploaded through another gateway
+			// of the fleet.
+			var wasm []byte
+			if wasm, err = tc.b.modules.version(spec.SHA256); err == nil && wasm != nil {
+				found = &pluginVersion{sha: spec.SHA256, wasm: wasm, loadedAt: time.Now(), source: "upload"}
+				h.remember(found)
+			} else if err != nil {
+				err = fleetUnavailable(err)
+			}
+		}
 		switch {
 		case err != nil:
 		case found == nil:

@@ -76,7 +76,7 @@ type Server struct {
 
 	reloadMu sync.Mutex // serializes reloads, hot-loads, traffic changes and their builds
 	b        *builder
-	fleet    *fleetSync // the fleet's etcd, when ConfigPath is etcd://...
+	fleet    *fleetSync      // the fleet's etcd, when ConfigPath is etcd://...
 	traffic  *trafficControl // run-time traffic changes
 	edge     edge            // the HTTPS and probe listeners
 

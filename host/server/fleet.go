@@ -71,11 +71,24 @@ type fleetSync struct {
 	appliedRev int64             // the store revision of the newest state applied
 	cache      map[string][]byte // modules by sha256: those the running document and pins name
 
+	// status mirrors the fields above for readers that must not wait for a
+	// build (GET /fleet, metrics); set with reloadMu held (noteStatus).
+	status    atomic.Pointer[fleetStatus]
 	connected atomic.Bool
 	lastCheck atomic.Int64 // unix nanoseconds of the last answer from etcd
 	mu        sync.Mutex
 	lastErr   string // the last problem: etcd unreachable, a document refused
 	lastErrAt time.Time
+}
+
+type fleetStatus struct {
+	doc                          *fleet.Doc
+	docRev, rejected, trafficRev int64
+}
+
+// noteStatus publishes the fields status mirrors. Called with reloadMu held.
+func (f *fleetSync) noteStatus() {
+	f.status.Store(&fleetStatus{doc: f.doc, docRev: f.docRev, rejected: f.rejected, trafficRev: f.trafficRev})
 }
 
 func newFleetSync(s *Server, source string) (*fleetSync, error) {
@@ -270,6 +283,7 @@ func (f *fleetSync) start() (*config.Config, *router.Table, *fleet.State, error)
 func (f *fleetSync) started(st *fleet.State) {
 	f.doc, f.docRev, f.pending = st.Doc, st.DocRev, nil
 	f.prune()
+	f.noteStatus()
 }
 
 // shareTraffic is the traffic store's Share: a compare-and-swap on the
@@ -283,6 +297,7 @@ func (f *fleetSync) shareTraffic(state []byte) error {
 		return err
 	}
 	f.trafficRev = rev
+	f.noteStatus()
 	return nil
 }
 
@@ -310,6 +325,7 @@ func (f *fleetSync) sync(source string) (ReloadResult, error) {
 	if st.TraffRev != f.trafficRev {
 		f.applyTraffic(st)
 	}
+	f.noteStatus()
 	return res, cfgErr
 }
 
@@ -390,6 +406,7 @@ func (f *fleetSync) syncTraffic() error {
 	}
 	if st.Revision >= f.appliedRev {
 		f.applyTraffic(st)
+		f.noteStatus()
 	}
 	return nil
 }
@@ -513,10 +530,9 @@ type FleetView struct {
 }
 
 func (f *fleetSync) view() FleetView {
-	f.s.reloadMu.Lock()
-	v := FleetView{Source: f.cli.URL().String(), Connected: f.connected.Load(), ConfigRevision: f.docRev,
-		ConfigName: f.doc.Name, PushedBy: f.doc.PushedBy, PushedAt: f.doc.PushedAt, RejectedRevison: f.rejected, TrafficRevision: f.trafficRev}
-	f.s.reloadMu.Unlock()
+	st := f.status.Load()
+	v := FleetView{Source: f.cli.URL().String(), Connected: f.connected.Load(), ConfigRevision: st.docRev,
+		ConfigName: st.doc.Name, PushedBy: st.doc.PushedBy, PushedAt: st.doc.PushedAt, RejectedRevison: st.rejected, TrafficRevision: st.trafficRev}
 	if ns := f.lastCheck.Load(); ns != 0 {
 		v.LastContact = time.Unix(0, ns).UTC()
 	}

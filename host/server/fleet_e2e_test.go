@@ -95,6 +95,10 @@ routes:
 			t.Fatalf("%s: the running config stopped serving", tc.name)
 		}
 	}
+	if m := string(g.adminBody(t, "GET", "/metrics", nil).body); !strings.Contains(m, fmt.Sprintf("wasmgate_fleet_rejected_revision %d\n", rev)) ||
+		!strings.Contains(m, "wasmgate_fleet_connected 1\n") {
+		t.Errorf("metrics lack the fleet's gauges:\n%s", m)
+	}
 	if n := strings.Count(g.logs.String(), "config reload rejected"); n != 3 {
 		t.Errorf("%d rejections logged, want 3 (one per document, not one per check)", n)
 	}

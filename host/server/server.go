@@ -232,6 +232,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s.metrics.SetCacheStats(s.cacheStats)
 	s.metrics.SetShadowStats(s.traffic.shadowStats)
+	if s.fleet != nil {
+		s.metrics.SetFleetStats(func() metrics.FleetStats {
+			v := s.fleet.view()
+			return metrics.FleetStats{Connected: v.Connected, ConfigRevision: v.ConfigRevision, RejectedRevision: v.RejectedRevison}
+		})
+	}
 	return s, nil
 }
 

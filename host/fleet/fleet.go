@@ -115,6 +115,9 @@ type Pin struct {
 
 // State is everything of the fleet at one etcd revision.
 type State struct {
+	// Cluster is etcd's cluster id: another one (etcd rebuilt, its data
+	// lost) starts revisions from 1 again.
+	Cluster  uint64
 	Revision int64 // the store's revision the read saw
 	Doc      *Doc  // nil: nothing pushed yet
 	DocRev   int64 // the config key's mod revision, 0 without one
@@ -181,7 +184,7 @@ func (c *Client) Read(ctx context.Context) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet %s: read: %w", c.u, err)
 	}
-	st := &State{Revision: resp.Header.Revision, Pins: map[string]Pin{}}
+	st := &State{Cluster: resp.Header.ClusterId, Revision: resp.Header.Revision, Pins: map[string]Pin{}}
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 		st.Doc, st.DocRev = new(Doc), kvs[0].ModRevision
 		if err := json.Unmarshal(kvs[0].Value, st.Doc); err != nil {

@@ -69,6 +69,7 @@ type fleetSync struct {
 	rejected   int64             // the revision of a document this gateway refused
 	trafficRev int64             // the traffic key's revision this gateway last read or wrote
 	appliedRev int64             // the store revision of the newest state applied
+	cluster    uint64            // the etcd cluster those revisions count in
 	cache      map[string][]byte // modules by sha256: those the running document and pins name
 
 	// status mirrors the fields above for readers that must not wait for a
@@ -275,7 +276,7 @@ func (f *fleetSync) start() (*config.Config, *router.Table, *fleet.State, error)
 		return nil, nil, nil, err
 	}
 	f.preparePins(st.Doc, cfg, st.Pins)
-	f.trafficRev = st.TraffRev
+	f.trafficRev, f.cluster, f.appliedRev = st.TraffRev, st.Cluster, st.Revision
 	return cfg, table, st, nil
 }
 
@@ -313,6 +314,7 @@ func (f *fleetSync) sync(source string) (ReloadResult, error) {
 	f.s.reloadMu.Lock()
 	defer f.s.reloadMu.Unlock()
 	res := ReloadResult{Status: "unchanged", Version: f.s.snap.Load().version}
+	f.sameCluster(st)
 	if st.Revision < f.appliedRev {
 		return res, nil // a sync that read later has applied a newer state
 	}
@@ -327,6 +329,21 @@ func (f *fleetSync) sync(source string) (ReloadResult, error) {
 	}
 	f.noteStatus()
 	return res, cfgErr
+}
+
+// sameCluster forgets the revisions seen when st comes from another etcd
+// cluster than they did (etcd rebuilt without its data): its revisions
+// start again from 1, and everything it holds is applied as new. Called
+// with reloadMu held.
+func (f *fleetSync) sameCluster(st *fleet.State) {
+	if st.Cluster == f.cluster {
+		return
+	}
+	if f.cluster != 0 {
+		f.s.log.Warn("fleet: etcd is another cluster than before (rebuilt?): its state is taken as new", "cluster", fmt.Sprintf("%x", st.Cluster))
+	}
+	f.cluster, f.appliedRev, f.rejected = st.Cluster, 0, 0
+	f.docRev, f.trafficRev = -1, -1
 }
 
 // applyConfig serves a new config document. Called with reloadMu held.
@@ -404,7 +421,9 @@ func (f *fleetSync) syncTraffic() error {
 	if err != nil {
 		return err
 	}
+	f.sameCluster(st)
 	if st.Revision >= f.appliedRev {
+		f.appliedRev = st.Revision
 		f.applyTraffic(st)
 		f.noteStatus()
 	}

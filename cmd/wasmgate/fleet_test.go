@@ -359,17 +359,19 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("push after etcd's restart: exit %d\n%s%s", code, stdout, stderr)
 	}
 	everyMember("route /d removed", "/d/2", func(status int, _, _ string) bool { return status == 404 })
+	// GET /fleet says so a moment after the swap, at the latest.
 	var revs []int64
-	for _, m := range members {
-		v := m.fleetView(t)
-		revs = append(revs, v.ConfigRevision)
-		if v.ConfigName != "gateway.yaml" {
-			t.Errorf("%s serves %q", m.name, v.ConfigName)
+	waitFor(t, "every member reporting one config revision", func() bool {
+		revs = revs[:0]
+		for _, m := range members {
+			v := m.fleetView(t)
+			revs = append(revs, v.ConfigRevision)
+			if v.ConfigName != "gateway.yaml" {
+				t.Fatalf("%s serves %q", m.name, v.ConfigName)
+			}
 		}
-	}
-	if slices.Min(revs) != slices.Max(revs) {
-		t.Errorf("members serve config revisions %v", revs)
-	}
+		return slices.Min(revs) == slices.Max(revs)
+	})
 }
 
 // TestFleetPropagation measures how long a config push and a hot-load take

@@ -358,12 +358,14 @@ func (f *fleetSync) applyConfig(source string, st *fleet.State) (ReloadResult, e
 	if err != nil {
 		undo()
 		f.rejected = st.DocRev
+		f.noteStatus()
 		f.problem(fmt.Errorf("config revision %d (%s, pushed by %s) rejected; revision %d keeps serving: %w",
 			st.DocRev, st.Doc.Name, st.Doc.PushedBy, f.docRev, err))
 		return res, err
 	}
 	f.doc, f.docRev, f.rejected = st.Doc, st.DocRev, 0
 	f.prune()
+	f.noteStatus()
 	return res, nil
 }
 

@@ -597,6 +597,9 @@ func imageModule(t *testing.T, module string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.HasSuffix(module, ".wasm") {
+		return "", fmt.Errorf("%s: not a .wasm module", module)
+	}
 	workdir := ""
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)

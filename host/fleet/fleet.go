@@ -11,6 +11,7 @@
 //	P/modules/SHA256/N       its bytes, in chunks under etcd's request limit
 //	P/pins/PLUGIN            the version pinned over the config's module (Pin)
 //	P/traffic                the traffic state, as the state file holds it
+//	P/epoch                  a random id the first push writes (State.Epoch)
 //
 // Writes that replace a document compare the revision the writer read
 // (compare-and-swap), so that two writers cannot silently overwrite each
@@ -20,18 +21,23 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Scheme is the URL scheme of a fleet config source.
@@ -95,7 +101,9 @@ type Doc struct {
 	YAML string `json:"yaml"`
 	// Modules maps each plugin's module, as the config writes it, to the
 	// sha256 of the bytes pushed with it.
-	Modules  map[string]string `json:"modules"`
+	Modules map[string]string `json:"modules"`
+	// Plugins maps each plugin to its module, as the config writes it.
+	Plugins  map[string]string `json:"plugins,omitempty"`
 	PushedBy string            `json:"pushed_by,omitempty"`
 	PushedAt time.Time         `json:"pushed_at"`
 }
@@ -115,13 +123,17 @@ type Pin struct {
 
 // State is everything of the fleet at one etcd revision.
 type State struct {
-	// Cluster is etcd's cluster id: another one (etcd rebuilt, its data
-	// lost) starts revisions from 1 again.
-	Cluster  uint64
+	// Epoch names the fleet's store: the first push writes a new one, so
+	// that an etcd that lost its data (its revisions start again from 1)
+	// is told from one whose revisions merely look old. "" before any push.
+	Epoch    string
 	Revision int64 // the store's revision the read saw
-	Doc      *Doc  // nil: nothing pushed yet
+	Doc      *Doc  // nil: nothing pushed yet, or DocErr
+	DocErr   error // the config key holds no config document
 	DocRev   int64 // the config key's mod revision, 0 without one
 	Pins     map[string]Pin
+	// BadPins are pins keys that hold no pin; they are left out of Pins.
+	BadPins  []string
 	Traffic  []byte // nil: no run-time traffic change yet
 	TraffRev int64  // the traffic key's mod revision, 0 without one
 }
@@ -175,34 +187,70 @@ func (c *Client) key(parts ...string) string {
 
 // Read returns the config document, the pins and the traffic state, all at
 // one revision.
+//
+// What the keys hold is the fleet's, not this gateway's, to get right: a
+// key that holds no document is reported in the State (DocErr, BadPins),
+// never an error of the read, so that one bad key stops neither the rest
+// from applying nor a gateway from telling etcd answers.
 func (c *Client) Read(ctx context.Context) (*State, error) {
 	resp, err := c.cli.Txn(ctx).Then(
 		clientv3.OpGet(c.key("config")),
 		clientv3.OpGet(c.key("pins")+"/", clientv3.WithPrefix()),
 		clientv3.OpGet(c.key("traffic")),
+		clientv3.OpGet(c.key("epoch")),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("fleet %s: read: %w", c.u, err)
 	}
-	st := &State{Cluster: resp.Header.ClusterId, Revision: resp.Header.Revision, Pins: map[string]Pin{}}
+	st := &State{Revision: resp.Header.Revision, Pins: map[string]Pin{}}
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		st.Doc, st.DocRev = new(Doc), kvs[0].ModRevision
-		if err := json.Unmarshal(kvs[0].Value, st.Doc); err != nil {
-			return nil, fmt.Errorf("fleet %s: %s: not a config document: %w", c.u, c.key("config"), err)
+		st.DocRev = kvs[0].ModRevision
+		doc := new(Doc)
+		if err := json.Unmarshal(kvs[0].Value, doc); err != nil {
+			st.DocErr = fmt.Errorf("%s holds no config document (%v): push one with wasmgate config push", c.key("config"), err)
+		} else {
+			st.Doc = doc
 		}
 	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		var p Pin
 		name := strings.TrimPrefix(string(kv.Key), c.key("pins")+"/")
-		if err := json.Unmarshal(kv.Value, &p); err != nil || !validSHA(p.SHA256) {
-			return nil, fmt.Errorf("fleet %s: %s: not a pin", c.u, kv.Key)
+		if err := json.Unmarshal(kv.Value, &p); err != nil || !validSHA(p.SHA256) || (p.Against != "" && !validSHA(p.Against)) || name == "" {
+			st.BadPins = append(st.BadPins, string(kv.Key))
+			continue
 		}
 		st.Pins[name] = p
 	}
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
 		st.Traffic, st.TraffRev = kvs[0].Value, kvs[0].ModRevision
 	}
+	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
+		st.Epoch = string(kvs[0].Value)
+	}
 	return st, nil
+}
+
+// Unavailable reports whether err is etcd not answering (a timeout, no
+// connection, no leader), rather than an answer this gateway disliked.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	switch status.Code(errors.Unwrap(err)) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted, codes.ResourceExhausted:
+		return true
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		switch se.GRPCStatus().Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted, codes.ResourceExhausted:
+			return true
+		}
+	}
+	return false
 }
 
 // PushConfig writes a config document if the config key's mod revision is
@@ -223,7 +271,42 @@ func (c *Client) PushConfig(ctx context.Context, doc *Doc, expect int64) (int64,
 	if err != nil {
 		return 0, err
 	}
-	return c.swap(ctx, c.key("config"), b, expect)
+	// The pins the new document ends: a plugin it drops, or whose module
+	// it changes. Deleted with the write, so that a later push of the old
+	// module does not bring an old hot-load back.
+	var ops []clientv3.Op
+	pins, err := c.cli.Get(ctx, c.key("pins")+"/", clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("fleet %s: %w", c.u, err)
+	}
+	for _, kv := range pins.Kvs {
+		var p Pin
+		name := strings.TrimPrefix(string(kv.Key), c.key("pins")+"/")
+		if json.Unmarshal(kv.Value, &p) != nil || !slices.Contains(doc.pluginModules(name), p.Against) {
+			ops = append(ops, clientv3.OpDelete(string(kv.Key), clientv3.WithRev(0)))
+		}
+	}
+	if expect == 0 {
+		// A first push (again, after etcd lost its data): a new epoch.
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		ops = append(ops, clientv3.OpPut(c.key("epoch"), hex.EncodeToString(id[:])))
+	}
+	return c.swap(ctx, c.key("config"), b, expect, ops...)
+}
+
+// pluginModules is the sha256 of each module the document's config gives
+// the plugin: a pin made against another is stale. Without the plugin's
+// name in the document (Plugins unset: a document from before it was
+// recorded), every module of the document counts.
+func (d *Doc) pluginModules(name string) []string {
+	if m, ok := d.Plugins[name]; ok {
+		return []string{d.Modules[m]}
+	}
+	if d.Plugins != nil {
+		return nil
+	}
+	return slices.Collect(maps.Values(d.Modules))
 }
 
 // PutTraffic writes the traffic state if its key's mod revision is still
@@ -232,10 +315,10 @@ func (c *Client) PutTraffic(ctx context.Context, state []byte, expect int64) (in
 	return c.swap(ctx, c.key("traffic"), state, expect)
 }
 
-func (c *Client) swap(ctx context.Context, key string, value []byte, expect int64) (int64, error) {
+func (c *Client) swap(ctx context.Context, key string, value []byte, expect int64, also ...clientv3.Op) (int64, error) {
 	resp, err := c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", expect)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(append([]clientv3.Op{clientv3.OpPut(key, string(value))}, also...)...).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {
@@ -347,13 +430,21 @@ func (c *Client) Module(ctx context.Context, sha string) ([]byte, error) {
 // reader that is behind gets the latest revision once. The channel closes
 // when ctx ends. The etcd client reconnects by itself and resumes the
 // watch where it stopped; a watch that ends anyway is started again.
-func (c *Client) Watch(ctx context.Context) <-chan int64 {
+//
+// The first watch starts at revision from (0: now), so that nothing
+// written since the caller's read is missed.
+func (c *Client) Watch(ctx context.Context, from int64) <-chan int64 {
 	out := make(chan int64, 1)
 	go func() {
 		defer close(out)
 		for ctx.Err() == nil {
 			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			for resp := range c.cli.Watch(wctx, c.u.Prefix+"/", clientv3.WithPrefix()) {
+			opts := []clientv3.OpOption{clientv3.WithPrefix()}
+			if from > 0 {
+				opts = append(opts, clientv3.WithRev(from))
+				from = 0 // a watch started again starts now, after a full read
+			}
+			for resp := range c.cli.Watch(wctx, c.u.Prefix+"/", opts...) {
 				if resp.Err() != nil {
 					break
 				}

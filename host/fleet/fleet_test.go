@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func TestPinsAndWatch(t *testing.T) {
 	c := dial(t, e, "/gw")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	revs := c.Watch(ctx)
+	revs := c.Watch(ctx, 0)
 	sha, _ := c.PutModule(ctx, []byte("v2"))
 	rev, err := c.SetPin(ctx, "auth", Pin{SHA256: sha, Source: "admin", Against: strings.Repeat("1", 64), At: time.Now()})
 	if err != nil {
@@ -153,5 +154,81 @@ func TestPinsAndWatch(t *testing.T) {
 	}
 	if _, err := c.SetPin(ctx, "auth", Pin{SHA256: "nope"}); err == nil {
 		t.Fatal("a pin with a bad digest was written")
+	}
+}
+
+// A push ends the pins made against the modules it replaces, so that a
+// later push of the old module does not bring an old hot-load back.
+func TestPushEndsStalePins(t *testing.T) {
+	e := etcdtest.Start(t)
+	c := dial(t, e, "/gw")
+	ctx := context.Background()
+	a, _ := c.PutModule(ctx, []byte("module a"))
+	b, _ := c.PutModule(ctx, []byte("module b"))
+	hot, _ := c.PutModule(ctx, []byte("hot-loaded"))
+	push := func(rev int64, sha string) int64 {
+		t.Helper()
+		next, err := c.PushConfig(ctx, &Doc{Name: "gw.yaml", Modules: map[string]string{"p.wasm": sha, "q.wasm": a},
+			Plugins: map[string]string{"p": "p.wasm", "q": "q.wasm"}}, rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	rev := push(0, a)
+	for _, name := range []string{"p", "q"} {
+		if _, err := c.SetPin(ctx, name, Pin{SHA256: hot, Against: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev = push(rev, b) // p's module changes, q's does not
+	st, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Pins["p"]; ok {
+		t.Error("p's pin survived a push of another module for p")
+	}
+	if _, ok := st.Pins["q"]; !ok {
+		t.Error("q's pin ended by a push that kept q's module")
+	}
+	push(rev, a)
+	if st, _ = c.Read(ctx); st.Pins["p"].SHA256 != "" {
+		t.Error("p's old pin came back with its old module")
+	}
+}
+
+// What keys hold is reported, not an error of the read: one bad key
+// neither hides the rest nor looks like etcd being away.
+func TestReadReportsBadKeys(t *testing.T) {
+	e := etcdtest.Start(t)
+	c := dial(t, e, "/gw")
+	ctx := context.Background()
+	raw, _ := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint()}})
+	defer raw.Close()
+	sha, _ := c.PutModule(ctx, []byte("m"))
+	if _, err := c.SetPin(ctx, "good", Pin{SHA256: sha}); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"/gw/config": "{not json", "/gw/pins/bad": `{"sha256":"nope"}`} {
+		if _, err := raw.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if st.DocErr == nil || st.Doc != nil || !slices.Equal(st.BadPins, []string{"/gw/pins/bad"}) || st.Pins["good"].SHA256 != sha {
+		t.Fatalf("state = %+v", st)
+	}
+	if Unavailable(st.DocErr) {
+		t.Error("a bad document counts as etcd being away")
+	}
+	ctx2, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	e.Kill()
+	if _, err := c.Read(ctx2); !Unavailable(err) {
+		t.Errorf("a read without etcd = %v, want it Unavailable", err)
 	}
 }

@@ -263,8 +263,12 @@ func (tc *trafficControl) apply(change func(*traffic.Store, traffic.Check) (traf
 	defer tc.mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		ch, err := tc.applyLocked(change, prepare)
-		if attempt == 3 || tc.fleet == nil || !errors.As(err, new(*fleet.ConflictError)) {
+		if tc.fleet == nil || !errors.As(err, new(*fleet.ConflictError)) {
 			return ch, err
+		}
+		if attempt == 3 {
+			return ch, &admin.Error{Status: http.StatusConflict, Code: "traffic_conflict",
+				Message: "nothing changed: the fleet's traffic state changed under this change three times, or this gateway cannot take it (GET /fleet says why); try again"}
 		}
 		if err := tc.fleet.syncTraffic(); err != nil {
 			return ch, fleetUnavailable(err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,27 +57,33 @@ func (fileModules) version(string) ([]byte, error) { return nil, nil }
 //
 // What it applies it applies with the Server's reloadMu held, as a reload
 // would; a change that this gateway rejects leaves it serving what it had,
-// and is reported by GET /fleet.
+// is reported by GET /fleet, and is not tried again until it changes (a
+// document, pin or traffic state that could not be read for want of etcd
+// is).
 type fleetSync struct {
 	s    *Server
 	cli  *fleet.Client
 	self string // this gateway, as its writes name it: host name and process id
 
 	// Under the Server's reloadMu:
-	doc        *fleet.Doc        // the document running
-	docRev     int64             // its revision
-	pending    *fleet.Doc        // the document a build is reading, during a build
-	rejected   int64             // the revision of a document this gateway refused
-	trafficRev int64             // the traffic key's revision this gateway last read or wrote
-	appliedRev int64             // the store revision of the newest state applied
-	cluster    uint64            // the etcd cluster those revisions count in
-	cache      map[string][]byte // modules by sha256: those the running document and pins name
+	doc            *fleet.Doc        // the document running
+	docRev         int64             // its revision
+	pending        *fleet.Doc        // the document a build is reading, during a build
+	rejected       int64             // the revision of a document this gateway refused
+	trafficRev     int64             // the traffic key's revision this gateway last took or wrote
+	trafficRefused int64             // the revision of a traffic state this gateway refused
+	trafficStale   bool              // a new document was served: take the traffic state again on it
+	rejectedPins   map[string]string // plugin → the pin this gateway refused (pinKey)
+	appliedRev     int64             // the store revision of the newest state read or written
+	epoch          string            // the fleet's store those revisions count in (fleet.State.Epoch)
+	cache          map[string][]byte // modules by sha256: those the running document and pins name
 
 	// status mirrors the fields above for readers that must not wait for a
 	// build (GET /fleet, metrics); set with reloadMu held (noteStatus).
 	status    atomic.Pointer[fleetStatus]
 	connected atomic.Bool
 	lastCheck atomic.Int64 // unix nanoseconds of the last answer from etcd
+	seen      atomic.Int64 // the newest revision the watch reported (run)
 	mu        sync.Mutex
 	lastErr   string // the last problem: etcd unreachable, a document refused
 	lastErrAt time.Time
@@ -102,7 +109,8 @@ func newFleetSync(s *Server, source string) (*fleetSync, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &fleetSync{s: s, cli: cli, cache: map[string][]byte{}, self: fmt.Sprintf("%s/%d", host, os.Getpid())}, nil
+	return &fleetSync{s: s, cli: cli, cache: map[string][]byte{}, rejectedPins: map[string]string{},
+		self: fmt.Sprintf("%s/%d", host, os.Getpid())}, nil
 }
 
 // timeout bounds one exchange with etcd: fleetTimeout, or less while etcd
@@ -124,8 +132,11 @@ func (f *fleetSync) read() (*fleet.State, error) {
 	return st, err
 }
 
+// answered records what an exchange with etcd says of the connection: only
+// etcd not answering makes the gateway disconnected (and, with
+// fleet.unready_without_etcd, not ready); an answer it disliked does not.
 func (f *fleetSync) answered(err error) {
-	if err != nil && !errors.As(err, new(*fleet.ConflictError)) {
+	if fleet.Unavailable(err) {
 		f.connected.Store(false)
 		f.problem(err)
 		return
@@ -140,15 +151,25 @@ func (f *fleetSync) problem(err error) {
 	f.mu.Unlock()
 }
 
+// errFetch is a module the gateway could not read: worth trying again,
+// unlike a document it refused.
+type errFetch struct{ err error }
+
+func (e errFetch) Error() string { return e.err.Error() }
+func (e errFetch) Unwrap() error { return e.err }
+
 // config parses and checks a fleet's config document, and fetches the
 // modules it names; it becomes f.pending for the build that follows.
 func (f *fleetSync) config(st *fleet.State) (*config.Config, *router.Table, error) {
-	if st.Doc == nil {
+	switch {
+	case st.DocErr != nil:
+		return nil, nil, fmt.Errorf("fleet %s: %w", f.cli.URL(), st.DocErr)
+	case st.Doc == nil:
 		return nil, nil, fmt.Errorf("fleet %s: no config has been pushed (wasmgate config push FILE --to %s)", f.cli.URL(), f.cli.URL())
 	}
 	for path, sha := range st.Doc.Modules {
 		if _, err := f.fetch(sha); err != nil {
-			return nil, nil, fmt.Errorf("%s: module %s: %w", st.Doc.Name, path, err)
+			return nil, nil, errFetch{fmt.Errorf("%s: module %s: %w", st.Doc.Name, path, err)}
 		}
 	}
 	cfg, err := config.Parse(st.Doc.Name, []byte(st.Doc.YAML))
@@ -195,21 +216,38 @@ func (f *fleetSync) module(cfg *config.Config, pc *config.Plugin) ([]byte, error
 }
 
 // version is moduleSource.version: any version a gateway of the fleet
-// stored.
+// stored; nil, nil when there is none, or sha is no digest.
 func (f *fleetSync) version(sha string) ([]byte, error) {
-	b, err := f.fetch(sha)
-	if errors.Is(err, fleet.ErrNoModule) {
+	if !isDigest(sha) {
 		return nil, nil
 	}
+	b, err := f.fetch(sha)
+	if err != nil && !fleet.Unavailable(err) {
+		return nil, nil // not stored whole and intact: no such version
+	}
 	return b, err
+}
+
+func isDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // prune keeps in the cache only the modules the running document, the
 // pins and the kept versions name.
 func (f *fleetSync) prune() {
 	keep := map[string]bool{}
-	for _, sha := range f.doc.Modules {
-		keep[sha] = true
+	if f.doc != nil {
+		for _, sha := range f.doc.Modules {
+			keep[sha] = true
+		}
 	}
 	for _, h := range f.s.b.history {
 		for _, v := range h.versions {
@@ -219,48 +257,33 @@ func (f *fleetSync) prune() {
 	maps.DeleteFunc(f.cache, func(sha string, _ []byte) bool { return !keep[sha] })
 }
 
+func pinKey(p fleet.Pin) string { return p.SHA256 + "@" + p.Against }
+
 // preparePins pins, before a build of doc, the plugin versions the fleet
-// pinned against doc's modules, so that one build serves both.
-func (f *fleetSync) preparePins(doc *fleet.Doc, cfg *config.Config, pins map[string]fleet.Pin) (undo func()) {
-	type saved struct {
-		name    string
-		h       *pluginHistory
-		pinned  *pluginVersion
-		fileSHA string
-		created bool
-	}
-	var undos []saved
+// pinned against doc's modules, so that one build serves both. The build's
+// caller restores the history when the build fails (reloadLocked).
+func (f *fleetSync) preparePins(doc *fleet.Doc, cfg *config.Config, pins map[string]fleet.Pin) {
 	for i := range cfg.Plugins {
 		pc := &cfg.Plugins[i]
 		p, ok := pins[pc.Name]
-		if !ok || p.Against != doc.Modules[pc.Module] {
+		if !ok || p.Against != doc.Modules[pc.Module] || f.rejectedPins[pc.Name] == pinKey(p) {
 			continue
 		}
 		wasm, err := f.fetch(p.SHA256)
 		if err != nil {
-			f.s.log.Error("fleet: a pinned plugin version cannot be read; the config's module serves", "plugin", pc.Name, "sha256", p.SHA256, "err", err.Error())
+			f.problem(fmt.Errorf("plugin %q: pinned version %.12s cannot be read; the config's module serves: %w", pc.Name, p.SHA256, err))
 			continue
 		}
 		h := f.s.b.history[pc.Name]
-		created := h == nil
-		if created {
+		if h == nil {
 			h = &pluginHistory{}
 			f.s.b.history[pc.Name] = h
 		}
-		undos = append(undos, saved{h: h, pinned: h.pinned, fileSHA: h.fileSHA, created: created, name: pc.Name})
 		v := h.find(p.SHA256)
 		if v == nil {
 			v = &pluginVersion{sha: p.SHA256, wasm: wasm, loadedAt: time.Now(), source: p.Source}
 		}
 		h.pinned, h.fileSHA = v, p.Against
-	}
-	return func() {
-		for _, u := range undos {
-			u.h.pinned, u.h.fileSHA = u.pinned, u.fileSHA
-			if u.created {
-				delete(f.s.b.history, u.name)
-			}
-		}
 	}
 }
 
@@ -276,7 +299,7 @@ func (f *fleetSync) start() (*config.Config, *router.Table, *fleet.State, error)
 		return nil, nil, nil, err
 	}
 	f.preparePins(st.Doc, cfg, st.Pins)
-	f.trafficRev, f.cluster, f.appliedRev = st.TraffRev, st.Cluster, st.Revision
+	f.trafficRev, f.epoch, f.appliedRev = st.TraffRev, st.Epoch, st.Revision
 	return cfg, table, st, nil
 }
 
@@ -287,8 +310,12 @@ func (f *fleetSync) started(st *fleet.State) {
 	f.noteStatus()
 }
 
+// wrote records a write of this gateway: a read older than it must not be
+// applied over it. Called with reloadMu held.
+func (f *fleetSync) wrote(rev int64) { f.appliedRev = max(f.appliedRev, rev) }
+
 // shareTraffic is the traffic store's Share: a compare-and-swap on the
-// revision this gateway last saw. Called with reloadMu held.
+// revision this gateway last took. Called with reloadMu held.
 func (f *fleetSync) shareTraffic(state []byte) error {
 	ctx, cancel := f.timeout()
 	defer cancel()
@@ -298,14 +325,15 @@ func (f *fleetSync) shareTraffic(state []byte) error {
 		return err
 	}
 	f.trafficRev = rev
+	f.wrote(rev)
 	f.noteStatus()
 	return nil
 }
 
 // sync reads the fleet's state and applies what changed: the config
-// document (with the pins made against it), then pins alone, then the
-// traffic state. It returns the config's reload result when the document
-// changed.
+// document (with the pins made against it), then the traffic state with
+// the pins made since (in one build), or the pins alone. It returns the
+// config's reload result when the document changed.
 func (f *fleetSync) sync(source string) (ReloadResult, error) {
 	st, err := f.read()
 	if err != nil {
@@ -313,74 +341,100 @@ func (f *fleetSync) sync(source string) (ReloadResult, error) {
 	}
 	f.s.reloadMu.Lock()
 	defer f.s.reloadMu.Unlock()
+	defer f.noteStatus()
 	res := ReloadResult{Status: "unchanged", Version: f.s.snap.Load().version}
-	f.sameCluster(st)
+	f.sameEpoch(st)
 	if st.Revision < f.appliedRev {
-		return res, nil // a sync that read later has applied a newer state
+		return res, nil // this gateway has read or written a newer state since
 	}
 	f.appliedRev = st.Revision
+	for _, key := range st.BadPins {
+		f.problem(fmt.Errorf("fleet: %s holds no pin; ignored", key))
+	}
 	var cfgErr error
-	if st.DocRev != f.docRev && st.DocRev != f.rejected {
+	switch {
+	case st.DocRev == f.docRev || st.DocRev == f.rejected && st.DocRev != 0:
+	case st.Doc == nil && st.DocErr == nil:
+		// Deleted (or etcd lost its data): nothing to serve instead.
+		f.problem(fmt.Errorf("fleet %s: no config in etcd; revision %d keeps serving", f.cli.URL(), f.docRev))
+	default:
 		res, cfgErr = f.applyConfig(source, st)
 	}
-	f.applyPins(st)
-	if st.TraffRev != f.trafficRev {
-		f.applyTraffic(st)
+	pins := f.pinsToApply(st)
+	switch {
+	case st.Traffic == nil:
+		f.trafficRev = st.TraffRev
+		f.applyPinsAlone(pins)
+	case st.TraffRev != f.trafficRev && st.TraffRev != f.trafficRefused || f.trafficStale:
+		f.applyTraffic(st, pins)
+	default:
+		f.applyPinsAlone(pins)
 	}
-	f.noteStatus()
 	return res, cfgErr
 }
 
-// sameCluster forgets the revisions seen when st comes from another etcd
-// cluster than they did (etcd rebuilt without its data): its revisions
-// start again from 1, and everything it holds is applied as new. Called
-// with reloadMu held.
-func (f *fleetSync) sameCluster(st *fleet.State) {
-	if st.Cluster == f.cluster {
+// sameEpoch forgets the revisions seen when st comes from another store
+// than they did (etcd lost its data and a config was pushed again; or it
+// is empty): its revisions start again from 1, and what it holds is taken
+// as new. Called with reloadMu held.
+func (f *fleetSync) sameEpoch(st *fleet.State) {
+	if st.Epoch == f.epoch {
 		return
 	}
-	if f.cluster != 0 {
-		f.s.log.Warn("fleet: etcd is another cluster than before (rebuilt?): its state is taken as new", "cluster", fmt.Sprintf("%x", st.Cluster))
-	}
-	f.cluster, f.appliedRev, f.rejected = st.Cluster, 0, 0
+	f.s.log.Warn("fleet: etcd holds another store than before (its data lost, a config pushed again?): its state is taken as new",
+		"epoch", st.Epoch, "was", f.epoch)
+	f.epoch, f.appliedRev, f.rejected, f.trafficRefused = st.Epoch, 0, 0, 0
 	f.docRev, f.trafficRev = -1, -1
+	clear(f.rejectedPins)
+	f.seen.Store(0)
 }
 
 // applyConfig serves a new config document. Called with reloadMu held.
 func (f *fleetSync) applyConfig(source string, st *fleet.State) (ReloadResult, error) {
 	cfg, table, err := f.config(st)
-	undo := func() {}
 	if err == nil {
-		undo = f.preparePins(st.Doc, cfg, st.Pins)
+		f.preparePins(st.Doc, cfg, st.Pins)
 	}
 	res, err := f.s.reloadLocked(fmt.Sprintf("%s (fleet revision %d)", source, st.DocRev), cfg, table, err)
 	f.pending = nil
 	if err != nil {
-		undo()
-		f.rejected = st.DocRev
-		f.noteStatus()
-		f.problem(fmt.Errorf("config revision %d (%s, pushed by %s) rejected; revision %d keeps serving: %w",
-			st.DocRev, st.Doc.Name, st.Doc.PushedBy, f.docRev, err))
+		name, by := "?", "?"
+		if st.Doc != nil {
+			name, by = st.Doc.Name, st.Doc.PushedBy
+		}
+		f.problem(fmt.Errorf("config revision %d (%s, pushed by %s) rejected; revision %d keeps serving: %w", st.DocRev, name, by, f.docRev, err))
+		// A module that could not be read is read again at the next
+		// check; a document refused stays refused until another comes.
+		if !errors.As(err, new(errFetch)) {
+			f.rejected = st.DocRev
+		}
 		return res, err
 	}
 	f.doc, f.docRev, f.rejected = st.Doc, st.DocRev, 0
+	// Overrides made against this document's values by gateways that
+	// served it first are taken now.
+	f.trafficStale = true
 	f.prune()
 	f.noteStatus()
 	return res, nil
 }
 
-// applyPins swaps in the versions pinned since the running snapshot was
-// built. Called with reloadMu held.
-func (f *fleetSync) applyPins(st *fleet.State) {
+// pinsToApply returns the versions pinned since the running snapshot was
+// built, fetched, by plugin. Called with reloadMu held.
+func (f *fleetSync) pinsToApply(st *fleet.State) map[string]*pluginVersion {
+	snap := f.s.snap.Load()
+	out := map[string]*pluginVersion{}
 	for name, p := range st.Pins {
-		old := f.s.snap.Load()
-		lp, h := old.plugins[name], f.s.b.history[name]
-		if lp == nil || h == nil || p.Against != h.fileSHA || lp.version.sha == p.SHA256 {
+		lp, h := snap.plugins[name], f.s.b.history[name]
+		if lp == nil || h == nil || p.Against != h.fileSHA || lp.version.sha == p.SHA256 || f.rejectedPins[name] == pinKey(p) {
 			continue
 		}
 		wasm, err := f.fetch(p.SHA256)
 		if err != nil {
 			f.problem(fmt.Errorf("plugin %q: pinned version %.12s: %w", name, p.SHA256, err))
+			if !fleet.Unavailable(err) {
+				f.rejectedPins[name] = pinKey(p)
+			}
 			continue
 		}
 		v := h.find(p.SHA256)
@@ -389,30 +443,60 @@ func (f *fleetSync) applyPins(st *fleet.State) {
 		}
 		pinned := *v
 		pinned.source = p.Source
-		if _, err := f.s.swapPinned(old, name, &pinned, false); err != nil {
-			f.problem(fmt.Errorf("plugin %q: pinned version %.12s rejected: %w", name, p.SHA256, err))
-		}
+		out[name] = &pinned
 	}
-	f.prune()
+	return out
 }
 
-// applyTraffic takes the shared traffic state. Called with reloadMu held.
-func (f *fleetSync) applyTraffic(st *fleet.State) {
-	if st.Traffic == nil {
-		f.trafficRev = st.TraffRev
-		return
+// applyPinsAlone swaps in pinned versions, one build each. Called with
+// reloadMu held.
+func (f *fleetSync) applyPinsAlone(pins map[string]*pluginVersion) {
+	for name, v := range pins {
+		if _, err := f.s.swapPinned(f.s.snap.Load(), name, v, false); err != nil {
+			f.rejectedPins[name] = v.sha + "@" + f.s.b.history[name].fileSHA
+			f.problem(fmt.Errorf("plugin %q: pinned version %.12s rejected: %w", name, v.sha, err))
+		}
+	}
+	if len(pins) > 0 {
+		f.prune()
+	}
+}
+
+// applyTraffic takes the shared traffic state, with the pins made since
+// in the same build: a canary promoted on another gateway ends its canary
+// and pins its version at once. Called with reloadMu held.
+func (f *fleetSync) applyTraffic(st *fleet.State, pins map[string]*pluginVersion) {
+	var prepare func(*builder) (func(), error)
+	if len(pins) > 0 {
+		prepare = func(b *builder) (func(), error) {
+			prev := map[string]*pluginVersion{}
+			for name, v := range pins {
+				prev[name] = b.history[name].pinned
+				b.history[name].pinned = v
+			}
+			return func() {
+				for name, v := range prev {
+					b.history[name].pinned = v
+				}
+			}, nil
+		}
 	}
 	_, err := f.s.traffic.applyLocked(func(store *traffic.Store, check traffic.Check) (traffic.Change, error) {
 		return traffic.Change{}, store.Replace(st.Traffic, check)
-	}, nil)
-	// Whether taken or not, the next change this gateway writes is made on
-	// (and replaces) the fleet's newest state.
-	f.trafficRev = st.TraffRev
+	}, prepare)
+	f.trafficStale = false
 	if err != nil {
+		// Not taken: this gateway keeps its state, and refuses changes
+		// (a write on an older revision loses) until it can take the
+		// fleet's.
+		f.trafficRefused = st.TraffRev
 		f.problem(fmt.Errorf("traffic state of revision %d rejected by this gateway's config: %w", st.TraffRev, err))
 		f.s.log.Error("fleet: traffic state rejected; the running one stays", "revision", st.TraffRev, "err", err.Error())
+		f.applyPinsAlone(pins)
 		return
 	}
+	f.trafficRev, f.trafficRefused = st.TraffRev, 0
+	f.prune()
 	f.s.log.Info("fleet: traffic state taken", "revision", st.TraffRev)
 }
 
@@ -423,10 +507,14 @@ func (f *fleetSync) syncTraffic() error {
 	if err != nil {
 		return err
 	}
-	f.sameCluster(st)
+	f.sameEpoch(st)
 	if st.Revision >= f.appliedRev {
 		f.appliedRev = st.Revision
-		f.applyTraffic(st)
+		if st.Traffic == nil {
+			f.trafficRev = st.TraffRev
+		} else {
+			f.applyTraffic(st, nil)
+		}
 		f.noteStatus()
 	}
 	return nil
@@ -438,18 +526,22 @@ func (f *fleetSync) publishPin(name string, v *pluginVersion, against string) er
 	ctx, cancel := f.timeout()
 	defer cancel()
 	_, err := f.cli.PutModule(ctx, v.wasm)
+	var rev int64
 	if err == nil {
-		_, err = f.cli.SetPin(ctx, name, fleet.Pin{SHA256: v.sha, Source: v.source, Against: against, By: f.self, At: time.Now().UTC()})
+		rev, err = f.cli.SetPin(ctx, name, fleet.Pin{SHA256: v.sha, Source: v.source, Against: against, By: f.self, At: time.Now().UTC()})
 	}
 	f.answered(err)
-	if err == nil {
-		f.cache[v.sha] = v.wasm
+	if err != nil {
+		return err
 	}
-	return err
+	f.cache[v.sha] = v.wasm
+	delete(f.rejectedPins, name)
+	f.wrote(rev)
+	return nil
 }
 
-// storeVersion keeps an uploaded version in the fleet's store, so that a
-// canary of it runs on every gateway.
+// storeVersion keeps a module in the fleet's store (by digest: storing it
+// again is free), so that every gateway can run it.
 func (f *fleetSync) storeVersion(module []byte) error {
 	ctx, cancel := f.timeout()
 	defer cancel()
@@ -460,9 +552,19 @@ func (f *fleetSync) storeVersion(module []byte) error {
 
 // run keeps the gateway in step until ctx ends: on every change the watch
 // reports, and every fleet.check_interval (a check that etcd answers, and
-// a full read when it did not, or when the watch may have missed changes).
-func (f *fleetSync) run(ctx context.Context) {
-	watch := f.cli.Watch(ctx)
+// a full read when this gateway is behind, or the watch may have missed
+// changes).
+func (f *fleetSync) run(ctx context.Context, from int64) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug must not end the process serving traffic: it stops
+			// following the fleet, and says so.
+			f.connected.Store(false)
+			f.problem(fmt.Errorf("internal error; this gateway no longer follows the fleet (please report it): %v", r))
+			f.s.log.Error("fleet: sync panicked; the gateway serves what it has", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	watch := f.cli.Watch(ctx, from)
 	interval := f.s.snap.Load().cfg.Fleet.CheckInterval.D()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -471,7 +573,6 @@ func (f *fleetSync) run(ctx context.Context) {
 			f.s.log.Warn("fleet: sync failed; the running config stays", "source", source, "err", err.Error())
 		}
 	}
-	var seen int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -480,8 +581,8 @@ func (f *fleetSync) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if rev == 0 || rev > seen {
-				seen = max(seen, rev)
+			if rev == 0 || rev > f.seen.Load() {
+				f.seen.Store(max(f.seen.Load(), rev))
 				synced("fleet watch")
 			}
 		case <-tick.C:
@@ -490,7 +591,7 @@ func (f *fleetSync) run(ctx context.Context) {
 			if err != nil {
 				continue
 			}
-			if !wasConnected || st.DocRev != f.runningDocRev() || st.TraffRev != f.runningTrafficRev() || f.pinsDiffer(st) {
+			if !wasConnected || f.behind(st) {
 				synced("fleet check")
 			}
 			if next := f.s.snap.Load().cfg.Fleet.CheckInterval.D(); next != interval {
@@ -501,28 +602,19 @@ func (f *fleetSync) run(ctx context.Context) {
 	}
 }
 
-func (f *fleetSync) runningDocRev() int64 {
+// behind reports whether st holds something this gateway has neither
+// applied nor refused.
+func (f *fleetSync) behind(st *fleet.State) bool {
 	f.s.reloadMu.Lock()
 	defer f.s.reloadMu.Unlock()
-	if f.rejected != 0 {
-		return f.rejected
+	if st.Epoch != f.epoch || st.DocRev != f.docRev && st.DocRev != f.rejected && (st.Doc != nil || st.DocErr != nil) ||
+		st.TraffRev != f.trafficRev && st.TraffRev != f.trafficRefused {
+		return true
 	}
-	return f.docRev
-}
-
-func (f *fleetSync) runningTrafficRev() int64 {
-	f.s.reloadMu.Lock()
-	defer f.s.reloadMu.Unlock()
-	return f.trafficRev
-}
-
-// pinsDiffer reports whether a pin names a version the plugin does not run.
-func (f *fleetSync) pinsDiffer(st *fleet.State) bool {
-	f.s.reloadMu.Lock()
-	defer f.s.reloadMu.Unlock()
 	snap := f.s.snap.Load()
 	for name, p := range st.Pins {
-		if lp, h := snap.plugins[name], f.s.b.history[name]; lp != nil && h != nil && p.Against == h.fileSHA && lp.version.sha != p.SHA256 {
+		if lp, h := snap.plugins[name], f.s.b.history[name]; lp != nil && h != nil && p.Against == h.fileSHA &&
+			lp.version.sha != p.SHA256 && f.rejectedPins[name] != pinKey(p) {
 			return true
 		}
 	}
@@ -544,7 +636,7 @@ type FleetView struct {
 	ConfigName      string    `json:"config_name"`
 	PushedBy        string    `json:"pushed_by,omitempty"`
 	PushedAt        time.Time `json:"pushed_at,omitzero"`
-	RejectedRevison int64     `json:"rejected_revision,omitempty"`
+	RejectedRevision int64     `json:"rejected_revision,omitempty"`
 	TrafficRevision int64     `json:"traffic_revision"`
 	LastError       string    `json:"last_error,omitempty"`
 	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
@@ -553,7 +645,7 @@ type FleetView struct {
 func (f *fleetSync) view() FleetView {
 	st := f.status.Load()
 	v := FleetView{Source: f.cli.URL().String(), Connected: f.connected.Load(), ConfigRevision: st.docRev,
-		ConfigName: st.doc.Name, PushedBy: st.doc.PushedBy, PushedAt: st.doc.PushedAt, RejectedRevison: st.rejected, TrafficRevision: st.trafficRev}
+		ConfigName: st.doc.Name, PushedBy: st.doc.PushedBy, PushedAt: st.doc.PushedAt, RejectedRevision: st.rejected, TrafficRevision: st.trafficRev}
 	if ns := f.lastCheck.Load(); ns != 0 {
 		v.LastContact = time.Unix(0, ns).UTC()
 	}
@@ -623,9 +715,11 @@ func Push(path, to string, expect int64, by, envToken string) (PushResult, error
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	doc := &fleet.Doc{Name: filepath.Base(path), YAML: string(raw), Modules: map[string]string{}, PushedBy: by, PushedAt: time.Now().UTC()}
+	doc := &fleet.Doc{Name: filepath.Base(path), YAML: string(raw), Modules: map[string]string{}, Plugins: map[string]string{},
+		PushedBy: by, PushedAt: time.Now().UTC()}
 	for i := range cfg.Plugins {
 		pc := &cfg.Plugins[i]
+		doc.Plugins[pc.Name] = pc.Module
 		if _, done := doc.Modules[pc.Module]; done {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/wasmgate/wasmgate/host/etcdtest"
 	"github.com/wasmgate/wasmgate/host/fleet"
 	"github.com/wasmgate/wasmgate/host/testkit"
@@ -87,7 +89,7 @@ routes:
 		{"not yaml", "routes: [", "fleet.yaml:1:"},
 	} {
 		rev = fleetDoc(t, cli, rev, tc.yaml)
-		testkit.WaitFor(t, 20*time.Second, tc.name+": rejected", func() bool { return view().RejectedRevison == rev })
+		testkit.WaitFor(t, 20*time.Second, tc.name+": rejected", func() bool { return view().RejectedRevision == rev })
 		if v := view(); !strings.Contains(v.LastError, tc.want) || v.ConfigRevision == rev {
 			t.Errorf("%s: GET /fleet = %+v, want the error to say %q", tc.name, v, tc.want)
 		}
@@ -123,5 +125,35 @@ routes:
 	testkit.WaitFor(t, 20*time.Second, "the valid document served", func() bool { return view().ConfigRevision == rev })
 	if served() {
 		t.Fatal("/x still routed after a config without it")
+	}
+
+	// The config key deleted, after a rejected document: the gateway keeps
+	// serving what it has and says why.
+	rev = fleetDoc(t, cli, rev, "routes: [")
+	testkit.WaitFor(t, 20*time.Second, "rejected again", func() bool { return view().RejectedRevision == rev })
+	raw, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.Endpoint()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Delete(context.Background(), "/gw/config"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 20*time.Second, "the deletion reported", func() bool { return strings.Contains(view().LastError, "no config in etcd") })
+	yServed := func() bool {
+		r, err := tryDo("GET", "http://"+g.ProxyAddr()+"/y", nil, nil)
+		return err == nil && r.status == 200
+	}
+	if !yServed() || !g.Ready() {
+		t.Fatal("the gateway stopped serving when its config was deleted")
+	}
+
+	// etcd rebuilt without its data (same flags, same cluster id): a new
+	// first push is served, though its revision is lower than any before.
+	etcd.Wipe()
+	rev = fleetDoc(t, cli, 0, good)
+	testkit.WaitFor(t, 30*time.Second, "the first push after the wipe served", func() bool { return view().ConfigRevision == rev })
+	if !served() {
+		t.Fatal("the config pushed after the wipe is not served")
 	}
 }

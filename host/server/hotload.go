@@ -101,6 +101,13 @@ func (b *builder) moduleFor(cfg *config.Config, pc *config.Plugin) (*pluginVersi
 // pre-warmed) before it takes any traffic, then swapped in atomically. On
 // any error the running version keeps serving.
 func (s *Server) HotLoad(name string, module []byte, source string) (PluginChange, error) {
+	if s.fleet != nil {
+		// Stored by digest before the lock: other changes need not wait
+		// for the upload.
+		if err := s.fleet.storeVersion(module); err != nil {
+			return PluginChange{}, fleetUnavailable(err)
+		}
+	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.snap.Load()
@@ -193,6 +200,32 @@ func (s *Server) swapPinned(old *snapshot, name string, v *pluginVersion, share 
 		go s.watchNewVersion(name, v.sha, prev)
 	}
 	return PluginChange{Status: "ok", Plugin: name, SHA256: v.sha, Version: v.sha[:12], ConfigVersion: next.version}, nil
+}
+
+// keepHistory saves what a build may change in the plugins' history (the
+// pins, the module files' digests, plugins first seen) and returns what
+// restores it when *errp says the build failed. Called with reloadMu held.
+func (b *builder) keepHistory() func(errp *error) {
+	type saved struct {
+		pinned  *pluginVersion
+		fileSHA string
+	}
+	was := make(map[string]saved, len(b.history))
+	for name, h := range b.history {
+		was[name] = saved{h.pinned, h.fileSHA}
+	}
+	return func(errp *error) {
+		if *errp == nil {
+			return
+		}
+		for name, h := range b.history {
+			if w, ok := was[name]; ok {
+				h.pinned, h.fileSHA = w.pinned, w.fileSHA
+			} else {
+				delete(b.history, name)
+			}
+		}
+	}
 }
 
 type errUnknownPlugin string

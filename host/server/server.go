@@ -146,6 +146,7 @@ func New(opts Options) (*Server, error) {
 	// The plugin runtime (engine, compilation cache) is fixed for the life
 	// of the process; plugins themselves reload.
 	if s.b.plugins, err = newPlugins(cfg.Runtime, s.log, s.metrics); err != nil {
+		s.closeFleet()
 		s.closeLogs()
 		return nil, err
 	}
@@ -173,6 +174,15 @@ func New(opts Options) (*Server, error) {
 			topts.Share, topts.Shared = s.fleet.shareTraffic, fleetState.Traffic
 		}
 		s.b.traffic, err = traffic.NewStore(topts)
+		if err != nil && topts.Shared != nil {
+			// The fleet's state is the fleet's to fix: start from the
+			// config's values, say so, and take the next good one.
+			s.fleet.problem(fmt.Errorf("traffic state of revision %d: %w", fleetState.TraffRev, err))
+			s.log.Error("fleet: the shared traffic state cannot be read; starting from the config's values", "err", err.Error())
+			s.fleet.trafficRefused = fleetState.TraffRev
+			topts.Shared = nil
+			s.b.traffic, err = traffic.NewStore(topts)
+		}
 	}
 	if err != nil {
 		s.closeFleet()
@@ -228,6 +238,9 @@ func New(opts Options) (*Server, error) {
 		s.traffic.watchCanaries(snap) // a canary restored from the state file
 	}
 	if s.admin, err = admin.New(s.token, s.adminEndpoints()...); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
 		return nil, err
 	}
 	s.metrics.SetCacheStats(s.cacheStats)
@@ -235,7 +248,7 @@ func New(opts Options) (*Server, error) {
 	if s.fleet != nil {
 		s.metrics.SetFleetStats(func() metrics.FleetStats {
 			v := s.fleet.view()
-			return metrics.FleetStats{Connected: v.Connected, ConfigRevision: v.ConfigRevision, RejectedRevision: v.RejectedRevison}
+			return metrics.FleetStats{Connected: v.Connected, ConfigRevision: v.ConfigRevision, RejectedRevision: v.RejectedRevision}
 		})
 	}
 	return s, nil
@@ -383,7 +396,7 @@ func (s *Server) Start() error {
 	go func() { s.serveErr <- s.proxySrv.Serve(s.proxyLn) }()
 	go func() { s.serveErr <- s.adminSrv.Serve(s.adminLn) }()
 	if s.fleet != nil {
-		go s.fleet.run(ctx)
+		go s.fleet.run(ctx, s.fleet.appliedRev+1) // nothing written since New's read is missed
 	} else if cfg.Admin.WatchConfig == nil || *cfg.Admin.WatchConfig {
 		if err := s.watchConfig(ctx); err != nil {
 			s.log.Warn("config file watch unavailable; reload with SIGHUP or the admin API", "err", err)
@@ -464,6 +477,9 @@ func (s *Server) Reload(source string) (ReloadResult, error) {
 // otherwise. Called with reloadMu held.
 func (s *Server) reloadLocked(source string, cfg *config.Config, table *router.Table, err error) (ReloadResult, error) {
 	old := s.snap.Load()
+	// A build records module files and pins in the plugins' history as it
+	// goes: a rejected config must leave it as the running one has it.
+	defer s.b.keepHistory()(&err)
 	var next *snapshot
 	var certSet *certs.Set
 	if err == nil && old.cfg.Listen.TLS != nil && cfg.Listen.TLS != nil {
@@ -571,7 +587,7 @@ func (s *Server) warnRestartOnly(old, next *config.Config) {
 		o.ProbeAddress != n.ProbeAddress {
 		s.log.Warn("listen.tls or listen.probe_address changed; listeners change on restart (certificates reload now)")
 	}
-	if trafficStatePath(old) != trafficStatePath(next) {
+	if s.fleet == nil && trafficStatePath(old) != trafficStatePath(next) {
 		s.log.Warn("traffic.state_file changed; it takes effect on restart", "in_use", trafficStatePath(old))
 	}
 }

@@ -91,7 +91,7 @@ func TestSharedStateAcrossStores(t *testing.T) {
 // A store whose config has another file value for a key than the store
 // that shared an override drops the override, and its history, as SetFile
 // would: it was made against a file this gateway does not serve.
-func TestReplaceDropsOverridesOfAnotherFile(t *testing.T) {
+func TestReplaceKeepsOverridesOfAnotherFile(t *testing.T) {
 	sc := &sharedCopy{}
 	a, b := join(t, sc), join(t, sc)
 	mustSetFile(t, a.Store, map[Key]json.RawMessage{kFlag: j(`{"enabled":false}`)})
@@ -103,6 +103,51 @@ func TestReplaceDropsOverridesOfAnotherFile(t *testing.T) {
 		t.Fatalf("rollback on b = %v, want nothing to roll back", err)
 	}
 	// The copy itself is untouched: a has the override still.
+	a.sync(t, sc)
+	wantEntry(t, a.Store, kFlag, `{"enabled":true}`, FromRuntime)
+
+	// A change b makes on another key shares a's override back as it came:
+	// no gateway loses what another made.
+	b.sync(t, sc)
+	mustSet(t, b.Store, kSplit, `[{"upstream":"v2","weight":100}]`, "bob")
+	a.sync(t, sc)
+	wantEntry(t, a.Store, kFlag, `{"enabled":true}`, FromRuntime)
+	wantEntry(t, a.Store, kSplit, `[{"upstream":"v2","weight":100}]`, FromRuntime)
+	if _, err := a.Rollback("carol", nil); err != nil { // bob's split
+		t.Fatal(err)
+	}
+	if _, err := a.Rollback("carol", nil); err != nil { // alice's flag, made on a
+		t.Fatal(err)
+	}
+	wantEntry(t, a.Store, kFlag, `{"enabled":false}`, FromFile)
+
+	// Once b serves the file value a's override was made against, b takes
+	// a foreign override into effect.
+	mustSet(t, a.Store, kFlag, `{"enabled":true}`, "alice")
+	b.sync(t, sc)
+	wantEntry(t, b.Store, kFlag, `{"enabled":false,"percent":5}`, FromFile)
+	mustSetFile(t, b.Store, map[Key]json.RawMessage{kFlag: j(`{"enabled":false}`)})
+	wantEntry(t, b.Store, kFlag, `{"enabled":true}`, FromRuntime)
+	if _, err := b.Rollback("bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantEntry(t, b.Store, kFlag, `{"enabled":false}`, FromFile)
+}
+
+// A store whose config ends an override another gateway still serves
+// keeps it for that gateway.
+func TestSetFileKeepsSharedOverridesOfTheOldFile(t *testing.T) {
+	sc := &sharedCopy{}
+	a, b := join(t, sc), join(t, sc)
+	old := map[Key]json.RawMessage{kFlag: j(`{"enabled":false}`)}
+	mustSetFile(t, a.Store, old)
+	mustSetFile(t, b.Store, old)
+	mustSet(t, a.Store, kFlag, `{"enabled":true}`, "alice")
+	b.sync(t, sc)
+	// b is pushed a new config first, and makes an unrelated change.
+	mustSetFile(t, b.Store, map[Key]json.RawMessage{kFlag: j(`{"enabled":false,"percent":5}`)})
+	wantEntry(t, b.Store, kFlag, `{"enabled":false,"percent":5}`, FromFile)
+	mustSet(t, b.Store, kSplit, `[{"upstream":"v2","weight":100}]`, "bob")
 	a.sync(t, sc)
 	wantEntry(t, a.Store, kFlag, `{"enabled":true}`, FromRuntime)
 }

@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,10 +161,21 @@ func canonicalOverride(o *override) (*override, error) {
 }
 
 // encode writes a state in the state file's format.
+// A shared state's foreign overrides and steps are written with the
+// others (a key has one kind or the other), history in Seq order.
 func encode(st *state) ([]byte, error) {
 	sf := stateFile{Version: stateVersion, Seq: st.seq, Items: []stateItem{}, History: st.history, Audit: st.audit}
-	for _, k := range slices.SortedFunc(maps.Keys(st.over), compareKeys) {
-		sf.Items = append(sf.Items, stateItem{Key: k, override: *st.over[k]})
+	items := maps.Clone(st.over)
+	if items == nil {
+		items = map[Key]*override{}
+	}
+	maps.Copy(items, st.foreign)
+	for _, k := range slices.SortedFunc(maps.Keys(items), compareKeys) {
+		sf.Items = append(sf.Items, stateItem{Key: k, override: *items[k]})
+	}
+	if len(st.foreignHistory) > 0 {
+		sf.History = slices.SortedStableFunc(slices.Values(slices.Concat(st.history, st.foreignHistory)),
+			func(a, b step) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	if sf.History == nil {
 		sf.History = []step{}

@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,6 +184,13 @@ type state struct {
 	file    map[Key]fileValue
 	over    map[Key]*override
 	history []step
+	// foreign are the overrides, and foreignHistory their steps, of a
+	// shared state (Replace) made against other file values than this
+	// store's: other gateways of the fleet serve them. They are not in
+	// effect here, and are written back as they came (a key has either
+	// an override here or a foreign one).
+	foreign        map[Key]*override
+	foreignHistory []step
 	audit   []AuditEntry
 	seq     uint64 // the last audit Seq
 }
@@ -317,12 +325,37 @@ func (s *Store) SetFile(items map[Key]json.RawMessage, actor string, check Check
 		}
 		c.file[k] = fv
 	}
+	shared := s.opts.Share != nil
+	if shared {
+		// Overrides other gateways made against these file values come
+		// into effect.
+		for k, o := range c.foreign {
+			if bytes.Equal(o.File, file[k]) {
+				c.over[k] = o
+				delete(c.foreign, k)
+			}
+		}
+		c.foreignHistory = slices.DeleteFunc(c.foreignHistory, func(st step) bool {
+			if _, in := c.over[st.Key]; in && bytes.Equal(st.File, file[st.Key]) {
+				c.history = append(c.history, st)
+				return true
+			}
+			return false
+		})
+		slices.SortStableFunc(c.history, func(a, b step) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
 	// The rule: an override lives while its file value is unchanged.
 	dropped := map[Key]*override{}
 	for k, o := range old.over {
 		if !bytes.Equal(o.File, file[k]) {
 			delete(c.over, k)
 			dropped[k] = o
+			if shared { // other gateways may serve it yet
+				if c.foreign == nil {
+					c.foreign = map[Key]*override{}
+				}
+				c.foreign[k] = o
+			}
 		}
 	}
 	stale := map[Key]int{}
@@ -331,6 +364,9 @@ func (s *Store) SetFile(items map[Key]json.RawMessage, actor string, check Check
 			return false
 		}
 		stale[st.Key]++
+		if shared {
+			c.foreignHistory = append(c.foreignHistory, st)
+		}
 		return true
 	})
 
@@ -411,6 +447,7 @@ func (s *Store) Set(key Key, value json.RawMessage, actor string, check Check) (
 	}
 	now := s.now()
 	c := old.clone()
+	c.forget(key)
 	fileV := old.file[key].value
 	note := ""
 	var after *override
@@ -527,10 +564,10 @@ func (s *Store) commit(c state, check Check, persist bool) error {
 // Replace takes the run-time overrides, history and audit log from a
 // shared copy of the state (what Share wrote, perhaps by another
 // gateway), keeping this store's file values. An override or step made
-// against a file value other than this store's is dropped, as SetFile
-// would drop it, without an audit entry: the gateway that wrote the copy
-// runs another config, and this one applies its own. Nothing is shared
-// back. The copy is refused, and nothing changes, when it is not a valid
+// against a file value other than this store's is not in effect here (the
+// gateway that wrote it runs another config), but is kept and shared back
+// unchanged with this store's next change, so that no gateway loses what
+// another made; a SetFile to that file value puts it in effect. The copy is refused, and nothing changes, when it is not a valid
 // state or check rejects it.
 func (s *Store) Replace(shared []byte, check Check) error {
 	st, err := parseState(shared)
@@ -541,12 +578,8 @@ func (s *Store) Replace(shared []byte, check Check) error {
 	defer s.mu.Unlock()
 	c := *st
 	c.file = s.st.file
-	for k, o := range c.over {
-		if !bytes.Equal(o.File, c.file[k].value) {
-			delete(c.over, k)
-		}
-	}
-	c.history = slices.DeleteFunc(c.history, func(st step) bool { return !bytes.Equal(st.File, c.file[st.Key].value) })
+	c.foreign, c.foreignHistory = nil, nil
+	c.partition()
 	if n := len(c.history) - s.opts.HistoryLimit; n > 0 {
 		c.history = c.history[n:]
 	}
@@ -567,8 +600,49 @@ func (st *state) clone() state {
 	c.file = maps.Clone(st.file)
 	c.over = maps.Clone(st.over)
 	c.history = slices.Clone(st.history)
+	c.foreign = maps.Clone(st.foreign)
+	c.foreignHistory = slices.Clone(st.foreignHistory)
 	c.audit = slices.Clone(st.audit)
 	return c
+}
+
+// partition moves the overrides and steps made against other file values
+// than st's from over and history to foreign and foreignHistory, and back
+// those foreign ones made against st's. A key has one or the other.
+func (st *state) partition() {
+	for k, o := range st.foreign {
+		if _, local := st.over[k]; !local && bytes.Equal(o.File, st.file[k].value) {
+			st.over[k] = o
+			delete(st.foreign, k)
+		}
+	}
+	st.history = append(st.history, st.foreignHistory...)
+	st.foreignHistory = nil
+	slices.SortStableFunc(st.history, func(a, b step) int { return cmp.Compare(a.Seq, b.Seq) })
+	for k, o := range st.over {
+		if !bytes.Equal(o.File, st.file[k].value) {
+			if st.foreign == nil {
+				st.foreign = map[Key]*override{}
+			}
+			st.foreign[k] = o
+			delete(st.over, k)
+		}
+	}
+	st.history = slices.DeleteFunc(st.history, func(s step) bool {
+		if bytes.Equal(s.File, st.file[s.Key].value) {
+			return false
+		}
+		if _, gone := st.foreign[s.Key]; gone || st.over[s.Key] == nil {
+			st.foreignHistory = append(st.foreignHistory, s)
+		}
+		return true
+	})
+}
+
+// forget drops what is foreign of k: a change made here replaces it.
+func (st *state) forget(k Key) {
+	delete(st.foreign, k)
+	st.foreignHistory = slices.DeleteFunc(st.foreignHistory, func(s step) bool { return s.Key == k })
 }
 
 // effective returns the value in force for k, nil when absent.

@@ -629,17 +629,17 @@ func (f *fleetSync) ready() bool {
 
 // FleetView is GET /fleet.
 type FleetView struct {
-	Source          string    `json:"source"`
-	Connected       bool      `json:"connected"`
-	LastContact     time.Time `json:"last_contact,omitzero"`
-	ConfigRevision  int64     `json:"config_revision"`
-	ConfigName      string    `json:"config_name"`
-	PushedBy        string    `json:"pushed_by,omitempty"`
-	PushedAt        time.Time `json:"pushed_at,omitzero"`
+	Source           string    `json:"source"`
+	Connected        bool      `json:"connected"`
+	LastContact      time.Time `json:"last_contact,omitzero"`
+	ConfigRevision   int64     `json:"config_revision"`
+	ConfigName       string    `json:"config_name"`
+	PushedBy         string    `json:"pushed_by,omitempty"`
+	PushedAt         time.Time `json:"pushed_at,omitzero"`
 	RejectedRevision int64     `json:"rejected_revision,omitempty"`
-	TrafficRevision int64     `json:"traffic_revision"`
-	LastError       string    `json:"last_error,omitempty"`
-	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
+	TrafficRevision  int64     `json:"traffic_revision"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
 }
 
 func (f *fleetSync) view() FleetView {

@@ -191,8 +191,8 @@ type state struct {
 	// an override here or a foreign one).
 	foreign        map[Key]*override
 	foreignHistory []step
-	audit   []AuditEntry
-	seq     uint64 // the last audit Seq
+	audit          []AuditEntry
+	seq            uint64 // the last audit Seq
 }
 
 type fileValue struct {

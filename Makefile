@@ -138,13 +138,14 @@ test: test-deps vet plugins examples tools
 # committed seed corpus (the f.Add seeds and testdata/fuzz): request bytes
 # through the whole request path, paths, config files, the route matcher,
 # host functions fed by a guest, cache keys, certificate files, upstream
-# answers a shadow compares, and the claims an authorize policy decides on;
+# answers a shadow compares, the claims an authorize policy decides on, and
+# http-wasm host functions fed by a guest;
 # FUZZ_TIME each. go test fuzzes one target of
 # one package per run.
 FUZZ_TIME ?= 15s
 FUZZ_TARGETS := FuzzRequestPath:./host/server FuzzCleanPath:./host/httpsyntax FuzzParse:./host/config \
 	FuzzMatch:./host/router FuzzHostFunctions:./host/abi FuzzKey:./host/cache FuzzLoad:./host/certs \
-	FuzzDiff:./host/shadow FuzzDecide:./host/authz FuzzDecodeResponse:./host/idempotency
+	FuzzDiff:./host/shadow FuzzDecide:./host/authz FuzzDecodeResponse:./host/idempotency FuzzFuncs:./host/abi/httpwasm
 fuzz-short:
 	@set -eo pipefail; out=$$(mktemp); trap 'rm -f $$out' EXIT; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t%%:*} ($(FUZZ_TIME))"; \

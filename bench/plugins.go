@@ -45,7 +45,10 @@ const (
 	kindNoop     = "noop"        // a language's no-op, pooled
 	kindFresh    = "fresh"       // a no-op, a new instance per request
 	kindKeysJSON = "apikey+json" // a language's api-key and json-transform examples
-	kindJWTChain = "jwt-chain"   // the Go jwt-auth, rewrite, json-transform chain
+	// kindABI: the same header plugin (plugins/httpwasm) against the
+	// native ABI and http-wasm's
+	kindABI      = "abi"
+	kindJWTChain = "jwt-chain" // the Go jwt-auth, rewrite, json-transform chain
 )
 
 // Engines of the plugin benchmark's routes: the plugin's `engine:`.
@@ -61,6 +64,7 @@ const (
 	checkWAT             // the text body and the WAT plugin's header
 	checkJWTChain        // 401 without a token; the rewritten, transformed JSON with one
 	checkKeysJSON        // 401 without a key; the transformed JSON with one
+	checkABI             // the text body and the header plugin's header (plugins/httpwasm)
 )
 
 const (
@@ -142,6 +146,14 @@ func (r pluginRouteSpec) path() string { return "/" + r.config }
 // pluginRoutes the routes in round order; pluginRouteSpecs the routes by
 // name. makePluginMatrix makes them.
 var pluginDefs, pluginRoutes, pluginRouteSpecs = makePluginMatrix()
+
+// abiRoute names a route of the ABI pair: "abi-native", "abi-httpwasm-wasmtime".
+func abiRoute(name, engine string) string {
+	if engine == EngineWasmtime {
+		return name + "-wasmtime"
+	}
+	return name
+}
 
 // matrixName is the name of a language × engine route or plugin: prefix,
 // then the language unless Go, then "-wasmtime" on wasmtime: "noop",
@@ -228,6 +240,16 @@ func makePluginMatrix() ([]pluginDef, []string, map[string]pluginRouteSpec) {
 				d.module, d.alts = sdkPluginModule(coldNoops[lang]...)
 			}
 			add(pluginRouteSpec{name: name, config: name, chain: []string{name}, lang: lang, engine: engine, kind: kindNoop, check: check}, d)
+		}
+	}
+	// The same plugin against each ABI, on each engine.
+	for _, engine := range pluginEngines {
+		for _, a := range [...]struct{ name, module string }{
+			{"abi-native", "httpwasm/header-native.wasm"}, {"abi-httpwasm", "httpwasm/header.wasm"},
+		} {
+			name := abiRoute(a.name, engine)
+			add(pluginRouteSpec{name: name, config: name, chain: []string{name}, lang: LangWAT, engine: engine, kind: kindABI, check: checkABI},
+				pluginDef{name: name, module: a.module, language: "WAT", engine: engine})
 		}
 	}
 	for _, lang := range pluginLangs {
@@ -947,6 +969,10 @@ func checkRouteAnswer(route string, status int, h http.Header, body []byte) erro
 		if h.Get("X-Raw-Wat-Response") != "1" {
 			return errors.New("no X-Raw-Wat-Response header: the WAT plugin did not run")
 		}
+	case checkABI:
+		if h.Get("X-Bench-Response") != "1" {
+			return errors.New("no X-Bench-Response header: the header plugin's response hook did not run")
+		}
 	case checkJWTChain:
 		if h.Get("X-Bench-Rewritten") != "1" {
 			return errors.New("no X-Bench-Rewritten header: the rewrite plugin's on_response did not run")
@@ -1357,6 +1383,10 @@ func (r *PluginsReport) summarize() {
 	}
 	both("CPU-µs/req, Go: jwt-auth+rewrite+json-transform ÷ api-key+json-transform (wazero)",
 		RouteAuthTransform, matrixName(kindKeysJSON, LangGo, EngineWazero))
+	for _, engine := range pluginEngines {
+		both("CPU-µs/req, the header plugin: http-wasm ÷ native ABI ("+engine+")",
+			abiRoute("abi-httpwasm", engine), abiRoute("abi-native", engine))
+	}
 	r.targets()
 }
 

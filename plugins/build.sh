@@ -103,3 +103,6 @@ fi
 if (($# == 0)) && [[ -x plugins/raw-wat/build.sh || -f plugins/raw-wat/build.sh ]]; then
 	bash plugins/raw-wat/build.sh
 fi
+if (($# == 0)); then
+	GO="$GO" bash plugins/httpwasm/build.sh
+fi

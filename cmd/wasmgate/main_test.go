@@ -751,6 +751,9 @@ func TestDemo(t *testing.T) {
 		{"GET", proxy + "/as/orders", nil, "", 401, "", 1},
 		{"GET", proxy + "/as/users/1", nil, "", 200, `"full_name":"Ada Lovelace"`, 1},
 		{"GET", proxy + "/as/home?user=1", nil, "", 200, `"notifications":{`, 1},
+		// An unmodified http-wasm guest: it routes, and answers.
+		{"GET", proxy + "/host/users/1", nil, "", 200, `"service": "users"`, 1},
+		{"GET", proxy + "/http-wasm", nil, "", 200, "hello world", 1},
 		{"GET", admin + "/upstreams", map[string]string{"Authorization": auth}, "", 200, `"127.0.0.1:10101"`, 1},
 		{"GET", admin + "/routes", map[string]string{"Authorization": auth}, "", 200, `"feed-beta"`, 1},
 		{"GET", admin + "/metrics", map[string]string{"Authorization": auth}, "", 200, `wasmgate_requests_total{route="user-by-id",status="2xx"}`, 1},

@@ -236,17 +236,22 @@ func printModuleInfo(w io.Writer, info wasm.ModuleInfo) {
 	fmt.Fprintf(w, "  size          %d bytes\n", info.Size)
 	fmt.Fprintf(w, "  sha256        %s\n", info.SHA256)
 	abiVersion := "none (no " + abi.VersionMarker + " export)"
-	if info.ABIVersion > 0 {
+	switch {
+	case info.ABI == wasm.ABIHTTPWasm:
+		abiVersion = "http-wasm (the http_handler ABI of http-wasm-host-go v0.7.0)"
+	case info.ABIVersion > 0:
 		abiVersion = "v" + strconv.Itoa(info.ABIVersion)
 	}
 	fmt.Fprintf(w, "  abi           %s\n", abiVersion)
-	hooks := strings.Join(info.Hooks.List(), ", ")
+	hooks := strings.Join(info.HookNames(), ", ")
 	if hooks == "" {
 		hooks = "none"
 	}
 	fmt.Fprintf(w, "  hooks         %s\n", hooks)
 	kind := "plain module (no _initialize)"
 	switch {
+	case info.Command && info.ABI == wasm.ABIHTTPWasm:
+		kind = "WASI command (_start runs once per instance, as http-wasm hosts do)"
 	case info.Command:
 		kind = "WASI command (exports _start)"
 	case info.Reactor:

@@ -466,6 +466,9 @@ func openSandbox(ctx context.Context, path string, o sandboxOptions) (*sandbox, 
 	if err != nil {
 		return nil, err
 	}
+	if info, _ := wasm.Inspect(code); info.ABI == wasm.ABIHTTPWasm {
+		return nil, fmt.Errorf("%s: an http-wasm guest: run it in the gateway (plugin run and plugin test drive the native ABI; plugin check validates it)", path)
+	}
 	s := &sandbox{path: path, name: strings.TrimSuffix(filepath.Base(path), ".wasm"), opts: o}
 	if s.engine, err = wasm.NewWazeroEngine(wasm.WazeroOptions{CacheDir: o.cacheDir, Interpreter: o.interpreter,
 		Host: abi.Traced(abi.Functions(), s.trace)}); err != nil {

@@ -149,10 +149,22 @@ func DecodeResults(b []byte) ([]BatchResult, error) { return sdkabi.DecodeResult
 // its results back to stack[0..len(Results)), the calling convention of
 // wazero's api.GoFunction and easy to adapt for other engines.
 type Func struct {
+	// Module is the import module of the function: "" is ModuleName
+	// ("wasmgate"); another ABI's functions (http-wasm's "http_handler")
+	// name theirs, so that engines group one table by module.
+	Module  string
 	Name    string
 	Params  []ValueType
 	Results []ValueType
 	Fn      func(c *Call, stack []uint64)
+}
+
+// ImportModule is the import module f belongs to.
+func (f Func) ImportModule() string {
+	if f.Module == "" {
+		return ModuleName
+	}
+	return f.Module
 }
 
 // Memory is the calling instance's linear memory.
@@ -219,12 +231,19 @@ type Call struct {
 	// ErrMsg is what the guest said through set_error (at most 1 KiB).
 	ErrMsg []byte
 
+	// Ext is the per-instance state of another ABI's host functions
+	// (*httpwasm.State for an http-wasm guest; nil for a native plugin). The
+	// runtime sets it once, before instantiation (a start function may call
+	// those functions), and it lives as long as the instance: Reset leaves it.
+	Ext any
+
 	batchResult []byte     // encoded results of the last http_batch
 	scratch     []byte     // header name copies for case-insensitive removal
 	batch       batchState // decoded batch and per-request slots, reused
 }
 
-// Reset clears the per-request fields, keeping buffers for reuse.
+// Reset clears the per-request fields, keeping buffers for reuse (and Ext,
+// which belongs to the instance).
 func (c *Call) Reset() {
 	c.Ctx, c.Req, c.Resp, c.Scope = nil, nil, nil, nil
 	c.LocalResponse = false

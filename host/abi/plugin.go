@@ -4,7 +4,6 @@
 package abi
 
 import (
-	"context"
 	"crypto/rand"
 	"log/slog"
 	"time"
@@ -28,10 +27,8 @@ func configGet(c *Call, stack []uint64) {
 // slogLevel maps the ABI's log levels to slog's.
 var slogLevel = [...]slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError}
 
-// logFn writes a guest message to the gateway log, tagged with plugin and
-// route. A level the logger drops costs no rate budget; over the budget the
-// line is counted and dropped (RateLimitedLogs). A message is cut at
-// MaxLogMessage bytes so that one call cannot flood the log either.
+// logFn writes a guest message to the gateway log (Call.LogMessage: tagged,
+// rate-limited, cut at MaxLogMessage), as http-wasm's log does.
 func logFn(c *Call, stack []uint64) {
 	level := i32(stack[0])
 	msg := c.guest(sdkabi.FuncLog, stack[1], stack[2])
@@ -39,28 +36,7 @@ func logFn(c *Call, stack []uint64) {
 		ret32(stack, ErrBadArgument)
 		return
 	}
-	var plugin, route string
-	var lg *slog.Logger
-	var rl *RateLimitedLogs
-	if e := c.Env; e != nil {
-		plugin, route, lg, rl = e.Plugin, e.Route, e.Log, e.LogRate
-	}
-	if lg == nil {
-		lg = slog.Default().With(slog.String("plugin", plugin), slog.String("route", route))
-	}
-	ctx := c.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	lvl := slogLevel[level]
-	if !lg.Enabled(ctx, lvl) || !rl.Allow() {
-		ret32(stack, 0)
-		return
-	}
-	if len(msg) > MaxLogMessage {
-		msg = msg[:MaxLogMessage]
-	}
-	lg.LogAttrs(ctx, lvl, string(msg))
+	c.LogMessage(slogLevel[level], msg)
 	ret32(stack, 0)
 }
 

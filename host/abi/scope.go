@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"net"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +24,14 @@ type Scope struct {
 	// Flags answers flag_enabled for the request's user; set once by the
 	// server (Reset keeps it). Nil: no flag is known.
 	Flags Flags
+	// Peer is the connection's peer address, with no trusted-proxy
+	// processing (http-wasm's get_source_addr); nil: unknown.
+	Peer net.Addr
+	// Proto is the client's protocol version: "HTTP/1.0", "HTTP/1.1" or
+	// "HTTP/2.0", captured before the gateway rewrites the request to
+	// HTTP/1.1 for the upstream (http-wasm's get_protocol_version); "": the
+	// request's own.
+	Proto string
 }
 
 // Flags are the gateway's feature flags as a request's plugins see them.
@@ -60,6 +69,9 @@ func (s *Scope) Reset() {
 	s.Consumer = s.Consumer[:0]
 	s.Claims = s.Claims[:0]
 	s.CacheKey = s.CacheKey[:0]
+	// Per request: a pooled scope must not report the last client's
+	// connection (nor keep it reachable) if the server does not set them.
+	s.Peer, s.Proto = nil, ""
 }
 
 func (s *Scope) client() []byte {

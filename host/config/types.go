@@ -384,6 +384,7 @@ type Plugin struct {
 	Name          string       `yaml:"name" json:"name,omitempty" doc:"unique plugin name routes refer to (metric label, log tag)" required:"true"`
 	Module        string       `yaml:"module" json:"module,omitempty" doc:"path of the .wasm file, relative to the config file" required:"true"`
 	Engine        string       `yaml:"engine" json:"engine,omitempty" doc:"WebAssembly engine of this plugin, wazero or wasmtime (default: plugin_runtime.engine)" enum:"wazero,wasmtime"`
+	ABI           string       `yaml:"abi" json:"abi,omitempty" doc:"the plugin's ABI: native (sdk/ABI.md) or http-wasm (http-wasm's http_handler); detected from the module when unset, and a module (a hot-load, a rollback) of the other refused when set" enum:"native,http-wasm"`
 	Mode          string       `yaml:"mode" json:"mode,omitempty" doc:"instance mode: pooled reuses instances, fresh makes one per request" default:"pooled" enum:"pooled,fresh"`
 	Pool          PluginPool   `yaml:"pool" json:"pool,omitempty" doc:"instance pool bounds (mode pooled)"`
 	Limits        PluginLimits `yaml:"limits" json:"limits,omitempty" doc:"sandbox limits (routes may override)"`

@@ -256,6 +256,10 @@ type Exchange struct {
 	// exchange with ErrBodyTooLarge as soon as it is known to be: from
 	// its Content-Length, or once the bytes read pass it.
 	MaxResponseBody int64
+	// NotAfter, when set, ends the exchange by then at the latest, retries
+	// included, before its total timeout would: an idempotency claim's
+	// lease, past which another gateway may send the request.
+	NotAfter time.Time
 
 	// Target is the address of the target that produced Resp (or the last one tried).
 	Target string
@@ -367,6 +371,9 @@ func (u *Upstream) Do(x *Exchange) error {
 		key.body = x.MaxResponseBody
 	}
 	deadline := time.Now().Add(total)
+	if !x.NotAfter.IsZero() && x.NotAfter.Before(deadline) {
+		deadline = x.NotAfter
+	}
 	pol := x.Retries
 	if pol == nil {
 		pol = u.cfg.Retries

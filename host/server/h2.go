@@ -126,7 +126,7 @@ func (f *h2Front) serve(c net.Conn, w http.ResponseWriter, r *http.Request) {
 		}
 		req.Header.SetContentLength(len(req.Body()))
 	}
-	f.s.handle(ctx)
+	f.s.serve(ctx, strProtoHTTP2)
 
 	resp := &ctx.Response
 	h := w.Header()

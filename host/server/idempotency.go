@@ -136,6 +136,16 @@ func (rq *request) leaseLost() bool {
 	return rq.idem.claimed && time.Since(rq.idem.claimedAt) >= rq.route.idem.lease
 }
 
+// leaseEnd is when the request's claim runs out (zero without one): its
+// exchange ends by then, however long the gateway stalled before sending,
+// so that it never runs past the lease into another gateway's claim.
+func (rq *request) leaseEnd() time.Time {
+	if !rq.idem.claimed {
+		return time.Time{}
+	}
+	return rq.idem.claimedAt.Add(rq.route.idem.lease)
+}
+
 // claimKey claims the request's idempotency key, or finds its stored
 // answer (rq.idem.replay). It returns the refusal when the request is
 // answered here: a missing or invalid key, a repeat of a request still in
@@ -168,6 +178,9 @@ func (rq *request) claimKey() *rejection {
 	fp := idempotency.NewFingerprint(req.Header.Method(), req.URI().RequestURI(), req.Body())
 	deadline := time.Now().Add(ri.wait)
 	for {
+		// Taken before the claim: the lease may start at the store's
+		// clock any time until Claim returns.
+		asked := time.Now()
 		c, err := ri.store.Claim(background, key, fp, ri.lease)
 		if err != nil {
 			m.Idempotency("store_error")
@@ -181,7 +194,7 @@ func (rq *request) claimKey() *rejection {
 		}
 		switch c.State {
 		case idempotency.Claimed:
-			rq.idem = idemState{key: key, token: c.Token, claimed: true, claimedAt: time.Now()}
+			rq.idem = idemState{key: key, token: c.Token, claimed: true, claimedAt: asked}
 			req.Header.SetCanonical(keyIdempotencyFence, fasthttp.AppendUint(rq.scratch[:0], int(c.Token)))
 			return nil
 		case idempotency.Replay:

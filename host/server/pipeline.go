@@ -65,6 +65,10 @@ type request struct {
 	// pass is rq.passUpstream, bound once so that handing it to the cache
 	// allocates nothing.
 	pass cache.Fetcher
+	// abortResp takes what an http-wasm guest writes in the
+	// handle_response that says the request ended without an answer for
+	// it (releaseChain): the client gets the gateway's own.
+	abortResp fasthttp.Response
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -82,7 +86,12 @@ var requestPool = sync.Pool{New: func() any {
 }}
 
 // handle is the proxy listener's handler: one client request, in one pass.
-func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+func (s *Server) handle(ctx *fasthttp.RequestCtx) { s.serve(ctx, "") }
+
+// serve serves one request of a client speaking proto ("HTTP/2.0" from the
+// HTTP/2 front, which hands requests on as HTTP/1.1; "" reads it from the
+// request).
+func (s *Server) serve(ctx *fasthttp.RequestCtx, proto string) {
 	inFlight := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	gauge := s.metrics.InFlight()
@@ -90,17 +99,33 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer gauge.Dec()
 
 	rq := requestPool.Get().(*request)
-	rq.start(ctx, s.snap.Load())
+	rq.start(ctx, s.snap.Load(), proto)
 	rq.serve(inFlight)
 	rq.end()
 	requestPool.Put(rq)
 }
 
+// The client protocols http-wasm guests read (get_protocol_version).
+const (
+	strProtoHTTP10 = "HTTP/1.0"
+	strProtoHTTP11 = "HTTP/1.1"
+	strProtoHTTP2  = "HTTP/2.0"
+)
+
 // start readies a pooled request for ctx on snap.
-func (rq *request) start(ctx *fasthttp.RequestCtx, snap *snapshot) {
+func (rq *request) start(ctx *fasthttp.RequestCtx, snap *snapshot, proto string) {
 	rq.ctx, rq.snap, rq.route, rq.holdsSnapshot = ctx, snap, nil, false
 	rq.scope.Reset()
 	rq.scope.Client = clientIP(ctx, snap.trusted, rq.scope.Client)
+	rq.scope.Peer = ctx.RemoteAddr()
+	switch {
+	case proto != "":
+		rq.scope.Proto = proto
+	case ctx.Request.Header.IsHTTP11():
+		rq.scope.Proto = strProtoHTTP11
+	default:
+		rq.scope.Proto = strProtoHTTP10
+	}
 	rq.limits.reset()
 	rq.sticky.reset()
 	rq.cacheStatus, rq.upstream, rq.target = "", "", ""
@@ -141,8 +166,9 @@ func (rq *request) serve(inFlight int64) {
 	}
 	if len(rt.chain) > 0 && rq.runRequestChain() {
 		// Answered by a plugin, a fail_closed plugin's failure or a rate
-		// limit: the plugins the request passed see the answer.
-		rq.runResponseChain()
+		// limit: the plugins the request passed see the answer (with what
+		// http-wasm guests among them wrote to it, when a plugin answered).
+		rq.runResponseChain(rq.chain.local)
 		rq.answer()
 		return
 	}
@@ -188,7 +214,7 @@ func (rq *request) serve(inFlight int64) {
 		rq.mirror(rt.shadow)
 	}
 	if len(rt.chain) > 0 {
-		rq.runResponseChain()
+		rq.runResponseChain(true)
 	}
 	rq.answer()
 }
@@ -346,7 +372,9 @@ func (rq *request) runRequestChain() bool {
 			action, err = inst.OnRequest(&rq.ctx.Request, &rq.ctx.Response, &rq.scope)
 			v.endCall(start)
 		}
-		if l.fresh && err == nil {
+		if err == nil && (l.fresh || inst.Pending()) {
+			// Fresh mode, or an http-wasm guest that said next=1: its
+			// handle_response runs on this instance.
 			cs.held[i] = inst
 		} else {
 			v.binding.Release(inst, err != nil)
@@ -363,6 +391,7 @@ func (rq *request) runRequestChain() bool {
 			return true // the 429; the plugins before this one see it
 		}
 		if action == abi.Stop {
+			cs.local = true
 			// A local answer given before the policy was decided is served
 			// when it is an error (an auth plugin's 401, say) or the policy
 			// admits the request: else a plugin placed before the auth
@@ -510,7 +539,7 @@ var protoHTTP, protoHTTPS = []byte("http"), []byte("https")
 // proxy sends the request to the route's upstream.
 func (rq *request) proxy() error {
 	x := &rq.exchange
-	*x = proxy.Exchange{Req: &rq.ctx.Request, Resp: &rq.ctx.Response, ClientIP: rq.scope.Client}
+	*x = proxy.Exchange{Req: &rq.ctx.Request, Resp: &rq.ctx.Response, ClientIP: rq.scope.Client, NotAfter: rq.leaseEnd()}
 	var err error
 	rq.upstream, err = rq.route.send(x, rq.pickUpstream())
 	rq.target = x.Target
@@ -554,7 +583,7 @@ var (
 func (rq *request) passUpstream(req *fasthttp.Request, resp *fasthttp.Response) error {
 	rq.prepareForwarding(req)
 	x := &rq.exchange
-	*x = proxy.Exchange{Req: req, Resp: resp, ClientIP: rq.scope.Client}
+	*x = proxy.Exchange{Req: req, Resp: resp, ClientIP: rq.scope.Client, NotAfter: rq.leaseEnd()}
 	_, err := rq.route.send(x, rq.pickUpstream())
 	return err
 }
@@ -604,9 +633,19 @@ func (rq *request) upstreamFailed(err error) {
 }
 
 // runResponseChain runs on_response in reverse order over the plugins the
-// request passed, then releases what the request held.
-func (rq *request) runResponseChain() {
+// request passed, then releases what the request held. With merge, what
+// http-wasm guests wrote to the response before they said next=1 goes into
+// the answer first (outer plugins first, as middleware would have written
+// it); not into the gateway's own refusals.
+func (rq *request) runResponseChain(merge bool) {
 	cs := &rq.chain
+	if merge {
+		for i := 0; i < cs.reached; i++ {
+			if inst := cs.held[i]; inst != nil {
+				inst.MergeEarly(&rq.ctx.Response, rq.ctx.IsHead())
+			}
+		}
+	}
 	for i := cs.reached - 1; i >= 0; i-- {
 		l, v := rq.route.chain[i], cs.versions[i]
 		if !l.onResponse {
@@ -614,6 +653,11 @@ func (rq *request) runResponseChain() {
 		}
 		inst := cs.held[i]
 		if inst == nil {
+			if v.binding.ABI() == wasm.ABIHTTPWasm {
+				// handle_response runs only on the instance whose
+				// handle_request said next=1: this one failed open.
+				continue
+			}
 			var err error
 			if inst, err = v.binding.Acquire(background); err != nil {
 				if rq.pluginFailed(l, v, err) {
@@ -634,19 +678,30 @@ func (rq *request) runResponseChain() {
 	rq.releaseChain()
 }
 
-// releaseChain returns instances still held (fresh mode) to their bindings.
+// releaseChain returns instances still held (fresh mode, http-wasm) to
+// their bindings, innermost first. An http-wasm guest whose handle_request
+// said next=1 is told the request ended without an answer for it
+// (handle_response with is_error 1): the upstream failed, or the gateway
+// refused the request after the chain.
 func (rq *request) releaseChain() {
 	if rq.route == nil {
 		return
 	}
 	cs := &rq.chain
-	for i, inst := range cs.held[:len(rq.route.chain)] {
-		if inst != nil {
-			cs.versions[i].binding.Release(inst, false)
-			cs.held[i] = nil
+	for i := len(rq.route.chain) - 1; i >= 0; i-- {
+		inst := cs.held[i]
+		if inst == nil {
+			continue
 		}
+		failed := false
+		if inst.Pending() {
+			failed = inst.AbortResponse(&rq.ctx.Request, &rq.abortResp, &rq.scope) != nil
+			rq.abortResp.Reset()
+		}
+		cs.versions[i].binding.Release(inst, failed)
+		cs.held[i] = nil
 	}
-	cs.reached = 0
+	cs.reached, cs.local = 0, false
 }
 
 // answer completes the response the request got: the request id, the

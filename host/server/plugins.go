@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -203,6 +204,11 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 			at(pos, "plugin %q: module %s rejected: %v", pc.Name, pc.Module, unwrapPluginName(err))
 			continue
 		}
+		if got := m.Info().ABI.String(); pc.ABI != "" && got != pc.ABI {
+			at(pc.At.Of("abi", pc.Pos), "plugin %q: version %.12s of module %s is %s plugin; the config says abi: %s", pc.Name, v.sha, pc.Module, article(got), pc.ABI)
+			_ = m.Release(ctx)
+			continue
+		}
 		modules[pc.Name] = m
 		snap.modules = append(snap.modules, m)
 		snap.plugins[pc.Name] = &loadedPlugin{cfg: pc, module: m, version: v}
@@ -210,6 +216,10 @@ func (b *builder) loadPlugins(ctx context.Context, cfg *config.Config, snap, pre
 			if tolerate == nil || !tolerate(traffic.Key{Kind: kindCanary, Name: pc.Name}, err) {
 				at(pos, "plugin %q: canary: %v", pc.Name, err)
 			}
+		} else if c != nil && c.module.Info().ABI != m.Info().ABI {
+			// The link's hooks come from the running module.
+			at(pos, "plugin %q: canary: version %.12s is %s plugin, the running version %s one", pc.Name, c.version.sha, article(c.module.Info().ABI.String()), article(m.Info().ABI.String()))
+			_ = c.module.Release(ctx)
 		} else if c != nil {
 			canaries[pc.Name] = c
 			snap.modules = append(snap.modules, c.module)
@@ -270,6 +280,9 @@ func (b *builder) bind(ctx context.Context, cfg *config.Config, snap, prev *snap
 	conf := []byte(rp.Config)
 	if len(conf) == 0 {
 		conf = def.Config
+	}
+	if m.Info().ABI == wasm.ABIHTTPWasm {
+		conf = httpWasmConfig(conf)
 	}
 	bc := wasm.BindingConfig{
 		Mode:                   wasm.ModePooled,
@@ -416,9 +429,12 @@ func (b *builder) retirePlugins(old, next *snapshot) {
 
 // chainState is a request's progress through its route's chain.
 type chainState struct {
-	held     [maxChain]*wasm.Instance // fresh-mode instances, kept for on_response
-	versions [maxChain]*linkVersion   // the version each link runs for the request
-	reached  int                      // links whose on_request phase was passed
+	// held are the instances kept for on_response: fresh mode, and
+	// http-wasm guests between handle_request (next=1) and handle_response.
+	held     [maxChain]*wasm.Instance
+	versions [maxChain]*linkVersion // the version each link runs for the request
+	reached  int                    // links whose on_request phase was passed
+	local    bool                   // a plugin answered the request itself
 }
 
 // startCall counts a hook call of v and, while the link has a canary (whose
@@ -438,3 +454,24 @@ func (v *linkVersion) endCall(start time.Time) {
 }
 
 var background = context.Background()
+
+// httpWasmConfig is what an http-wasm guest's get_config reads: its config
+// as JSON, as native plugins get it (http-wasm leaves the format to the
+// guest; Traefik, its largest host, hands guests JSON too), except that a
+// YAML string is handed over as its bytes, unquoted: a guest that wants a
+// token, a path or a blob of its own format gets just that.
+func httpWasmConfig(conf []byte) []byte {
+	var str string
+	if len(conf) > 0 && conf[0] == '"' && json.Unmarshal(conf, &str) == nil {
+		return []byte(str)
+	}
+	return conf
+}
+
+// article puts "a" or "an" before an ABI's name.
+func article(abiName string) string {
+	if strings.HasPrefix(abiName, "http") {
+		return "an " + abiName
+	}
+	return "a " + abiName
+}

@@ -78,6 +78,7 @@ type PluginView struct {
 	Engine       string        `json:"engine"`
 	Interruption string        `json:"interruption"`
 	Mode         string        `json:"mode"`
+	ABI          string        `json:"abi"` // native or http-wasm
 	Hooks        []string      `json:"hooks"`
 	ColdStart    ColdStartView `json:"cold_start"`
 	// Instances and MemoryBytes sum the live instances and their linear
@@ -179,7 +180,7 @@ func (s *Server) Plugins() PluginsView {
 		v := PluginView{
 			Name: name, Module: lp.cfg.Module, SHA256: info.SHA256, Version: lp.module.Version(),
 			Size: info.Size, LoadedAt: lp.version.loadedAt, Source: lp.version.source, CompileMs: float64(info.CompileTime.Microseconds()) / 1000,
-			Engine: info.Engine, Interruption: info.Interruption, Mode: lp.cfg.Mode, Hooks: info.Hooks.List(),
+			Engine: info.Engine, Interruption: info.Interruption, Mode: lp.cfg.Mode, ABI: info.ABI.String(), Hooks: info.HookNames(),
 			Routes: []PluginRoute{},
 		}
 		if c := lp.canary; c != nil {

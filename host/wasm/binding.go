@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/abi/httpwasm"
 )
 
 // Mode is how a binding hands out instances.
@@ -132,6 +133,7 @@ type Binding struct {
 	cfg     BindingConfig
 	cm      CompiledModule
 	hooks   Hooks
+	abi     ABI // the module's: how its hooks are called
 	cfgLen  uint32
 	capSize uint64 // memory cap in bytes
 	series  *series
@@ -189,7 +191,7 @@ func (m *Module) Bind(ctx context.Context, env *abi.Env, cfg BindingConfig) (*Bi
 	if !m.retain() {
 		return nil, ErrClosed
 	}
-	b := &Binding{m: m, env: env, cfg: cfg, hooks: m.info.Hooks, now: m.r.now,
+	b := &Binding{m: m, env: env, cfg: cfg, hooks: m.info.Hooks, abi: m.info.ABI, now: m.r.now,
 		slots: make(chan struct{}, cfg.PoolMax)}
 	b.cfgLen = uint32(len(env.Config))
 	if b.cfgLen == 0 {
@@ -271,6 +273,11 @@ func (b *Binding) newInstance() (*Instance, error) {
 	// Host functions may run from the start function or _initialize
 	// already: they see the init phase and the binding's env.
 	inst.call.Phase, inst.call.Env = abi.PhaseInit, b.env
+	if b.abi == ABIHTTPWasm {
+		// Before instantiation: _start or a start section may call
+		// enable_features or get_config.
+		inst.call.Ext = httpwasm.NewState()
+	}
 	inst.stdout = guestLog{sink: b.sink, stream: "stdout", level: slog.LevelInfo}
 	inst.stderr = guestLog{sink: b.sink, stream: "stderr", level: slog.LevelWarn}
 	mi, err := b.cm.Instantiate(context.Background(), InstanceOptions{
@@ -512,6 +519,11 @@ func (b *Binding) Release(inst *Instance, failed bool) {
 		return
 	}
 	inst.held = false
+	if st, ok := inst.call.Ext.(*httpwasm.State); ok && st.Pending() {
+		// handle_response never ran (a caller that did not finish the
+		// request): no request state outlives the request.
+		st.End()
+	}
 	failed = failed || inst.broken
 	ok := inst.ok
 	if failed {
@@ -631,6 +643,9 @@ func (b *Binding) settleLocked(trial bool, ok Hooks, failed bool, h Hook) {
 			slog.Int("consecutive_failures", b.fails[h]), slog.Duration("backoff", b.backoff))
 	}
 }
+
+// ABI is the contract of the binding's module.
+func (b *Binding) ABI() ABI { return b.abi }
 
 // stageName names a quarantine stage for logs.
 func stageName(h Hook) string {

@@ -95,6 +95,11 @@ type ModuleInstance interface {
 	// it runs past timeout: the error then matches ErrDeadline and the
 	// instance is unusable. Any error leaves the instance unusable.
 	CallHook(h Hook, arg uint32, timeout time.Duration) (int32, error)
+	// CallHookRaw is CallHook for hooks of any of the ABIs' signatures:
+	// up to two i32 arguments (a hook taking fewer ignores the rest), and
+	// the first result's 64 bits (an i64 whole, an i32 in the low half, 0
+	// for none).
+	CallHookRaw(h Hook, a0, a1 uint32, timeout time.Duration) (uint64, error)
 	// MemorySize is the current size of the linear memory in bytes.
 	MemorySize() uint32
 	// OutOfMemory reports whether the guest ran out of memory: its last

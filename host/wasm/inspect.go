@@ -5,12 +5,16 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/http-wasm/http-wasm-host-go/api/handler"
+
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/abi/httpwasm"
 	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
@@ -140,6 +144,42 @@ func (h Hook) String() string {
 	return "hook" + strconv.Itoa(int(h))
 }
 
+// ABI is the contract a module was written against.
+type ABI uint8
+
+const (
+	// ABINative is sdk/ABI.md: the wasmgate import module and the
+	// wasmgate_abi_v1 marker.
+	ABINative ABI = iota
+	// ABIHTTPWasm is http-wasm's handler ABI (the http_handler import
+	// module, handle_request and handle_response), as http-wasm-host-go
+	// v0.7.0 implements it; see host/abi/httpwasm.
+	ABIHTTPWasm
+)
+
+// String names the ABI as the config's plugins[].abi does.
+func (a ABI) String() string {
+	if a == ABIHTTPWasm {
+		return "http-wasm"
+	}
+	return "native"
+}
+
+// Export is the name the module exports hook h under: http-wasm's
+// handle_request and handle_response take the places of on_request and
+// on_response (it has no on_init).
+func (h Hook) Export(a ABI) string {
+	if a == ABIHTTPWasm {
+		switch h {
+		case HookRequest:
+			return handler.FuncHandleRequest
+		case HookResponse:
+			return handler.FuncHandleResponse
+		}
+	}
+	return h.String()
+}
+
 // hookSignatures are the exact types sdk/ABI.md section 2 requires: sdk/abi's
 // Hooks, by Hook. A hook of one without the other stops the package from
 // initialising, so the two cannot drift apart.
@@ -193,6 +233,7 @@ type ModuleInfo struct {
 	Hooks      Hooks
 	Reactor    bool // exports _initialize
 	Command    bool // exports _start
+	ABI        ABI  // the contract: detected from the imports and exports
 	// Set by the engine and Runtime.Load.
 	CompileTime time.Duration
 	Engine      string
@@ -200,6 +241,30 @@ type ModuleInfo struct {
 	// (cheap checks added at load, see instrument) or "context" (wazero's
 	// context watch), with the reason when instrumentation was not possible.
 	Interruption string
+}
+
+// HookNames lists the hooks' export names, in call order.
+func (info ModuleInfo) HookNames() []string {
+	var out []string
+	for h := Hook(0); h < numHooks; h++ {
+		if info.Hooks.Has(h) {
+			out = append(out, h.Export(info.ABI))
+		}
+	}
+	return out
+}
+
+// InitExport is what runs once after instantiation: _initialize for a
+// reactor; for an http-wasm guest that is a WASI command, _start (http-wasm
+// hosts run it, through wazero's default start functions); else "".
+func (info ModuleInfo) InitExport() string {
+	switch {
+	case info.Reactor:
+		return exportInit
+	case info.Command && info.ABI == ABIHTTPWasm:
+		return exportStart
+	}
+	return ""
 }
 
 // ValidationError lists why a module does not meet sdk/ABI.md.
@@ -242,6 +307,9 @@ func Inspect(wasm []byte) (ModuleInfo, error) {
 // hostFuncs indexes abi.Functions() by name.
 var hostFuncs = sync.OnceValue(func() map[string]Signature { return funcTable(abi.Functions()) })
 
+// httpWasmFuncs indexes httpwasm.Functions() by name.
+var httpWasmFuncs = sync.OnceValue(func() map[string]Signature { return funcTable(httpwasm.Functions()) })
+
 func funcTable(fs []abi.Func) map[string]Signature {
 	m := make(map[string]Signature, len(fs))
 	for _, f := range fs {
@@ -258,9 +326,40 @@ const (
 	markerVersion = 1
 )
 
-// validate checks info against sdk/ABI.md section 1 and sets Hooks,
-// ABIVersion, Reactor and Command.
+// detectABI tells the contract a module was written against: a wasmgate
+// marker or import is native; else an http_handler import or a
+// handle_request export is http-wasm; else native, whose validation then
+// says what is missing.
+func detectABI(info *ModuleInfo) ABI {
+	httpWasm := false
+	for _, e := range info.Exports {
+		switch {
+		case strings.HasPrefix(e.Name, abi.VersionPrefix):
+			return ABINative
+		case e.Name == handler.FuncHandleRequest:
+			httpWasm = true
+		}
+	}
+	for _, im := range info.Imports {
+		switch im.Module {
+		case abi.ModuleName:
+			return ABINative
+		case httpwasm.ModuleName:
+			httpWasm = true
+		}
+	}
+	if httpWasm {
+		return ABIHTTPWasm
+	}
+	return ABINative
+}
+
+// validate checks info against its ABI (sdk/ABI.md section 1, or
+// http-wasm's) and sets ABI, Hooks, ABIVersion, Reactor and Command.
 func validate(info *ModuleInfo) error {
+	if info.ABI = detectABI(info); info.ABI == ABIHTTPWasm {
+		return validateHTTPWasm(info)
+	}
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 
@@ -350,8 +449,87 @@ func validate(info *ModuleInfo) error {
 			case !im.Type.Equal(want):
 				add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
 			}
+		case httpwasm.ModuleName:
+			add("unknown import %q.%q (a module uses one ABI: wasmgate's or http-wasm's)", im.Module, im.Name)
 		default:
 			add("unknown import %q.%q", im.Module, im.Name)
+		}
+	}
+	if len(probs) > 0 {
+		return &ValidationError{Problems: probs}
+	}
+	return nil
+}
+
+// httpWasmHooks are the exports of an http-wasm guest, by hook.
+var httpWasmHooks = [...]struct {
+	hook Hook
+	sig  Signature
+}{
+	{HookRequest, Signature{Results: []sdkabi.ValueType{sdkabi.I64}}},
+	{HookResponse, Signature{Params: []sdkabi.ValueType{sdkabi.I32, sdkabi.I32}}},
+}
+
+// validateHTTPWasm checks an http-wasm guest: handle_request ()->i64 and
+// handle_response (i32,i32)->() exported, its memory, and imports only of
+// http_handler and WASI, each with its signature.
+func validateHTTPWasm(info *ModuleInfo) error {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	memory := false
+	for _, e := range info.Exports {
+		switch e.Name {
+		case exportMemory:
+			memory = e.Kind == ExternMemory
+			if !memory {
+				add("export %q is a %s, want the linear memory", e.Name, e.Kind)
+			}
+		case exportInit, exportStart:
+			if e.Kind != ExternFunc || !e.Type.Equal(Signature{}) {
+				add("export %q must be a function ()->()", e.Name)
+			}
+			info.Reactor = info.Reactor || e.Name == exportInit
+			info.Command = info.Command || e.Name == exportStart
+		}
+		for _, hk := range httpWasmHooks {
+			if e.Name != hk.hook.Export(ABIHTTPWasm) {
+				continue
+			}
+			if e.Kind != ExternFunc {
+				add("export %q is a %s, want a function", e.Name, e.Kind)
+			} else if !e.Type.Equal(hk.sig) {
+				add("export %q has signature %s, want %s", e.Name, e.Type, hk.sig)
+			} else {
+				info.Hooks |= 1 << hk.hook
+			}
+		}
+	}
+	for _, hk := range httpWasmHooks {
+		if name := hk.hook.Export(ABIHTTPWasm); !info.Hooks.Has(hk.hook) && !slices.ContainsFunc(info.Exports, func(e Export) bool { return e.Name == name }) {
+			add("missing export %q (an http-wasm guest exports handle_request ()->i64 and handle_response (i32,i32)->())", name)
+		}
+	}
+	if !memory {
+		add("missing export %q (the linear memory)", exportMemory)
+	} else if info.Memory.Is64 || info.Memory.Shared {
+		add("export %q must be a 32-bit unshared memory", exportMemory)
+	}
+	for _, im := range info.Imports {
+		var want Signature
+		var ok bool
+		switch im.Module {
+		case httpwasm.ModuleName:
+			want, ok = httpWasmFuncs()[im.Name]
+		case wasiModule:
+			want, ok = wasiFuncs()[im.Name]
+		}
+		switch {
+		case !ok:
+			add("unknown import %q.%q", im.Module, im.Name)
+		case im.Kind != ExternFunc:
+			add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
+		case !im.Type.Equal(want):
+			add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
 		}
 	}
 	if len(probs) > 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/abi/httpwasm"
 )
 
 // Instance is a plugin instance checked out of a Binding: for one hook call
@@ -42,7 +43,15 @@ type Instance struct {
 // without send_response, or any other value, is a failure. An error is a
 // *PluginError and leaves the instance broken (Release closes it). scope is
 // the request's state shared by the chain (nil: none).
+//
+// For an http-wasm guest it runs handle_request: next=0 is abi.Stop, with
+// what the guest wrote as the local response; next=1 is abi.Continue, and
+// the instance must then be kept for the request's OnResponse (or
+// AbortResponse): Pending says so.
 func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, scope *abi.Scope) (int32, error) {
+	if i.b.abi == ABIHTTPWasm {
+		return i.handleRequest(req, resp, scope)
+	}
 	if !i.b.hooks.Has(HookRequest) {
 		return abi.Continue, nil
 	}
@@ -68,7 +77,13 @@ func (i *Instance) OnRequest(req *fasthttp.Request, resp *fasthttp.Response, sco
 
 // OnResponse runs on_response under the call deadline; a module without it
 // costs nothing. An error is a *PluginError and leaves the instance broken.
+//
+// For an http-wasm guest it runs handle_response(reqCtx, 0) on the instance
+// whose handle_request said next=1.
 func (i *Instance) OnResponse(req *fasthttp.Request, resp *fasthttp.Response, scope *abi.Scope) error {
+	if i.b.abi == ABIHTTPWasm {
+		return i.handleResponse(req, resp, scope, false)
+	}
 	if !i.b.hooks.Has(HookResponse) {
 		return nil
 	}
@@ -85,6 +100,81 @@ func (i *Instance) OnResponse(req *fasthttp.Request, resp *fasthttp.Response, sc
 	return err
 }
 
+// handleRequest runs an http-wasm guest's handle_request.
+func (i *Instance) handleRequest(req *fasthttp.Request, resp *fasthttp.Response, scope *abi.Scope) (int32, error) {
+	s := i.call.Ext.(*httpwasm.State)
+	s.Begin()
+	c := &i.call
+	c.Phase, c.Env, c.Req, c.Resp, c.Scope = abi.PhaseRequest, i.b.env, req, resp, scope
+	v, err := i.runRaw(HookRequest, 0, 0)
+	c.Reset()
+	if err != nil {
+		s.End()
+		return 0, err
+	}
+	i.ok |= 1 << HookRequest
+	if uint32(v) == 0 { // next=0: the guest answered
+		s.Answer(resp)
+		s.End()
+		return abi.Stop, nil
+	}
+	s.Next(uint32(v >> 32))
+	return abi.Continue, nil
+}
+
+// handleResponse runs an http-wasm guest's handle_response(reqCtx,
+// isError) on the instance whose handle_request said next=1.
+func (i *Instance) handleResponse(req *fasthttp.Request, resp *fasthttp.Response, scope *abi.Scope, isError bool) error {
+	s := i.call.Ext.(*httpwasm.State)
+	if !s.Pending() {
+		return i.fail(HookResponse, nil, "handle_response without a handle_request that returned next=1 on this instance")
+	}
+	c := &i.call
+	c.Phase, c.Env, c.Req, c.Resp, c.Scope = abi.PhaseResponse, i.b.env, req, resp, scope
+	s.AfterNext()
+	var flag uint32
+	if isError {
+		flag = 1
+	}
+	_, err := i.runRaw(HookResponse, s.ReqCtx(), flag)
+	c.Reset()
+	s.End()
+	if err == nil {
+		i.ok |= 1 << HookResponse
+	}
+	return err
+}
+
+// Pending reports whether an http-wasm guest's handle_request said next=1
+// on this instance: its handle_response is due here, on this request's
+// response (OnResponse) or, when the request ends without one for it, on
+// a scratch response (AbortResponse).
+func (i *Instance) Pending() bool {
+	s, ok := i.call.Ext.(*httpwasm.State)
+	return ok && s.Pending()
+}
+
+// MergeEarly applies to resp, the answer the request got past the guest,
+// what an http-wasm guest wrote to the response before it said next=1
+// (headers added, a body before resp's; resp's status stays).
+func (i *Instance) MergeEarly(resp *fasthttp.Response, head bool) {
+	if s, ok := i.call.Ext.(*httpwasm.State); ok && s.Pending() {
+		s.Merge(resp, head)
+	}
+}
+
+// AbortResponse runs handle_response(reqCtx, 1) on an instance whose
+// handle_request said next=1 when the request ends without a response for
+// the guest (the upstream failed, or a later check refused the request);
+// scratch takes what it writes, so that the client gets the gateway's own
+// answer. It does nothing for any other instance.
+func (i *Instance) AbortResponse(req *fasthttp.Request, scratch *fasthttp.Response, scope *abi.Scope) error {
+	if !i.Pending() {
+		return nil
+	}
+	return i.handleResponse(req, scratch, scope, true)
+}
+
 // MemorySize is the instance's current linear memory size in bytes.
 func (i *Instance) MemorySize() uint32 { return i.mi.MemorySize() }
 
@@ -93,20 +183,26 @@ func (i *Instance) Requests() int { return i.requests }
 
 // run calls a hook and records its duration and memory.
 func (i *Instance) run(h Hook) (int32, error) {
+	v, err := i.runRaw(h, 0, 0)
+	return int32(uint32(v)), err
+}
+
+// runRaw is run with the arguments and the whole result of CallHookRaw.
+func (i *Instance) runRaw(h Hook, a0, a1 uint32) (uint64, error) {
 	if i.broken {
 		return 0, i.fail(h, nil, "instance already failed")
 	}
 	i.last = h
 	b := i.b
 	start := mono()
-	rc, err := i.mi.CallHook(h, 0, b.cfg.CallTimeout)
+	v, err := i.mi.CallHookRaw(h, a0, a1, b.cfg.CallTimeout)
 	b.series.call[h].Observe(float64(mono()-start) / 1e9)
 	i.mem = i.mi.MemorySize()
 	b.series.memory(i.mem)
 	if err != nil {
-		return rc, i.fail(h, err, "")
+		return v, i.fail(h, err, "")
 	}
-	return rc, nil
+	return v, nil
 }
 
 // fail classifies a failed hook, marks the instance broken, counts and
@@ -119,16 +215,16 @@ func (i *Instance) fail(h Hook, err error, msg string) error {
 		switch {
 		case errors.Is(err, ErrDeadline):
 			kind = KindTimeout
-			msg = h.String() + " ran past its deadline of " + b.cfg.CallTimeout.String() + " and was interrupted"
+			msg = h.Export(b.abi) + " ran past its deadline of " + b.cfg.CallTimeout.String() + " and was interrupted"
 		case i.mi.OutOfMemory():
 			// The guest failed with no room left to grow: memory.grow
 			// returned -1 and the guest gave up (trap or exit).
 			kind = KindMemory
-			msg = h.String() + " failed out of memory (cap " + strconv.FormatUint(b.capSize>>16, 10) + " pages, memory " +
+			msg = h.Export(b.abi) + " failed out of memory (cap " + strconv.FormatUint(b.capSize>>16, 10) + " pages, memory " +
 				strconv.FormatUint(uint64(i.mi.MemorySize())>>16, 10) + " pages): " + err.Error()
 		default:
 			kind = KindTrap
-			msg = h.String() + ": " + err.Error()
+			msg = h.Export(b.abi) + ": " + err.Error()
 		}
 	}
 	if len(i.call.ErrMsg) > 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/abi/httpwasm"
 	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
@@ -206,10 +208,11 @@ func (e *WasmtimeEngine) Compile(_ context.Context, wasm []byte) (CompiledModule
 	}
 	mod := &wtModule{m: m, code: wasm, grows: grows}
 	mod.refs.Store(1)
-	// _initialize is called unchecked: only with the signature it must have.
+	// _initialize (or an http-wasm command's _start) is called unchecked:
+	// only with the signature it must have.
 	initOK := false
 	for _, ex := range info.Exports {
-		if ex.Name == exportInit && ex.Kind == ExternFunc && ex.Type.Equal(Signature{}) {
+		if ex.Name == info.InitExport() && ex.Kind == ExternFunc && ex.Type.Equal(Signature{}) {
 			initOK = true
 		}
 	}
@@ -395,17 +398,17 @@ func (c *wtCompiled) Instantiate(_ context.Context, opts InstanceOptions) (Modul
 		opts.Call.Mem = nil
 	}
 	for h := Hook(0); h < numHooks; h++ {
-		i.has[h] = c.info.Hooks.Has(h) && wtExportFunc(i.w, h.String(), int(h))
+		i.has[h] = c.info.Hooks.Has(h) && wtExportFunc(i.w, h.Export(c.info.ABI), int(h))
 	}
-	if c.info.Reactor && c.initOK && wtExportFunc(i.w, exportInit, wtSlotInit) {
+	if name := c.info.InitExport(); name != "" && c.initOK && wtExportFunc(i.w, name, wtSlotInit) {
 		opts.Call.Ctx = &i.cc
 		i.cc.arm(opts.InitTimeout)
 		i.hostErr, i.hostFunc = "", nil
-		_, fl := wtCall(i.w, wtSlotInit, 0, i.fuelFor(opts.InitTimeout))
+		_, fl := wtCall(i.w, wtSlotInit, 0, 0, i.fuelFor(opts.InitTimeout))
 		if fired := i.cc.disarm(); fl != nil || fired {
 			err := wtDeadline(i.failure(fl), fired || fl.outOfFuel())
 			_ = i.Close(context.Background())
-			return nil, fmt.Errorf("%s: %w", exportInit, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return i, nil
@@ -456,16 +459,22 @@ func (i *wtInstance) interrupt() {
 
 // CallHook implements ModuleInstance.
 func (i *wtInstance) CallHook(h Hook, arg uint32, timeout time.Duration) (int32, error) {
+	v, err := i.CallHookRaw(h, arg, 0, timeout)
+	return int32(uint32(v)), err
+}
+
+// CallHookRaw implements ModuleInstance.
+func (i *wtInstance) CallHookRaw(h Hook, a0, a1 uint32, timeout time.Duration) (uint64, error) {
 	switch {
 	case i.dead || i.closed:
 		return 0, errors.New("instance unusable after a failure")
 	case !i.has[h]:
-		return 0, fmt.Errorf("hook %s is not exported", h)
+		return 0, fmt.Errorf("hook %s is not exported", h.Export(i.c.info.ABI))
 	}
 	i.hostErr, i.hostFunc = "", nil
 	i.call.Ctx = &i.cc
 	i.cc.arm(timeout)
-	rc, fl := wtCall(i.w, int(h), arg, i.fuelFor(timeout))
+	rc, fl := wtCall(i.w, int(h), a0, a1, i.fuelFor(timeout))
 	if fired := i.cc.disarm(); fl != nil || fired {
 		// A guest that returned after its deadline overran it all the same.
 		i.dead = true
@@ -729,7 +738,7 @@ func wtHostFunc(env uintptr) *wtHost {
 func wtHostTable(host []abi.Func) []*wtHost {
 	hs := make([]*wtHost, 0, len(host)+len(wasip1Funcs))
 	for _, f := range host {
-		hs = append(hs, &wtHost{module: abi.ModuleName, name: f.Name, params: f.Params, results: f.Results, fn: f.Fn})
+		hs = append(hs, &wtHost{module: f.ImportModule(), name: f.Name, params: f.Params, results: f.Results, fn: f.Fn})
 	}
 	for _, f := range wasip1Funcs {
 		hs = append(hs, &wtHost{module: wasiModule, name: f.name, params: f.params, results: f.results, wasi: f.fn})
@@ -737,8 +746,11 @@ func wtHostTable(host []abi.Func) []*wtHost {
 	return hs
 }
 
-// wtDefaultHosts is abi.Functions() and WASI, registered once.
-var wtDefaultHosts = sync.OnceValue(func() []uintptr { return wtRegister(wtHostTable(abi.Functions())) })
+// wtDefaultHosts is abi.Functions(), httpwasm.Functions() and WASI,
+// registered once.
+var wtDefaultHosts = sync.OnceValue(func() []uintptr {
+	return wtRegister(wtHostTable(slices.Concat(abi.Functions(), httpwasm.Functions())))
+})
 
 // funcSignatures reads the type of every function of a module, imports
 // first, as function indices count them; nil where the module cannot be

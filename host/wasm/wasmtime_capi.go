@@ -223,7 +223,7 @@ typedef struct {
 	wasmtime_func_t fns[WG_SLOTS];
 	wasmtime_memory_t mem;
 	wasmtime_global_t grow; // the result of the last memory.grow (recordGrows)
-	wasmtime_val_raw_t raw[1];
+	wasmtime_val_raw_t raw[2]; // the most any hook takes (handle_response) or returns
 	wasm_trap_t *trap;      // of the last call
 } wg_inst;
 
@@ -267,19 +267,22 @@ static wasmtime_error_t *wg_instantiate(const wasmtime_linker_t *linker, wg_inst
 	return wasmtime_linker_instantiate(linker, w->cx, module, &w->inst, &w->trap);
 }
 
-// wg_call calls fns[slot]: (i32) -> i32, () -> i32 or () -> (), with fuel
-// (when not 0); the result is left in raw[0], a trap in trap. (No Go
+// wg_call calls fns[slot] with up to two i32 arguments: (i32) -> i32,
+// () -> i32, () -> (), and http-wasm's () -> i64 and (i32, i32) -> (), with
+// fuel (when not 0); the result is left in raw[0], a trap in trap. (No Go
 // pointer is passed: cgo would move what it points to to the heap, a
 // garbage per call.)
-static wasmtime_error_t *wg_call(wg_inst *w, int slot, int32_t arg, uint64_t fuel) {
+static wasmtime_error_t *wg_call(wg_inst *w, int slot, int32_t a0, int32_t a1, uint64_t fuel) {
 	w->trap = NULL;
 	w->raw[0].i64 = 0;
-	w->raw[0].i32 = arg;
+	w->raw[0].i32 = a0;
+	w->raw[1].i64 = 0;
+	w->raw[1].i32 = a1;
 	wg_fuel(w, fuel);
-	return wasmtime_func_call_unchecked(w->cx, &w->fns[slot], w->raw, 1, &w->trap);
+	return wasmtime_func_call_unchecked(w->cx, &w->fns[slot], w->raw, 2, &w->trap);
 }
 
-static int32_t wg_result(wg_inst *w) { return w->raw[0].i32; }
+static uint64_t wg_result(wg_inst *w) { return (uint64_t)w->raw[0].i64; }
 
 // wg_grow reads the recorded result of the last memory.grow.
 static int32_t wg_grow(wg_inst *w) {
@@ -545,11 +548,12 @@ func wtCallerMemory(w wtInst, caller unsafe.Pointer) bool {
 // wtCharge takes n fuel from w's store.
 func wtCharge(w wtInst, n uint64) { C.wg_charge(w.cx, C.uint64_t(n)) }
 
-// wtCall calls the function in slot: (i32) -> i32, () -> i32 or () -> ().
-func wtCall(w wtInst, slot int, arg uint32, fuel uint64) (int32, *wtFailure) {
-	err := C.wg_call(w, C.int(slot), C.int32_t(arg), C.uint64_t(fuel))
+// wtCall calls the function in slot with up to two i32 arguments and
+// returns its first result's 64 bits (see wg_call).
+func wtCall(w wtInst, slot int, a0, a1 uint32, fuel uint64) (uint64, *wtFailure) {
+	err := C.wg_call(w, C.int(slot), C.int32_t(a0), C.int32_t(a1), C.uint64_t(fuel))
 	if err == nil && w.trap == nil {
-		return int32(C.wg_result(w)), nil
+		return uint64(C.wg_result(w)), nil
 	}
 	fl := wtTakeError(err, w.trap)
 	w.trap = nil

@@ -356,7 +356,7 @@ func TestWasmtimeFuel(t *testing.T) {
 			}
 			if c.fuel != 0 {
 				i.cc.arm(c.timeout)
-				_, fl := wtCall(i.w, int(HookRequest), 0, c.fuel)
+				_, fl := wtCall(i.w, int(HookRequest), 0, 0, c.fuel)
 				if fired := i.cc.disarm(); fired || !fl.outOfFuel() {
 					t.Fatalf("fired %v, failure %+v: want out of fuel", fired, fl)
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/wasmgate/wasmgate/host/abi"
+	"github.com/wasmgate/wasmgate/host/abi/httpwasm"
 	sdkabi "github.com/wasmgate/wasmgate/sdk/abi"
 )
 
@@ -83,6 +85,9 @@ type sharedRuntime struct {
 	rt   wazero.Runtime
 	refs int  // CompiledModules using it; guarded by WazeroEngine.mu
 	wasi bool // wasi_snapshot_preview1 instantiated; guarded by WazeroEngine.mu
+	// httpWasm: http-wasm's http_handler instantiated; guarded by
+	// WazeroEngine.mu
+	httpWasm bool
 }
 
 // compilerSupported mirrors wazero's own check (internal/platform): its
@@ -108,7 +113,7 @@ func compilerSupported() bool {
 func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
 	e := &WazeroEngine{host: opts.Host, rts: make(map[rtKey]*sharedRuntime)}
 	if e.host == nil {
-		e.host = abi.Functions()
+		e.host = slices.Concat(abi.Functions(), httpwasm.Functions())
 	}
 	var cfg wazero.RuntimeConfig
 	if !opts.Interpreter && compilerSupported() {
@@ -150,7 +155,7 @@ func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
 	// until Close, so that no Load (the first after a restart included)
 	// pays for a runtime and the wasmgate host module. WASI comes with
 	// the first module that imports it.
-	base, err := e.acquire(context.Background(), rtKey{instrumented: e.instrument}, false)
+	base, err := e.acquire(context.Background(), rtKey{instrumented: e.instrument}, false, false)
 	if err != nil {
 		_ = e.cache.Close(context.Background())
 		return nil, err
@@ -238,7 +243,7 @@ func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule
 // compile compiles code (src, maybe instrumented) in the shared runtime
 // capped at pages (0: wazero's default, 4 GiB).
 func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, src, code []byte, pages uint32, instrumented bool) (*wzCompiled, error) {
-	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages}, importsWASI(info))
+	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages}, importsWASI(info), importsModule(info, httpwasm.ModuleName))
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +260,14 @@ func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, src, code [
 // (and the wasmgate host module) on first use, and WASI the first time a
 // module needs it. The lock is held while creating so that concurrent loads
 // under a new cap make one runtime, not several.
-func (e *WazeroEngine) acquire(ctx context.Context, key rtKey, wasi bool) (*sharedRuntime, error) {
+func (e *WazeroEngine) acquire(ctx context.Context, key rtKey, wasi, httpWasm bool) (*sharedRuntime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if sr := e.rts[key]; sr != nil {
 		if err := sr.needWASI(ctx, wasi); err != nil {
+			return nil, err
+		}
+		if err := e.needHTTPWasm(ctx, sr, httpWasm); err != nil {
 			return nil, err
 		}
 		sr.refs++
@@ -275,12 +283,16 @@ func (e *WazeroEngine) acquire(ctx context.Context, key rtKey, wasi bool) (*shar
 	// The runtime outlives the load that made it: a caller's context
 	// cancelled later must not reach it.
 	rt := wazero.NewRuntimeWithConfig(context.WithoutCancel(ctx), cfg)
-	if err := e.instantiateHost(ctx, rt); err != nil {
+	if err := e.instantiateHost(ctx, rt, abi.ModuleName); err != nil {
 		_ = rt.Close(ctx)
 		return nil, err
 	}
 	sr := &sharedRuntime{key: key, rt: rt, refs: 1}
-	if err := sr.needWASI(ctx, wasi); err != nil {
+	err := sr.needWASI(ctx, wasi)
+	if err == nil {
+		err = e.needHTTPWasm(ctx, sr, httpWasm)
+	}
+	if err != nil {
 		_ = rt.Close(ctx)
 		return nil, err
 	}
@@ -303,10 +315,27 @@ func (sr *sharedRuntime) needWASI(ctx context.Context, wasi bool) error {
 	return nil
 }
 
+// needHTTPWasm instantiates http-wasm's http_handler host module in sr the
+// first time a module of that ABI needs it, as needWASI does WASI. Called
+// with WazeroEngine.mu held.
+func (e *WazeroEngine) needHTTPWasm(ctx context.Context, sr *sharedRuntime, need bool) error {
+	if !need || sr.httpWasm {
+		return nil
+	}
+	if err := e.instantiateHost(ctx, sr.rt, httpwasm.ModuleName); err != nil {
+		return err
+	}
+	sr.httpWasm = true
+	return nil
+}
+
 // importsWASI reports whether a module imports anything from WASI.
-func importsWASI(info ModuleInfo) bool {
+func importsWASI(info ModuleInfo) bool { return importsModule(info, wasiModule) }
+
+// importsModule reports whether a module imports anything from module.
+func importsModule(info ModuleInfo, module string) bool {
 	for _, im := range info.Imports {
-		if im.Module == wasiModule {
+		if im.Module == module {
 			return true
 		}
 	}
@@ -328,20 +357,38 @@ func (e *WazeroEngine) releaseRuntime(ctx context.Context, sr *sharedRuntime) er
 	return sr.rt.Close(ctx)
 }
 
-// instantiateHost adds the "wasmgate" host module to rt.
-func (e *WazeroEngine) instantiateHost(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(abi.ModuleName)
+// instantiateHost adds the host module of that name to rt: the functions
+// of e.host that belong to it.
+func (e *WazeroEngine) instantiateHost(ctx context.Context, rt wazero.Runtime, module string) error {
+	b := rt.NewHostModuleBuilder(module)
 	for _, f := range e.host {
+		if f.ImportModule() != module {
+			continue
+		}
 		fn := f.Fn
-		b.NewFunctionBuilder().
-			WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
+		fb := b.NewFunctionBuilder()
+		if module == abi.ModuleName {
+			fb = fb.WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
 				fn(callOf(ctx), stack)
-			}), wzTypes(f.Params), wzTypes(f.Results)).
-			WithName(f.Name).
-			Export(f.Name)
+			}), wzTypes(f.Params), wzTypes(f.Results))
+		} else {
+			// Ecosystem guests call their host from a start section,
+			// which runs inside InstantiateModule, before Instantiate
+			// has set Call.Mem: it is found from the caller then.
+			fb = fb.WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+				c := callOf(ctx)
+				if c.Mem == nil {
+					if mem := m.Memory(); mem != nil {
+						c.Mem = &wzMemory{mem}
+					}
+				}
+				fn(c, stack)
+			}), wzTypes(f.Params), wzTypes(f.Results))
+		}
+		fb.WithName(f.Name).Export(f.Name)
 	}
 	if _, err := b.Instantiate(ctx); err != nil {
-		return fmt.Errorf("host module %s: %w", abi.ModuleName, err)
+		return fmt.Errorf("host module %s: %w", module, err)
 	}
 	return nil
 }
@@ -572,13 +619,13 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	}
 	for h := Hook(0); h < numHooks; h++ {
 		if c.info.Hooks.Has(h) {
-			i.fns[h] = mod.ExportedFunction(h.String())
+			i.fns[h] = mod.ExportedFunction(h.Export(c.info.ABI))
 		}
 	}
 	// The start function (instrumented modules run it here, under the
-	// deadline), then _initialize.
-	for _, name := range [...]string{startExport, exportInit} {
-		if name == exportInit && !c.info.Reactor || name == startExport && !c.instrumented {
+	// deadline), then _initialize (or an http-wasm command's _start).
+	for _, name := range [...]string{startExport, c.info.InitExport()} {
+		if name == "" || name == startExport && !c.instrumented {
 			continue
 		}
 		f := mod.ExportedFunction(name)
@@ -629,7 +676,7 @@ type wzInstance struct {
 	capBytes uint64
 	call     *abi.Call
 	fns      [numHooks]api.Function
-	stack    [1]uint64
+	stack    [2]uint64 // the most any hook takes (handle_response) or returns
 	cc       callCtx
 	lin      interface{ release() } // the linear memory outside the Go heap; nil: wazero's
 
@@ -641,11 +688,17 @@ type wzInstance struct {
 
 // CallHook implements ModuleInstance.
 func (i *wzInstance) CallHook(h Hook, arg uint32, timeout time.Duration) (int32, error) {
+	v, err := i.CallHookRaw(h, arg, 0, timeout)
+	return int32(uint32(v)), err
+}
+
+// CallHookRaw implements ModuleInstance.
+func (i *wzInstance) CallHookRaw(h Hook, a0, a1 uint32, timeout time.Duration) (uint64, error) {
 	f := i.fns[h]
 	if f == nil {
-		return 0, fmt.Errorf("hook %s is not exported", h)
+		return 0, fmt.Errorf("hook %s is not exported", h.Export(i.c.info.ABI))
 	}
-	i.stack[0] = uint64(arg)
+	i.stack[0], i.stack[1] = uint64(a0), uint64(a1)
 	i.call.Ctx = &i.cc
 	i.cc.arm(timeout)
 	err := f.CallWithStack(&i.cc, i.stack[:])
@@ -653,7 +706,7 @@ func (i *wzInstance) CallHook(h Hook, arg uint32, timeout time.Duration) (int32,
 		// A guest that returned after its deadline overran it all the same.
 		return 0, deadlineErr(orLate(err), fired)
 	}
-	return int32(uint32(i.stack[0])), nil
+	return i.stack[0], nil
 }
 
 // MemorySize implements ModuleInstance.

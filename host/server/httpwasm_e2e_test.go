@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -146,6 +147,40 @@ routes:
 	}
 	if r := do(t, "GET", "http://"+g.ProxyAddr()+"/open", nil, nil); r.status != 200 || r.echo(t).ID != "a" {
 		t.Errorf("fail_open: %d %s", r.status, r.body)
+	}
+
+	// Hot-load and rollback: a working http-wasm version replaces the
+	// trapping one; a native module is refused while abi: http-wasm; the
+	// rollback brings the trapping version back.
+	header := compileWAT(t, "header", `(module
+  (import "http_handler" "set_header_value" (func $set (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "X-Http-Wasm")
+  (func (export "handle_request") (result i64)
+    (call $set (i32.const 0) (i32.const 0) (i32.const 11) (i32.const 0) (i32.const 1))
+    (i64.const 1))
+  (func (export "handle_response") (param i32 i32)))`)
+	put := func(module string) response {
+		b, err := os.ReadFile(module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.adminBody(t, "PUT", "/plugins/open", b)
+	}
+	if r := put(header); r.status != 200 {
+		t.Fatalf("hot-load of an http-wasm version: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", "http://"+g.ProxyAddr()+"/open", nil, nil); r.status != 200 || r.echo(t).Headers["X-Http-Wasm"] != "X" {
+		t.Errorf("after the hot-load: %d %s", r.status, r.body)
+	}
+	if r := put(pluginPath(t, "raw-wat")); r.status != 422 || !bytes.Contains(r.body, []byte("abi: http-wasm")) {
+		t.Errorf("hot-load of a native module on abi: http-wasm: %d %s", r.status, r.body)
+	}
+	if r := g.adminBody(t, "POST", "/plugins/open/rollback", nil); r.status != 200 {
+		t.Fatalf("rollback: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", "http://"+g.ProxyAddr()+"/open", nil, nil); r.status != 200 || r.echo(t).Headers["X-Http-Wasm"] != "" {
+		t.Errorf("after the rollback (fail_open, the trapping version): %d %s", r.status, r.body)
 	}
 
 	// abi: native on an http-wasm module: the config is refused at the key.

@@ -358,11 +358,19 @@ func TestPluginsOptions(t *testing.T) {
 
 // TestPluginMatrix checks the language × engine routes: a no-op route for
 // every language and engine, an api-key + json-transform route for every
-// language but WAT, the classic routes where the matrix meets them, plugins
-// with unique names and SDK modules where `make examples` puts them.
+// language but WAT, the ABI pair on every engine, the classic routes where
+// the matrix meets them, plugins with unique names and SDK modules where
+// `make examples` puts them.
 func TestPluginMatrix(t *testing.T) {
-	if len(pluginRoutes) != 6+len(pluginLangs)*len(pluginEngines)-2+(len(pluginLangs)-1)*len(pluginEngines) {
+	if len(pluginRoutes) != 6+len(pluginLangs)*len(pluginEngines)-2+(len(pluginLangs)-1)*len(pluginEngines)+2*len(pluginEngines) {
 		t.Errorf("%d routes: %v", len(pluginRoutes), pluginRoutes)
+	}
+	for _, engine := range pluginEngines {
+		for _, name := range []string{"abi-native", "abi-httpwasm"} {
+			if r, ok := pluginRouteSpecs[abiRoute(name, engine)]; !ok || r.kind != kindABI || r.engine != engine || r.check != checkABI {
+				t.Errorf("%s route on %s = %+v", name, engine, r)
+			}
+		}
 	}
 	for _, lang := range pluginLangs {
 		for _, engine := range pluginEngines {

@@ -43,7 +43,7 @@ func ValidStatus(s int32) bool { return validStatus(s) }
 // no CR, LF or NUL.
 func ValidHeaderValue(b []byte) bool { return validValue(b) }
 
-// IsFraming reports whether name is Content-Length or Transfer-Encoding,
+// IsFraming reports whether name is Content-Length, Transfer-Encoding or Trailer,
 // which the host owns.
 func IsFraming(name []byte) bool { return isFraming(name) }
 

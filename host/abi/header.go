@@ -37,16 +37,19 @@ func foldEq(a, b []byte) bool {
 	return true
 }
 
-// isFraming reports whether name is Content-Length or Transfer-Encoding.
-// The host owns message framing (body_set keeps Content-Length right); a
-// plugin changing it could desynchronise the gateway and the upstream.
+// isFraming reports whether name is Content-Length, Transfer-Encoding or
+// Trailer. The host owns message framing (body_set keeps Content-Length
+// right); a plugin changing it could desynchronise the gateway and the
+// upstream or the client (a Trailer header makes fasthttp send a response
+// chunked, with trailers the gateway does not carry).
 func isFraming(name []byte) bool {
-	return foldEq(name, strContentLength) || foldEq(name, strTransferEncoding)
+	return foldEq(name, strContentLength) || foldEq(name, strTransferEncoding) || foldEq(name, strTrailer)
 }
 
 var (
 	strContentLength    = []byte("Content-Length")
 	strTransferEncoding = []byte("Transfer-Encoding")
+	strTrailer          = []byte("Trailer")
 	strHost             = []byte("Host")
 )
 

@@ -371,7 +371,10 @@ func (u *Upstream) Do(x *Exchange) error {
 		key.body = x.MaxResponseBody
 	}
 	deadline := time.Now().Add(total)
-	if !x.NotAfter.IsZero() && x.NotAfter.Before(deadline) {
+	// cut: the exchange ends at NotAfter, before the target's own time is
+	// up; a timeout then is the caller's bound, not the target's fault.
+	cut := !x.NotAfter.IsZero() && x.NotAfter.Before(deadline)
+	if cut {
 		deadline = x.NotAfter
 	}
 	pol := x.Retries
@@ -449,7 +452,7 @@ func (u *Upstream) Do(x *Exchange) error {
 				u.uncounted(t)
 				goto send
 			}
-			if targetsFault(kind, err, x.Req) {
+			if targetsFault(kind, err, x.Req) && !(cut && kind == ErrTimeout) {
 				u.record(t, true)
 			} else {
 				u.uncounted(t)

@@ -391,14 +391,12 @@ func (rq *request) runRequestChain() bool {
 			return true // the 429; the plugins before this one see it
 		}
 		if action == abi.Stop {
-			cs.local = true
 			// A local answer given before the policy was decided is served
 			// when it is an error (an auth plugin's 401, say) or the policy
 			// admits the request: else a plugin placed before the auth
-			// plugin would answer for anyone.
-			if !decided && rq.ctx.Response.StatusCode() < 400 {
-				rq.authorize()
-			}
+			// plugin would answer for anyone. It is the plugin's answer
+			// (cs.local) unless the policy replaced it with a refusal.
+			cs.local = decided || rq.ctx.Response.StatusCode() >= 400 || rq.authorize()
 			return true // a local response: the plugins before this one see it
 		}
 	}
@@ -694,8 +692,15 @@ func (rq *request) releaseChain() {
 			continue
 		}
 		failed := false
-		if inst.Pending() {
+		if v := cs.versions[i]; inst.Pending() {
+			// Counted as any hook call, for automatic rollback and canary
+			// comparisons; its failure changes no answer.
+			start := v.startCall(rq.route.chain[i])
 			failed = inst.AbortResponse(&rq.ctx.Request, &rq.abortResp, &rq.scope) != nil
+			v.endCall(start)
+			if failed {
+				v.failures.Add(1)
+			}
 			rq.abortResp.Reset()
 		}
 		cs.versions[i].binding.Release(inst, failed)

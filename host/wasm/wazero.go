@@ -142,8 +142,9 @@ func NewWazeroEngine(opts WazeroOptions) (*WazeroEngine, error) {
 	}
 	// No FS, env or args (the zero ModuleConfig has none); real clocks and
 	// crypto randomness instead of wazero's deterministic defaults. Start
-	// functions are not run by wazero: the runtime calls _initialize itself
-	// under a deadline, and _start modules are rejected at load.
+	// functions are not run by wazero: the runtime calls _initialize (or an
+	// http-wasm command's _start) itself under a deadline; a native module
+	// exporting _start is rejected at load.
 	e.modCfg = wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().

@@ -146,6 +146,12 @@ func setMethod(c *abi.Call, stack []uint64) {
 	if !httpsyntax.IsToken(m) {
 		trap(fn, "HTTP method is not a token")
 	}
+	// The client's connection is framed by its own method: a response to
+	// HEAD has no body, any other has one. A change across that line (or
+	// to CONNECT, which no route serves) would desynchronise it.
+	if head := string(m) == fasthttp.MethodHead; head != c.Req.Header.IsHead() || string(m) == fasthttp.MethodConnect {
+		trap(fn, "cannot change the method to or from HEAD, or to CONNECT: the client's connection is framed by its own")
+	}
 	c.Req.Header.SetMethodBytes(m)
 }
 

@@ -486,6 +486,16 @@ func TestMethod(t *testing.T) {
 	mustTrap(t, handler.FuncSetMethod, "cannot be empty", func() { h.call(handler.FuncSetMethod, p, 0) })
 	p, n = h.put("GE T")
 	mustTrap(t, handler.FuncSetMethod, "not a token", func() { h.call(handler.FuncSetMethod, p, n) })
+	// The client's connection is framed by its own method: never to or
+	// from HEAD, never to CONNECT.
+	for _, m := range []string{"HEAD", "CONNECT"} {
+		p, n = h.put(m)
+		mustTrap(t, handler.FuncSetMethod, "to or from HEAD", func() { h.call(handler.FuncSetMethod, p, n) })
+	}
+	h.c.Req.Header.SetMethod("HEAD")
+	p, n = h.put("GET")
+	mustTrap(t, handler.FuncSetMethod, "to or from HEAD", func() { h.call(handler.FuncSetMethod, p, n) })
+	h.c.Req.Header.SetMethod("PATCH")
 	h.afterNext()
 	p, n = h.put("GET")
 	mustTrap(t, handler.FuncSetMethod, "can't set method after next handler", func() { h.call(handler.FuncSetMethod, p, n) })

@@ -132,7 +132,9 @@ func (s *State) Answer(resp *fasthttp.Response) {
 
 // Merge applies the staged response to the upstream's answer (next=1), as
 // the reference host does with a reverse proxy as next: the staged headers
-// are added beside the upstream's, a staged body comes before the
+// are added beside the upstream's (those a response holds once, as
+// Content-Type, Server and Date, replace the upstream's), a staged body
+// comes before the
 // upstream's (not on a HEAD request, nor on a 204 or 304: they carry none),
 // and a staged status is ignored, the upstream's wins.
 func (s *State) Merge(resp *fasthttp.Response, head bool) {

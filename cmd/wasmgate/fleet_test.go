@@ -77,6 +77,19 @@ func (m *fleetMember) start(t *testing.T, source string) {
 	m.up.Store(true)
 }
 
+// startFleet starts n members on the fleet at source, each on ports of
+// its own.
+func startFleet(t *testing.T, source string, n int) []*fleetMember {
+	t.Helper()
+	members := make([]*fleetMember, n)
+	for i := range members {
+		members[i] = &fleetMember{name: fmt.Sprintf("gateway-%d", i+1),
+			proxy: fmt.Sprintf("127.0.0.1:%d", freePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		members[i].start(t, source)
+	}
+	return members
+}
+
 // fleetView is what a member's GET /fleet says.
 func (m *fleetMember) fleetView(t *testing.T) (v struct {
 	Connected       bool   `json:"connected"`
@@ -167,13 +180,7 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("first push: exit %d\n%s%s", code, stdout, stderr)
 	}
 
-	members := make([]*fleetMember, 3)
-	for i := range members {
-		m := &fleetMember{name: fmt.Sprintf("gateway-%d", i+1),
-			proxy: fmt.Sprintf("127.0.0.1:%d", freePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-		m.start(t, source)
-		members[i] = m
-	}
+	members := startFleet(t, source, 3)
 
 	// Load on every member in rotation for the whole test; a member taken
 	// out of rotation (as a load balancer would before it stops) gets none.
@@ -395,12 +402,7 @@ func TestFleetPropagation(t *testing.T) {
 	if code, stdout, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source); code != 0 {
 		t.Fatalf("push: exit %d\n%s%s", code, stdout, stderr)
 	}
-	members := make([]*fleetMember, 3)
-	for i := range members {
-		members[i] = &fleetMember{name: fmt.Sprintf("gateway-%d", i+1),
-			proxy: fmt.Sprintf("127.0.0.1:%d", freePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-		members[i].start(t, source)
-	}
+	members := startFleet(t, source, 3)
 	u, err := fleet.ParseURL(source)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ package etcdtest
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/testkit"
 )
 
 // startTimeout bounds how long etcd may take to report healthy. Generous:
@@ -61,8 +62,8 @@ func Start(t testing.TB) *Server {
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if s.clientPort, err = freePort(); err == nil {
-			s.peerPort, err = freePort()
+		if s.clientPort, err = testkit.FreePort(); err == nil {
+			s.peerPort, err = testkit.FreePort()
 		}
 		if err != nil {
 			t.Fatalf("etcdtest: %v", err)
@@ -160,7 +161,7 @@ func (s *Server) start() error {
 	for {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("etcd on port %d exited (%v); log:\n%s", s.clientPort, err, tail(logPath))
+			return fmt.Errorf("etcd on port %d exited (%v); log:\n%s", s.clientPort, err, testkit.TailFile(logPath))
 		default:
 		}
 		if resp, err := hc.Get(client + "/health"); err == nil {
@@ -173,7 +174,7 @@ func (s *Server) start() error {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-exited
-			return fmt.Errorf("etcd on port %d was not healthy within %v; log:\n%s", s.clientPort, startTimeout, tail(logPath))
+			return fmt.Errorf("etcd on port %d was not healthy within %v; log:\n%s", s.clientPort, startTimeout, testkit.TailFile(logPath))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -181,24 +182,4 @@ func (s *Server) start() error {
 	s.proc, s.exited = cmd.Process, exited
 	s.mu.Unlock()
 	return nil
-}
-
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

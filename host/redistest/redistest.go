@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/testkit"
 )
 
 // startTimeout bounds how long a redis-server may take to accept commands.
@@ -62,7 +64,7 @@ func Start(t testing.TB) *Server {
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = testkit.FreePort(); err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
 		if err = s.start(); err == nil {
@@ -231,7 +233,7 @@ func (s *Server) start() error {
 	for {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("redis-server on port %d exited (%v); log:\n%s", s.port, err, tail(logPath))
+			return fmt.Errorf("redis-server on port %d exited (%v); log:\n%s", s.port, err, testkit.TailFile(logPath))
 		default:
 		}
 		if reply, err := s.Do("PING"); err == nil && reply == "PONG" {
@@ -240,7 +242,7 @@ func (s *Server) start() error {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-exited
-			return fmt.Errorf("redis-server on port %d did not answer PING within %v; log:\n%s", s.port, startTimeout, tail(logPath))
+			return fmt.Errorf("redis-server on port %d did not answer PING within %v; log:\n%s", s.port, startTimeout, testkit.TailFile(logPath))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -248,25 +250,4 @@ func (s *Server) start() error {
 	s.proc, s.exited = cmd.Process, exited
 	s.mu.Unlock()
 	return nil
-}
-
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

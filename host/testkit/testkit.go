@@ -5,6 +5,9 @@ package testkit
 
 import (
 	"bytes"
+	"fmt"
+	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -43,4 +46,28 @@ func WaitFor(t testing.TB, bound time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago: for
+// a server the test starts as a process, which binds it itself.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// TailFile returns the last 4000 bytes of a log file, for a failure
+// message; what went wrong reading it when it cannot be read.
+func TailFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }

@@ -426,29 +426,12 @@ func validate(info *ModuleInfo) error {
 		add("exports %q (a WASI command, whose runtime exits after main); build a reactor (Go: -buildmode=c-shared, clang: -mexec-model=reactor)", exportStart)
 	}
 
-	host := hostFuncs()
 	for _, im := range info.Imports {
 		switch im.Module {
 		case abi.ModuleName:
-			want, ok := host[im.Name]
-			switch {
-			case !ok:
-				add("unknown import %q.%q", im.Module, im.Name)
-			case im.Kind != ExternFunc:
-				add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
-			case !im.Type.Equal(want):
-				add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
-			}
+			checkImport(add, im, hostFuncs())
 		case wasiModule:
-			want, ok := wasiFuncs()[im.Name]
-			switch {
-			case !ok:
-				add("unknown import %q.%q", im.Module, im.Name)
-			case im.Kind != ExternFunc:
-				add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
-			case !im.Type.Equal(want):
-				add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
-			}
+			checkImport(add, im, wasiFuncs())
 		case httpwasm.ModuleName:
 			add("unknown import %q.%q (a module uses one ABI: wasmgate's or http-wasm's)", im.Module, im.Name)
 		default:
@@ -459,6 +442,19 @@ func validate(info *ModuleInfo) error {
 		return &ValidationError{Problems: probs}
 	}
 	return nil
+}
+
+// checkImport checks an import of a host module whose functions are funcs.
+func checkImport(add func(string, ...any), im Import, funcs map[string]Signature) {
+	want, ok := funcs[im.Name]
+	switch {
+	case !ok:
+		add("unknown import %q.%q", im.Module, im.Name)
+	case im.Kind != ExternFunc:
+		add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
+	case !im.Type.Equal(want):
+		add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
+	}
 }
 
 // httpWasmHooks are the exports of an http-wasm guest, by hook.
@@ -515,21 +511,13 @@ func validateHTTPWasm(info *ModuleInfo) error {
 		add("export %q must be a 32-bit unshared memory", exportMemory)
 	}
 	for _, im := range info.Imports {
-		var want Signature
-		var ok bool
 		switch im.Module {
 		case httpwasm.ModuleName:
-			want, ok = httpWasmFuncs()[im.Name]
+			checkImport(add, im, httpWasmFuncs())
 		case wasiModule:
-			want, ok = wasiFuncs()[im.Name]
-		}
-		switch {
-		case !ok:
+			checkImport(add, im, wasiFuncs())
+		default:
 			add("unknown import %q.%q", im.Module, im.Name)
-		case im.Kind != ExternFunc:
-			add("import %q.%q is a %s, want a function", im.Module, im.Name, im.Kind)
-		case !im.Type.Equal(want):
-			add("import %q.%q has signature %s, want %s", im.Module, im.Name, im.Type, want)
 		}
 	}
 	if len(probs) > 0 {

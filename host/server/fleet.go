@@ -261,7 +261,7 @@ func pinKey(p fleet.Pin) string { return p.SHA256 + "@" + p.Against }
 
 // preparePins pins, before a build of doc, the plugin versions the fleet
 // pinned against doc's modules, so that one build serves both. The build's
-// caller restores the history when the build fails (reloadLocked).
+// caller restores the history when the build fails (applyConfig).
 func (f *fleetSync) preparePins(doc *fleet.Doc, cfg *config.Config, pins map[string]fleet.Pin) {
 	for i := range cfg.Plugins {
 		pc := &cfg.Plugins[i]
@@ -390,12 +390,14 @@ func (f *fleetSync) sameEpoch(st *fleet.State) {
 }
 
 // applyConfig serves a new config document. Called with reloadMu held.
-func (f *fleetSync) applyConfig(source string, st *fleet.State) (ReloadResult, error) {
+func (f *fleetSync) applyConfig(source string, st *fleet.State) (res ReloadResult, err error) {
+	// The pins prepared for the build go too when it fails.
+	defer f.s.b.keepHistory()(&err)
 	cfg, table, err := f.config(st)
 	if err == nil {
 		f.preparePins(st.Doc, cfg, st.Pins)
 	}
-	res, err := f.s.reloadLocked(fmt.Sprintf("%s (fleet revision %d)", source, st.DocRev), cfg, table, err)
+	res, err = f.s.reloadLocked(fmt.Sprintf("%s (fleet revision %d)", source, st.DocRev), cfg, table, err)
 	f.pending = nil
 	if err != nil {
 		name, by := "?", "?"

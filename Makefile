@@ -29,7 +29,7 @@ PLUGIN_TOOLS := /usr/bin/rustc:rustc /usr/bin/cargo:cargo clang:clang wasm-ld:ll
 DEMO_TOOLS := wat2wasm:wabt curl:curl node:nodejs npm:npm $(PLUGIN_TOOLS)
 TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server etcd:etcd-server
 
-.PHONY: all build plugins examples run test test-short fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
+.PHONY: all build plugins examples run test test-short alloc-tests fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean
 
 all: build
 
@@ -132,7 +132,13 @@ $(ASC): sdk/assemblyscript/package-lock.json
 
 test: test-deps vet plugins examples tools
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) --no-print-directory alloc-tests
 	$(MAKE) --no-print-directory fuzz-short
+
+# The allocation tests skip under the race detector (it makes sync.Pool drop
+# items at random): they run again without it.
+alloc-tests:
+	$(GO) test -count=1 -run 'Alloc|NoAlloc|DoesNotAllocate' ./host/...
 
 # A short pass of every fuzz target that takes hostile input from its
 # committed seed corpus (the f.Add seeds and testdata/fuzz): request bytes
@@ -142,7 +148,7 @@ test: test-deps vet plugins examples tools
 # http-wasm host functions fed by a guest;
 # FUZZ_TIME each. go test fuzzes one target of
 # one package per run.
-FUZZ_TIME ?= 15s
+FUZZ_TIME ?= 10s
 FUZZ_TARGETS := FuzzRequestPath:./host/server FuzzCleanPath:./host/httpsyntax FuzzParse:./host/config \
 	FuzzMatch:./host/router FuzzHostFunctions:./host/abi FuzzKey:./host/cache FuzzLoad:./host/certs \
 	FuzzDiff:./host/shadow FuzzDecide:./host/authz FuzzDecodeResponse:./host/idempotency FuzzFuncs:./host/abi/httpwasm

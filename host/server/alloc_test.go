@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -59,5 +60,59 @@ func proxiedWithoutAllocating(t *testing.T, g *gateway, ctx *fasthttp.RequestCtx
 	}
 	if n := testing.AllocsPerRun(500, run); n > 0 {
 		t.Errorf("%s: a proxied request allocates %v times", req.RequestURI(), n)
+	}
+}
+
+// TestPluginRoutesDoNotAllocate: a route running the header plugin, native
+// and http-wasm (plugins/httpwasm: a header in each hook), on each engine,
+// allocates nothing per request in steady state either.
+func TestPluginRoutesDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []byte("ok")
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(ok) }}
+	go up.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = up.Shutdown() })
+	for _, wat := range []string{"header-native", "header"} {
+		src, err := os.ReadFile("../../plugins/httpwasm/" + wat + ".wat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		module := compileWAT(t, wat, string(src))
+		for _, engine := range e2eEngines() {
+			t.Run(wat+"/"+engine, func(t *testing.T) {
+				g := startGatewayConfig(t, strings.Replace(fmt.Sprintf(baseConfig, 1000), "access_log: stdout", `access_log: "off"`, 1)+fmt.Sprintf(`
+plugin_runtime: {engine: %s}
+plugins: [{name: p, module: %q}]
+upstreams: [{name: a, targets: [{address: %s}]}]
+routes: [{name: all, match: {path_prefix: /api}, upstream: a, plugins: [{name: p}]}]
+`, engine, module, ln.Addr()))
+				var ctx fasthttp.RequestCtx
+				var req fasthttp.Request
+				req.Header.SetMethod("GET")
+				req.SetRequestURI("/api/users/42?x=1")
+				req.Header.SetHost("gw.test")
+				ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+				run := func() {
+					req.CopyTo(&ctx.Request)
+					ctx.Response.Reset()
+					g.handle(&ctx)
+					if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.Peek("X-Bench-Response")) != "1" {
+						t.Fatalf("status %d, X-Bench-Response %q: %s", ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Bench-Response"), ctx.Response.Body())
+					}
+				}
+				for range 100 {
+					run()
+				}
+				if n := testing.AllocsPerRun(500, run); n != 0 {
+					t.Errorf("%v allocations per request", n)
+				}
+			})
+		}
 	}
 }

@@ -152,18 +152,26 @@ routes:
 	return s
 }
 
-func TestFleet(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	source := etcd.URL("/wasmgate")
-	a, b := startBackend(t, "alpha"), startBackend(t, "beta")
-	dir := t.TempDir()
-	v1 := filepath.Join(dir, "raw.wasm")
-	if err := os.Rename(rawWat(t, dir, "1"), v1); err != nil {
+// newFleetFixture starts what the fleet tests share: an etcd, the fleet's
+// source on it, two backends, and a directory holding raw.wasm (version 1
+// of plugins/raw-wat) and gateway.yaml, a config naming them.
+func newFleetFixture(t *testing.T) (etcd *etcdtest.Server, source string, a, b *backend, dir string) {
+	t.Helper()
+	etcd = etcdtest.Start(t)
+	source = etcd.URL("/wasmgate")
+	a, b = startBackend(t, "alpha"), startBackend(t, "beta")
+	dir = t.TempDir()
+	if err := os.Rename(rawWat(t, dir, "1"), filepath.Join(dir, "raw.wasm")); err != nil {
 		t.Fatal(err)
 	}
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), fleetConfig(a, b, "raw.wasm", false))
+	return etcd, source, a, b, dir
+}
+
+func TestFleet(t *testing.T) {
+	etcd, source, a, b, dir := newFleetFixture(t)
 	v2 := rawWat(t, dir, "2")
 	cfgPath := filepath.Join(dir, "gateway.yaml")
-	writeFile(t, cfgPath, fleetConfig(a, b, "raw.wasm", false))
 
 	// Nothing pushed yet: a gateway has nothing to serve and says so.
 	if code, _, stderr := runBin(t, testEnv("WASMGATE_ADMIN_TOKEN="+testToken), "serve", "--config", source); code == 0 || !strings.Contains(stderr, "no config has been pushed") {
@@ -389,16 +397,8 @@ func TestFleet(t *testing.T) {
 // the figures are printed (go test -v -run TestFleetPropagation
 // ./cmd/wasmgate), not checked.
 func TestFleetPropagation(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	source := etcd.URL("/wasmgate")
-	a, b := startBackend(t, "alpha"), startBackend(t, "beta")
-	dir := t.TempDir()
-	v1 := filepath.Join(dir, "raw.wasm")
-	if err := os.Rename(rawWat(t, dir, "1"), v1); err != nil {
-		t.Fatal(err)
-	}
+	_, source, a, b, dir := newFleetFixture(t)
 	cfgPath := filepath.Join(dir, "gateway.yaml")
-	writeFile(t, cfgPath, fleetConfig(a, b, "raw.wasm", false))
 	if code, stdout, stderr := runBin(t, testEnv(), "config", "push", cfgPath, "--to", source); code != 0 {
 		t.Fatalf("push: exit %d\n%s%s", code, stdout, stderr)
 	}

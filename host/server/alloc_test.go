@@ -17,15 +17,7 @@ func TestProxyPathDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	// An upstream that allocates nothing either: it runs in this process.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ok := []byte("ok")
-	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(ok) }}
-	go up.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { _ = up.Shutdown() })
+	ln := quietUpstream(t)
 	// The access log is off: slog's JSON lines allocate.
 	g := startGatewayConfig(t, strings.Replace(fmt.Sprintf(baseConfig, 1000), "access_log: stdout", `access_log: "off"`, 1)+fmt.Sprintf(`
 upstreams: [{name: a, targets: [{address: %s}]}]
@@ -70,14 +62,7 @@ func TestPluginRoutesDoNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ok := []byte("ok")
-	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(ok) }}
-	go up.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { _ = up.Shutdown() })
+	ln := quietUpstream(t)
 	for _, wat := range []string{"header-native", "header"} {
 		src, err := os.ReadFile("../../plugins/httpwasm/" + wat + ".wat")
 		if err != nil {
@@ -115,4 +100,19 @@ routes: [{name: all, match: {path_prefix: /api}, upstream: a, plugins: [{name: p
 			})
 		}
 	}
+}
+
+// quietUpstream is an upstream that allocates nothing either: it runs in
+// this process, whose allocations the tests count.
+func quietUpstream(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []byte("ok")
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(ok) }}
+	go up.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = up.Shutdown() })
+	return ln
 }

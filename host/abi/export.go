@@ -45,7 +45,7 @@ func ValidHeaderValue(b []byte) bool { return validValue(b) }
 
 // IsFraming reports whether name is Content-Length, Transfer-Encoding or Trailer,
 // which the host owns.
-func IsFraming(name []byte) bool { return isFraming(name) }
+func IsFraming(name []byte) bool { return isResponseFraming(name) }
 
 // FoldEq compares two header names ASCII case-insensitively.
 func FoldEq(a, b []byte) bool { return foldEq(a, b) }

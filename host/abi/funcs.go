@@ -269,7 +269,7 @@ func headerWrite(c *Call, stack []uint64, fn string, replace bool) {
 	case code != 0:
 	case !validValue(value):
 		code = ErrBadArgument
-	case isFraming(name):
+	case isFraming(name), kind != KindRequest && isResponseFraming(name):
 		code = ErrNotAllowed
 	case kind == KindRequest:
 		if replace {
@@ -297,7 +297,7 @@ func headerRemove(c *Call, stack []uint64) {
 	kind, name, code := headerArgs(c, stack, sdkabi.FuncHeaderRemove, true)
 	switch {
 	case code != 0:
-	case isFraming(name):
+	case isFraming(name), kind != KindRequest && isResponseFraming(name):
 		code = ErrNotAllowed
 	case kind == KindRequest:
 		delRequestHeader(&c.Req.Header, name, &c.scratch)

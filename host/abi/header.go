@@ -37,14 +37,18 @@ func foldEq(a, b []byte) bool {
 	return true
 }
 
-// isFraming reports whether name is Content-Length, Transfer-Encoding or
-// Trailer. The host owns message framing (body_set keeps Content-Length
-// right); a plugin changing it could desynchronise the gateway and the
-// upstream or the client (a Trailer header makes fasthttp send a response
-// chunked, with trailers the gateway does not carry).
+// isFraming reports whether name is Content-Length or Transfer-Encoding.
+// The host owns message framing (body_set keeps Content-Length right); a
+// plugin changing it could desynchronise the gateway and the upstream.
 func isFraming(name []byte) bool {
-	return foldEq(name, strContentLength) || foldEq(name, strTransferEncoding) || foldEq(name, strTrailer)
+	return foldEq(name, strContentLength) || foldEq(name, strTransferEncoding)
 }
+
+// isResponseFraming is isFraming for a response's headers, which also
+// counts Trailer: fasthttp sends a response announcing trailers chunked,
+// with trailers the gateway does not carry. (On a request, Trailer is a
+// hop-by-hop header the gateway removes before proxying.)
+func isResponseFraming(name []byte) bool { return isFraming(name) || foldEq(name, strTrailer) }
 
 var (
 	strContentLength    = []byte("Content-Length")

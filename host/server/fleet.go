@@ -339,6 +339,11 @@ func (f *fleetSync) sync(source string) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("fleet %s: %w", f.cli.URL(), err)
 	}
+	return f.apply(source, st)
+}
+
+// apply is sync on a state already read.
+func (f *fleetSync) apply(source string, st *fleet.State) (ReloadResult, error) {
 	f.s.reloadMu.Lock()
 	defer f.s.reloadMu.Unlock()
 	defer f.noteStatus()
@@ -570,8 +575,8 @@ func (f *fleetSync) run(ctx context.Context, from int64) {
 	interval := f.s.snap.Load().cfg.Fleet.CheckInterval.D()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	synced := func(source string) {
-		if _, err := f.sync(source); err != nil {
+	report := func(source string, err error) {
+		if err != nil {
 			f.s.log.Warn("fleet: sync failed; the running config stays", "source", source, "err", err.Error())
 		}
 	}
@@ -585,7 +590,8 @@ func (f *fleetSync) run(ctx context.Context, from int64) {
 			}
 			if rev == 0 || rev > f.seen.Load() {
 				f.seen.Store(max(f.seen.Load(), rev))
-				synced("fleet watch")
+				_, err := f.sync("fleet watch")
+				report("fleet watch", err)
 			}
 		case <-tick.C:
 			wasConnected := f.connected.Load()
@@ -594,7 +600,8 @@ func (f *fleetSync) run(ctx context.Context, from int64) {
 				continue
 			}
 			if !wasConnected || f.behind(st) {
-				synced("fleet check")
+				_, err := f.apply("fleet check", st) // the state just read: no second read
+				report("fleet check", err)
 			}
 			if next := f.s.snap.Load().cfg.Fleet.CheckInterval.D(); next != interval {
 				interval = next

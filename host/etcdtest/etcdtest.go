@@ -40,15 +40,7 @@ type Server struct {
 }
 
 // Binary returns the path of etcd, or "" when it is not installed.
-func Binary() string {
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/etcd"); err == nil {
-		return "/usr/bin/etcd"
-	}
-	return ""
-}
+func Binary() string { return testkit.Program("etcd") }
 
 // Start starts etcd on free ports of 127.0.0.1 and waits until it reports
 // healthy. It is killed when the test ends. Start skips the test when etcd
@@ -105,17 +97,9 @@ func (s *Server) Kill() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
-	var err error
-	deadline := time.Now().Add(startTimeout)
-	for {
-		// The ports were ours a moment ago; one still in TIME_WAIT or
-		// taken by another process fails the start, so try again.
-		if err = s.start(); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
+	// The ports were ours a moment ago; one still in TIME_WAIT or taken by
+	// another process fails the start, so try again.
+	if err := testkit.Retry(startTimeout, 100*time.Millisecond, s.start); err != nil {
 		s.t.Fatalf("etcdtest: restart on port %d: %v", s.clientPort, err)
 	}
 }

@@ -42,15 +42,7 @@ type Server struct {
 }
 
 // Binary returns the path of redis-server, or "" when it is not installed.
-func Binary() string {
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
-		return "/usr/bin/redis-server"
-	}
-	return ""
-}
+func Binary() string { return testkit.Program("redis-server") }
 
 // Start starts a redis-server on a free port of 127.0.0.1 and waits until it
 // answers PING. It is killed when the test ends. Start skips the test when
@@ -102,15 +94,7 @@ func (s *Server) Restart() {
 	s.Kill()
 	// The port was free a moment ago; another process may take it in
 	// between, which would fail here clearly rather than flakily later.
-	var err error
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if err = s.start(); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
+	if err := testkit.Retry(startTimeout, 50*time.Millisecond, s.start); err != nil {
 		s.t.Fatalf("redistest: restart on port %d: %v", s.port, err)
 	}
 }

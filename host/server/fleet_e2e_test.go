@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -21,20 +20,8 @@ import (
 func fleetGateway(t *testing.T, source string) *gateway {
 	t.Helper()
 	g := &gateway{logs: &syncBuffer{}, access: &syncBuffer{}}
-	s, err := New(Options{ConfigPath: source, Log: slog.New(slog.NewJSONHandler(g.logs, nil)), Stdout: io.Discard,
-		AdminToken: testToken, ListenAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	g.Server = s
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
+	g.start(t, Options{ConfigPath: source, Stdout: io.Discard, AdminToken: testToken,
+		ListenAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0"})
 	return g
 }
 

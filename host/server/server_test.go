@@ -135,7 +135,16 @@ func startGatewayFile(t testing.TB, path string) *gateway {
 	t.Helper()
 	t.Setenv("TEST_ADMIN_TOKEN", testToken)
 	g := &gateway{cfgPath: path, logs: &syncBuffer{}, access: &syncBuffer{}}
-	s, err := New(Options{ConfigPath: path, Log: slog.New(slog.NewJSONHandler(g.logs, nil)), Stdout: g.access})
+	g.start(t, Options{ConfigPath: path, Stdout: g.access})
+	return g
+}
+
+// start makes and starts the gateway's Server with opts, its process log
+// going to g.logs, and shuts it down when the test ends.
+func (g *gateway) start(t testing.TB, opts Options) {
+	t.Helper()
+	opts.Log = slog.New(slog.NewJSONHandler(g.logs, nil))
+	s, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -148,7 +157,6 @@ func startGatewayFile(t testing.TB, path string) *gateway {
 		defer cancel()
 		_ = s.Shutdown(ctx)
 	})
-	return g
 }
 
 type response struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -70,4 +71,32 @@ func TailFile(path string) string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// Program returns the path of an installed program the tests run: on PATH,
+// else in /usr/bin (a PATH without it, under some CI runners); "" when it
+// is not installed.
+func Program(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	p := "/usr/bin/" + name
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// Retry calls f until it succeeds or bound has passed, pausing between
+// calls, and returns its last error: a server restarted on a port that was
+// its own a moment ago may find it still taken.
+func Retry(bound, pause time.Duration, f func() error) error {
+	deadline := time.Now().Add(bound)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(pause)
+	}
 }

@@ -417,11 +417,7 @@ func validate(info *ModuleInfo) error {
 	if info.Hooks == 0 && marker {
 		add("exports none of the hooks %q, %q, %q", abi.HookInit, abi.HookRequest, abi.HookResponse)
 	}
-	if !memory {
-		add("missing export %q (the linear memory)", exportMemory)
-	} else if info.Memory.Is64 || info.Memory.Shared {
-		add("export %q must be a 32-bit unshared memory", exportMemory)
-	}
+	checkMemory(add, info, memory)
 	if info.Command {
 		add("exports %q (a WASI command, whose runtime exits after main); build a reactor (Go: -buildmode=c-shared, clang: -mexec-model=reactor)", exportStart)
 	}
@@ -442,6 +438,16 @@ func validate(info *ModuleInfo) error {
 		return &ValidationError{Problems: probs}
 	}
 	return nil
+}
+
+// checkMemory checks the exported memory, which both ABIs require: present
+// (exported says so), 32-bit and unshared.
+func checkMemory(add func(string, ...any), info *ModuleInfo, exported bool) {
+	if !exported {
+		add("missing export %q (the linear memory)", exportMemory)
+	} else if info.Memory.Is64 || info.Memory.Shared {
+		add("export %q must be a 32-bit unshared memory", exportMemory)
+	}
 }
 
 // checkImport checks an import of a host module whose functions are funcs.
@@ -505,11 +511,7 @@ func validateHTTPWasm(info *ModuleInfo) error {
 			add("missing export %q (an http-wasm guest exports handle_request ()->i64 and handle_response (i32,i32)->())", name)
 		}
 	}
-	if !memory {
-		add("missing export %q (the linear memory)", exportMemory)
-	} else if info.Memory.Is64 || info.Memory.Shared {
-		add("export %q must be a 32-bit unshared memory", exportMemory)
-	}
+	checkMemory(add, info, memory)
 	for _, im := range info.Imports {
 		switch im.Module {
 		case httpwasm.ModuleName:

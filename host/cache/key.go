@@ -293,14 +293,16 @@ func sortPairs(ps []qpair, buf []byte) {
 	}
 }
 
-// normHost lower-cases host, drops a trailing dot and the scheme's default
-// port.
+// normHost lower-cases host, drops its trailing dots and the scheme's
+// default port. All the dots, not one: the key's host is sent on as a
+// fill's Host, and its key must be the same (".." would become ".", then
+// "").
 func normHost(dst, host []byte, tls bool) []byte {
 	name, port := host, []byte(nil)
 	if i := bytes.LastIndexByte(host, ':'); i >= 0 && !bytes.HasSuffix(host, []byte("]")) {
 		name, port = host[:i], host[i+1:]
 	}
-	name = bytes.TrimSuffix(name, []byte("."))
+	name = bytes.TrimRight(name, ".")
 	start := len(dst)
 	dst = append(dst, name...)
 	for i := start; i < len(dst); i++ {

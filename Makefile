@@ -10,7 +10,8 @@ PKGS  := ./...
 GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
 
 # External tools, as tool:Debian-package. The demo (make build, make run)
-# needs, besides Go, wabt's wat2wasm (the raw WAT plugin), the toolchains of
+# needs, besides Go, gcc (cgo builds in wasmtime, the engine of the demo's Go
+# plugins), wabt's wat2wasm (the raw WAT plugin), the toolchains of
 # the Rust, C and AssemblyScript SDKs (their example plugins: PLUGIN_TOOLS,
 # Node.js and npm) and curl (cmd/demo/run.sh and the README's examples). The
 # tests also need wrk, h2load and nginx (the benchmarks' end-to-end tests)
@@ -26,7 +27,7 @@ PLUGIN_TOOLS := /usr/bin/rustc:rustc /usr/bin/cargo:cargo clang:clang wasm-ld:ll
 	/usr/lib/wasm32-wasi/libc.a:wasi-libc \
 	/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-dev-wasm32
 
-DEMO_TOOLS := wat2wasm:wabt curl:curl node:nodejs npm:npm $(PLUGIN_TOOLS)
+DEMO_TOOLS := gcc:gcc wat2wasm:wabt curl:curl node:nodejs npm:npm $(PLUGIN_TOOLS)
 TEST_TOOLS := $(DEMO_TOOLS) wrk:wrk nginx:nginx-light h2load:nghttp2-client redis-server:redis-server etcd:etcd-server
 
 .PHONY: all build plugins examples run test test-short alloc-tests fuzz-short deps demo-deps test-deps tools go-check vet fmt bench-proxy clean

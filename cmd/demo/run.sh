@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the demo: the five demo upstream services (users, orders, feed,
 # notifications, legacy), each run twice (demo-upstreams -instances 2: ports
-# 9101-9105 and 10101-10105), and the gateway with cmd/demo/wasmgate.yaml. Ctrl-C stops
-# everything this script started.
+# 9101-9105 and 10101-10105), and the gateway with cmd/demo/wasmgate.yaml (or
+# DEMO_CONFIG). Ctrl-C stops everything this script started.
 #
 # The admin token is WASMGATE_ADMIN_TOKEN when set, else a random one; either
 # way it is printed and written to bin/demo-admin-token (mode 600, removed
@@ -36,7 +36,7 @@ rm -f bin/demo-traffic.state.json
 bin/wasmgate cert -out bin/demo-tls -names localhost,127.0.0.1 >/dev/null
 bin/demo-upstreams -instances 2 &
 pids+=($!)
-bin/wasmgate serve --config cmd/demo/wasmgate.yaml &
+bin/wasmgate serve --config "${DEMO_CONFIG:-cmd/demo/wasmgate.yaml}" &
 gateway=$!
 pids+=("$gateway")
 

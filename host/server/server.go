@@ -74,7 +74,8 @@ type Server struct {
 	inFlight atomic.Int64
 	draining atomic.Bool
 
-	reloadMu sync.Mutex // serializes reloads, hot-loads, traffic changes and their builds
+	settle   memorySettler // gives back what builds leave on the heap
+	reloadMu sync.Mutex    // serializes reloads, hot-loads, traffic changes and their builds
 	b        *builder
 	fleet    *fleetSync      // the fleet's etcd, when ConfigPath is etcd://...
 	traffic  *trafficControl // run-time traffic changes
@@ -214,6 +215,7 @@ func New(opts Options) (*Server, error) {
 	limitResponses(snap)
 	s.snap.Store(snap)
 	s.rememberVersions(snap)
+	s.settle.soon()
 	if s.fleet != nil {
 		s.fleet.started(fleetState)
 	}
@@ -533,6 +535,7 @@ func (s *Server) commit(old, next *snapshot) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		s.b.retirePlugins(old, next)
+		s.settle.soon()
 		// Closed once the requests on old are done: an idempotency key
 		// claimed on it is settled on it.
 		if old.redis != nil && old.redis != next.redis {
@@ -613,6 +616,7 @@ func trafficStatePath(cfg *config.Config) string {
 // ctx is done, then releases everything.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.settle.stop()
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}

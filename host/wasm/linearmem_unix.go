@@ -105,11 +105,37 @@ func (m *mmapMemory) release() {
 	m.buf = nil
 }
 
+// start maps img (nil: none) at the start of the reservation, committed.
+func (m *mmapMemory) start(img *memImage) bool {
+	if img == nil {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if img.mapInto(m.buf) != nil {
+		return false
+	}
+	m.committed = int(img.size)
+	return true
+}
+
 // goMemory is wazero's own kind of linear memory, a Go slice, for when the
-// system refuses a reservation.
-type goMemory struct{ buf []byte }
+// system refuses a reservation and for short-lived instances; it starts
+// with img's contents when the module has an image.
+type goMemory struct {
+	buf []byte
+	img *memImage
+}
 
 func (g *goMemory) Reallocate(size uint64) []byte {
+	if g.img != nil {
+		img := g.img
+		g.img = nil
+		g.buf = make([]byte, max(size, img.size))
+		if img.copyInto(g.buf) != nil {
+			return nil
+		}
+	}
 	if n := uint64(len(g.buf)); size > n {
 		g.buf = append(g.buf, make([]byte, size-n)...)
 	}
@@ -121,26 +147,31 @@ func (g *goMemory) Free() { g.buf = nil }
 // withLinearMemory returns ctx with the allocator of i's linear memory,
 // for instantiating it; i.lin gets the memory, for Close to unmap.
 //
-// Only on 64-bit systems, where reserving every pooled instance's cap
-// costs no address space anyone misses; and not for a memory that cannot
-// grow (max 0, or no more than its minimum).
-func withLinearMemory(ctx context.Context, i *wzInstance) context.Context {
-	if unsafe.Sizeof(uintptr(0)) < 8 {
+// On 64-bit systems, where reserving an instance's cap costs no address
+// space anyone misses, a memory is an mmapMemory when its module has an
+// image to map (mapping it costs less than copying it, even for a
+// short-lived instance), or when it is long-lived (pooled) and can grow
+// (a max over its minimum). Others are Go slices: wazero's own, or one
+// with the image copied in.
+func withLinearMemory(ctx context.Context, i *wzInstance, longLived bool) context.Context {
+	img := i.c.img
+	wide := unsafe.Sizeof(uintptr(0)) >= 8
+	if !(wide && longLived) && img == nil {
 		return ctx
 	}
 	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(min, max uint64) experimental.LinearMemory {
-		if max > min {
+		if wide && (img != nil || longLived && max > min) {
 			// wazero reads the minimum at once, and cannot take a failure
 			// there: commit it here, where a refusal (a data size limit,
 			// strict overcommit) still falls back on a Go slice.
 			if m := newMmapMemory(max); m != nil {
-				if m.Reallocate(min) != nil {
+				if m.start(img) && m.Reallocate(min) != nil {
 					i.lin = m
 					return m
 				}
 				m.release()
 			}
 		}
-		return &goMemory{}
+		return &goMemory{img: img}
 	}))
 }

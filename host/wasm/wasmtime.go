@@ -228,30 +228,37 @@ func (e *WasmtimeEngine) module(wasm []byte) (*wasmtime.Module, error) {
 	}
 	sum := sha256.Sum256(wasm)
 	path := filepath.Join(e.cacheDir, hex.EncodeToString(sum[:])+".cwasm")
-	if b, err := os.ReadFile(path); err == nil {
-		// wasmtime refuses code of another version or configuration;
-		// then the module is compiled again and the entry replaced.
-		if m, err := wasmtime.NewModuleDeserialize(e.engine, b); err == nil {
-			e.cacheHits.Add(1)
-			return m, nil
-		}
+	// A module loaded from its cache file maps the file instead of copying
+	// it: its code and its memory image are clean file pages, resident only
+	// once touched and shared by every process on the same cache. wasmtime
+	// refuses code of another version or configuration; then the module is
+	// compiled again and the entry replaced (by rename, so a mapping of the
+	// old file stays valid).
+	if m, err := wasmtime.NewModuleDeserializeFile(e.engine, path); err == nil {
+		e.cacheHits.Add(1)
+		return m, nil
 	}
 	m, err := wasmtime.NewModule(e.engine, wasm)
 	if err != nil {
 		return nil, err
 	}
-	if b, err := m.Serialize(); err == nil {
-		writeCacheFile(path, b) // best effort: a failure only costs the next start a compile
+	b, err := m.Serialize()
+	if err != nil || !writeCacheFile(path, b) {
+		return m, nil // best effort: a failure only costs the next start a compile
+	}
+	if mapped, err := wasmtime.NewModuleDeserializeFile(e.engine, path); err == nil {
+		m.Close()
+		return mapped, nil
 	}
 	return m, nil
 }
 
 // writeCacheFile writes b to path atomically: a reader sees the old file
-// or the whole new one.
-func writeCacheFile(path string, b []byte) {
+// or the whole new one. It reports whether the file was written.
+func writeCacheFile(path string, b []byte) bool {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
-		return
+		return false
 	}
 	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
@@ -263,6 +270,7 @@ func writeCacheFile(path string, b []byte) {
 	if err != nil {
 		_ = os.Remove(f.Name())
 	}
+	return err == nil
 }
 
 // wtModule is compiled code, shared by the CompiledModules of every memory

@@ -77,7 +77,8 @@ func TestWasmtimeStopsOneStore(t *testing.T) {
 
 // TestWasmtimeDiskCache: compiled code goes to the cache directory and a
 // new engine (a restart) loads it instead of compiling; a damaged entry
-// is compiled again.
+// is compiled again. A module is mapped from its cache file, not copied
+// into anonymous memory, on the first compile as on a restart.
 func TestWasmtimeDiskCache(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -91,6 +92,12 @@ func TestWasmtimeDiskCache(t *testing.T) {
 		mi, err := cm.Instantiate(ctx, InstanceOptions{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if maps, err := os.ReadFile("/proc/self/maps"); err == nil {
+			files, _ := filepath.Glob(filepath.Join(dir, "wasmtime-"+wasmtimeVersion+"-*", "*.cwasm"))
+			if len(files) != 1 || !bytes.Contains(maps, []byte(files[0])) {
+				t.Errorf("the module's code is not mapped from its cache file %v", files)
+			}
 		}
 		_ = mi.Close(ctx)
 		_ = cm.Close(ctx)

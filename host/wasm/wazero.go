@@ -221,40 +221,63 @@ func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule
 	}
 	if !e.instrument {
 		info.Interruption = "context"
-		return e.compile(ctx, info, wasm, wasm, pages, false)
+		code, img := withImage(wasm)
+		return e.compile(ctx, info, wasm, code, img, pages, false)
 	}
 	code, err := instrument(wasm)
 	if err != nil {
 		info.Interruption = "context (not instrumented: " + err.Error() + ")"
-		return e.compile(ctx, info, wasm, wasm, pages, false)
+		code, img := withImage(wasm)
+		return e.compile(ctx, info, wasm, code, img, pages, false)
 	}
 	info.Interruption = "instrumented"
-	c, err := e.compile(ctx, info, wasm, code, pages, true)
+	code, img := withImage(code)
+	c, err := e.compile(ctx, info, wasm, code, img, pages, true)
 	if err != nil {
 		// A rewriter bug must not cost the plugin: the original bytes
 		// compile with wazero's own deadline checks.
 		info.Interruption = "context (instrumented module failed to compile: " + err.Error() + ")"
-		if c2, err2 := e.compile(ctx, info, wasm, wasm, pages, false); err2 == nil {
+		if c2, err2 := e.compile(ctx, info, wasm, wasm, nil, pages, false); err2 == nil {
 			return c2, nil
 		}
 	}
 	return c, err
 }
 
+// withImage moves code's data segments into a memory image (memimage.go)
+// when it has enough data for one and the system can make one; otherwise
+// it returns code as it is and no image.
+func withImage(code []byte) ([]byte, *memImage) {
+	split, segs, size, ok := splitData(code)
+	if !ok {
+		return code, nil
+	}
+	img, err := newMemImage(segs, size)
+	if err != nil {
+		return code, nil
+	}
+	return split, img
+}
+
 // compile compiles code (src, maybe instrumented) in the shared runtime
 // capped at pages (0: wazero's default, 4 GiB).
-func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, src, code []byte, pages uint32, instrumented bool) (*wzCompiled, error) {
+// img, the image of code's data (nil: none), is the compiled module's from
+// then on.
+func (e *WazeroEngine) compile(ctx context.Context, info ModuleInfo, src, code []byte, img *memImage, pages uint32, instrumented bool) (*wzCompiled, error) {
 	sr, err := e.acquire(ctx, rtKey{instrumented: instrumented, pages: pages}, importsWASI(info), importsModule(info, httpwasm.ModuleName))
-	if err != nil {
-		return nil, err
-	}
-	cm, err := sr.rt.CompileModule(ctx, code)
-	if err != nil {
+	if err == nil {
+		var cm wazero.CompiledModule
+		if cm, err = sr.rt.CompileModule(ctx, code); err == nil {
+			e.live.Add(1)
+			return &wzCompiled{e: e, info: info, src: src, instrumented: instrumented, img: img, sr: sr, rt: sr.rt, cm: cm, pages: pages}, nil
+		}
 		e.releaseRuntime(ctx, sr)
-		return nil, fmt.Errorf("compile: %w", err)
+		err = fmt.Errorf("compile: %w", err)
 	}
-	e.live.Add(1)
-	return &wzCompiled{e: e, info: info, src: src, instrumented: instrumented, sr: sr, rt: sr.rt, cm: cm, pages: pages}, nil
+	if img != nil {
+		img.release()
+	}
+	return nil, err
 }
 
 // acquire returns the runtime of key with one more reference, creating it
@@ -450,8 +473,9 @@ func fromWZ(ts []api.ValueType) []sdkabi.ValueType {
 type wzCompiled struct {
 	e            *WazeroEngine
 	info         ModuleInfo
-	src          []byte // the module as loaded (shared with the Runtime's caller)
-	instrumented bool   // what was compiled is src instrumented
+	src          []byte    // the module as loaded (shared with the Runtime's caller)
+	instrumented bool      // what was compiled is src instrumented
+	img          *memImage // the initial memory, out of the compiled code (memimage.go); nil: in it
 	sr           *sharedRuntime
 	rt           wazero.Runtime // sr.rt
 	cm           wazero.CompiledModule
@@ -492,7 +516,14 @@ func (c *wzCompiled) WithMemoryLimit(ctx context.Context, pages uint32) (Compile
 			return nil, fmt.Errorf("instrument: %w", err)
 		}
 	}
-	return c.e.compile(ctx, c.info, c.src, code, pages, c.instrumented)
+	// The same bytes split the same way: the image is shared.
+	var img *memImage
+	if c.img != nil {
+		if split, _, _, ok := splitData(code); ok {
+			code, img = split, c.img.retain()
+		}
+	}
+	return c.e.compile(ctx, c.info, c.src, code, img, pages, c.instrumented)
 }
 
 // MemoryPages implements CompiledModule.
@@ -526,6 +557,9 @@ func (c *wzCompiled) Close(ctx context.Context) error {
 	}
 	err = errors.Join(err, c.cm.Close(ctx))
 	err = errors.Join(err, c.e.releaseRuntime(ctx, c.sr))
+	if c.img != nil {
+		c.img.release()
+	}
 	c.e.live.Add(-1)
 	return err
 }
@@ -583,9 +617,7 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	opts.Call.Ctx = &i.cc
 	i.cc.arm(opts.InitTimeout)
 	ictx := context.Context(&i.cc)
-	if opts.LongLived {
-		ictx = withLinearMemory(ictx, i)
-	}
+	ictx = withLinearMemory(ictx, i, opts.LongLived)
 	mod, err := c.rt.InstantiateModule(ictx, c.cm, cfg)
 	fired := i.cc.disarm()
 	if err != nil {

@@ -33,15 +33,27 @@ func newMemImage(segs []dataSegment, size uint64) (*memImage, error) {
 		return fail(err)
 	}
 	img := &memImage{fd: fd, size: size}
-	for _, s := range segs {
-		for b, off := s.bytes, int64(s.offset); len(b) > 0; {
-			n, err := unix.Pwrite(fd, b, off)
-			if err != nil {
-				return fail(err)
-			}
-			b, off = b[n:], off+int64(n)
+	if size > 0 {
+		// Written through a shared mapping, one copy per segment: a Go
+		// plugin has tens of thousands of segments, a system call each
+		// would cost more than the rest of a load from the disk cache.
+		mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return fail(err)
 		}
-		img.extents = append(img.extents, [2]uint64{uint64(s.offset), uint64(s.offset) + uint64(len(s.bytes))})
+		for _, s := range segs {
+			copy(mem[s.offset:], s.bytes)
+			start, end := uint64(s.offset), uint64(s.offset)+uint64(len(s.bytes))
+			if n := len(img.extents); n > 0 && start >= img.extents[n-1][0] && start <= img.extents[n-1][1] {
+				img.extents[n-1][1] = max(img.extents[n-1][1], end) // adjacent or overlapping
+				continue
+			}
+			img.extents = append(img.extents, [2]uint64{start, end})
+		}
+		// Unmapped before sealing: a writable shared mapping forbids it.
+		if err := unix.Munmap(mem); err != nil {
+			return fail(err)
+		}
 	}
 	// Sealed: nothing, this process included, can change an image that
 	// instances map.

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -34,6 +35,13 @@ import (
 // from the timer goroutine when the hook is over its budget; the guest
 // traps within yieldEvery instructions and the runtime reports a timeout.
 //
+// A bulk memory instruction (memory.fill, memory.copy, memory.init) is one
+// instruction and may write gigabytes: before each, a call to $bulk, which
+// takes the length on top of the stack and returns it, charges
+// length / bulkBytesPerInstr more (about what a simple instruction costs
+// in memset or memmove bandwidth), so a guest looping over bulk
+// operations uses its budget as fast as it uses the CPU.
+//
 // It also records the result of every memory.grow in a global $grow
 // (exported as growExport), so that a guest failing after its memory could
 // not grow is reported as a memory failure, not a plain trap.
@@ -55,6 +63,12 @@ const (
 	workExport      = "__wasmgate_work" // instructions run, counted at each yield
 	startExport     = "__wasmgate_start"
 )
+
+// bulkBytesPerInstr is how many bytes of a bulk memory operation are
+// charged as one instruction: a shift, so a power of 2. A simple
+// instruction is about a nanosecond of CPU, in which memset and memmove
+// move some 16 bytes.
+const bulkBytesPerInstr = 16
 
 // yieldEvery is the number of instructions between two exits to Go: a
 // yield costs ~25ns, a few thousandths of a ns per instruction, and bounds
@@ -256,7 +270,9 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	// What is added, all at the end of its index space.
 	var (
 		yieldType = types
+		bulkType  = types + 1
 		yieldFunc = importedFuncs + funcs
+		bulkFunc  = yieldFunc + 1
 		fuel      = importedGlobals + globals
 		stop      = fuel + 1
 		grow      = fuel + 2
@@ -298,8 +314,25 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	yield = appendULEB(yield, uint64(stop))
 	yield = append(yield, 0x04, 0x40, 0x00, 0x0b, 0x0b) // if unreachable end; end
 
-	newType := []byte{0x60, 0x00, 0x00} // () -> ()
+	// $bulk(n) charges n bytes and returns n.
+	var bulk []byte
+	bulk = append(bulk, 0x00) // no locals
+	bulk = append(bulk, 0x23) // global.get $fuel
+	bulk = appendULEB(bulk, uint64(fuel))
+	bulk = append(bulk, 0x20, 0x00, 0x41) // local.get 0, i32.const log2(bulkBytesPerInstr)
+	bulk = appendSLEB(bulk, int64(bits.TrailingZeros(bulkBytesPerInstr)))
+	bulk = append(bulk, 0x76, 0x6b, 0x24) // i32.shr_u, i32.sub, global.set $fuel
+	bulk = appendULEB(bulk, uint64(fuel))
+	bulk = append(bulk, 0x23) // global.get $fuel
+	bulk = appendULEB(bulk, uint64(fuel))
+	bulk = append(bulk, 0x41, 0x00, 0x4c, 0x04, 0x40, 0x10) // i32.const 0, i32.le_s, if, call $yield
+	bulk = appendULEB(bulk, uint64(yieldFunc))
+	bulk = append(bulk, 0x0b, 0x20, 0x00, 0x0b) // end, local.get 0, end
+	callBulk := appendULEB([]byte{0x10}, uint64(bulkFunc))
+
+	newType := []byte{0x60, 0x00, 0x00, 0x60, 0x01, 0x7f, 0x01, 0x7f} // () -> (), (i32) -> i32
 	newFunc := appendULEB(nil, uint64(yieldType))
+	newFunc = appendULEB(newFunc, uint64(bulkType))
 	newGlobals := []byte{0x7f, 0x01, 0x41}
 	newGlobals = appendSLEB(newGlobals, yieldEvery)
 	newGlobals = append(newGlobals, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // $stop = 0
@@ -316,13 +349,13 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	}
 
 	code := l.secs[l.code]
-	body, err := instrumentCode(wasm[:code.end], code.start, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, yield)
+	body, err := instrumentCode(wasm[:code.end], code.start, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, callBulk, yield, bulk)
 	if err != nil {
 		return nil, err
 	}
 	return l.write(wasm, len(wasm)+len(wasm)/4+64, []sectionEdit{
-		{id: 1, add: 1, entries: newType, create: true},
-		{id: 3, add: 1, entries: newFunc},
+		{id: 1, add: 2, entries: newType, create: true},
+		{id: 3, add: 2, entries: newFunc},
 		{id: 6, add: 4, entries: newGlobals, create: true},
 		{id: 7, add: newExports, entries: newExport, create: true},
 		{id: 8, drop: true}, // exported as startExport instead
@@ -330,13 +363,15 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	}), nil
 }
 
-// instrumentCode rewrites the code section's bodies and appends yield's.
-// check appends the check that charges k instructions.
-// globals and funcs are the module's own counts, imports included.
-func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst []byte, k uint32) []byte, afterGrow, yield []byte) ([]byte, error) {
+// instrumentCode rewrites the code section's bodies and appends the
+// bodies of the functions added (yield's, bulk's). check appends the check
+// that charges k instructions; beforeBulk goes before every bulk memory
+// instruction. globals and funcs are the module's own counts, imports
+// included.
+func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst []byte, k uint32) []byte, afterGrow, beforeBulk []byte, added ...[]byte) ([]byte, error) {
 	r := reader{b: b, off: start}
 	n := r.count()
-	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+1)
+	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+uint64(len(added)))
 	var costs []uint32 // of the current function's checks
 	out, err := rewriteBodies(&r, n, out, func(i uint32, body reader, fn []byte) ([]byte, error) {
 		// The locals are copied as they are; the entry check follows them.
@@ -369,6 +404,7 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 		fn = check(fn, costs[0])
 		last, site := body.off, 1
 		for !body.done() {
+			at := body.off
 			switch body.instr() {
 			case instrLoop:
 				fn = append(fn, b[last:body.off]...)
@@ -377,6 +413,11 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 			case instrGrow:
 				fn = append(fn, b[last:body.off]...)
 				fn = append(fn, afterGrow...)
+			case instrBulk:
+				fn = append(fn, b[last:at]...)
+				fn = append(fn, beforeBulk...)
+				last = at // the instruction itself follows
+				continue
 			default:
 				continue
 			}
@@ -390,8 +431,11 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 	if err != nil {
 		return nil, err
 	}
-	out = appendULEB(out, uint64(len(yield)))
-	return append(out, yield...), nil
+	for _, fn := range added {
+		out = appendULEB(out, uint64(len(fn)))
+		out = append(out, fn...)
+	}
+	return out, nil
 }
 
 // rewriteBodies appends to out the n function bodies of a code section, r
@@ -437,6 +481,7 @@ const (
 	instrGrow   // after a memory.grow
 	instrGlobal // global.get or global.set of global r.imm
 	instrFunc   // call, return_call or ref.func of function r.imm
+	instrBulk   // memory.fill, memory.copy or memory.init: its length on top of the stack
 )
 
 // instr skips one instruction and its immediates and says whether it was a
@@ -512,7 +557,9 @@ func (r *reader) instr() int {
 	case op == 0xd0: // ref.null
 		r.sleb(33)
 	case op == 0xfc:
-		r.prefixFC()
+		if r.prefixFC() {
+			return instrBulk
+		}
 	case op == 0xfd:
 		r.prefixFD()
 	case op == 0xfe:
@@ -532,21 +579,28 @@ func (r *reader) instr() int {
 	return instrOther
 }
 
-func (r *reader) prefixFC() {
+// prefixFC skips a 0xfc instruction and reports whether it is a bulk
+// memory one, whose length is on top of the stack.
+func (r *reader) prefixFC() (bulk bool) {
 	switch sub := r.u32(); {
 	case sub <= 7: // saturating truncations
-	case sub == 8: // memory.init data mem
+	case sub == 8 || sub == 10: // memory.init data mem, memory.copy mem mem
 		r.u32()
 		r.u32()
-	case sub == 9 || sub == 11 || sub == 13 || sub == 15 || sub == 16 || sub == 17:
-		// data.drop, memory.fill, elem.drop, table.grow/size/fill
+		return r.err == nil
+	case sub == 11: // memory.fill mem
 		r.u32()
-	case sub == 10 || sub == 12 || sub == 14: // memory.copy, table.init, table.copy
+		return r.err == nil
+	case sub == 9 || sub == 13 || sub == 15 || sub == 16 || sub == 17:
+		// data.drop, elem.drop, table.grow/size/fill
+		r.u32()
+	case sub == 12 || sub == 14: // table.init, table.copy
 		r.u32()
 		r.u32()
 	default:
 		r.fail(fmt.Sprintf("unsupported opcode 0xfc %d", sub))
 	}
+	return false
 }
 
 func (r *reader) prefixFD() {

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -56,7 +57,8 @@ func TestInstrumentSpec(t *testing.T) {
 		for _, f := range files {
 			switch strings.TrimSuffix(filepath.Base(f), ".json") {
 			case "loop", "block", "br", "br_if", "br_table", "if", "call", "call_indirect",
-				"return", "switch", "unwind", "fac", "nop", "start", "return_call", "try_table":
+				"return", "switch", "unwind", "fac", "nop", "start", "return_call", "try_table",
+				"memory_fill", "memory_copy", "memory_init", "bulk":
 				sample = append(sample, f)
 			}
 		}
@@ -65,98 +67,118 @@ func TestInstrumentSpec(t *testing.T) {
 	if len(files) == 0 {
 		t.Skip("no spec tests in " + root)
 	}
-	var modules, asserts int
-	for _, f := range files {
-		var suite struct {
-			Commands []struct {
-				Type     string
-				Filename string
-				Action   *struct {
-					Type, Field, Module string
-					Args                []struct{ Type, Value string }
-				}
+	// Each rewriter: wazero's instrumentation, and wasmtime's bulk
+	// memory charge (chargeBulk; a module without bulk operations is
+	// left out, unchanged).
+	rewriters := []struct {
+		name string
+		fn   func([]byte) ([]byte, error)
+	}{
+		{"instrument", func(b []byte) ([]byte, error) { return rewrite(b, false) }},
+		{"chargeBulk", func(b []byte) ([]byte, error) {
+			out, changed, err := chargeBulk(b)
+			if err == nil && !changed {
+				err = errors.New("no bulk memory operation")
 			}
-		}
-		b, err := os.ReadFile(f)
-		if err != nil || json.Unmarshal(b, &suite) != nil {
-			continue
-		}
-		var mods [2]api.Module
-		var rts []wazero.Runtime
-		for _, c := range suite.Commands {
-			switch c.Type {
-			case "module":
-				mods = [2]api.Module{}
-				orig, err := os.ReadFile(filepath.Join(filepath.Dir(f), c.Filename))
-				if err != nil {
+			return out, err
+		}},
+	}
+	for _, rw := range rewriters {
+		t.Run(rw.name, func(t *testing.T) {
+			var modules, asserts int
+			for _, f := range files {
+				var suite struct {
+					Commands []struct {
+						Type     string
+						Filename string
+						Action   *struct {
+							Type, Field, Module string
+							Args                []struct{ Type, Value string }
+						}
+					}
+				}
+				b, err := os.ReadFile(f)
+				if err != nil || json.Unmarshal(b, &suite) != nil {
 					continue
 				}
-				inst, err := rewrite(orig, false)
-				if err != nil {
-					continue // no functions, or not a binary module
-				}
-				for i, code := range [][]byte{orig, inst} {
-					rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-					rts = append(rts, rt)
-					if _, err := rt.CompileModule(ctx, code); err != nil {
-						if i == 1 {
-							if _, err0 := rts[len(rts)-2].CompileModule(ctx, orig); err0 == nil {
-								t.Errorf("%s: the instrumented module does not compile: %v", c.Filename, err)
+				var mods [2]api.Module
+				var rts []wazero.Runtime
+				for _, c := range suite.Commands {
+					switch c.Type {
+					case "module":
+						mods = [2]api.Module{}
+						orig, err := os.ReadFile(filepath.Join(filepath.Dir(f), c.Filename))
+						if err != nil {
+							continue
+						}
+						inst, err := rw.fn(orig)
+						if err != nil {
+							continue // no functions, or not a binary module
+						}
+						for i, code := range [][]byte{orig, inst} {
+							rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+							rts = append(rts, rt)
+							if _, err := rt.CompileModule(ctx, code); err != nil {
+								if i == 1 {
+									if _, err0 := rts[len(rts)-2].CompileModule(ctx, orig); err0 == nil {
+										t.Errorf("%s: the instrumented module does not compile: %v", c.Filename, err)
+									}
+								}
+								mods = [2]api.Module{}
+								break
+							}
+							m, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName(""))
+							if err != nil {
+								mods = [2]api.Module{}
+								break
+							}
+							if f := m.ExportedFunction(startExport); f != nil {
+								_, _ = f.Call(ctx)
+							}
+							mods[i] = m
+						}
+						if mods[1] != nil {
+							modules++
+						}
+					case "assert_return", "assert_trap", "action":
+						a := c.Action
+						if mods[1] == nil || a == nil || a.Type != "invoke" || a.Module != "" {
+							continue
+						}
+						args, ok := specArgs(a.Args)
+						if !ok {
+							continue
+						}
+						var res [2]string
+						for i, m := range mods {
+							fn := m.ExportedFunction(a.Field)
+							if fn == nil {
+								ok = false
+								break
+							}
+							out, err := fn.Call(ctx, args...)
+							if err != nil {
+								res[i] = "trap: " + strings.SplitN(err.Error(), "\n", 2)[0]
+							} else {
+								res[i] = specResults(fn.Definition().ResultTypes(), out)
 							}
 						}
-						mods = [2]api.Module{}
-						break
-					}
-					m, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName(""))
-					if err != nil {
-						mods = [2]api.Module{}
-						break
-					}
-					if f := m.ExportedFunction(startExport); f != nil {
-						_, _ = f.Call(ctx)
-					}
-					mods[i] = m
-				}
-				if mods[1] != nil {
-					modules++
-				}
-			case "assert_return", "assert_trap", "action":
-				a := c.Action
-				if mods[1] == nil || a == nil || a.Type != "invoke" || a.Module != "" {
-					continue
-				}
-				args, ok := specArgs(a.Args)
-				if !ok {
-					continue
-				}
-				var res [2]string
-				for i, m := range mods {
-					fn := m.ExportedFunction(a.Field)
-					if fn == nil {
-						ok = false
-						break
-					}
-					out, err := fn.Call(ctx, args...)
-					if err != nil {
-						res[i] = "trap: " + strings.SplitN(err.Error(), "\n", 2)[0]
-					} else {
-						res[i] = specResults(fn.Definition().ResultTypes(), out)
+						if !ok {
+							continue
+						}
+						asserts++
+						if res[0] != res[1] {
+							t.Errorf("%s %s: %s as is, %s rewritten", filepath.Base(f), a.Field, res[0], res[1])
+						}
 					}
 				}
-				if !ok {
-					continue
-				}
-				asserts++
-				if res[0] != res[1] {
-					t.Errorf("%s %s: %s as is, %s instrumented", filepath.Base(f), a.Field, res[0], res[1])
+				for _, rt := range rts {
+					_ = rt.Close(ctx)
 				}
 			}
-		}
-		for _, rt := range rts {
-			_ = rt.Close(ctx)
-		}
+			t.Logf("%d spec files, %d modules, %d invocations compared", len(files), modules, asserts)
+		})
 	}
-	t.Logf("%d spec files, %d modules, %d invocations compared", len(files), modules, asserts)
 }
 
 func specArgs(in []struct{ Type, Value string }) ([]uint64, bool) {
@@ -250,10 +272,11 @@ func TestInstrumentShape(t *testing.T) {
 	}
 }
 
-// FuzzInstrument: the rewriter never panics, and a module wazero accepts
-// stays one wazero accepts once instrumented.
+// FuzzInstrument: the rewriters (instrument, and wasmtime's chargeBulk)
+// never panic, and a module wazero accepts stays one wazero accepts once
+// rewritten.
 func FuzzInstrument(f *testing.F) {
-	for _, name := range []string{"paths", "counter", "reactor", "startloop", "compute", "sleep"} {
+	for _, name := range []string{"paths", "counter", "reactor", "startloop", "compute", "sleep", "bulk"} {
 		f.Add(fixture(f, name))
 	}
 	ctx := context.Background()
@@ -261,18 +284,78 @@ func FuzzInstrument(f *testing.F) {
 	f.Cleanup(func() { _ = rt.Close(ctx) })
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := instrument(b)
-		if err != nil {
+		charged, _, cerr := chargeBulk(b)
+		if err != nil && cerr != nil {
 			return
 		}
-		cm, err := rt.CompileModule(ctx, b)
-		if err != nil {
+		cm, err0 := rt.CompileModule(ctx, b)
+		if err0 != nil {
 			return
 		}
 		_ = cm.Close(ctx)
-		cm, err = rt.CompileModule(ctx, out)
-		if err != nil {
-			t.Fatalf("instrumented module rejected: %v", err)
+		for _, m := range []struct {
+			code []byte
+			err  error
+			by   string
+		}{{out, err, "instrument"}, {charged, cerr, "chargeBulk"}} {
+			if m.err != nil {
+				continue
+			}
+			cm, err := rt.CompileModule(ctx, m.code)
+			if err != nil {
+				t.Fatalf("module rewritten by %s rejected: %v", m.by, err)
+			}
+			_ = cm.Close(ctx)
 		}
-		_ = cm.Close(ctx)
 	})
+}
+
+// TestBulkMemoryIsCharged: a bulk memory instruction is charged its length
+// / bulkBytesPerInstr, so a guest looping over large fills and copies uses
+// its work budget (and is stopped by it) as one looping over plain
+// instructions does; the operations still do exactly what they did.
+func TestBulkMemoryIsCharged(t *testing.T) {
+	code, err := instrument(fixture(t, "bulk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	mod, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := func() uint64 {
+		// $work is brought up to date at each yield; a fill of a full
+		// budget's worth forces one.
+		return mod.ExportedGlobal(workExport).Get()
+	}
+	const n, rounds = 60000, 1000
+	before := work()
+	if _, err := mod.ExportedFunction("run").Call(ctx, n, rounds); err != nil {
+		t.Fatal(err)
+	}
+	// Two bulk operations of n bytes per round; the yield that counts the
+	// last of them may not have happened yet.
+	charged := work() - before
+	if want := uint64(2*n/bulkBytesPerInstr*rounds) - yieldEvery - 2*n/bulkBytesPerInstr; charged < want {
+		t.Errorf("%d rounds of two %d-byte bulk operations charged %d instructions, want at least %d", rounds, n, charged, want)
+	}
+	mem := mod.Memory()
+	if b, _ := mem.Read(65536+n-1, 1); b[0] != 7 {
+		t.Errorf("memory.copy copied %d, want 7", b[0])
+	}
+	if b, _ := mem.Read(131072, 16); string(b) != "0123456789abcdef" {
+		t.Errorf("memory.init wrote %q", b)
+	}
+	// The length, which $bulk passes through, is the instruction's own:
+	// an out-of-bounds copy still traps, a copy of 0 bytes at the end does
+	// not.
+	if _, err := mod.ExportedFunction("copy").Call(ctx, 0, 4<<16-10, 11); err == nil {
+		t.Error("an out-of-bounds memory.copy did not trap")
+	}
+	if _, err := mod.ExportedFunction("copy").Call(ctx, 4<<16, 0, 0); err != nil {
+		t.Errorf("a 0-byte memory.copy at the end of memory: %v", err)
+	}
 }

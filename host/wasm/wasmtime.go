@@ -191,12 +191,24 @@ func (e *WasmtimeEngine) Compile(_ context.Context, wasm []byte) (CompiledModule
 		info.Interruption = "fuel"
 	}
 	e.compiles.Add(1)
-	// The module records its memory.grow results (recordGrows); one the
-	// rewriter cannot handle, or whose rewrite does not compile, runs as
-	// it is, and memory failures are then guessed from the size.
+	// The module records its memory.grow results (recordGrows) and, with
+	// fuel, burns fuel by the length of its bulk memory operations
+	// (chargeBulk). One the rewriters cannot handle, or whose rewrite does
+	// not compile, runs as it is: memory failures are then guessed from
+	// the size, and bulk operations cost one unit each.
 	var m *wasmtime.Module
 	code, grows, err := recordGrows(wasm)
-	if err == nil && grows {
+	if err != nil {
+		code, grows = wasm, false
+	}
+	bulk := false
+	if e.fuelRate > 0 {
+		var charged []byte
+		if charged, bulk, err = chargeBulk(code); err == nil && bulk {
+			code = charged
+		}
+	}
+	if grows || bulk {
 		if m, err = e.module(code); err != nil {
 			m, grows = nil, false
 		}

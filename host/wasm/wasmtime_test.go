@@ -5,6 +5,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/abi"
 )
 
 func newWasmtime(t *testing.T, opts WasmtimeOptions) *WasmtimeEngine {
@@ -339,6 +342,10 @@ func TestWasmtimeFuel(t *testing.T) {
 		// A loop runs out of the fuel it was given; with a minute's
 		// deadline, only the fuel can have stopped it this soon.
 		{"loop", 1_000_000, time.Minute},
+		// So does a loop of 64 KiB fills, charged by length (chargeBulk):
+		// 4,096 fuel a round, so about 2,400 rounds, where one unit per
+		// fill would be some 1.5 million.
+		{"bulkloop", 10_000_000, time.Minute},
 		// A guest asking to sleep an hour is charged it at once: out of
 		// fuel, or stopped when it slept its budget.
 		{"sleep", 0, 20 * time.Millisecond},
@@ -352,7 +359,8 @@ func TestWasmtimeFuel(t *testing.T) {
 			if got := cm.Info().Interruption; got != "fuel" {
 				t.Errorf("interruption %q, want fuel", got)
 			}
-			mi, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second})
+			call := new(abi.Call)
+			mi, err := cm.Instantiate(ctx, InstanceOptions{InitTimeout: time.Second, Call: call})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -366,6 +374,13 @@ func TestWasmtimeFuel(t *testing.T) {
 				_, fl := wtCall(i.w, int(HookRequest), 0, 0, c.fuel)
 				if fired := i.cc.disarm(); fired || !fl.outOfFuel() {
 					t.Fatalf("fired %v, failure %+v: want out of fuel", fired, fl)
+				}
+				if c.fixture == "bulkloop" {
+					b, _ := call.Mem.Read(0x20000, 4)
+					rounds := binary.LittleEndian.Uint32(b)
+					if limit := c.fuel / (65536 / bulkBytesPerInstr); rounds == 0 || uint64(rounds) > limit {
+						t.Errorf("%d rounds of a 64 KiB fill on %d fuel, want 1 to %d", rounds, c.fuel, limit)
+					}
 				}
 				return
 			}

@@ -26,7 +26,7 @@ log=$(mktemp)
 lua=
 bash cmd/demo/run.sh >"$log" 2>&1 &
 demo=$!
-trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log" "$lua" cmd/demo/.memory-all-wazero.yaml' EXIT
+trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null || true; rm -f "$log" "$lua" cmd/demo/.memory-all-wazero.yaml' EXIT
 for _ in $(seq 1 600); do
   curl -fsS --max-time 2 http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break
   kill -0 $demo 2>/dev/null || { cat "$log"; exit 1; }

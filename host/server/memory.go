@@ -16,7 +16,8 @@ const settleDelay = 2 * time.Second
 // the next cycle's growth and the scavenger return them over minutes, so
 // a gateway that reloads once a day would hold its peak for nothing.
 // A settle is one full collection, a few milliseconds per hundred
-// megabytes of heap, after a change, never on the request path.
+// megabytes of heap, after a change; requests that allocate meanwhile may
+// wait on the heap lock while it returns pages.
 type memorySettler struct {
 	mu      sync.Mutex
 	timer   *time.Timer

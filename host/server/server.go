@@ -491,6 +491,7 @@ func (s *Server) reloadLocked(source string, cfg *config.Config, table *router.T
 		next, err = s.b.safeBuild(cfg, table, old)
 	}
 	if err != nil {
+		s.settle.soon() // a rejected build leaves its garbage too
 		s.metrics.Reload(false, 0)
 		s.log.Error("config reload rejected; the running config stays", "source", source, "err", err.Error())
 		return ReloadResult{}, err

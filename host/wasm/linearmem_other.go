@@ -6,4 +6,6 @@ import "context"
 
 // withLinearMemory leaves linear memories to wazero (Go slices) where
 // there is no mmap (linearmem_unix.go).
-func withLinearMemory(ctx context.Context, _ *wzInstance, _ bool) context.Context { return ctx }
+func withLinearMemory(ctx context.Context, _ *wzInstance, _ *memImage, _ bool) context.Context {
+	return ctx
+}

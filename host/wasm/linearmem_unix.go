@@ -21,17 +21,23 @@ import (
 //
 // An mmapMemory instead reserves the memory's maximum (the binding's cap)
 // as address space, makes pages usable as the guest grows (in place: no
-// copy, and the base never moves), and gives them back to the system
-// when the instance closes. Only long-lived (pooled) instances get one:
-// the system calls and page faults cost a short-lived instance more than
-// a Go slice does (a fresh Go plugin instance ~15%).
+// copy, and the base never moves), and maps its module's memory image
+// (memimage.go) copy-on-write where it has one. A released memory without
+// an image becomes a spare, cleared, that the next instance takes: a
+// fresh instance then costs neither a Go allocation and its collection
+// nor mmap, munmap and page faults (system calls that flush the other
+// CPUs' TLBs: tens of µs in a VM); spares keep at most spareBytes
+// resident.
 //
 // wazero frees a memory when it closes the module, which may happen from
 // another goroutine while the guest still runs (a context-interrupted
-// call): Free only drops the pages (madvise; a late access reads zeros
-// instead of faulting), and the address range is unmapped by the
-// instance's owner (release), once the guest is known to have returned.
+// call): Free only marks it (and drops an image's private pages; a late
+// access reads the image), and the memory is cleared, kept or unmapped by
+// the instance's owner (release) once the guest is known to have
+// returned, never before.
 type mmapMemory struct {
+	populate  bool // fault pages in as they are committed (long-lived instances)
+	imaged    bool // the start maps a memory image (not kept as a spare)
 	mu        sync.Mutex
 	buf       []byte // the whole reservation
 	committed int    // bytes readable and writable from the start
@@ -45,11 +51,40 @@ const madvPopulateWrite = 23
 // mmapPage is the granularity of commits.
 var mmapPage = unix.Getpagesize()
 
-// newMmapMemory reserves max bytes; nil when the system refuses.
+// spareBytes bounds the memory released reservations keep resident for
+// the next instances. A fresh instance that takes a spare costs no mmap,
+// munmap or page faults (system calls that flush other CPUs' TLBs, tens
+// of µs in a VM), only the clearing of what the last one committed.
+const spareBytes = 16 << 20
+
+// spare are released reservations without a memory image, zeroed, by
+// size.
+var spare struct {
+	mu   sync.Mutex
+	bufs map[int][]spareBuf
+	kept int // bytes committed in bufs
+}
+
+type spareBuf struct {
+	buf       []byte
+	committed int // readable and writable from the start, all zero
+}
+
+// newMmapMemory reserves max bytes, or takes a spare reservation of that
+// size; nil when the system refuses.
 func newMmapMemory(max uint64) *mmapMemory {
 	if max == 0 || max > 1<<32 {
 		max = 1 << 32
 	}
+	spare.mu.Lock()
+	if list := spare.bufs[int(max)]; len(list) > 0 {
+		b := list[len(list)-1]
+		spare.bufs[int(max)] = list[:len(list)-1]
+		spare.kept -= b.committed
+		spare.mu.Unlock()
+		return &mmapMemory{buf: b.buf, committed: b.committed}
+	}
+	spare.mu.Unlock()
 	buf, err := unix.Mmap(-1, 0, int(max), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil
@@ -73,7 +108,9 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 		// Fault the pages in with one call rather than one fault each (a
 		// Go plugin's first megabytes cost milliseconds of faults); where
 		// the system cannot, the guest faults them in as it goes.
-		_ = unix.Madvise(grown, madvPopulateWrite)
+		if m.populate {
+			_ = unix.Madvise(grown, madvPopulateWrite)
+		}
 		m.committed = n
 	}
 	return m.buf[:size:size]
@@ -88,12 +125,16 @@ func (m *mmapMemory) Free() {
 		return
 	}
 	m.freed = true
-	if m.committed > 0 {
+	// A memory that may become a spare keeps its pages: release clears
+	// them, cheaper than faulting them in again.
+	if m.imaged && m.committed > 0 {
 		_ = unix.Madvise(m.buf[:m.committed], unix.MADV_DONTNEED)
 	}
 }
 
-// release unmaps the memory. Its instance's guest must not run any more.
+// release gives the memory up: its reservation is kept as a spare, its
+// pages dropped, unless it maps an image or enough spares are kept, and
+// unmapped otherwise. Its instance's guest must not run any more.
 func (m *mmapMemory) release() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -101,8 +142,25 @@ func (m *mmapMemory) release() {
 		return
 	}
 	m.unmapped, m.freed = true, true
-	_ = unix.Munmap(m.buf)
+	buf := m.buf
 	m.buf = nil
+	if !m.imaged {
+		spare.mu.Lock()
+		if spare.kept+m.committed <= spareBytes {
+			spare.kept += m.committed
+			spare.mu.Unlock()
+			clear(buf[:m.committed])
+			spare.mu.Lock()
+			if spare.bufs == nil {
+				spare.bufs = make(map[int][]spareBuf)
+			}
+			spare.bufs[len(buf)] = append(spare.bufs[len(buf)], spareBuf{buf: buf, committed: m.committed})
+			spare.mu.Unlock()
+			return
+		}
+		spare.mu.Unlock()
+	}
+	_ = unix.Munmap(buf)
 }
 
 // start maps img (nil: none) at the start of the reservation, committed.
@@ -115,7 +173,8 @@ func (m *mmapMemory) start(img *memImage) bool {
 	if img.mapInto(m.buf) != nil {
 		return false
 	}
-	m.committed = int(img.size)
+	m.committed = max(m.committed, int(img.size))
+	m.imaged = true
 	return true
 }
 
@@ -153,18 +212,18 @@ func (g *goMemory) Free() { g.buf = nil }
 // short-lived instance), or when it is long-lived (pooled) and can grow
 // (a max over its minimum). Others are Go slices: wazero's own, or one
 // with the image copied in.
-func withLinearMemory(ctx context.Context, i *wzInstance, longLived bool) context.Context {
-	img := i.c.img
+func withLinearMemory(ctx context.Context, i *wzInstance, img *memImage, longLived bool) context.Context {
 	wide := unsafe.Sizeof(uintptr(0)) >= 8
-	if !(wide && longLived) && img == nil {
+	if !wide && img == nil {
 		return ctx
 	}
 	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(min, max uint64) experimental.LinearMemory {
-		if wide && (img != nil || longLived && max > min) {
+		if wide && (img != nil || max > min) {
 			// wazero reads the minimum at once, and cannot take a failure
 			// there: commit it here, where a refusal (a data size limit,
 			// strict overcommit) still falls back on a Go slice.
 			if m := newMmapMemory(max); m != nil {
+				m.populate = longLived
 				if m.start(img) && m.Reallocate(min) != nil {
 					i.lin = m
 					return m

@@ -4,21 +4,22 @@ package wasm
 //
 // wazero copies a module's active data segments into the memory of every
 // new instance, and each compiled module keeps them decoded on the Go heap.
-// A Go plugin's segments are about 1.5 MiB and its initial memory 3.5 MiB;
-// a pool holds many instances of it. splitData takes the segments out of
-// the module and the engine writes the initial memory they make into an
-// image (linearmem_unix.go: a sealed memfd), which each instance's memory
-// maps copy-on-write: pages are shared until an instance writes them, and
-// a page no instance touches costs nothing. wasmtime does the same for its
-// own modules (memory-init-cow).
+// A Go plugin's segments are 0.7–1.5 MiB in tens of thousands of pieces,
+// its initial memory 2.3–3.5 MiB, and a pool holds many instances of it.
+// splitData takes the segments out of the module and the engine writes
+// the initial memory they make into an image (memimage_linux.go: a sealed
+// memfd), which each instance's memory maps copy-on-write: pages are
+// shared until an instance writes them, and a page no instance touches
+// costs nothing. wasmtime does the same for its own modules
+// (memory-init-cow).
 //
 // Only memory.init and data.drop name a segment, and a module using them
 // must have a data count section. Without one, the active segments are
-// removed (a Go plugin has tens of thousands, each a decoded struct in
-// wazero). With one, each becomes an empty passive segment, which after
-// instantiation behaves as an applied active one, dropped, does:
-// memory.init from it traps unless its length is 0, data.drop is
-// allowed; segment indices are unchanged.
+// removed. With one, each becomes an empty passive segment, keeping
+// every index; data.drop of it is allowed as before. memory.init from an
+// active segment would differ (the spec drops an applied active segment,
+// wazero keeps its bytes), so a module with a data count section and any
+// memory.init is not split.
 
 // minImageBytes is the least data worth an image: below it, copying the
 // segments costs an instance less than mapping an image.
@@ -41,10 +42,21 @@ func splitData(wasm []byte) (code []byte, segs []dataSegment, size uint64, ok bo
 	if err != nil || l.mems != 1 {
 		return nil, nil, 0, false
 	}
-	// One memory, and a memory section: it is the module's own.
+	// One memory, and a memory section: it is the module's own. The
+	// sections must be in order, each once: splitting an invalid module
+	// (a second data section, one before the code) could make it valid.
 	var memSec, dataSec, countSec *section
+	rank := 0
 	for i := range l.secs {
-		switch l.secs[i].id {
+		id := l.secs[i].id
+		if id == 0 {
+			continue
+		}
+		if sectionRank[id] <= rank {
+			return nil, nil, 0, false
+		}
+		rank = sectionRank[id]
+		switch id {
 		case 5:
 			memSec = &l.secs[i]
 		case 11:
@@ -56,12 +68,15 @@ func splitData(wasm []byte) (code []byte, segs []dataSegment, size uint64, ok bo
 	if memSec == nil || dataSec == nil {
 		return nil, nil, 0, false
 	}
+	if countSec != nil && (l.code < 0 || usesMemoryInit(wasm, l.secs[l.code])) {
+		return nil, nil, 0, false
+	}
 	mr := reader{b: wasm[:memSec.end], off: memSec.start}
 	if mr.count() != 1 {
 		return nil, nil, 0, false
 	}
 	lim := mr.limits()
-	if mr.err != nil || lim.Is64 || lim.Shared {
+	if mr.err != nil || lim.Is64 || lim.Shared || lim.Min > 1<<16 {
 		return nil, nil, 0, false
 	}
 	size = uint64(lim.Min) << 16
@@ -116,6 +131,24 @@ func splitData(wasm []byte) (code []byte, segs []dataSegment, size uint64, ok bo
 		}
 	}
 	return out, segs, size, true
+}
+
+// usesMemoryInit reports whether the code section s has a memory.init, or
+// cannot be read.
+func usesMemoryInit(wasm []byte, s section) bool {
+	r := reader{b: wasm[:s.end], off: s.start}
+	found := false
+	_, err := rewriteBodies(&r, r.count(), nil, func(_ uint32, body reader, _ []byte) ([]byte, error) {
+		for !body.done() && !found {
+			at := body.off
+			if body.instr() == instrBulk {
+				sub := reader{b: body.b, off: at + 1} // past 0xfc
+				found = sub.u32() == 8
+			}
+		}
+		return nil, body.err
+	})
+	return found || err != nil
 }
 
 // i32ConstExpr reads a constant expression; constant is true, with its

@@ -64,10 +64,17 @@ func newMemImage(segs []dataSegment, size uint64) (*memImage, error) {
 	return img, nil
 }
 
-// retain adds a user of the image.
+// retain adds a user of the image; nil once the last one released it.
 func (img *memImage) retain() *memImage {
-	img.refs.Add(1)
-	return img
+	for {
+		n := img.refs.Load()
+		if n <= 0 {
+			return nil
+		}
+		if img.refs.CompareAndSwap(n, n+1) {
+			return img
+		}
+	}
 }
 
 // release drops a user; the last closes the memfd. Memories that map the

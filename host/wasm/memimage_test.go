@@ -1,3 +1,5 @@
+//go:build linux
+
 package wasm
 
 import (
@@ -9,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // watString is s as a WAT string literal.
@@ -79,6 +83,8 @@ func TestSplitData(t *testing.T) {
 			[]string{`(global.get $g) "` + watString(big) + `"`}, nil, 0},
 		{"too little data for an image", "(memory 4)",
 			[]string{`(i32.const 0) "` + watString(big[:1000]) + `"`}, nil, 0},
+		{"a data count section and memory.init", "(memory 4) (func (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))",
+			[]string{`(i32.const 0) "` + watString(big) + `"`}, nil, 0},
 		{"an imported memory", `(import "env" "memory" (memory 4))`,
 			[]string{`(i32.const 0) "` + watString(big) + `"`}, nil, 0},
 	}
@@ -108,6 +114,11 @@ func TestSplitData(t *testing.T) {
 			if err != nil {
 				t.Fatalf("split module: %v", err)
 			}
+			rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+			defer rt.Close(context.Background())
+			if _, err := rt.CompileModule(context.Background(), code); err != nil {
+				t.Fatalf("wazero refuses the split module: %v", err)
+			}
 			if got := dataSegments(t, code); got != tc.left {
 				t.Errorf("%d segments left, want %d", got, tc.left)
 			}
@@ -134,6 +145,53 @@ func dataSegments(t *testing.T, wasm []byte) uint32 {
 	return 0
 }
 
+// TestSplitDataRefusesInvalidModules: a module wazero refuses stays one
+// it refuses: splitting a second data section or one out of order away
+// would make it valid.
+func TestSplitDataRefusesInvalidModules(t *testing.T) {
+	valid := dataModule(t, "(memory 4)", `(i32.const 0) "`+watString(pattern(70_000, 4))+`"`)
+	l, err := readLayout(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data, code section
+	for _, s := range l.secs {
+		switch s.id {
+		case 11:
+			data = s
+		case 10:
+			code = s
+		}
+	}
+	sec := func(s section) []byte { return appendSection(nil, s.id, valid[s.start:s.end]) }
+	rebuild := func(order ...section) []byte {
+		out := append([]byte(nil), valid[:8]...)
+		for _, s := range order {
+			out = append(out, sec(s)...)
+		}
+		return out
+	}
+	var others []section
+	for _, s := range l.secs {
+		if s.id != 11 && s.id != 10 {
+			others = append(others, s)
+		}
+	}
+	for name, wasm := range map[string][]byte{
+		"data before code":  rebuild(append(append(others[:len(others):len(others)], data), code)...),
+		"two data sections": rebuild(append(append(others[:len(others):len(others)], code), data, data)...),
+	} {
+		rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
+		if _, err := rt.CompileModule(context.Background(), wasm); err == nil {
+			t.Errorf("%s: wazero accepts the module; the test is wrong", name)
+		}
+		_ = rt.Close(context.Background())
+		if _, _, _, ok := splitData(wasm); ok {
+			t.Errorf("%s: split", name)
+		}
+	}
+}
+
 func mustParse(t *testing.T, wasm []byte) ModuleInfo {
 	t.Helper()
 	info, err := parse(wasm)
@@ -146,8 +204,8 @@ func mustParse(t *testing.T, wasm []byte) ModuleInfo {
 // TestMemoryImageInstances: an instance of a module whose data moved into
 // an image starts with exactly the memory the segments make, pooled
 // (mapped copy-on-write) or fresh (copied); what an instance writes no
-// other instance sees, nor a later one; and the split module fails
-// instantiation where the original does.
+// other instance sees, nor a later one; the image is shared by the memory
+// caps of a module and closed with the last.
 func TestMemoryImageInstances(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("memory images need Linux")
@@ -169,7 +227,6 @@ func TestMemoryImageInstances(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer cm.Close(ctx)
 			if cm.(*wzCompiled).img == nil {
 				t.Fatal("no image for a module with 270 KB of data")
 			}
@@ -183,11 +240,15 @@ func TestMemoryImageInstances(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer capped.Close(ctx)
 			if capped.(*wzCompiled).img != cm.(*wzCompiled).img {
 				t.Error("a second memory cap made an image of its own")
 			}
-			for _, c := range []CompiledModule{cm, capped} {
+			images := memfds(t)
+			if images != 1 {
+				t.Errorf("%d memory images open, want the one both caps share", images)
+			}
+			// Either may close first: the other keeps the image.
+			for _, c := range []CompiledModule{capped, cm} {
 				for _, longLived := range []bool{true, false} {
 					a, err := c.Instantiate(ctx, InstanceOptions{LongLived: longLived})
 					if err != nil {
@@ -222,9 +283,29 @@ func TestMemoryImageInstances(t *testing.T) {
 					_ = a.Close(ctx)
 					_ = b.Close(ctx)
 				}
+				_ = c.Close(ctx)
+			}
+			if n := memfds(t); n != 0 {
+				t.Errorf("%d memory images left open after both caps closed", n)
 			}
 		})
 	}
+}
+
+// memfds counts this process's open memory images.
+func memfds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.Contains(target, "wasmgate-memory-image") {
+			n++
+		}
+	}
+	return n
 }
 
 // TestGoPluginsGetAnImage: the Go example plugins, the heaviest, are

@@ -241,14 +241,21 @@ func (e *WasmtimeEngine) module(wasm []byte) (*wasmtime.Module, error) {
 	sum := sha256.Sum256(wasm)
 	path := filepath.Join(e.cacheDir, hex.EncodeToString(sum[:])+".cwasm")
 	// A module loaded from its cache file maps the file instead of copying
-	// it: its code and its memory image are clean file pages, resident only
-	// once touched and shared by every process on the same cache. wasmtime
-	// refuses code of another version or configuration; then the module is
-	// compiled again and the entry replaced (by rename, so a mapping of the
-	// old file stays valid).
+	// it: its code and its memory image are file pages, resident only once
+	// touched and shared by every process on the same cache. Where the file
+	// cannot be mapped executable (a noexec mount), it is read and copied.
+	// wasmtime refuses code of another version or configuration; then the
+	// module is compiled again and the entry replaced (by rename, so a
+	// mapping of the old file stays valid).
 	if m, err := wasmtime.NewModuleDeserializeFile(e.engine, path); err == nil {
 		e.cacheHits.Add(1)
 		return m, nil
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if m, err := wasmtime.NewModuleDeserialize(e.engine, b); err == nil {
+			e.cacheHits.Add(1)
+			return m, nil
+		}
 	}
 	m, err := wasmtime.NewModule(e.engine, wasm)
 	if err != nil {
@@ -266,13 +273,19 @@ func (e *WasmtimeEngine) module(wasm []byte) (*wasmtime.Module, error) {
 }
 
 // writeCacheFile writes b to path atomically: a reader sees the old file
-// or the whole new one. It reports whether the file was written.
+// or the whole new one. It reports whether the file was written. The file
+// is read-only: wasmtime maps it into running gateways, and one changed
+// or truncated in place would change their code or crash them (SIGBUS);
+// it is only ever replaced by a rename.
 func writeCacheFile(path string, b []byte) bool {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return false
 	}
 	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o444)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

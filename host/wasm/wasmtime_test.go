@@ -116,6 +116,11 @@ func TestWasmtimeDiskCache(t *testing.T) {
 	if e := compile(); e.CacheHits() != 1 {
 		t.Errorf("%d cache hits after a restart, want 1", e.CacheHits())
 	}
+	// Read-only (gateways map it): replaced by a new file, not in place.
+	if fi, err := os.Stat(files[0]); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("cache file mode %v (%v), want 0444", fi.Mode(), err)
+	}
+	_ = os.Remove(files[0])
 	if err := os.WriteFile(files[0], []byte("not compiled code"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -519,11 +519,28 @@ func (c *wzCompiled) WithMemoryLimit(ctx context.Context, pages uint32) (Compile
 	// The same bytes split the same way: the image is shared.
 	var img *memImage
 	if c.img != nil {
-		if split, _, _, ok := splitData(code); ok {
-			code, img = split, c.img.retain()
+		if img = c.image(); img == nil {
+			return nil, errors.New("compiled module closed")
 		}
+		split, _, _, ok := splitData(code)
+		if !ok {
+			img.release()
+			return nil, errors.New("the module split differently") // splitData is deterministic
+		}
+		code = split
 	}
 	return c.e.compile(ctx, c.info, c.src, code, img, pages, c.instrumented)
+}
+
+// image returns c's memory image with a reference for the caller to
+// release; nil when c has none or is closed.
+func (c *wzCompiled) image() *memImage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.img == nil {
+		return nil
+	}
+	return c.img.retain()
 }
 
 // MemoryPages implements CompiledModule.
@@ -617,7 +634,17 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	opts.Call.Ctx = &i.cc
 	i.cc.arm(opts.InitTimeout)
 	ictx := context.Context(&i.cc)
-	ictx = withLinearMemory(ictx, i, opts.LongLived)
+	// The image is held for the instantiation: the compiled module may be
+	// closed meanwhile (a binding torn down), and its memfd with it.
+	img := c.image()
+	if c.img != nil && img == nil {
+		i.cc.stop()
+		return nil, errors.New("instantiate: compiled module closed")
+	}
+	if img != nil {
+		defer img.release()
+	}
+	ictx = withLinearMemory(ictx, i, img, opts.LongLived)
 	mod, err := c.rt.InstantiateModule(ictx, c.cm, cfg)
 	fired := i.cc.disarm()
 	if err != nil {

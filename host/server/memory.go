@@ -1,9 +1,10 @@
 package server
 
 import (
-	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/wasmgate/wasmgate/host/wasm"
 )
 
 // settleDelay is how long memory waits after the last build before it is
@@ -11,10 +12,12 @@ import (
 const settleDelay = 2 * time.Second
 
 // memorySettler gives the heap a build left behind back to the system.
-// Compiling a Go plugin makes tens of megabytes of garbage, and retiring a
-// snapshot frees its modules; the collector would keep those pages for
-// the next cycle's growth and the scavenger return them over minutes, so
-// a gateway that reloads once a day would hold its peak for nothing.
+// Compiling a Go plugin makes tens of megabytes of garbage on the Go heap
+// (wazero) or hundreds on the C heap (wasmtime), and retiring a snapshot
+// frees its modules; the collector would keep those pages for the next
+// cycle's growth and the scavenger return them over minutes, and glibc
+// keeps freed C memory for good, so a gateway that reloads once a day
+// would hold its peak for nothing.
 // A settle is one full collection, a few milliseconds per hundred
 // megabytes of heap, after a change; requests that allocate meanwhile may
 // wait on the heap lock while it returns pages.
@@ -31,7 +34,7 @@ func (m *memorySettler) soon() {
 	switch {
 	case m.stopped:
 	case m.timer == nil:
-		m.timer = time.AfterFunc(settleDelay, debug.FreeOSMemory)
+		m.timer = time.AfterFunc(settleDelay, wasm.ReturnMemory)
 	default:
 		m.timer.Reset(settleDelay)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -474,4 +475,13 @@ func (m *Module) releaseCap(ctx context.Context, pages uint32) error {
 		return nil // the module's own: closed with it
 	}
 	return c.cm.Close(ctx)
+}
+
+// ReturnMemory gives the memory compiling and retiring modules freed back
+// to the system: the Go heap's (a full collection) and, with wasmtime, the
+// C heap's. It costs a full collection; call it after loads, not per
+// request.
+func ReturnMemory() {
+	debug.FreeOSMemory()
+	trimNative()
 }

@@ -132,9 +132,9 @@ func (m *mmapMemory) Free() {
 	}
 }
 
-// release gives the memory up: its reservation is kept as a spare, its
-// pages dropped, unless it maps an image or enough spares are kept, and
-// unmapped otherwise. Its instance's guest must not run any more.
+// release gives the memory up: its reservation is cleared and kept as a
+// spare, unless it maps an image or the spares hold spareBytes already,
+// and unmapped otherwise. Its instance's guest must not run any more.
 func (m *mmapMemory) release() {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -638,6 +638,7 @@ func (c *wzCompiled) Instantiate(ctx context.Context, opts InstanceOptions) (Mod
 	// closed meanwhile (a binding torn down), and its memfd with it.
 	img := c.image()
 	if c.img != nil && img == nil {
+		i.cc.disarm()
 		i.cc.stop()
 		return nil, errors.New("instantiate: compiled module closed")
 	}

@@ -5,8 +5,12 @@ import (
 	"math/bits"
 )
 
-// bulkFuelRound is the fuel one round of $bulk's loop burns on wasmtime.
-const bulkFuelRound = 1024
+// The fuel one round of each of $bulk's loops burns on wasmtime: coarse
+// rounds for most of a length, fine ones for the rest.
+const (
+	bulkFuelRound = 1024
+	bulkFuelFine  = 16
+)
 
 // chargeBulk returns wasm with a call to an appended function $bulk before
 // every bulk memory instruction (memory.fill, memory.copy, memory.init),
@@ -16,15 +20,16 @@ const bulkFuelRound = 1024
 // instrumentation charges, interrupt.go): a loop of rounds of
 // bulkFuelRound (i32.const 0; drop) pairs, which wasmtime charges one unit
 // each when it compiles them and Cranelift then compiles to nothing, so
-// the fuel costs almost no CPU. A guest out of fuel traps in the loop's
-// check like anywhere else. Lengths under one round's worth (16 KiB) are
-// not charged: such an operation costs about what its call does.
+// the fuel costs almost no CPU; the rest of the length in rounds of
+// bulkFuelFine pairs. A guest out of fuel traps in a loop's check like
+// anywhere else. What is left under one fine round (256 bytes) costs about
+// what the call does.
 //
 // It reports false, with the module unchanged, when the module has no
 // bulk memory instruction; an error when it cannot be rewritten (it then
 // runs unchanged). Existing indices stay valid: the type and the function
-// are appended, and code naming a function past the module's own, which
-// would become $bulk, is refused.
+// are appended, and a module naming a function or type past its own (in
+// code, exports or start), which would become $bulk's, is refused.
 func chargeBulk(wasm []byte) ([]byte, bool, error) {
 	l, err := readLayout(wasm)
 	if err != nil {
@@ -51,6 +56,10 @@ func chargeBulk(wasm []byte) ([]byte, bool, error) {
 				if body.imm >= funcs {
 					return nil, fmt.Errorf("function %d: function %d does not exist (the module has %d)", i, body.imm, funcs)
 				}
+			case instrType:
+				if body.imm >= l.types {
+					return nil, fmt.Errorf("function %d: type %d does not exist (the module has %d)", i, body.imm, l.types)
+				}
 			case instrBulk:
 				fn = append(fn, wasm[last:at]...)
 				fn = append(fn, callBulk...)
@@ -76,19 +85,39 @@ func chargeBulk(wasm []byte) ([]byte, bool, error) {
 	}), true, nil
 }
 
-// bulkBody is $bulk(n): rounds = n >> log2(bulkBytesPerInstr ×
-// bulkFuelRound); each round burns bulkFuelRound fuel; returns n.
+// bulkBody is $bulk(n): n / (bulkBytesPerInstr × bulkFuelRound) coarse
+// rounds, then what is left of n / bulkBytesPerInstr in fine rounds, each
+// round burning its fuel; returns n.
 func bulkBody() []byte {
-	b := []byte{0x01, 0x01, 0x7f}   // one local: $rounds i32
-	b = append(b, 0x20, 0x00, 0x41) // local.get $n, i32.const shift
-	b = appendSLEB(b, int64(bits.TrailingZeros(bulkBytesPerInstr*bulkFuelRound)))
-	b = append(b, 0x76, 0x21, 0x01)             // i32.shr_u, local.set $rounds
+	units := bits.TrailingZeros(bulkBytesPerInstr)
+	coarse := bits.TrailingZeros(bulkFuelRound)
+	fine := bits.TrailingZeros(bulkFuelFine)
+	b := []byte{0x01, 0x01, 0x7f} // one local: $rounds i32
+	// $rounds = n >> (units + coarse)
+	b = append(b, 0x20, 0x00, 0x41)
+	b = appendSLEB(b, int64(units+coarse))
+	b = append(b, 0x76, 0x21, 0x01)
+	b = burnLoop(b, bulkFuelRound)
+	// $rounds = ((n >> units) & (bulkFuelRound-1)) >> fine
+	b = append(b, 0x20, 0x00, 0x41)
+	b = appendSLEB(b, int64(units))
+	b = append(b, 0x76, 0x41)
+	b = appendSLEB(b, bulkFuelRound-1)
+	b = append(b, 0x71, 0x41) // i32.and
+	b = appendSLEB(b, int64(fine))
+	b = append(b, 0x76, 0x21, 0x01)
+	b = burnLoop(b, bulkFuelFine)
+	return append(b, 0x20, 0x00, 0x0b) // local.get $n, end
+}
+
+// burnLoop appends a loop of $rounds rounds, each of pairs (i32.const 0;
+// drop) pairs: pairs units of fuel.
+func burnLoop(b []byte, pairs int) []byte {
 	b = append(b, 0x02, 0x40, 0x03, 0x40)       // block, loop
 	b = append(b, 0x20, 0x01, 0x45, 0x0d, 0x01) // local.get $rounds, i32.eqz, br_if 1
-	for range bulkFuelRound {
+	for range pairs {
 		b = append(b, 0x41, 0x00, 0x1a) // i32.const 0, drop
 	}
 	b = append(b, 0x20, 0x01, 0x41, 0x01, 0x6b, 0x21, 0x01) // $rounds -= 1
-	b = append(b, 0x0c, 0x00, 0x0b, 0x0b)                   // br 0, end, end
-	return append(b, 0x20, 0x00, 0x0b)                      // local.get $n, end
+	return append(b, 0x0c, 0x00, 0x0b, 0x0b)                // br 0, end, end
 }

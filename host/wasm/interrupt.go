@@ -161,11 +161,17 @@ func readLayout(wasm []byte, reserved ...string) (*layout, error) {
 				if name := sr.name(); slices.Contains(reserved, name) {
 					return nil, fmt.Errorf("the module already exports %q", name)
 				}
-				sr.byte()
-				sr.u32()
+				kind, index := ExternKind(sr.byte()), sr.u32()
+				if kind == ExternFunc && index >= l.importedFuncs+l.funcs {
+					// Invalid, and would name a function a rewriter appends.
+					return nil, fmt.Errorf("export of function %d, past the module's %d", index, l.importedFuncs+l.funcs)
+				}
 			}
 		case 8:
 			l.startFunc, l.hasStart = sr.u32(), true
+			if l.startFunc >= l.importedFuncs+l.funcs {
+				return nil, fmt.Errorf("start function %d, past the module's %d", l.startFunc, l.importedFuncs+l.funcs)
+			}
 		case 10:
 			l.code = len(l.secs)
 		default:
@@ -349,7 +355,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	}
 
 	code := l.secs[l.code]
-	body, err := instrumentCode(wasm[:code.end], code.start, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, callBulk, yield, bulk)
+	body, err := instrumentCode(wasm[:code.end], code.start, types, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, callBulk, yield, bulk)
 	if err != nil {
 		return nil, err
 	}
@@ -366,9 +372,10 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 // instrumentCode rewrites the code section's bodies and appends the
 // bodies of the functions added (yield's, bulk's). check appends the check
 // that charges k instructions; beforeBulk goes before every bulk memory
-// instruction. globals and funcs are the module's own counts, imports
-// included.
-func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst []byte, k uint32) []byte, afterGrow, beforeBulk []byte, added ...[]byte) ([]byte, error) {
+// instruction. types, globals and funcs are the module's own counts,
+// imports included: code naming one past them, invalid, would name what
+// is appended, and is refused.
+func instrumentCode(b []byte, start int, types, globals, funcs uint32, check func(dst []byte, k uint32) []byte, afterGrow, beforeBulk []byte, added ...[]byte) ([]byte, error) {
 	r := reader{b: b, off: start}
 	n := r.count()
 	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+uint64(len(added)))
@@ -394,6 +401,10 @@ func instrumentCode(b []byte, start int, globals, funcs uint32, check func(dst [
 			case instrFunc:
 				if scan.imm >= funcs {
 					return nil, fmt.Errorf("function %d: function %d does not exist (the module has %d)", i, scan.imm, funcs)
+				}
+			case instrType:
+				if scan.imm >= types {
+					return nil, fmt.Errorf("function %d: type %d does not exist (the module has %d)", i, scan.imm, types)
 				}
 			}
 		}
@@ -482,6 +493,7 @@ const (
 	instrGlobal // global.get or global.set of global r.imm
 	instrFunc   // call, return_call or ref.func of function r.imm
 	instrBulk   // memory.fill, memory.copy or memory.init: its length on top of the stack
+	instrType   // call_indirect or return_call_indirect of type r.imm
 )
 
 // instr skips one instruction and its immediates and says whether it was a
@@ -518,8 +530,9 @@ func (r *reader) instr() int {
 			r.u32()
 		}
 	case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+		r.imm = r.u32()
 		r.u32()
-		r.u32()
+		return instrType
 	case op == 0x1c: // select t*
 		n := r.count()
 		for i := uint32(0); i < n && r.err == nil; i++ {

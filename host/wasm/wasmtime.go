@@ -193,9 +193,10 @@ func (e *WasmtimeEngine) Compile(_ context.Context, wasm []byte) (CompiledModule
 	e.compiles.Add(1)
 	// The module records its memory.grow results (recordGrows) and, with
 	// fuel, burns fuel by the length of its bulk memory operations
-	// (chargeBulk). One the rewriters cannot handle, or whose rewrite does
-	// not compile, runs as it is: memory failures are then guessed from
-	// the size, and bulk operations cost one unit each.
+	// (chargeBulk). One recordGrows cannot handle runs as it is, its
+	// memory failures then guessed from the size; one whose bulk
+	// operations cannot be metered is refused: it would run gigabytes of
+	// them for one unit of fuel each.
 	var m *wasmtime.Module
 	code, grows, err := recordGrows(wasm)
 	if err != nil {
@@ -204,12 +205,18 @@ func (e *WasmtimeEngine) Compile(_ context.Context, wasm []byte) (CompiledModule
 	bulk := false
 	if e.fuelRate > 0 {
 		var charged []byte
-		if charged, bulk, err = chargeBulk(code); err == nil && bulk {
+		if charged, bulk, err = chargeBulk(code); err != nil {
+			return nil, fmt.Errorf("compile: metering bulk memory operations: %w", err)
+		}
+		if bulk {
 			code = charged
 		}
 	}
 	if grows || bulk {
 		if m, err = e.module(code); err != nil {
+			if bulk {
+				return nil, fmt.Errorf("compile: metering bulk memory operations: %w", err)
+			}
 			m, grows = nil, false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,28 @@ func newWasmtime(t *testing.T, opts WasmtimeOptions) *WasmtimeEngine {
 	}
 	t.Cleanup(func() { _ = e.Close(context.Background()) })
 	return e
+}
+
+// TestWasmtimeRefusesUnmeteredBulk: a module whose bulk memory
+// operations cannot be charged by length (here one on a 64-bit memory,
+// which $bulk's i32 length does not fit) is refused when deadlines are
+// fuel, rather than run with each operation at one unit.
+func TestWasmtimeRefusesUnmeteredBulk(t *testing.T) {
+	if wtFuelRate() == 0 {
+		t.Skip("no thread CPU clock: wasmtime deadlines are wall-clock here")
+	}
+	out := filepath.Join(t.TempDir(), "m.wasm")
+	if msg, err := exec.Command("wat2wasm", "--enable-memory64", "--enable-multi-memory", filepath.Join("testdata", "memory64", "bulk.wat"), "-o", out).CombinedOutput(); err != nil {
+		t.Skipf("wat2wasm: %v\n%s", err, msg) // fixture() fails in CI without wat2wasm
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newWasmtime(t, WasmtimeOptions{})
+	if _, err := e.Compile(context.Background(), wasm); err == nil || !strings.Contains(err.Error(), "metering bulk memory") {
+		t.Fatalf("compiled: %v, want a refusal", err)
+	}
 }
 
 // TestWasmtimeStopsOneStore: interrupting one instance stops its guest
@@ -351,6 +374,9 @@ func TestWasmtimeFuel(t *testing.T) {
 		// 4,096 fuel a round, so about 2,400 rounds, where one unit per
 		// fill would be some 1.5 million.
 		{"bulkloop", 10_000_000, time.Minute},
+		// And a loop of 4,000-byte fills, under a coarse round: 240 fuel
+		// a round (in 256-byte steps), where it was about 20.
+		{"bulkloopsmall", 10_000_000, time.Minute},
 		// A guest asking to sleep an hour is charged it at once: out of
 		// fuel, or stopped when it slept its budget.
 		{"sleep", 0, 20 * time.Millisecond},
@@ -380,11 +406,11 @@ func TestWasmtimeFuel(t *testing.T) {
 				if fired := i.cc.disarm(); fired || !fl.outOfFuel() {
 					t.Fatalf("fired %v, failure %+v: want out of fuel", fired, fl)
 				}
-				if c.fixture == "bulkloop" {
+				if size := map[string]uint64{"bulkloop": 65536, "bulkloopsmall": 4000}[c.fixture]; size > 0 {
 					b, _ := call.Mem.Read(0x20000, 4)
 					rounds := binary.LittleEndian.Uint32(b)
-					if limit := c.fuel / (65536 / bulkBytesPerInstr); rounds == 0 || uint64(rounds) > limit {
-						t.Errorf("%d rounds of a 64 KiB fill on %d fuel, want 1 to %d", rounds, c.fuel, limit)
+					if limit := c.fuel / (size/bulkBytesPerInstr - bulkFuelFine); rounds == 0 || uint64(rounds) > limit {
+						t.Errorf("%d rounds of a %d-byte fill on %d fuel, want 1 to %d", rounds, size, c.fuel, limit)
 					}
 				}
 				return

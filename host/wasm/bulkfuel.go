@@ -26,8 +26,8 @@ const (
 // what the call does.
 //
 // It reports false, with the module unchanged, when the module has no
-// bulk memory instruction; an error when it cannot be rewritten (it then
-// runs unchanged). Existing indices stay valid: the type and the function
+// bulk memory instruction; an error when it cannot be rewritten, and the
+// engine then refuses the module, which it could not meter. Existing indices stay valid: the type and the function
 // are appended, and a module naming a function or type past its own (in
 // code, exports or start), which would become $bulk's, is refused.
 func chargeBulk(wasm []byte) ([]byte, bool, error) {

@@ -34,7 +34,9 @@ import (
 // call): Free only marks it (and drops an image's private pages; a late
 // access reads the image), and the memory is cleared, kept or unmapped by
 // the instance's owner (release) once the guest is known to have
-// returned, never before.
+// returned, never before. Nor may host code keep a view of a closed
+// instance's memory (its abi.Call.Mem, a slice Read returned): once the
+// memory is a spare, those bytes are the next instance's.
 type mmapMemory struct {
 	populate  bool // fault pages in as they are committed (long-lived instances)
 	imaged    bool // the start maps a memory image (not kept as a spare)
@@ -56,6 +58,10 @@ var mmapPage = unix.Getpagesize()
 // munmap or page faults (system calls that flush other CPUs' TLBs, tens
 // of µs in a VM), only the clearing of what the last one committed.
 const spareBytes = 16 << 20
+
+// spareCount bounds the spares of one size, each a reservation of address
+// space (up to 4 GiB) and a mapping, whatever it keeps resident.
+const spareCount = 64
 
 // spare are released reservations without a memory image, zeroed, by
 // size.
@@ -146,7 +152,7 @@ func (m *mmapMemory) release() {
 	m.buf = nil
 	if !m.imaged {
 		spare.mu.Lock()
-		if spare.kept+m.committed <= spareBytes {
+		if spare.kept+m.committed <= spareBytes && len(spare.bufs[len(buf)]) < spareCount {
 			spare.kept += m.committed
 			spare.mu.Unlock()
 			clear(buf[:m.committed])

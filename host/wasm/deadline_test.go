@@ -169,8 +169,9 @@ func TestDeadlineIsWorkNotWaiting(t *testing.T) {
 // its own (invalid, but valid once instrument appends $fuel, $stop, $grow
 // and $work there) is refused at load, instead of running with a guest
 // that refills its fuel or resets its work and is never stopped; so is one
-// whose exports, start or call_indirect name a function or type past its
-// own, which the rewriters' appended $yield and $bulk would make valid.
+// whose exports, start, element segments or call_indirect name a function
+// or type past its own, which the rewriters' appended $yield and $bulk
+// would make valid.
 func TestGuestCannotReachTheCounters(t *testing.T) {
 	if _, err := exec.LookPath("wat2wasm"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -178,7 +179,7 @@ func TestGuestCannotReachTheCounters(t *testing.T) {
 		}
 		t.Skip("wat2wasm (wabt) not installed")
 	}
-	for _, name := range []string{"guest_sets_fuel", "guest_sets_work", "past_badexport", "past_badstart", "past_badtype"} {
+	for _, name := range []string{"guest_sets_fuel", "guest_sets_work", "past_badexport", "past_badstart", "past_badtype", "past_badelem"} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), name+".wasm")
 			// --no-check: the module is invalid on purpose.

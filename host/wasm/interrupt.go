@@ -172,6 +172,10 @@ func readLayout(wasm []byte, reserved ...string) (*layout, error) {
 			if l.startFunc >= l.importedFuncs+l.funcs {
 				return nil, fmt.Errorf("start function %d, past the module's %d", l.startFunc, l.importedFuncs+l.funcs)
 			}
+		case 9:
+			if err := checkElements(&sr, l.importedFuncs+l.funcs); err != nil {
+				return nil, err
+			}
 		case 10:
 			l.code = len(l.secs)
 		default:
@@ -186,6 +190,57 @@ func readLayout(wasm []byte, reserved ...string) (*layout, error) {
 		r.off = s.end
 	}
 	return l, nil
+}
+
+// checkElements reads an element section and refuses a function index
+// past funcs (invalid, and it would name a function a rewriter appends),
+// whether listed or in a ref.func of an expression.
+func checkElements(r *reader, funcs uint32) error {
+	n := r.count()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		flags := r.u32()
+		if flags > 7 {
+			r.fail("bad element segment flags")
+			break
+		}
+		if flags&3 == 2 {
+			r.u32() // table index
+		}
+		if flags&1 == 0 {
+			if err := checkConstExpr(r, funcs); err != nil { // offset
+				return err
+			}
+		}
+		if flags&3 != 0 {
+			r.byte() // element kind, or reference type
+		}
+		m := r.count()
+		for j := uint32(0); j < m && r.err == nil; j++ {
+			if flags&4 != 0 {
+				if err := checkConstExpr(r, funcs); err != nil {
+					return err
+				}
+			} else if f := r.u32(); r.err == nil && f >= funcs {
+				return fmt.Errorf("element segment %d: function %d, past the module's %d", i, f, funcs)
+			}
+		}
+	}
+	return r.err
+}
+
+// checkConstExpr reads a constant expression to its end, refusing a
+// ref.func past funcs.
+func checkConstExpr(r *reader, funcs uint32) error {
+	for r.err == nil {
+		if r.off < len(r.b) && r.b[r.off] == 0x0b {
+			r.off++
+			return nil
+		}
+		if r.instr() == instrFunc && r.err == nil && r.imm >= funcs {
+			return fmt.Errorf("ref.func %d, past the module's %d functions", r.imm, funcs)
+		}
+	}
+	return r.err
 }
 
 // sectionEdit is what a rewriter changes in the section id: the section

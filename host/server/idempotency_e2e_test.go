@@ -61,7 +61,10 @@ func startOrders(t testing.TB) *orders {
 func idemConfig(o *orders, redisAddr, policy string) string {
 	redis := ""
 	if redisAddr != "" {
-		redis = fmt.Sprintf("redis: {address: %s}\n", redisAddr)
+		// A generous timeout: a decision slower than it is forwarded
+		// unprotected (on_store_failure: pass, when keys are optional),
+		// which a loaded machine's slow dial turned into a double send.
+		redis = fmt.Sprintf("redis: {address: %s, timeout: 2s}\n", redisAddr)
 	}
 	return redis + fmt.Sprintf(`upstreams:
   - {name: orders, targets: [{address: %s}]}

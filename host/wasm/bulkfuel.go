@@ -27,9 +27,10 @@ const (
 //
 // It reports false, with the module unchanged, when the module has no
 // bulk memory instruction; an error when it cannot be rewritten, and the
-// engine then refuses the module, which it could not meter. Existing indices stay valid: the type and the function
-// are appended, and a module naming a function or type past its own (in
-// code, exports or start), which would become $bulk's, is refused.
+// engine then refuses the module, which it could not meter. Existing
+// indices stay valid: the type and the function are appended, and a module
+// naming an index past its own (ownIndices; exports, start and elements in
+// readLayout), which could become $bulk's, is refused.
 func chargeBulk(wasm []byte) ([]byte, bool, error) {
 	l, err := readLayout(wasm)
 	if err != nil {
@@ -38,9 +39,8 @@ func chargeBulk(wasm []byte) ([]byte, bool, error) {
 	if l.code < 0 || !l.hasFuncs {
 		return wasm, false, nil
 	}
-	funcs := l.importedFuncs + l.funcs
-	bulkFunc := funcs
-	callBulk := appendULEB([]byte{0x10}, uint64(bulkFunc))
+	own := l.own()
+	callBulk := appendULEB([]byte{0x10}, uint64(own.funcs)) // $bulk, appended
 
 	code := l.secs[l.code]
 	r := reader{b: wasm[:code.end], off: code.start}
@@ -51,16 +51,11 @@ func chargeBulk(wasm []byte) ([]byte, bool, error) {
 		last := body.off
 		for !body.done() {
 			at := body.off
-			switch body.instr() {
-			case instrFunc:
-				if body.imm >= funcs {
-					return nil, fmt.Errorf("function %d: function %d does not exist (the module has %d)", i, body.imm, funcs)
-				}
-			case instrType:
-				if body.imm >= l.types {
-					return nil, fmt.Errorf("function %d: type %d does not exist (the module has %d)", i, body.imm, l.types)
-				}
-			case instrBulk:
+			kind := body.instr()
+			if err := own.check(i, kind, body.imm); err != nil {
+				return nil, err
+			}
+			if kind == instrBulk {
 				fn = append(fn, wasm[last:at]...)
 				fn = append(fn, callBulk...)
 				last = at

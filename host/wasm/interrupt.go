@@ -410,7 +410,7 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	}
 
 	code := l.secs[l.code]
-	body, err := instrumentCode(wasm[:code.end], code.start, types, importedGlobals+globals, importedFuncs+funcs, check, afterGrow, callBulk, yield, bulk)
+	body, err := instrumentCode(wasm[:code.end], code.start, l.own(), check, afterGrow, callBulk, yield, bulk)
 	if err != nil {
 		return nil, err
 	}
@@ -424,13 +424,41 @@ func rewrite(wasm []byte, needMemory bool) ([]byte, error) {
 	}), nil
 }
 
+// ownIndices are a module's counts of types, globals and functions,
+// imports included. An instruction naming one past them is invalid, and
+// would name what a rewriter appends there (a guest refilling its fuel,
+// calling $yield or $bulk): refused.
+type ownIndices struct{ types, globals, funcs uint32 }
+
+func (l *layout) own() ownIndices {
+	return ownIndices{types: l.types, globals: l.importedGlobals + l.globals, funcs: l.importedFuncs + l.funcs}
+}
+
+// check refuses the index the instruction of function fn that instr just
+// read (kind, r.imm) names, if it is past the module's own.
+func (o ownIndices) check(fn uint32, kind int, imm uint32) error {
+	what, count := "", uint32(0)
+	switch kind {
+	case instrGlobal:
+		what, count = "global", o.globals
+	case instrFunc:
+		what, count = "function", o.funcs
+	case instrType:
+		what, count = "type", o.types
+	default:
+		return nil
+	}
+	if imm >= count {
+		return fmt.Errorf("function %d: %s %d does not exist (the module has %d)", fn, what, imm, count)
+	}
+	return nil
+}
+
 // instrumentCode rewrites the code section's bodies and appends the
 // bodies of the functions added (yield's, bulk's). check appends the check
 // that charges k instructions; beforeBulk goes before every bulk memory
-// instruction. types, globals and funcs are the module's own counts,
-// imports included: code naming one past them, invalid, would name what
-// is appended, and is refused.
-func instrumentCode(b []byte, start int, types, globals, funcs uint32, check func(dst []byte, k uint32) []byte, afterGrow, beforeBulk []byte, added ...[]byte) ([]byte, error) {
+// instruction. Code naming an index past own is refused.
+func instrumentCode(b []byte, start int, own ownIndices, check func(dst []byte, k uint32) []byte, afterGrow, beforeBulk []byte, added ...[]byte) ([]byte, error) {
 	r := reader{b: b, off: start}
 	n := r.count()
 	out := appendULEB(make([]byte, 0, len(b)-start+int(n)*32), uint64(n)+uint64(len(added)))
@@ -443,24 +471,12 @@ func instrumentCode(b []byte, start int, types, globals, funcs uint32, check fun
 		scan, n := body, uint32(0)
 		for !scan.done() {
 			n++
-			switch scan.instr() {
-			case instrLoop:
+			kind := scan.instr()
+			if kind == instrLoop {
 				costs, n = append(costs, max(n, 1)), 0
-			case instrGlobal:
-				// An index past the module's own is invalid, and would
-				// become the counters added here: refused, so that no
-				// guest can refill its fuel or clear its stop flag.
-				if scan.imm >= globals {
-					return nil, fmt.Errorf("function %d: global %d does not exist (the module has %d)", i, scan.imm, globals)
-				}
-			case instrFunc:
-				if scan.imm >= funcs {
-					return nil, fmt.Errorf("function %d: function %d does not exist (the module has %d)", i, scan.imm, funcs)
-				}
-			case instrType:
-				if scan.imm >= types {
-					return nil, fmt.Errorf("function %d: type %d does not exist (the module has %d)", i, scan.imm, types)
-				}
+			}
+			if err := own.check(i, kind, scan.imm); err != nil {
+				return nil, err
 			}
 		}
 		if scan.err != nil {
@@ -547,7 +563,7 @@ const (
 	instrGrow   // after a memory.grow
 	instrGlobal // global.get or global.set of global r.imm
 	instrFunc   // call, return_call or ref.func of function r.imm
-	instrBulk   // memory.fill, memory.copy or memory.init: its length on top of the stack
+	instrBulk   // memory.init, memory.copy or memory.fill (sub-opcode r.imm): its length on top of the stack
 	instrType   // call_indirect or return_call_indirect of type r.imm
 )
 
@@ -648,9 +664,12 @@ func (r *reader) instr() int {
 }
 
 // prefixFC skips a 0xfc instruction and reports whether it is a bulk
-// memory one, whose length is on top of the stack.
+// memory one, whose length is on top of the stack; r.imm is then its
+// sub-opcode (8 memory.init, 10 memory.copy, 11 memory.fill).
 func (r *reader) prefixFC() (bulk bool) {
-	switch sub := r.u32(); {
+	sub := r.u32()
+	r.imm = sub
+	switch {
 	case sub <= 7: // saturating truncations
 	case sub == 8 || sub == 10: // memory.init data mem, memory.copy mem mem
 		r.u32()
@@ -741,16 +760,25 @@ func (r *reader) skip(n int) {
 	r.off += n
 }
 
-// sleb skips a signed LEB128 of at most bits bits.
-func (r *reader) sleb(bits uint) {
-	for i := uint(0); ; i += 7 {
-		if i >= bits+7 {
+// sleb reads a signed LEB128 of at most bits bits, so at most
+// ceil(bits/7) bytes (most callers only skip it).
+func (r *reader) sleb(bits uint) int64 {
+	var v int64
+	for shift := uint(0); ; shift += 7 {
+		if shift >= bits {
 			r.fail("integer too long")
-			return
+			return 0
 		}
 		c := r.byte()
-		if r.err != nil || c&0x80 == 0 {
-			return
+		if r.err != nil {
+			return 0
+		}
+		v |= int64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if shift+7 < 64 && c&0x40 != 0 {
+				v |= -1 << (shift + 7)
+			}
+			return v
 		}
 	}
 }

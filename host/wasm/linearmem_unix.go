@@ -65,11 +65,11 @@ const spareCount = 64
 
 // spare are released reservations without a memory image, zeroed, by
 // size.
-var spare struct {
+var spare = struct {
 	mu   sync.Mutex
 	bufs map[int][]spareBuf
 	kept int // bytes committed in bufs
-}
+}{bufs: make(map[int][]spareBuf)}
 
 type spareBuf struct {
 	buf       []byte
@@ -157,9 +157,6 @@ func (m *mmapMemory) release() {
 			spare.mu.Unlock()
 			clear(buf[:m.committed])
 			spare.mu.Lock()
-			if spare.bufs == nil {
-				spare.bufs = make(map[int][]spareBuf)
-			}
 			spare.bufs[len(buf)] = append(spare.bufs[len(buf)], spareBuf{buf: buf, committed: m.committed})
 			spare.mu.Unlock()
 			return
@@ -185,8 +182,8 @@ func (m *mmapMemory) start(img *memImage) bool {
 }
 
 // goMemory is wazero's own kind of linear memory, a Go slice, for when the
-// system refuses a reservation and for short-lived instances; it starts
-// with img's contents when the module has an image.
+// system refuses a reservation and for memories that cannot grow; it
+// starts with img's contents when the module has an image.
 type goMemory struct {
 	buf []byte
 	img *memImage
@@ -214,10 +211,11 @@ func (g *goMemory) Free() { g.buf = nil }
 //
 // On 64-bit systems, where reserving an instance's cap costs no address
 // space anyone misses, a memory is an mmapMemory when its module has an
-// image to map (mapping it costs less than copying it, even for a
-// short-lived instance), or when it is long-lived (pooled) and can grow
-// (a max over its minimum). Others are Go slices: wazero's own, or one
-// with the image copied in.
+// image to map (mapping it costs less than copying it), or when it can
+// grow (a max over its minimum): a spare then serves a short-lived
+// instance with no system call. Only a long-lived (pooled) instance's
+// pages are faulted in as they are committed. Others are Go slices:
+// wazero's own, or one with the image copied in.
 func withLinearMemory(ctx context.Context, i *wzInstance, img *memImage, longLived bool) context.Context {
 	wide := unsafe.Sizeof(uintptr(0)) >= 8
 	if !wide && img == nil {

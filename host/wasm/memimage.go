@@ -140,11 +140,7 @@ func usesMemoryInit(wasm []byte, s section) bool {
 	found := false
 	_, err := rewriteBodies(&r, r.count(), nil, func(_ uint32, body reader, _ []byte) ([]byte, error) {
 		for !body.done() && !found {
-			at := body.off
-			if body.instr() == instrBulk {
-				sub := reader{b: body.b, off: at + 1} // past 0xfc
-				found = sub.u32() == 8
-			}
+			found = body.instr() == instrBulk && body.imm == 8
 		}
 		return nil, body.err
 	})
@@ -157,23 +153,8 @@ func (r *reader) i32ConstExpr() (offset uint32, constant bool) {
 	if r.byte() != 0x41 {
 		return 0, false
 	}
-	var v int64
-	var shift uint
-	for {
-		c := r.byte()
-		if r.err != nil || shift >= 35 {
-			return 0, false
-		}
-		v |= int64(c&0x7f) << shift
-		shift += 7
-		if c&0x80 == 0 {
-			if shift < 64 && c&0x40 != 0 {
-				v |= -1 << shift
-			}
-			break
-		}
-	}
-	if r.byte() != 0x0b || v < -1<<31 || v > 1<<31-1 {
+	v := r.sleb(32)
+	if r.err != nil || r.byte() != 0x0b || v < -1<<31 || v > 1<<31-1 {
 		return 0, false
 	}
 	return uint32(int32(v)), true

@@ -329,3 +329,30 @@ func TestGoPluginsGetAnImage(t *testing.T) {
 	}
 	t.Logf("%d segments, %d KiB of data in an initial memory of %d KiB", len(segs), n>>10, size>>10)
 }
+
+// TestI32ConstExpr: a data offset is read as wazero reads it: an i32 in at
+// most 5 bytes, sign-extended, then taken as unsigned; anything else is
+// not a constant this splitter moves.
+func TestI32ConstExpr(t *testing.T) {
+	for _, c := range []struct {
+		expr []byte
+		want uint32
+		ok   bool
+	}{
+		{[]byte{0x41, 0x00, 0x0b}, 0, true},
+		{[]byte{0x41, 0x7f, 0x0b}, 0xffffffff, true},
+		{[]byte{0x41, 0x80, 0x80, 0x04, 0x0b}, 0x10000, true},
+		{[]byte{0x41, 0xff, 0xff, 0xff, 0xff, 0x07, 0x0b}, 1<<31 - 1, true},
+		{[]byte{0x41, 0x80, 0x80, 0x80, 0x80, 0x78, 0x0b}, 1 << 31, true},
+		{[]byte{0x41, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x0b}, 0, false}, // 6 bytes
+		{[]byte{0x41, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b}, 0, false},       // past int32
+		{[]byte{0x41, 0x00}, 0, false},                                     // no end
+		{[]byte{0x23, 0x00, 0x0b}, 0, false},                               // global.get
+	} {
+		r := reader{b: c.expr}
+		got, ok := r.i32ConstExpr()
+		if ok != c.ok || ok && got != c.want {
+			t.Errorf("% x: %#x %v, want %#x %v", c.expr, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -219,21 +219,18 @@ func (e *WazeroEngine) Compile(ctx context.Context, wasm []byte) (CompiledModule
 	if m := info.Memory; m.Min > pages || m.HasMax && m.Max > pages {
 		pages = 0
 	}
-	if !e.instrument {
-		info.Interruption = "context"
-		code, img := withImage(wasm)
-		return e.compile(ctx, info, wasm, code, img, pages, false)
+	code, instrumented := wasm, false
+	info.Interruption = "context"
+	if e.instrument {
+		if ic, err := instrument(wasm); err != nil {
+			info.Interruption = "context (not instrumented: " + err.Error() + ")"
+		} else {
+			code, instrumented, info.Interruption = ic, true, "instrumented"
+		}
 	}
-	code, err := instrument(wasm)
-	if err != nil {
-		info.Interruption = "context (not instrumented: " + err.Error() + ")"
-		code, img := withImage(wasm)
-		return e.compile(ctx, info, wasm, code, img, pages, false)
-	}
-	info.Interruption = "instrumented"
 	code, img := withImage(code)
-	c, err := e.compile(ctx, info, wasm, code, img, pages, true)
-	if err != nil {
+	c, err := e.compile(ctx, info, wasm, code, img, pages, instrumented)
+	if err != nil && instrumented {
 		// A rewriter bug must not cost the plugin: the original bytes
 		// compile with wazero's own deadline checks.
 		info.Interruption = "context (instrumented module failed to compile: " + err.Error() + ")"
